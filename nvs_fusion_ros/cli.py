@@ -1,0 +1,42 @@
+"""The ``nvs-fusion`` command: one entry point, one subcommand per task.
+
+Each subcommand lives next to the code it drives and registers itself through
+an ``add_cli(subparsers)`` function; heavy imports happen only when that
+module is loaded, so ``nvs-fusion --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+SUBCOMMAND_MODULES = (
+    "nvs_fusion_ros.synthesis.cli",
+    "nvs_fusion_ros.training.render_dataset",
+    "nvs_fusion_ros.training.train",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nvs-fusion", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for name in SUBCOMMAND_MODULES:
+        importlib.import_module(name).add_cli(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError) as exc:
+        logging.getLogger("nvs-fusion").error("%s", exc)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

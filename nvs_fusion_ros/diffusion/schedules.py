@@ -1,0 +1,76 @@
+"""Noise schedules: the β_t of the forward process and everything derived from them.
+
+Notation follows the ViewFusion paper (Appendix A): α_t = 1 - β_t and
+γ_t = ∏ α_t (ᾱ_t elsewhere). Index ``t`` here is 0-based: ``gammas[0]`` is the
+paper's γ_1, the least noisy level.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class NoiseSchedule:
+    """A discrete variance-preserving schedule of ``T`` levels."""
+
+    kind: str
+    betas: torch.Tensor  # (T,) float64
+
+    @property
+    def num_steps(self) -> int:
+        return int(self.betas.numel())
+
+    @property
+    def alphas(self) -> torch.Tensor:
+        return 1.0 - self.betas
+
+    @property
+    def gammas(self) -> torch.Tensor:
+        """γ_t = ∏_{s<=t} α_s: the signal fraction of y_t (ᾱ_t in DDPM notation)."""
+        return torch.cumprod(self.alphas, dim=0)
+
+    def gamma(self, t: torch.Tensor | int) -> torch.Tensor:
+        """γ at integer level(s) ``t`` as float32."""
+        return self.gammas[torch.as_tensor(t, dtype=torch.long)].float()
+
+    def add_noise(self, y0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """Forward process q(y_t | y_0) = N(√γ_t y_0, (1-γ_t) I) (paper eq. 6)."""
+        gamma = self.gamma(t.cpu()).to(y0.device).view(-1, *([1] * (y0.dim() - 1)))
+        return gamma.sqrt() * y0 + (1.0 - gamma).sqrt() * noise
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "betas": self.betas.tolist()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> NoiseSchedule:
+        betas = torch.tensor(data["betas"], dtype=torch.float64)
+        if betas.dim() != 1 or betas.numel() < 1 or not bool(((betas > 0) & (betas < 1)).all()):
+            raise ValueError("a schedule needs a non-empty 1-D list of betas in (0, 1)")
+        return cls(kind=str(data.get("kind", "custom")), betas=betas)
+
+
+def linear_schedule(start: float = 1e-6, end: float = 1e-2, num_steps: int = 2000) -> NoiseSchedule:
+    """The paper's schedule (Appendix B.1): β linear from 1e-6 to 1e-2 over T = 2000."""
+    return NoiseSchedule("linear", torch.linspace(start, end, num_steps, dtype=torch.float64))
+
+
+def cosine_schedule(num_steps: int = 1000, offset: float = 0.008) -> NoiseSchedule:
+    """Nichol & Dhariwal's cosine schedule; betas clipped at 0.999 as in their paper."""
+    steps = torch.arange(num_steps + 1, dtype=torch.float64) / num_steps
+    f = torch.cos((steps + offset) / (1 + offset) * math.pi / 2) ** 2
+    betas = (1 - f[1:] / f[:-1]).clamp(max=0.999)
+    return NoiseSchedule("cosine", betas)
+
+
+SCHEDULES = {"linear": linear_schedule, "cosine": cosine_schedule}
+
+
+def make_schedule(kind: str, num_steps: int | None = None) -> NoiseSchedule:
+    """A schedule by name (``linear`` is the paper's)."""
+    if kind not in SCHEDULES:
+        raise ValueError(f"unknown noise schedule {kind!r}; choose one of {sorted(SCHEDULES)}")
+    return SCHEDULES[kind]() if num_steps is None else SCHEDULES[kind](num_steps=num_steps)

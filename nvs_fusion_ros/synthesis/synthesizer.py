@@ -1,0 +1,217 @@
+"""The ROS-free synthesis API that every node and CLI uses.
+
+``NovelViewSynthesizer`` takes pose-free user views (any number, any size),
+runs the composed ViewFusion reverse process through an engine, and returns
+the synthesized target view(s), the per-view weight maps that explain them,
+and an uncertainty image over several samples (occlusion hypotheses).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..diffusion.samplers import StepCallback, generators_from_seeds, make_sampler
+from ..engines.base import Denoiser
+from ..engines.factory import EngineOptions, create_denoiser
+from ..model.checkpoint import Checkpoint, load_checkpoint
+from .denoising import denoise_targets
+from .preprocess import prepare_views, validate_angle
+from .tensors import to_tensor, to_uint8
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL_NAME = "viewfusion_default.pt"
+
+
+def default_model_path() -> Path:
+    """The shipped default model: $NVS_FUSION_MODEL, the source tree's models/, or the installed share/."""
+    if os.environ.get("NVS_FUSION_MODEL"):
+        return Path(os.environ["NVS_FUSION_MODEL"])
+    candidates = [Path(__file__).resolve().parents[2] / "models" / DEFAULT_MODEL_NAME]
+    try:
+        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+
+        try:
+            candidates.append(Path(get_package_share_directory("nvs_fusion_ros")) / "models" / DEFAULT_MODEL_NAME)
+        except PackageNotFoundError:
+            pass
+    except ImportError:
+        pass
+    candidates.append(Path(sys.prefix) / "share" / "nvs_fusion_ros" / "models" / DEFAULT_MODEL_NAME)
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"no default model found; looked in {[str(c) for c in candidates]}")
+
+
+@dataclass
+class SynthesisResult:
+    """What one request produced.
+
+    images: (K, H, W, 3) uint8, one per sample (occlusion hypothesis).
+    weights: (N, H, W) float32, per-view weight maps (mean over channels, samples and
+        denoising steps), summing to 1 over views at every pixel.
+    uncertainty: (H, W) float32, per-pixel standard deviation over the K samples of the
+        RGB values in [0, 1], averaged over channels; zeros when K = 1.
+    inputs: (N, H, W, 3) uint8, the views as the model saw them (letterboxed, resized).
+    """
+
+    images: np.ndarray
+    weights: np.ndarray
+    uncertainty: np.ndarray
+    inputs: np.ndarray
+    target_angle: float
+    seeds: list[int]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class OrbitResult:
+    """Views around the object: images (A, H, W, 3) at ``angles``, and each step's full result."""
+
+    images: np.ndarray
+    angles: list[float]
+    steps: list[SynthesisResult]
+
+
+def uncertainty_map(images: np.ndarray) -> np.ndarray:
+    """Per-pixel std over samples of RGB in [0, 1], averaged over channels: (K, H, W, 3) -> (H, W)."""
+    return (images.astype(np.float32) / 255.0).std(axis=0).mean(axis=-1).astype(np.float32)
+
+
+class NovelViewSynthesizer:
+    """Pose-free novel view synthesis with a composable diffusion model (ViewFusion)."""
+
+    SAMPLERS = ("ddim", "ddpm")
+
+    def __init__(self, checkpoint: Checkpoint, denoiser: Denoiser, max_views: int = 32, max_batch: int = 64):
+        if max_views < 1 or max_batch < 1:
+            raise ValueError("max_views and max_batch must be at least 1")
+        self.checkpoint = checkpoint
+        self.denoiser = denoiser
+        self.schedule = checkpoint.schedule
+        self.max_views = max_views
+        self.max_batch = max_batch
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: str | Path | None = None,
+        engine: str = "auto",
+        device: str = "auto",
+        max_views: int = 32,
+        **engine_options: object,
+    ) -> NovelViewSynthesizer:
+        """Load a checkpoint (``None``: the shipped default model) and build its engine."""
+        checkpoint = load_checkpoint(default_model_path() if path is None else path)
+        options = EngineOptions(engine=engine, device=device, **engine_options)  # type: ignore[arg-type]
+        return cls(checkpoint, create_denoiser(checkpoint, options), max_views=max_views, max_batch=options.max_batch)
+
+    @property
+    def image_size(self) -> int:
+        return self.checkpoint.config.image_size
+
+    def synthesize(
+        self,
+        views: Sequence[np.ndarray],
+        target_angle: float,
+        num_samples: int = 1,
+        steps: int = 50,
+        sampler: str = "ddim",
+        seed: int | None = None,
+        eta: float = 0.0,
+        callback: StepCallback | None = None,
+    ) -> SynthesisResult:
+        """Synthesize the object seen from ``target_angle`` (radians, canonical azimuth).
+
+        Sample k uses seed ``seed + k`` (a random base seed when ``seed`` is None, reported
+        in the result), so each hypothesis is reproducible on its own.
+        """
+        started = time.perf_counter()
+        angle = validate_angle(target_angle)
+        if not isinstance(num_samples, (int, np.integer)) or num_samples < 1:
+            raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
+        if sampler not in self.SAMPLERS:
+            raise ValueError(f"unknown sampler {sampler!r}; choose one of {list(self.SAMPLERS)}")
+        if not isinstance(steps, (int, np.integer)) or steps < 1:
+            raise ValueError(f"steps must be a positive integer, got {steps!r}")
+        inputs = prepare_views(views, self.image_size, self.max_views)
+        base_seed = secrets.randbits(31) if seed is None else int(seed)
+        seeds = [base_seed + k for k in range(num_samples)]
+        prepared = time.perf_counter()
+
+        n = len(inputs)
+        view_tensor = to_tensor(inputs).repeat(num_samples, 1, 1, 1)
+        out = denoise_targets(
+            self.denoiser,
+            self.schedule,
+            make_sampler(sampler, self.schedule, steps=steps, eta=eta),
+            view_tensor,
+            torch.full((num_samples,), n, dtype=torch.long),
+            torch.full((num_samples,), angle),
+            generators_from_seeds(seeds),
+            max_streams=self.max_batch,
+            callback=callback,
+        )
+        images = to_uint8(out.images)
+        weights = out.weights.mean(dim=0).cpu().numpy().astype(np.float32)
+        done = time.perf_counter()
+        levels = len(make_sampler(sampler, self.schedule, steps=steps).timesteps())
+        return SynthesisResult(
+            images=images,
+            weights=weights,
+            uncertainty=uncertainty_map(images) if num_samples > 1 else np.zeros(images.shape[1:3], np.float32),
+            inputs=inputs,
+            target_angle=angle,
+            seeds=seeds,
+            timings={
+                "preprocess_s": prepared - started,
+                "denoise_s": done - prepared,
+                "total_s": done - started,
+                "denoising_steps": float(levels),
+                "step_s": (done - prepared) / max(levels, 1),
+            },
+        )
+
+    def orbit(
+        self,
+        views: Sequence[np.ndarray],
+        angles: Sequence[float],
+        autoregressive: bool = True,
+        steps: int = 50,
+        sampler: str = "ddim",
+        seed: int | None = None,
+        callback: StepCallback | None = None,
+    ) -> OrbitResult:
+        """Views at ``angles`` in order; with ``autoregressive`` each generated view joins the
+        conditioning set of the next (paper §4.4). When the set would exceed ``max_views``, the
+        user's views are kept and the oldest generated views make room.
+        """
+        if len(angles) == 0:
+            raise ValueError("orbit needs at least one target angle")
+        checked = [validate_angle(a) for a in angles]
+        user_views = list(prepare_views(views, self.image_size, self.max_views))
+        if autoregressive and len(user_views) >= self.max_views:
+            raise ValueError(f"{len(user_views)} views leave no room for generated ones under max_views={self.max_views}")
+        base_seed = secrets.randbits(31) if seed is None else int(seed)
+        generated: list[np.ndarray] = []
+        results = []
+        for i, angle in enumerate(checked):
+            room = self.max_views - len(user_views)
+            conditioning = user_views + (generated[-room:] if autoregressive and generated else [])
+            result = self.synthesize(conditioning, angle, steps=steps, sampler=sampler, seed=base_seed + i,
+                                     callback=callback)
+            results.append(result)
+            generated.append(result.images[0])
+        log.debug("orbit of %d views done", len(checked))
+        return OrbitResult(images=np.stack(generated), angles=checked, steps=results)

@@ -1,0 +1,288 @@
+"""Training (paper Algorithm 1): composed noise prediction, L2 to the true noise.
+
+One script for a single CPU or GPU process and for multi-GPU data-parallel
+runs started by ``torchrun`` (DistributedDataParallel; rank 0 alone writes
+files). Runs checkpoint often and resume exactly, because a session can end
+at any time: ``<out>/last.pt`` holds the full training state, ``<out>/ema.pt``
+the EMA weights as a loadable model checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm import tqdm
+
+from ..diffusion.composition import compose_noise, expand_to_streams
+from ..diffusion.schedules import NoiseSchedule, make_schedule
+from ..engines.torch_engine import cpu_supports_bf16
+from ..model.checkpoint import save_checkpoint
+from ..model.config import UNetConfig, preset
+from ..model.unet import ViewFusionUNet
+from .nmr_dataset import NMRViews
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a run; stored in its checkpoints so ``--resume`` continues it unchanged."""
+
+    data: str
+    out: str
+    preset: str = "cpu-32"
+    steps: int = 20000
+    batch_size: int = 16
+    max_views: int = 6
+    lr: float = 1e-4
+    warmup_steps: int = 1000
+    warmup_start_lr: float = 5e-5
+    ema_decay: float = 0.999
+    grad_clip: float = 1.0
+    schedule: str = "linear"
+    checkpoint_every: int = 250
+    sample_every: int = 1000
+    seed: int = 0
+    workers: int = 0
+    precision: str = "auto"
+
+
+def stack_views(views: torch.Tensor, num_views: torch.Tensor) -> torch.Tensor:
+    """(B, max_views, 3, H, W) padded views -> (M, 3, H, W) real views, item after item."""
+    mask = torch.arange(views.shape[1], device=views.device)[None, :] < num_views[:, None]
+    return views[mask]
+
+
+def composed_loss(
+    model: nn.Module, schedule: NoiseSchedule, batch: dict, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Algorithm 1 for a batch: ‖ε − Σ_i w_i ∘ ε̂_i‖² averaged over pixels and items."""
+    target = batch["target"]
+    counts = batch["num_views"]
+    b = target.shape[0]
+    t = torch.randint(0, schedule.num_steps, (b,), generator=generator)
+    eps = torch.randn(target.shape, generator=generator).to(target.device)
+    y_t = schedule.add_noise(target, t, eps)
+    level = schedule.gamma(t).to(target.device)
+    noise, logits = model(
+        stack_views(batch["views"], counts),
+        expand_to_streams(y_t, counts),
+        expand_to_streams(batch["target_angle"].float(), counts),
+        expand_to_streams(level, counts),
+    )
+    composite, _ = compose_noise(noise, logits, counts)
+    return torch.mean((composite - eps.float()) ** 2)
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """Linear warm-up from ``warmup_start_lr`` to ``lr`` (paper B.1), then constant."""
+    if step >= cfg.warmup_steps:
+        return cfg.lr
+    return cfg.warmup_start_lr + (cfg.lr - cfg.warmup_start_lr) * step / max(cfg.warmup_steps, 1)
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    for e, p in zip(ema.parameters(), model.parameters(), strict=True):
+        e.mul_(decay).add_(p.detach(), alpha=1 - decay)
+    for e, b in zip(ema.buffers(), model.buffers(), strict=True):
+        e.copy_(b)
+
+
+def autocast_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
+    """bf16 where the hardware has it (AMX on this CPU, most GPUs), fp16 on older GPUs, else fp32."""
+    if cfg.precision == "fp32":
+        return None
+    if cfg.precision == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if cpu_supports_bf16() else None
+
+
+class Trainer:
+    """Holds model, EMA, optimiser and data; ``run()`` trains to ``cfg.steps`` with checkpoints."""
+
+    def __init__(self, cfg: TrainConfig, model_config: UNetConfig | None = None, resume: bool = False):
+        self.cfg = cfg
+        self.out = Path(cfg.out)
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        if self.world > 1 and not torch.distributed.is_initialized():
+            torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        if torch.cuda.is_available():
+            local = int(os.environ.get("LOCAL_RANK", "0"))
+            torch.cuda.set_device(local)
+            self.device = torch.device("cuda", local)
+        else:
+            self.device = torch.device("cpu")
+        torch.manual_seed(cfg.seed + self.rank)
+        self.schedule = make_schedule(cfg.schedule)
+        self.model_config = model_config or preset(cfg.preset)
+        self.model = ViewFusionUNet(self.model_config).to(self.device, memory_format=torch.channels_last)
+        self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.amp_dtype = autocast_dtype(cfg, self.device)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.step = 0
+        self.generator = torch.Generator().manual_seed(cfg.seed * 1000 + self.rank)
+        self.dataset = NMRViews(
+            cfg.data, "train", max_views=cfg.max_views, image_size=self.model_config.image_size, seed=cfg.seed
+        )
+        if resume and (self.out / "last.pt").exists():
+            self._load_state(self.out / "last.pt")
+        self.net: nn.Module = self.model
+        if self.world > 1:
+            self.net = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
+
+    def _loader(self, epoch: int) -> DataLoader:
+        self.dataset.set_epoch(epoch)
+        sampler = None
+        if self.world > 1:
+            sampler = DistributedSampler(self.dataset, self.world, self.rank, shuffle=True, seed=self.cfg.seed)
+            sampler.set_epoch(epoch)
+        return DataLoader(
+            self.dataset,
+            batch_size=self.cfg.batch_size,
+            shuffle=sampler is None,
+            sampler=sampler,
+            num_workers=self.cfg.workers,
+            drop_last=True,
+            generator=torch.Generator().manual_seed(self.cfg.seed + epoch),
+        )
+
+    def train_step(self, batch: dict) -> float:
+        """One optimiser step on one batch; returns the loss."""
+        batch = {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in batch.items()}
+        for g in self.optimizer.param_groups:
+            g["lr"] = learning_rate(self.cfg, self.step)
+        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
+            loss = composed_loss(self.net, self.schedule, batch, self.generator)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
+        nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        update_ema(self.ema, self.model, self.cfg.ema_decay if self.step > self.cfg.warmup_steps // 2 else 0.0)
+        self.step += 1
+        return float(loss.detach())
+
+    def run(self) -> dict:
+        """Train until ``cfg.steps``; checkpoint every ``checkpoint_every`` steps and at the end."""
+        if self.rank == 0:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "train_config.json").write_text(json.dumps(self.cfg.__dict__, indent=2))
+        bar = tqdm(total=self.cfg.steps, initial=self.step, disable=self.rank != 0, dynamic_ncols=True)
+        losses: list[float] = []
+        started = time.time()
+        epoch = self.step * self.cfg.batch_size * self.world // max(len(self.dataset), 1)
+        while self.step < self.cfg.steps:
+            for batch in self._loader(epoch):
+                loss = self.train_step(batch)
+                losses.append(loss)
+                bar.update(1)
+                bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}", lr=f"{learning_rate(self.cfg, self.step):.1e}")
+                if self.rank == 0 and self.step % self.cfg.checkpoint_every == 0:
+                    self.save()
+                if self.rank == 0 and self.cfg.sample_every and self.step % self.cfg.sample_every == 0:
+                    self.write_samples()
+                if self.step >= self.cfg.steps:
+                    break
+            epoch += 1
+        bar.close()
+        if self.rank == 0:
+            self.save()
+        return {"steps": self.step, "final_loss": float(np.mean(losses[-100:])) if losses else math.nan,
+                "seconds": time.time() - started}
+
+    def save(self) -> None:
+        """Full state to last.pt (for --resume) and EMA weights to ema.pt (a model checkpoint)."""
+        state = {
+            "train_config": dict(self.cfg.__dict__),
+            "model_config": self.model_config.to_dict(),
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "step": self.step,
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+        }
+        tmp = self.out / "last.pt.tmp"
+        torch.save(state, tmp)
+        tmp.replace(self.out / "last.pt")
+        save_checkpoint(self.out / "ema.pt", self.ema, self.schedule, self.metadata())
+
+    def metadata(self) -> dict:
+        return {
+            "training_steps": self.step,
+            "batch_size": self.cfg.batch_size * self.world,
+            "max_views": self.cfg.max_views,
+            "dataset": str(self.cfg.data),
+            "training_objects": len(self.dataset),
+            "ema_decay": self.cfg.ema_decay,
+            "preset": self.cfg.preset,
+        }
+
+    def _load_state(self, path: Path) -> None:
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        if UNetConfig.from_dict(state["model_config"]) != self.model_config:
+            raise ValueError(f"{path} was trained with another model config; use a new --out")
+        self.model.load_state_dict(state["model"])
+        self.ema.load_state_dict(state["ema"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.step = int(state["step"])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        log.info("resumed %s at step %d", path, self.step)
+
+    def write_samples(self, count: int = 4) -> Path:
+        """A PNG grid: for a few validation objects, input views | sample | truth."""
+        from .sample_grid import write_sample_grid
+
+        return write_sample_grid(self.ema, self.schedule, self.cfg.data, self.out / f"samples_{self.step:07d}.png",
+                                 count=count, max_views=self.cfg.max_views)
+
+
+def add_cli(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("train", help="train the ViewFusion model on an NMR-layout dataset")
+    defaults = TrainConfig(data="", out="")
+    parser.add_argument("--data", required=True, help="NMR-layout dataset root")
+    parser.add_argument("--out", required=True, help="run folder (checkpoints, sample grids)")
+    parser.add_argument("--preset", default=defaults.preset, help="model preset (paper-64, cpu-64, cpu-32, tiny)")
+    for name in ("steps", "batch_size", "max_views", "warmup_steps", "checkpoint_every", "sample_every",
+                 "seed", "workers"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
+    for name in ("lr", "warmup_start_lr", "ema_decay", "grad_clip"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
+    parser.add_argument("--schedule", default=defaults.schedule, choices=["linear", "cosine"])
+    parser.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
+    parser.add_argument("--resume", action="store_true", help="continue <out>/last.pt if it exists")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    parser.set_defaults(func=_run_cli)
+
+
+def _run_cli(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    fields = TrainConfig.__dataclass_fields__
+    cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    summary = Trainer(cfg, resume=args.resume).run()
+    print(json.dumps(summary, indent=2))
+    return 0

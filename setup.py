@@ -1,0 +1,34 @@
+"""ament_python build description; the same file makes the package pip-installable."""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "nvs_fusion_ros"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(exclude=["test", "test.*"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/config", glob("config/*")),
+        (f"share/{PACKAGE}/models", glob("models/*")),
+    ],
+    package_data={PACKAGE: ["data/*", "data/**/*"]},
+    include_package_data=True,
+    install_requires=["numpy", "torch", "onnx", "onnxruntime", "opencv-python-headless", "pyyaml", "tqdm"],
+    zip_safe=False,
+    maintainer="nvs_fusion_ros maintainers",
+    maintainer_email="maintainers@nvs-fusion-ros.invalid",
+    description="Pose-free novel view synthesis (ViewFusion) and 3D distillation for ROS 2.",
+    license="Apache-2.0",
+    tests_require=["pytest"],
+    entry_points={
+        "console_scripts": [
+            "nvs-fusion = nvs_fusion_ros.cli:main",
+        ],
+    },
+)

@@ -1,0 +1,31 @@
+"""Shared fixtures: small real models saved as real checkpoint files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from nvs_fusion_ros.diffusion.schedules import linear_schedule
+from nvs_fusion_ros.model.checkpoint import save_checkpoint
+from nvs_fusion_ros.model.config import preset
+from nvs_fusion_ros.model.unet import ViewFusionUNet
+
+
+def randomised_tiny_model(seed: int = 0) -> ViewFusionUNet:
+    """The 'tiny' preset with every weight random (zero-initialised output layers would hide bugs)."""
+    torch.manual_seed(seed)
+    model = ViewFusionUNet(preset("tiny"))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0.0, 0.2)
+    return model.eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random model on the paper's schedule shortened to 100 levels, as a checkpoint file."""
+    path = tmp_path_factory.mktemp("models") / "tiny.pt"
+    save_checkpoint(path, randomised_tiny_model(), linear_schedule(1e-4, 0.1, 100), {"note": "random, untrained"})
+    return path
