@@ -1,0 +1,81 @@
+"""``nvs-fusion reconstruct``: pose-free views in; a point cloud, a mesh and a turntable sheet out."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from ..synthesis.cli import add_engine_arguments, read_rgb
+from ..synthesis.contact_sheet import contact_sheet, write_png
+from ..synthesis.synthesizer import NovelViewSynthesizer
+from .distill import DistillConfig, DistillResult, distill, orbit_camera
+from .extract import DEFAULT_LEVEL, extract_mesh, open3d_module, sample_surface, write_mesh, write_point_cloud
+from .renderer import render_image
+
+
+def turntable_sheet(result: DistillResult) -> np.ndarray:
+    """Inputs (with estimated azimuths), the synthesized orbit and the field's renders at the same azimuths."""
+    size = result.inputs.shape[1]
+    estimated = ", ".join(f"{math.degrees(e.azimuth):.0f}" for e in result.input_azimuths)
+    return contact_sheet([
+        (f"inputs (estimated azimuths: {estimated} deg)", list(result.inputs)),
+        ("synthesized orbit (" + ", ".join(f"{math.degrees(a):.0f}" for a in result.orbit_angles) + " deg)",
+         list(result.orbit_images)),
+        ("distilled field, same azimuths", [render_image(result.field, orbit_camera(a, size)) for a in result.orbit_angles]),
+    ])
+
+
+def add_cli(subparsers: argparse._SubParsersAction) -> None:
+    defaults = DistillConfig()
+    parser = subparsers.add_parser("reconstruct", help="distill synthesized views into a point cloud and a mesh")
+    parser.add_argument("views", nargs="+", help="input view images (PNG/JPEG), pose-free")
+    parser.add_argument("--out", default="out/reconstruct", help="output folder")
+    parser.add_argument("--iterations", type=int, default=defaults.iterations,
+                        help="field iterations; the first third fits the orbit, the rest seeks modes")
+    parser.add_argument("--no-mode-seeking", action="store_true", help="fit the synthesized orbit only (stage 1)")
+    parser.add_argument("--orbit-views", type=int, default=defaults.orbit_views, help="synthesized views around the object")
+    parser.add_argument("--orbit-steps", type=int, default=defaults.orbit_steps, help="DDIM steps per orbit view")
+    parser.add_argument("--guidance-steps", type=int, default=defaults.guidance_steps,
+                        help="most DDIM steps per mode-seeking target")
+    parser.add_argument("--grid", type=int, default=defaults.grid_resolution, help="voxel grid resolution")
+    parser.add_argument("--level", type=float, default=DEFAULT_LEVEL, help="surface level (voxel opacity, 0..1)")
+    parser.add_argument("--points", type=int, default=20000, help="points in the surface point cloud")
+    parser.add_argument("--seed", type=int, default=0)
+    add_engine_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    views = [read_rgb(p) for p in args.views]
+    config = DistillConfig(iterations=args.iterations, mode_seeking=not args.no_mode_seeking, orbit_views=args.orbit_views,
+                           orbit_steps=args.orbit_steps, guidance_steps=args.guidance_steps, grid_resolution=args.grid,
+                           seed=args.seed)
+    synth = NovelViewSynthesizer.from_checkpoint(args.model, engine=args.engine, device=args.device)
+    with tqdm(desc="reconstruct", unit="it") as bar:
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        result = distill(synth, views, config, progress=progress)
+    out = Path(args.out)
+    write_png(out / "turntable.png", turntable_sheet(result))
+    summary = {**result.summary(), "engine": synth.denoiser.describe(), "views": [str(p) for p in args.views]}
+    started = time.perf_counter()
+    mesh = extract_mesh(result.field, args.level)
+    cloud = sample_surface(mesh, result.field, args.points, seed=args.seed)
+    files = [write_point_cloud(out / "points.ply", cloud), write_mesh(out / "mesh.ply", mesh), write_mesh(out / "mesh.obj", mesh)]
+    if open3d_module() is not None:
+        files.append(write_mesh(out / "mesh.glb", mesh))
+    summary["timings"]["extract_s"] = time.perf_counter() - started
+    summary.update(points=len(cloud.points), vertices=len(mesh.vertices), triangles=len(mesh.faces), level=args.level,
+                   files=[str(f) for f in files])
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(json.dumps({k: summary[k] for k in ("input_azimuths_deg", "timings", "points", "triangles", "files")}, indent=2))
+    return 0
