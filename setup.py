@@ -29,6 +29,8 @@ setup(
     entry_points={
         "console_scripts": [
             "nvs-fusion = nvs_fusion_ros.cli:main",
+            "view_buffer = nvs_fusion_ros.ros.view_buffer_node:main",
+            "novel_view = nvs_fusion_ros.ros.novel_view_node:main",
         ],
     },
 )

@@ -43,7 +43,7 @@ def default_model_path() -> Path:
 
         try:
             candidates.append(Path(get_package_share_directory("nvs_fusion_ros")) / "models" / DEFAULT_MODEL_NAME)
-        except PackageNotFoundError:
+        except (PackageNotFoundError, OSError):  # OSError: AMENT_PREFIX_PATH unset (pip-only install)
             pass
     except ImportError:
         pass
@@ -92,7 +92,7 @@ def uncertainty_map(images: np.ndarray) -> np.ndarray:
 class NovelViewSynthesizer:
     """Pose-free novel view synthesis with a composable diffusion model (ViewFusion)."""
 
-    SAMPLERS = ("ddim", "ddpm")
+    SAMPLERS = ("ddim", "ddpm", "dpmpp2m")
 
     def __init__(self, checkpoint: Checkpoint, denoiser: Denoiser, max_views: int = 32, max_batch: int = 64):
         if max_views < 1 or max_batch < 1:

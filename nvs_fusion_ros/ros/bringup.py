@@ -1,0 +1,143 @@
+"""``nvs-fusion launch``: both nodes in one process, for installs without ``ros2 launch``.
+
+Reads the same ROS 2 params file as the launch file (``node_name: ros__parameters: ...``;
+keys may be ``view_buffer``, ``/ns/view_buffer`` or wildcards such as ``/**/view_buffer``
+and ``/**``), applies ``--set node.param=value`` overrides (values parsed as YAML), and
+spins ``view_buffer`` and ``novel_view`` on a MultiThreadedExecutor until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+log = logging.getLogger(__name__)
+
+NODE_NAMES = ("view_buffer", "novel_view")
+CONFIG_NAME = "viewfusion.yaml"
+
+
+def _share_directories() -> list[Path]:
+    """Where an installed package keeps config/: the ament index (when set up) and sys.prefix/share."""
+    found = []
+    try:
+        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+
+        found.append(Path(get_package_share_directory("nvs_fusion_ros")))
+    except (ImportError, PackageNotFoundError, OSError):  # OSError: AMENT_PREFIX_PATH unset (pip-only install)
+        pass
+    return [*found, Path(sys.prefix) / "share" / "nvs_fusion_ros"]
+
+
+def default_config_path() -> Path:
+    """The shipped config: the source tree's config/, else the installed share directory."""
+    candidates = [Path(__file__).resolve().parents[2] / "config" / CONFIG_NAME]
+    if not candidates[0].is_file():
+        candidates += [share / "config" / CONFIG_NAME for share in _share_directories()]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"no {CONFIG_NAME} found; looked in {[str(c) for c in candidates]}; pass --config")
+
+
+def fully_qualified_name(namespace: str, name: str) -> str:
+    namespace = namespace.strip("/")
+    return f"/{namespace}/{name}" if namespace else f"/{name}"
+
+
+def key_matches(key: str, node_fqn: str) -> bool:
+    """Whether a params-file key selects the node, with rcl's wildcards: ``**`` any namespaces, ``*`` one name."""
+    key = key if key.startswith("/") else "/" + key
+    pattern = "".join(
+        "(/[^/]+)*" if part == "**" else "/" + ("[^/]+" if part == "*" else re.escape(part)) for part in key.strip("/").split("/")
+    )
+    return re.fullmatch(pattern, node_fqn) is not None
+
+
+def load_parameters(path: str | Path, namespace: str = "") -> dict[str, dict[str, Any]]:
+    """Each node's parameters from a ROS 2 params file; sections apply in file order, later ones win."""
+    try:
+        document = yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(document, dict):
+        raise ValueError(f"{path} must map node names to {{ros__parameters: ...}}")
+    params: dict[str, dict[str, Any]] = {name: {} for name in NODE_NAMES}
+    for key, section in document.items():
+        if not isinstance(section, dict) or not isinstance(section.get("ros__parameters"), dict):
+            raise ValueError(f"{path}: section {key!r} has no 'ros__parameters' mapping")
+        for name in NODE_NAMES:
+            if key_matches(str(key), fully_qualified_name(namespace, name)):
+                params[name].update(section["ros__parameters"])
+    return params
+
+
+def apply_sets(params: dict[str, dict[str, Any]], sets: list[str]) -> None:
+    """Apply ``node.param=value`` overrides in place; the value is parsed as YAML (``[1, 2]``, ``true``, ``0.5``)."""
+    for item in sets:
+        target, sep, text = item.partition("=")
+        node, dot, name = target.partition(".")
+        if not sep or not dot or not name:
+            raise ValueError(f"--set {item!r}: expected node.param=value")
+        if node not in params:
+            raise ValueError(f"--set {item!r}: unknown node {node!r}; nodes: {list(params)}")
+        params[node][name] = yaml.safe_load(text) if text else ""
+
+
+def create_nodes(params: dict[str, dict[str, Any]], namespace: str = "", context: object = None) -> list:
+    """Both nodes with these parameters (unknown names are an error, ints accepted for doubles)."""
+    from .novel_view_node import PARAMETERS as NOVEL_VIEW_PARAMETERS
+    from .novel_view_node import NovelViewNode
+    from .parameters import overrides
+    from .view_buffer_node import PARAMETERS as VIEW_BUFFER_PARAMETERS
+    from .view_buffer_node import ViewBufferNode
+
+    nodes = []
+    try:
+        for cls, specs, name in ((ViewBufferNode, VIEW_BUFFER_PARAMETERS, "view_buffer"),
+                                 (NovelViewNode, NOVEL_VIEW_PARAMETERS, "novel_view")):
+            try:
+                values = overrides(specs, params.get(name, {}))
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc}") from None
+            nodes.append(cls(namespace=namespace, context=context, parameter_overrides=values))
+    except BaseException:  # also Ctrl-C while the model loads
+        for node in nodes:
+            node.destroy_node()
+        raise
+    return nodes
+
+
+def add_cli(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("launch", help="run view_buffer and novel_view in one process (no ros2 launch needed)")
+    parser.add_argument("--config", default=None, help=f"ROS 2 params file (default: the shipped {CONFIG_NAME})")
+    parser.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
+                        help="override one parameter, e.g. novel_view.engine=onnxruntime (repeatable)")
+    parser.add_argument("--namespace", default="", help="namespace of both nodes")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import rclpy
+    from rclpy.executors import MultiThreadedExecutor
+
+    from .executor import spin_nodes
+
+    params = load_parameters(args.config or default_config_path(), args.namespace)
+    apply_sets(params, args.set)
+    rclpy.init()
+    try:
+        nodes = create_nodes(params, args.namespace)
+        log.info("running %s; Ctrl-C stops", ", ".join(n.get_fully_qualified_name() for n in nodes))
+        spin_nodes(nodes, MultiThreadedExecutor())
+    except KeyboardInterrupt:  # Ctrl-C before spinning started; spin_nodes handles it afterwards
+        log.info("interrupted; shutting down")
+    finally:
+        rclpy.try_shutdown()
+    return 0

@@ -1,0 +1,263 @@
+"""``novel_view``: key views in, synthesized views, hypotheses and uncertainty out.
+
+Inputs
+  ``views`` (sensor_msgs/Image, RELIABLE + TRANSIENT_LOCAL): the key-view set of ``view_buffer``,
+      received by the rule of ``synthesis.key_views.ReceivedViews`` (``max_views`` must equal
+      the buffer's; the shipped config sets both).
+  ``target_angle`` (std_msgs/Float32, radians, canonical azimuth): one synthesis request.
+  ``reset`` (std_msgs/Empty): forget the views and any waiting request.
+  ``~/synthesize_orbit`` (std_srvs/Trigger): queue an orbit over ``target_angles``; it answers
+      as soon as the job is queued, with the stamp the outputs will carry.
+  With ``rate`` > 0 a timer requests the next angle of ``target_angles`` (cycling) at that rate.
+
+Outputs (RELIABLE, depth ``output_qos_depth``), one message each per request:
+  ``~/image`` rgb8: sample 0 at the target angle.
+  ``~/hypotheses`` rgb8: all K samples tiled left to right, tile k = columns [k*S, (k+1)*S) of an
+      S x K*S image (S = the model's image size).
+  ``~/weights`` 32FC1: the per-view weight maps (each in [0, 1], summing to 1 over views at every
+      pixel) tiled the same way, S x N*S, tile i = the i-th key view (oldest first).
+  ``~/uncertainty`` 32FC1: per-pixel std over the K samples (zeros when K = 1).
+  ``~/orbit`` rgb8: one message per angle of ``target_angles``, in that order.
+  ``/diagnostics``: engine, model, last latency, views held, requests dropped/done/failed, state.
+
+Headers: std_msgs/Float32 and Trigger carry no header, so every output of a request carries
+the stamp of the node clock when the request was received (the timer's tick in periodic mode)
+and the frame_id of the newest key view.
+
+The model runs on a worker thread with one latest-wins slot per job kind
+(``synthesis.worker``), so callbacks never wait for inference; a newer request replaces a
+waiting one and the drop is counted. ``self.synthesizer`` and ``self.worker`` are public so
+other jobs (e.g. 3D reconstruction) can share the loaded engine: ``self.worker.submit(kind, job)``.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Sequence
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+from std_msgs.msg import Empty, Float32, Header
+from std_srvs.srv import Trigger
+
+from ..engines.factory import ENGINES
+from ..synthesis.key_views import ReceivedViews
+from ..synthesis.synthesizer import NovelViewSynthesizer
+from ..synthesis.worker import LatestWinsWorker
+from .executor import node_main
+from .image_conversions import image_to_rgb8, numpy_to_image
+from .parameters import ParamSpec, declare, finite_list
+from .qos import latched_qos, output_qos
+
+NODE_NAME = "novel_view"
+WARN_EVERY_S = 5.0
+DIAGNOSTICS_PERIOD_S = 1.0
+
+
+def _device_problem(device: str) -> str | None:
+    ok = device in ("auto", "cpu", "cuda") or device.startswith("cuda:")
+    return None if ok else f"device must be auto, cpu, cuda or cuda:N, got {device!r}"
+
+
+PARAMETERS = (
+    ParamSpec("engine", "auto", "Inference engine; auto picks the fastest available here.", read_only=True,
+              choices=ENGINES),
+    ParamSpec("device", "auto", "auto, cpu, cuda or cuda:N.", read_only=True, check=_device_problem),
+    ParamSpec("model_file_path", "", "Checkpoint (.pt); '' = the shipped default model.", read_only=True),
+    ParamSpec("engine_file_path", "", "TensorRT plan path; '' = the engine cache.", read_only=True),
+    ParamSpec("force_engine_update", False, "Rebuild the ONNX export / TensorRT plan even if cached.", read_only=True),
+    ParamSpec("enable_fp16", True, "Build TensorRT plans with FP16 enabled.", read_only=True),
+    ParamSpec("num_hypotheses", 4, "Samples K per target-angle request (occlusion hypotheses).", int_range=(1, 32)),
+    ParamSpec("steps", 25, "Denoising steps (ddim, dpmpp2m); ddpm always runs the full schedule.", int_range=(1, 2000)),
+    ParamSpec("sampler", "ddim", "Reverse-process sampler.", choices=NovelViewSynthesizer.SAMPLERS),
+    ParamSpec("seed", -1, "Base seed (hypothesis k uses seed + k); -1 = random per request.",
+              int_range=(-1, 2**31 - 1)),
+    ParamSpec("max_views", 6, "Most views composed per step; must equal view_buffer's max_views.", read_only=True,
+              int_range=(1, 32)),
+    ParamSpec("target_angles", [2 * math.pi * i / 8 for i in range(8)],
+              "Azimuths (radians) of the orbit service and of periodic mode.", check=finite_list("target_angles")),
+    ParamSpec("rate", 0.0, "Periodic mode: requests per second over target_angles; 0 = off.", read_only=True,
+              float_range=(0.0, 100.0)),
+    ParamSpec("output_qos_depth", 10, "History depth of the output topics.", read_only=True, int_range=(1, 1000)),
+)
+
+
+def tile(images: Sequence[np.ndarray]) -> np.ndarray:
+    """Square images side by side: tile i is columns [i*S, (i+1)*S) (the ~/hypotheses and ~/weights layout)."""
+    return np.concatenate(list(images), axis=1)
+
+
+def untile(image: np.ndarray) -> list[np.ndarray]:
+    """The square tiles of a ``tile`` image, left to right."""
+    size = image.shape[0]
+    if image.shape[1] % size:
+        raise ValueError(f"a {image.shape[1]}x{size} image is not a row of {size}x{size} tiles")
+    return [image[:, i * size : (i + 1) * size] for i in range(image.shape[1] // size)]
+
+
+class NovelViewNode(Node):
+    """Runs ``NovelViewSynthesizer`` on the key views; see the module docstring for the interface."""
+
+    def __init__(self, **node_options: object):
+        super().__init__(NODE_NAME, **node_options)
+        declare(self, PARAMETERS)
+        value = lambda name: self.get_parameter(name).value  # noqa: E731
+        self.synthesizer = NovelViewSynthesizer.from_checkpoint(
+            value("model_file_path") or None,
+            engine=value("engine"),
+            device=value("device"),
+            max_views=value("max_views"),
+            engine_file_path=value("engine_file_path") or None,
+            force_engine_update=value("force_engine_update"),
+            enable_fp16=value("enable_fp16"),
+        )
+        self.worker = LatestWinsWorker(NODE_NAME, on_error=self._job_failed)
+        self.views = ReceivedViews(value("max_views"))
+        self._views_lock = threading.Lock()
+        self._newest_frame_id = ""
+        self._last_latency_s = float("nan")
+        self._next_angle = 0
+
+        depth = value("output_qos_depth")
+        self._outputs = {
+            name: self.create_publisher(Image, f"~/{name}", output_qos(depth))
+            for name in ("image", "hypotheses", "weights", "uncertainty", "orbit")
+        }
+        self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", output_qos(10))
+        self.create_subscription(Image, "views", self._on_view, latched_qos(value("max_views")))
+        self.create_subscription(Float32, "target_angle", self._on_target_angle, output_qos(10))
+        self.create_subscription(Empty, "reset", self._on_reset, output_qos(10))
+        self.create_service(Trigger, "~/synthesize_orbit", self._on_synthesize_orbit)
+        self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics)
+        if value("rate") > 0.0:
+            self.create_timer(1.0 / value("rate"), self._on_tick)
+        self.get_logger().info(f"engine {self.synthesizer.denoiser.describe()}, model {self.synthesizer.checkpoint.path}")
+
+    # --- inputs ------------------------------------------------------------------------------------
+
+    def _on_view(self, msg: Image) -> None:
+        try:
+            image = image_to_rgb8(msg)
+        except ValueError as exc:
+            self.get_logger().warning(f"dropped a view: {exc}", throttle_duration_sec=WARN_EVERY_S)
+            return
+        with self._views_lock:
+            self.views.receive((msg.header.stamp.sec, msg.header.stamp.nanosec, msg.header.frame_id), image)
+            self._newest_frame_id = msg.header.frame_id
+
+    def _on_reset(self, _msg: Empty) -> None:
+        with self._views_lock:
+            self.views.clear()
+        cancelled = self.worker.cancel_all()
+        self.get_logger().info(f"reset: views cleared, {cancelled} waiting request(s) cancelled")
+
+    def _on_target_angle(self, msg: Float32) -> None:
+        if not math.isfinite(msg.data):
+            self.get_logger().warning(f"dropped target angle {msg.data}: not finite", throttle_duration_sec=WARN_EVERY_S)
+            return
+        self._request(float(msg.data))
+
+    def _on_tick(self) -> None:
+        angles = self.get_parameter("target_angles").value
+        if angles:
+            self._request(angles[self._next_angle % len(angles)])
+            self._next_angle += 1
+
+    def _on_synthesize_orbit(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        angles = list(self.get_parameter("target_angles").value)
+        snapshot = self._snapshot()
+        if snapshot is None or not angles:
+            response.success = False
+            response.message = "no key views received yet" if snapshot is None else "target_angles is empty"
+            return response
+        views, header = snapshot
+        received = time.monotonic()
+        self.worker.submit("orbit", lambda: self._orbit_job(views, angles, header, received))
+        response.success = True
+        response.message = (f"queued an orbit of {len(angles)} views on ~/orbit, "
+                            f"stamped {header.stamp.sec}.{header.stamp.nanosec:09d}")
+        return response
+
+    def _snapshot(self) -> tuple[list[np.ndarray], Header] | None:
+        """The views to condition on and the header the answer will carry; None without views."""
+        with self._views_lock:
+            if not len(self.views):
+                return None
+            return self.views.images(), Header(stamp=self.get_clock().now().to_msg(), frame_id=self._newest_frame_id)
+
+    def _request(self, angle: float) -> None:
+        snapshot = self._snapshot()
+        if snapshot is None:
+            self.get_logger().warning("no key views received yet; request dropped", throttle_duration_sec=WARN_EVERY_S)
+            return
+        views, header = snapshot
+        received = time.monotonic()
+        if self.worker.submit("synthesize", lambda: self._synthesize_job(views, angle, header, received)):
+            self.get_logger().debug("a waiting request was replaced by a newer one")
+
+    # --- jobs (worker thread) ----------------------------------------------------------------------
+
+    def _sampling(self) -> dict[str, object]:
+        seed = self.get_parameter("seed").value
+        return {"steps": self.get_parameter("steps").value, "sampler": self.get_parameter("sampler").value,
+                "seed": None if seed < 0 else seed}
+
+    def _synthesize_job(self, views: Sequence[np.ndarray], angle: float, header: Header, received: float) -> None:
+        result = self.synthesizer.synthesize(views, angle, num_samples=self.get_parameter("num_hypotheses").value,
+                                             **self._sampling())
+        self._outputs["image"].publish(numpy_to_image(result.images[0], "rgb8", header))
+        self._outputs["hypotheses"].publish(numpy_to_image(tile(result.images), "rgb8", header))
+        self._outputs["weights"].publish(numpy_to_image(tile(result.weights), "32FC1", header))
+        self._outputs["uncertainty"].publish(numpy_to_image(result.uncertainty, "32FC1", header))
+        self._last_latency_s = time.monotonic() - received
+
+    def _orbit_job(self, views: Sequence[np.ndarray], angles: Sequence[float], header: Header, received: float) -> None:
+        # A full set leaves no room for generated views, so the orbit then conditions on the user views only.
+        autoregressive = len(views) < self.synthesizer.max_views
+        result = self.synthesizer.orbit(views, angles, autoregressive=autoregressive, **self._sampling())
+        for image in result.images:
+            self._outputs["orbit"].publish(numpy_to_image(image, "rgb8", header))
+        self._last_latency_s = time.monotonic() - received
+
+    def _job_failed(self, kind: str, exc: Exception) -> None:
+        self.get_logger().error(f"{kind} request failed: {exc}")
+
+    # --- diagnostics -------------------------------------------------------------------------------
+
+    def _publish_diagnostics(self) -> None:
+        worker = self.worker
+        state = f"busy: {worker.busy_with}" if worker.busy_with else "idle"
+        values = {
+            "engine": self.synthesizer.denoiser.describe(),
+            "model": str(self.synthesizer.checkpoint.path),
+            "last_latency_s": f"{self._last_latency_s:.3f}",
+            "views_held": str(len(self.views)),
+            "requests_dropped": str(worker.dropped),
+            "requests_done": str(worker.done),
+            "requests_failed": str(worker.failed),
+            "waiting": ",".join(worker.waiting()),
+            "state": state,
+            "last_error": worker.last_error,
+        }
+        status = DiagnosticStatus(
+            level=DiagnosticStatus.WARN if worker.last_error else DiagnosticStatus.OK,
+            name=f"{self.get_fully_qualified_name()}: novel view synthesis",
+            message=f"{state}; last error: {worker.last_error}" if worker.last_error else state,
+            hardware_id=values["engine"],
+            values=[KeyValue(key=k, value=v) for k, v in values.items()],
+        )
+        self._diagnostics.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))
+
+    def destroy_node(self) -> None:
+        worker = getattr(self, "worker", None)  # absent when the model failed to load and rclpy cleans up the node
+        if worker is not None:
+            worker.stop(timeout=5.0)
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    return node_main(NovelViewNode, args)

@@ -1,0 +1,126 @@
+"""``view_buffer``: camera images in, a small set of pose-free key views out.
+
+Subscribes to every topic in ``image_topics`` (and optionally a RegionOfInterest to crop
+to and a mono8 object mask whose background is painted white), keeps the key views that
+``synthesis.key_views.KeyViewSet`` admits, and publishes the whole set on ``views``
+(rgb8, ``image_size`` x ``image_size``, each with its source image's header; RELIABLE +
+TRANSIENT_LOCAL, depth ``max_views``) whenever it changes. The protocol, and why a late
+subscriber ends up with exactly the current set, is in ``synthesis/key_views.py``.
+``reset`` (std_msgs/Empty) empties the set and recreates the publisher, so its
+transient-local history holds no stale views.
+
+The ROI and mask are the latest received ones, applied to each following image (no time
+synchronisation: message_filters is not available on pip-only installs).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import Image, RegionOfInterest
+from std_msgs.msg import Empty, Header
+
+from ..synthesis.key_views import KeyViewSet, check_min_view_difference, prepare_key_view
+from .executor import node_main
+from .image_conversions import image_to_rgb8, mask_from_image, numpy_to_image
+from .parameters import ParamSpec, declare
+from .qos import INPUT_QOS_CHOICES, input_qos, latched_qos, output_qos
+
+NODE_NAME = "view_buffer"
+WARN_EVERY_S = 5.0
+
+
+def _non_empty(values: list[str]) -> str | None:
+    return None if values and all(values) else f"image_topics must name at least one topic and no empty ones, got {values}"
+
+
+PARAMETERS = (
+    ParamSpec("image_topics", ["/camera/image_raw"], "Camera image topics to take key views from.", read_only=True,
+              check=_non_empty),
+    ParamSpec("roi_topic", "", "sensor_msgs/RegionOfInterest topic to crop images to; '' = none.", read_only=True),
+    ParamSpec("mask_topic", "", "mono8 object-mask topic (non-zero = object; background painted white); '' = none.",
+              read_only=True),
+    ParamSpec("max_views", 6, "Most key views kept; also the depth of the transient-local 'views' topic.",
+              read_only=True, int_range=(1, 32)),
+    ParamSpec("min_view_difference", 0.02,
+              "A view is a key view only if the mean absolute difference of its 32x32 greyscale letterboxed "
+              "thumbnail to every kept view's is at least this (range 0..1).",
+              float_range=(0.0, 1.0)),
+    ParamSpec("image_size", 64, "Key views are letterboxed on white to this square size (pixels).", read_only=True,
+              int_range=(8, 1024)),
+    ParamSpec("input_qos", "sensor_data", "QoS of the image, ROI and mask subscriptions.", read_only=True,
+              choices=INPUT_QOS_CHOICES),
+    ParamSpec("input_qos_depth", 5, "History depth of the image, ROI and mask subscriptions.", read_only=True,
+              int_range=(1, 100)),
+)
+
+
+class ViewBufferNode(Node):
+    """Keeps and publishes the key-view set; see the module docstring for topics and protocol."""
+
+    def __init__(self, **node_options: object):
+        super().__init__(NODE_NAME, **node_options)
+        declare(self, PARAMETERS)
+        value = lambda name: self.get_parameter(name).value  # noqa: E731
+        self.key_views: KeyViewSet[Header] = KeyViewSet(value("max_views"), value("min_view_difference"))
+        self.image_size: int = value("image_size")
+        self._roi: tuple[int, int, int, int] | None = None
+        self._mask = None
+        self.add_post_set_parameters_callback(self._apply_parameters)
+
+        qos = input_qos(value("input_qos"), value("input_qos_depth"))
+        for topic in value("image_topics"):
+            self.create_subscription(Image, topic, partial(self._on_image, topic), qos)
+        if value("roi_topic"):
+            self.create_subscription(RegionOfInterest, value("roi_topic"), self._on_roi, qos)
+        if value("mask_topic"):
+            self.create_subscription(Image, value("mask_topic"), self._on_mask, qos)
+        self.create_subscription(Empty, "reset", self._on_reset, output_qos(10))
+        self._views_publisher = self.create_publisher(Image, "views", latched_qos(self.key_views.max_views))
+        self.get_logger().info(
+            f"keeping up to {self.key_views.max_views} key views from {value('image_topics')} "
+            f"(min_view_difference {self.key_views.min_view_difference})"
+        )
+
+    def _apply_parameters(self, params: list[Parameter]) -> None:
+        for param in params:
+            if param.name == "min_view_difference":
+                self.key_views.min_view_difference = check_min_view_difference(param.value)
+
+    def _on_image(self, topic: str, msg: Image) -> None:
+        try:
+            view = prepare_key_view(image_to_rgb8(msg), self.image_size, self._roi, self._mask)
+        except ValueError as exc:
+            self.get_logger().warning(f"dropped an image from {topic}: {exc}", throttle_duration_sec=WARN_EVERY_S)
+            return
+        offer = self.key_views.offer(view, msg.header)
+        if not offer.decision.changed:
+            self.get_logger().debug(f"image from {topic} not kept: {offer.decision.value}")
+            return
+        self.get_logger().info(
+            f"key view {offer.decision.value} from {topic} (closest difference {offer.closest_difference:.3f}); "
+            f"{len(self.key_views)} held"
+        )
+        for kept in self.key_views.views:
+            self._views_publisher.publish(numpy_to_image(kept.image, "rgb8", kept.meta))
+
+    def _on_roi(self, msg: RegionOfInterest) -> None:
+        self._roi = (msg.x_offset, msg.y_offset, msg.width, msg.height)
+
+    def _on_mask(self, msg: Image) -> None:
+        try:
+            self._mask = mask_from_image(msg)
+        except ValueError as exc:
+            self.get_logger().warning(f"dropped a mask: {exc}", throttle_duration_sec=WARN_EVERY_S)
+
+    def _on_reset(self, _msg: Empty) -> None:
+        self.key_views.clear()
+        self.destroy_publisher(self._views_publisher)
+        self._views_publisher = self.create_publisher(Image, "views", latched_qos(self.key_views.max_views))
+        self.get_logger().info("reset: key views cleared")
+
+
+def main(args: list[str] | None = None) -> int:
+    return node_main(ViewBufferNode, args)

@@ -1,0 +1,137 @@
+"""The launch file, the shipped yaml config and the pip-only bringup that reads the same yaml."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from nvs_fusion_ros.ros.bringup import apply_sets, default_config_path, key_matches, load_parameters
+
+ROOT = Path(__file__).resolve().parents[1]
+LAUNCH_FILE = ROOT / "launch" / "viewfusion.launch.py"
+CONFIG = ROOT / "config" / "viewfusion.yaml"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("launch_ros") is None,
+                    reason="launch_ros is not installable from PyPI; the launch file is parsed only on a ROS 2 install")
+def test_launch_file_parses_into_both_nodes(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ament_index_python.packages
+    from launch_ros.actions import Node
+
+    monkeypatch.setattr(ament_index_python.packages, "get_package_share_directory", lambda package: str(ROOT))
+    spec = importlib.util.spec_from_file_location("viewfusion_launch", LAUNCH_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    description = module.generate_launch_description()
+    nodes = [e for e in description.entities if isinstance(e, Node)]
+    assert {(n.node_package, n.node_executable) for n in nodes} >= {("nvs_fusion_ros", "view_buffer"),
+                                                                    ("nvs_fusion_ros", "novel_view")}
+    arguments = {a.name for a in description.get_launch_arguments()}
+    assert {"image_topic", "engine", "model_file_path", "namespace", "config"} <= arguments
+
+
+def test_launch_file_is_valid_python_naming_the_console_scripts() -> None:
+    """Where launch_ros is missing, at least check the file compiles and names the executables setup.py must provide."""
+    source = LAUNCH_FILE.read_text()
+    compile(source, str(LAUNCH_FILE), "exec")
+    for executable in ("view_buffer", "novel_view"):
+        assert f'executable="{executable}"' in source
+
+
+@pytest.mark.ros
+def test_config_holds_exactly_the_parameters_the_nodes_declare(tiny_checkpoint: Path) -> None:
+    """Start both nodes from the shipped yaml (so each value also has the declared type) and compare names."""
+    import rclpy
+    from rclpy.context import Context
+
+    from nvs_fusion_ros.ros.bringup import create_nodes
+
+    params = load_parameters(CONFIG)
+    declared_in_yaml = {name: set(values) for name, values in params.items()}
+    params["novel_view"].update(model_file_path=str(tiny_checkpoint), engine="torch", device="cpu")
+    context = Context()
+    rclpy.init(context=context, domain_id=200 + os.getpid() % 30)
+    try:
+        nodes = create_nodes(params, context=context)
+        try:
+            for node in nodes:
+                declared = set(node._parameters) - {"use_sim_time", "start_type_description_service"}
+                assert declared_in_yaml[node.get_name()] == declared, node.get_name()
+            assert nodes[0].get_parameter("max_views").value == nodes[1].get_parameter("max_views").value
+        finally:
+            for node in nodes:
+                node.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)
+
+
+def test_params_file_keys_match_like_rcl() -> None:
+    assert key_matches("view_buffer", "/view_buffer")
+    assert key_matches("/view_buffer", "/view_buffer")
+    assert not key_matches("view_buffer", "/robot/view_buffer")
+    assert key_matches("/**/view_buffer", "/robot/arm/view_buffer") and key_matches("/**/view_buffer", "/view_buffer")
+    assert key_matches("/**", "/robot/novel_view")
+    assert key_matches("/*/novel_view", "/robot/novel_view") and not key_matches("/*/novel_view", "/a/b/novel_view")
+    assert not key_matches("/**/view_buffer", "/novel_view")
+
+
+def test_load_parameters_merges_sections_in_order_and_applies_sets(tmp_path: Path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump({
+        "/**": {"ros__parameters": {"max_views": 4}},
+        "/robot/novel_view": {"ros__parameters": {"steps": 3, "max_views": 5}},
+        "/other/view_buffer": {"ros__parameters": {"max_views": 9}},
+    }))
+    params = load_parameters(path, namespace="robot")
+    assert params == {"view_buffer": {"max_views": 4}, "novel_view": {"max_views": 5, "steps": 3}}
+    apply_sets(params, ["novel_view.target_angles=[0, 1.5]", "view_buffer.mask_topic=", "novel_view.enable_fp16=false"])
+    assert params["novel_view"]["target_angles"] == [0, 1.5] and params["novel_view"]["enable_fp16"] is False
+    assert params["view_buffer"]["mask_topic"] == ""
+    with pytest.raises(ValueError, match=r"expected node\.param=value"):
+        apply_sets(params, ["novel_view"])
+    with pytest.raises(ValueError, match="unknown node 'camera'"):
+        apply_sets(params, ["camera.rate=1"])
+    path.write_text("view_buffer: {max_views: 3}\n")
+    with pytest.raises(ValueError, match="no 'ros__parameters' mapping"):
+        load_parameters(path)
+    assert default_config_path() == CONFIG
+
+
+def test_unknown_parameters_are_refused_before_any_node_starts() -> None:
+    from nvs_fusion_ros.ros.bringup import create_nodes
+
+    with pytest.raises(ValueError, match=r"view_buffer: unknown parameters \['no_such_parameter'\]"):
+        create_nodes({"view_buffer": {"no_such_parameter": 1}, "novel_view": {}})
+
+
+@pytest.mark.ros
+def test_bringup_runs_both_nodes_and_stops_cleanly_on_ctrl_c(tiny_checkpoint: Path) -> None:
+    env = {**os.environ, "ROS_DOMAIN_ID": str(170 + os.getpid() % 30), "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "nvs_fusion_ros.cli", "launch", "--set", f"novel_view.model_file_path={tiny_checkpoint}",
+               "--set", "novel_view.engine=torch", "--set", "novel_view.device=cpu", "--set", "view_buffer.max_views=4",
+               "--set", "novel_view.max_views=4"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            lines.append(line)
+            if "running /view_buffer, /novel_view" in line or not line:
+                break
+        assert "running /view_buffer, /novel_view" in lines[-1], "".join(lines)
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, "".join(lines) + output
+    assert "Traceback" not in output

@@ -1,0 +1,336 @@
+"""The view_buffer and novel_view nodes over real rclpy + Fast DDS, each test on its own ROS_DOMAIN_ID.
+
+Also the ROS-free worker they run inference on.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.context import Context
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.time import Time
+from sensor_msgs.msg import Image, RegionOfInterest
+from std_msgs.msg import Empty, Float32, Header
+from std_srvs.srv import Trigger
+
+from nvs_fusion_ros import cli
+from nvs_fusion_ros.ros.image_conversions import image_to_numpy, numpy_to_image
+from nvs_fusion_ros.ros.novel_view_node import NovelViewNode
+from nvs_fusion_ros.ros.qos import latched_qos, output_qos
+from nvs_fusion_ros.ros.view_buffer_node import ViewBufferNode
+from nvs_fusion_ros.synthesis.cli import read_rgb
+from nvs_fusion_ros.synthesis.key_views import prepare_key_view
+from nvs_fusion_ros.synthesis.worker import LatestWinsWorker
+
+TINY_SIZE = 16  # the tiny preset's image size
+_domains = itertools.count(40 + os.getpid() % 60 * 3)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+
+
+class Ros:
+    """One rclpy context on its own domain, a spinning executor, and a probe node for test traffic."""
+
+    def __init__(self, checkpoint: Path):
+        self.checkpoint = checkpoint
+        self.context = Context()
+        rclpy.init(context=self.context, domain_id=next(_domains))
+        self.executor = MultiThreadedExecutor(num_threads=4, context=self.context)
+        self.probe = self.add(Node("probe", context=self.context))
+        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self._thread.start()
+
+    def add(self, node: Node) -> Node:
+        self.executor.add_node(node)
+        return node
+
+    def buffer(self, **params: object) -> ViewBufferNode:
+        params = {"input_qos": "reliable", "min_view_difference": 0.02, **params}
+        return self.add(ViewBufferNode(context=self.context, parameter_overrides=as_params(params)))
+
+    def novel_view(self, **params: object) -> NovelViewNode:
+        params = {"model_file_path": str(self.checkpoint), "engine": "torch", "device": "cpu", "steps": 2,
+                  "num_hypotheses": 2, "seed": 7, "target_angles": [0.0, math.pi], **params}
+        return self.add(NovelViewNode(context=self.context, parameter_overrides=as_params(params)))
+
+    def collect(self, msg_type: type, topic: str, qos: object = None) -> list:
+        received: list = []
+        self.probe.create_subscription(msg_type, topic, received.append, qos or output_qos(50))
+        return received
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        for node in list(self.executor.get_nodes()):
+            node.destroy_node()
+        rclpy.shutdown(context=self.context)
+
+
+def as_params(values: dict[str, object]) -> list[Parameter]:
+    return [Parameter(k, value=v) for k, v in values.items()]
+
+
+@pytest.fixture
+def ros(tiny_checkpoint: Path) -> Iterator[Ros]:
+    harness = Ros(tiny_checkpoint)
+    yield harness
+    harness.close()
+
+
+def grey_image(level: int, stamp_sec: int, encoding: str = "rgb8", frame_id: str = "cam") -> Image:
+    header = Header(frame_id=frame_id)
+    header.stamp.sec = stamp_sec
+    pixels = np.full((24, 32, 3), level, np.uint8)
+    pixels[8:16, 8:24] = (level + 128) % 256  # some structure, so letterboxing and thumbnails matter
+    return numpy_to_image(pixels if encoding == "rgb8" else pixels[..., ::-1].copy(), encoding, header)
+
+
+def publisher_to(ros: Ros, topic: str, qos: object = None) -> object:
+    publisher = ros.probe.create_publisher(Image, topic, qos or output_qos(10))
+    wait_for(lambda: publisher.get_subscription_count() >= 1, what=f"a subscriber on {topic}")
+    return publisher
+
+
+def stamp_ns(header: Header) -> int:
+    return Time.from_msg(header.stamp).nanoseconds
+
+
+@pytest.mark.ros
+def test_images_to_key_views_to_synthesized_outputs_with_the_request_header(ros: Ros) -> None:
+    buffer, node = ros.buffer(), ros.novel_view()
+    views = ros.collect(Image, "views", latched_qos(6))
+    outputs = {name: ros.collect(Image, f"/novel_view/{name}") for name in ("image", "hypotheses", "weights", "uncertainty",
+                                                                            "orbit")}
+    diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
+    camera = publisher_to(ros, "/camera/image_raw")
+    for i, (level, encoding) in enumerate([(0, "rgb8"), (90, "bgr8"), (200, "rgb8")]):
+        camera.publish(grey_image(level, stamp_sec=100 + i, encoding=encoding))
+    wait_for(lambda: len(node.views) == 3, what="three key views at novel_view")
+    assert len(buffer.key_views) == 3
+    assert [m.header.stamp.sec for m in views[-3:]] == [100, 101, 102]  # source headers, newest last
+    assert {(m.encoding, m.width, m.height) for m in views} == {("rgb8", 64, 64)}
+
+    angle = ros.probe.create_publisher(Float32, "target_angle", output_qos(10))
+    wait_for(lambda: angle.get_subscription_count() == 1, what="novel_view on target_angle")
+    sent = ros.probe.get_clock().now().nanoseconds
+    angle.publish(Float32(data=1.0))
+    wait_for(lambda: all(outputs[n] for n in ("image", "hypotheses", "weights", "uncertainty")), what="synthesis outputs")
+    arrived = ros.probe.get_clock().now().nanoseconds
+    headers = {(stamp_ns(outputs[n][0].header), outputs[n][0].header.frame_id)
+               for n in ("image", "hypotheses", "weights", "uncertainty")}
+    assert len(headers) == 1, "all outputs of one request carry the same header"
+    stamp, frame_id = headers.pop()
+    assert sent <= stamp <= arrived and frame_id == "cam"
+
+    image = image_to_numpy(outputs["image"][0])
+    hypotheses = image_to_numpy(outputs["hypotheses"][0])
+    weights = image_to_numpy(outputs["weights"][0])
+    uncertainty = image_to_numpy(outputs["uncertainty"][0])
+    assert image.shape == (TINY_SIZE, TINY_SIZE, 3) and hypotheses.shape == (TINY_SIZE, 2 * TINY_SIZE, 3)
+    assert np.array_equal(hypotheses[:, :TINY_SIZE], image)
+    assert weights.dtype == np.float32 and weights.shape == (TINY_SIZE, 3 * TINY_SIZE)
+    per_view = weights.reshape(TINY_SIZE, 3, TINY_SIZE)
+    assert np.allclose(per_view.sum(axis=1), 1.0, atol=1e-4)
+    assert uncertainty.shape == (TINY_SIZE, TINY_SIZE) and uncertainty.max() > 0  # two different random samples
+
+    client = ros.probe.create_client(Trigger, "/novel_view/synthesize_orbit")
+    assert client.wait_for_service(timeout_sec=10)
+    future = client.call_async(Trigger.Request())
+    wait_for(future.done, what="the orbit service's answer")
+    assert future.result().success, future.result().message
+    wait_for(lambda: len(outputs["orbit"]) == 2, what="two orbit views")
+    orbit_stamp = outputs["orbit"][0].header.stamp
+    assert f"{orbit_stamp.sec}.{orbit_stamp.nanosec:09d}" in future.result().message
+    assert all(m.header.stamp == orbit_stamp for m in outputs["orbit"])
+
+    wait_for(lambda: any(int(kv(d, "requests_done")) == 2 for d in diagnostics), what="diagnostics after two jobs")
+    last = diagnostics[-1]
+    assert kv(last, "views_held") == "3" and kv(last, "engine").startswith("torch")
+    assert kv(last, "model") == str(ros.checkpoint) and float(kv(last, "last_latency_s")) > 0
+
+
+def kv(diagnostics: DiagnosticArray, key: str) -> str:
+    return {v.key: v.value for v in diagnostics.status[0].values}[key]
+
+
+@pytest.mark.ros
+def test_bad_messages_are_dropped_and_the_next_request_is_answered(ros: Ros) -> None:
+    buffer, node = ros.buffer(), ros.novel_view()
+    images = ros.collect(Image, "/novel_view/image")
+    camera = publisher_to(ros, "/camera/image_raw")
+    views = publisher_to(ros, "views", latched_qos(6))  # a bad view straight to novel_view
+    wrong_encoding = grey_image(0, 1)
+    wrong_encoding.encoding = "yuv422"
+    step_mismatch = grey_image(0, 2)
+    step_mismatch.step = 10
+    too_short = grey_image(0, 3)
+    too_short.data = bytes(too_short.data)[:-5]
+    zero_size = Image(encoding="rgb8")
+    for bad in (wrong_encoding, step_mismatch, too_short, zero_size):
+        camera.publish(bad)
+        views.publish(bad)
+    camera.publish(grey_image(50, 10))
+    wait_for(lambda: len(node.views) == 1, what="the good view after the bad ones")
+    assert len(buffer.key_views) == 1 and buffer.key_views.views[0].meta.stamp.sec == 10
+
+    angle = ros.probe.create_publisher(Float32, "target_angle", output_qos(10))
+    wait_for(lambda: angle.get_subscription_count() == 1, what="novel_view on target_angle")
+    angle.publish(Float32(data=math.nan))
+    angle.publish(Float32(data=0.5))
+    wait_for(lambda: len(images) == 1, what="the answer to the good request")
+    time.sleep(0.3)
+    assert len(images) == 1 and node.worker.failed == 0
+
+
+@pytest.mark.ros
+def test_parameters_are_validated_at_start_and_at_run_time(ros: Ros) -> None:
+    buffer, node = ros.buffer(), ros.novel_view()
+
+    def result(target: Node, name: str, value: object) -> tuple[bool, str]:
+        outcome = target.set_parameters([Parameter(name, value=value)])[0]
+        return outcome.successful, outcome.reason
+
+    assert result(buffer, "min_view_difference", 0.5) == (True, "")
+    assert buffer.key_views.min_view_difference == 0.5
+    assert not result(buffer, "min_view_difference", 1.5)[0]
+    assert "read-only" in result(buffer, "max_views", 3)[1].lower().replace(" ", "-")
+    assert result(node, "sampler", "ddpm")[0] and node.get_parameter("sampler").value == "ddpm"
+    ok, reason = result(node, "sampler", "euler")
+    assert not ok and "sampler must be one of" in reason and "'euler'" in reason
+    assert result(node, "num_hypotheses", 3)[0]
+    assert not result(node, "num_hypotheses", 0)[0]
+    assert not result(node, "seed", -2)[0]
+    ok, reason = result(node, "target_angles", [0.0, math.inf])
+    assert not ok and "finite" in reason
+    assert result(node, "target_angles", [1.0, 2.0, 3.0])[0]
+    assert not result(node, "engine", "onnxruntime")[0]
+    assert node.get_parameter("engine").value == "torch"
+    with pytest.raises(ValueError, match="image_topics must name at least one topic"):
+        ViewBufferNode(context=ros.context, parameter_overrides=as_params({"image_topics": [""]}))
+    with pytest.raises(ValueError, match="device must be"):
+        NovelViewNode(context=ros.context, parameter_overrides=as_params({"device": "gpu0"}))
+
+
+@pytest.mark.ros
+def test_late_node_gets_exactly_the_buffered_set_and_reset_clears(ros: Ros) -> None:
+    buffer = ros.buffer(max_views=3, min_view_difference=0.05)
+    camera = publisher_to(ros, "/camera/image_raw")
+    for i, level in enumerate((0, 40, 255, 120)):  # 120 replaces 40: the set becomes more diverse
+        camera.publish(grey_image(level, stamp_sec=i))
+    wait_for(lambda: sorted(v.meta.stamp.sec for v in buffer.key_views.views) == [0, 2, 3], what="the replacement")
+
+    late = ros.novel_view(max_views=3)
+    wait_for(lambda: len(late.views) == 3, what="transient-local views at the late node")
+    time.sleep(0.3)
+    assert sorted(key[0] for key in late.views.keys()) == [0, 2, 3]
+
+    reset = ros.probe.create_publisher(Empty, "reset", output_qos(10))
+    wait_for(lambda: reset.get_subscription_count() == 2, what="both nodes on reset")
+    reset.publish(Empty())
+    wait_for(lambda: len(buffer.key_views) == 0 and len(late.views) == 0, what="reset at both nodes")
+    camera.publish(grey_image(77, stamp_sec=50))
+    wait_for(lambda: len(late.views) == 1, what="the first view after reset")
+    later = ros.novel_view(max_views=3)
+    wait_for(lambda: len(later.views) == 1, what="the post-reset set at a node started after the reset")
+    time.sleep(0.3)
+    assert [key[0] for key in later.views.keys()] == [50]
+
+
+@pytest.mark.ros
+def test_roi_and_mask_shape_the_key_view_and_a_mismatched_mask_drops_the_image(ros: Ros) -> None:
+    buffer = ros.buffer(roi_topic="roi", mask_topic="mask", image_size=32)
+    roi = ros.probe.create_publisher(RegionOfInterest, "roi", output_qos(10))
+    mask = publisher_to(ros, "mask")
+    camera = publisher_to(ros, "/camera/image_raw")
+    wait_for(lambda: roi.get_subscription_count() == 1, what="view_buffer on roi")
+    frame = image_to_numpy(grey_image(0, 1))  # 24x32, black with a grey block at rows 8..16, cols 8..24
+    wrong_size = np.zeros((10, 10), np.uint8)
+    mask.publish(numpy_to_image(wrong_size, "mono8"))
+    wait_for(lambda: buffer._mask is not None, what="the mask")
+    camera.publish(grey_image(0, 1))
+    time.sleep(0.3)  # let it be handled under the mismatched mask before the right one is sent
+    object_mask = np.zeros((24, 32), np.uint8)
+    object_mask[4:20, 4:28] = 255
+    roi.publish(RegionOfInterest(x_offset=4, y_offset=4, width=24, height=16))
+    mask.publish(numpy_to_image(object_mask, "mono8"))
+    wait_for(lambda: buffer._mask is not None and buffer._mask.shape == (24, 32) and buffer._roi is not None,
+             what="the right mask and the ROI")
+    camera.publish(grey_image(0, 2))
+    wait_for(lambda: len(buffer.key_views) == 1, what="a key view")
+    kept = buffer.key_views.views[0]
+    assert kept.meta.stamp.sec == 2  # the image under the mismatched mask was dropped
+    assert np.array_equal(kept.image, prepare_key_view(frame, 32, (4, 4, 24, 16), object_mask))
+
+
+def test_worker_latest_wins_per_kind_and_survives_failures() -> None:
+    gate = threading.Event()
+    ran: list[str] = []
+    errors: list[str] = []
+    worker = LatestWinsWorker(on_error=lambda kind, exc: errors.append(f"{kind}: {exc}"))
+    try:
+        worker.submit("synthesize", gate.wait)  # occupies the thread
+        wait_for(lambda: worker.busy_with == "synthesize", what="the first job to start")
+        assert not worker.submit("synthesize", lambda: ran.append("a"))
+        assert not worker.submit("orbit", lambda: ran.append("orbit"))
+        assert worker.submit("synthesize", lambda: ran.append("b"))  # replaces "a"
+        assert worker.submit("orbit", lambda: 1 / 0)  # replaces the first orbit job
+        assert worker.waiting() == ["synthesize", "orbit"] and worker.dropped == 2
+        gate.set()
+        wait_for(worker.idle, what="the queue to drain")
+        assert ran == ["b"] and worker.failed == 1 and errors == ["orbit: division by zero"]
+        assert worker.last_error == "orbit: division by zero"
+        worker.submit("synthesize", lambda: ran.append("c"))
+        wait_for(lambda: ran[-1] == "c", what="a job after the failure")
+        wait_for(worker.idle, what="idle")
+        assert worker.last_error == "" and worker.done == 3
+    finally:
+        worker.stop(timeout=5)
+    with pytest.raises(RuntimeError, match="stopped"):
+        worker.submit("synthesize", lambda: None)
+
+
+@pytest.mark.ros
+def test_demo_runs_end_to_end_and_writes_its_files(tiny_checkpoint: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(next(_domains)))
+    out = tmp_path / "demo"
+    argv = ["demo", "--model", str(tiny_checkpoint), "--engine", "torch", "--device", "cpu", "--steps", "1",
+            "--num-hypotheses", "2", "--orbit", "2", "--timeout", "60", "--out", str(out)]
+    assert cli.main(argv) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["key_views_received"] == 3 and summary["model"] == str(tiny_checkpoint)
+    assert [r["kind"] for r in summary["requests"]] == ["target_angle", "synthesize_orbit"]
+    assert all(r["latency_s"] > 0 for r in summary["requests"])
+    expected = {"contact_sheet.png", "uncertainty.png", "hypothesis_0.png", "hypothesis_1.png", "orbit_000deg.png",
+                "orbit_180deg.png", *(f"key_view_{i}.png" for i in range(3)), *(f"weight_view_{i}.png" for i in range(3))}
+    assert set(summary["files"]) == expected == {p.name for p in out.glob("*.png")}
+    assert read_rgb(out / "hypothesis_1.png").shape == (TINY_SIZE, TINY_SIZE, 3)
+    assert read_rgb(out / "contact_sheet.png").shape[0] > 5 * TINY_SIZE
+
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(next(_domains)))
+    no_views = tmp_path / "empty"
+    no_views.mkdir()
+    assert cli.main([*argv[:-1], str(tmp_path / "never"), "--views-dir", str(no_views)]) == 2  # no sample views
+    assert cli.main([*argv[:-1], str(tmp_path / "never"), "--timeout", "0.5"]) == 1  # outputs cannot arrive in time
+    missing_model = [argv[0], "--model", str(tmp_path / "missing.pt"), *argv[3:-1], str(tmp_path / "never")]
+    assert cli.main(missing_model) == 2  # a clear error, and the half-built node is cleaned up without a traceback
+    assert not (tmp_path / "never").exists()
