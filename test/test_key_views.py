@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nvs_fusion_ros.synthesis.cli import read_rgb
 from nvs_fusion_ros.synthesis.key_views import (
     THUMBNAIL_SIZE,
     Decision,
@@ -20,6 +19,7 @@ from nvs_fusion_ros.synthesis.key_views import (
     thumbnail,
     view_difference,
 )
+from nvs_fusion_ros.synthesis.tensors import read_rgb
 
 SAMPLE_VIEWS = sorted((Path(__file__).resolve().parents[1] / "nvs_fusion_ros" / "data" / "sample_views").glob("*.png"))
 

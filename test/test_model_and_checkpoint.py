@@ -7,13 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import randomised_tiny_model
 
 from nvs_fusion_ros.diffusion.schedules import linear_schedule
 from nvs_fusion_ros.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from nvs_fusion_ros.model.config import PRESETS, UNetConfig, preset
 from nvs_fusion_ros.model.unet import ViewFusionUNet
-
-from conftest import randomised_tiny_model
 
 
 def _inputs(m: int, size: int = 16) -> tuple[torch.Tensor, ...]:
@@ -68,20 +67,20 @@ def test_checkpoint_round_trip(tmp_path: Path) -> None:
 
 
 def test_missing_truncated_and_foreign_checkpoints_fail_clearly(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="nowhere.pt"):
+    with pytest.raises(FileNotFoundError, match=r"nowhere.pt"):
         load_checkpoint(tmp_path / "nowhere.pt")
     good = save_checkpoint(tmp_path / "good.pt", randomised_tiny_model(), linear_schedule(1e-4, 0.1, 10))
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
-    with pytest.raises(CheckpointError, match="truncated.pt.*unreadable"):
+    with pytest.raises(CheckpointError, match=r"truncated.pt.*unreadable"):
         load_checkpoint(truncated)
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"not a checkpoint at all")
-    with pytest.raises(CheckpointError, match="garbage.pt"):
+    with pytest.raises(CheckpointError, match=r"garbage.pt"):
         load_checkpoint(garbage)
     foreign = tmp_path / "foreign.pt"
     torch.save({"weights": torch.zeros(3)}, foreign)
-    with pytest.raises(CheckpointError, match="foreign.pt is not a"):
+    with pytest.raises(CheckpointError, match=r"foreign.pt is not a"):
         load_checkpoint(foreign)
 
 
@@ -90,7 +89,7 @@ def test_checkpoint_whose_weights_do_not_match_its_config(tmp_path: Path) -> Non
     payload = torch.load(path, weights_only=True)
     payload["config"]["inner_channels"] = 16
     torch.save(payload, path)
-    with pytest.raises(CheckpointError, match="m.pt does not match its config.*wrong shapes"):
+    with pytest.raises(CheckpointError, match=r"m.pt does not match its config.*wrong shapes"):
         load_checkpoint(path)
 
 
@@ -101,7 +100,7 @@ def test_checkpoint_refuses_pickled_code(tmp_path: Path) -> None:
 
     path = tmp_path / "evil.pt"
     torch.save({"format": "nvs_fusion_ros.viewfusion", "payload": Evil()}, path)
-    with pytest.raises(CheckpointError, match="evil.pt"):
+    with pytest.raises(CheckpointError, match=r"evil.pt"):
         load_checkpoint(path)
 
 

@@ -32,8 +32,8 @@ from nvs_fusion_ros.ros.image_conversions import image_to_numpy, numpy_to_image
 from nvs_fusion_ros.ros.novel_view_node import NovelViewNode
 from nvs_fusion_ros.ros.qos import latched_qos, output_qos
 from nvs_fusion_ros.ros.view_buffer_node import ViewBufferNode
-from nvs_fusion_ros.synthesis.cli import read_rgb
 from nvs_fusion_ros.synthesis.key_views import prepare_key_view
+from nvs_fusion_ros.synthesis.tensors import read_rgb
 from nvs_fusion_ros.synthesis.worker import LatestWinsWorker
 
 TINY_SIZE = 16  # the tiny preset's image size

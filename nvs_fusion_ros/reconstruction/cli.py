@@ -9,11 +9,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
-from ..synthesis.cli import add_engine_arguments, read_rgb
+from ..synthesis.cli import add_engine_arguments, progress_bar
 from ..synthesis.contact_sheet import contact_sheet, write_png
 from ..synthesis.synthesizer import NovelViewSynthesizer
+from ..synthesis.tensors import read_rgb
 from .distill import DistillConfig, DistillResult, distill, orbit_camera
 from .extract import DEFAULT_LEVEL, extract_mesh, open3d_module, sample_surface, write_mesh, write_point_cloud
 from .renderer import render_image
@@ -57,12 +57,7 @@ def run(args: argparse.Namespace) -> int:
                            orbit_steps=args.orbit_steps, guidance_steps=args.guidance_steps, grid_resolution=args.grid,
                            seed=args.seed)
     synth = NovelViewSynthesizer.from_checkpoint(args.model, engine=args.engine, device=args.device)
-    with tqdm(desc="reconstruct", unit="it") as bar:
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.n = done
-            bar.refresh()
-
+    with progress_bar("reconstruct", "it") as progress:
         result = distill(synth, views, config, progress=progress)
     out = Path(args.out)
     write_png(out / "turntable.png", turntable_sheet(result))

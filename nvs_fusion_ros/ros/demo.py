@@ -23,8 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from ..synthesis.cli import add_engine_arguments, read_rgb
+from ..synthesis.cli import add_engine_arguments
 from ..synthesis.contact_sheet import colorize, contact_sheet, write_png
+from ..synthesis.tensors import read_rgb
 from .bringup import default_config_path, load_parameters
 
 log = logging.getLogger(__name__)

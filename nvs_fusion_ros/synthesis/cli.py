@@ -5,29 +5,27 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-import cv2
-import numpy as np
 from tqdm import tqdm
 
 from .contact_sheet import colorize, contact_sheet, write_png
 from .synthesizer import NovelViewSynthesizer
+from .tensors import read_rgb
 
 
-def read_rgb(path: str | Path) -> np.ndarray:
-    """A PNG/JPEG as HxWx3 uint8 RGB; alpha is composited onto white like the training data."""
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise ValueError(f"{path} is not a readable image")
-    if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
-    if image.dtype != np.uint8:
-        image = (image / 257).astype(np.uint8)
-    if image.shape[2] == 4:
-        alpha = image[..., 3:].astype(np.float32) / 255.0
-        image = (image[..., :3] * alpha + 255.0 * (1 - alpha)).round().astype(np.uint8)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+@contextmanager
+def progress_bar(desc: str, unit: str) -> Iterator[Callable[[int, int], None]]:
+    """A tqdm bar driven by ``callback(done, total)``, the progress signature of samplers and distillation."""
+    with tqdm(desc=desc, unit=unit) as bar:
+        def update(done: int, total: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        yield update
 
 
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,12 +51,7 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     views = [read_rgb(p) for p in args.views]
     synth = NovelViewSynthesizer.from_checkpoint(args.model, engine=args.engine, device=args.device)
-    with tqdm(desc="denoising", unit="step") as bar:
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.n = done
-            bar.refresh()
-
+    with progress_bar("denoising", "step") as progress:
         result = synth.synthesize(views, math.radians(args.angle), num_samples=args.samples, steps=args.steps,
                                   sampler=args.sampler, seed=args.seed, callback=progress)
     out = Path(args.out)

@@ -25,6 +25,7 @@ import yaml
 from torch.utils.data import Dataset
 
 from nvs_fusion_ros import cameras
+from nvs_fusion_ros.synthesis.tensors import read_rgb, to_tensor
 
 LOG = logging.getLogger(__name__)
 
@@ -76,21 +77,6 @@ def list_objects(root: Path, split: str, categories: list[str] | None = None) ->
     return objects
 
 
-def read_rgb(path: Path) -> np.ndarray:
-    """An image as RGB uint8; alpha is composited onto white, as NMR's RGBA files expect."""
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise OSError(f"cannot read image {path}")
-    if image.dtype != np.uint8:
-        image = (image / np.iinfo(image.dtype).max * 255.0 + 0.5).astype(np.uint8)
-    if image.ndim == 2:
-        return np.repeat(image[..., None], 3, axis=2)
-    if image.shape[2] == 4:
-        alpha = image[..., 3:].astype(np.float32) / 255.0
-        image = (image[..., :3] * alpha + 255.0 * (1.0 - alpha) + 0.5).astype(np.uint8)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
 def read_mask(path: Path) -> np.ndarray:
     """A mask as a single-channel uint8 image."""
     mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
@@ -111,11 +97,6 @@ def view_files(folder: Path) -> list[Path]:
     if len(files) != VIEW_COUNT:
         raise OSError(f"{folder}: expected {VIEW_COUNT} views, found {len(files)}")
     return files
-
-
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 (..., H, W, 3) to float32 (..., 3, H, W) in [-1, 1], the diffusion model's range."""
-    return torch.from_numpy(images).movedim(-1, -3).float().div(127.5).sub(1.0)
 
 
 class NMRViews(Dataset):
