@@ -1,0 +1,487 @@
+"""``nvs-fusion evaluate``: the paper's evaluation protocols (§4.3, Appendix B.2) on an NMR-layout split.
+
+Protocols, all drawn from generators seeded by ``(seed, protocol, ...)`` so a run is reproducible:
+
+* **single view**: per object a random input view and a random other target view, the whole
+  split evaluated ``repeats`` times with fresh draws (the paper's Table 2, three repeats; the
+  std over repeats is reported like the paper's ±).
+* **per view count** N = 1..max_views: per object one random target and a random order of the
+  other 23 views; N views = the first N of that order, and the same starting noise for every N,
+  so the curve over N compares like with like.
+* **variable views** (the paper's "up to six"): per object a random N in 1..max_views; its
+  sample *is* the per-view-count sample at that N (same distribution as drawing afresh, at no
+  extra cost).
+
+Every method sees the same draws: the model (composed, learned weights); the paper's ablation
+with uniform weights 1/N (a denoiser wrapper returning zero logits, so the softmax is uniform);
+the input view nearest to the target by TRUE azimuth (an oracle: it uses the view indices, which
+the model never sees); and the pixel mean of the input views. Images are compared at the
+model's resolution (the dataset is resized with area interpolation when it differs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .. import cameras
+from ..diffusion.samplers import Sampler, generators_from_seeds, make_sampler
+from ..diffusion.schedules import NoiseSchedule
+from ..engines.base import Denoiser
+from ..engines.factory import EngineOptions, create_denoiser
+from ..model.checkpoint import load_checkpoint
+from ..synthesis.cli import add_engine_arguments
+from ..synthesis.contact_sheet import contact_sheet, write_png
+from ..synthesis.denoising import denoise_targets
+from ..synthesis.synthesizer import NovelViewSynthesizer, default_model_path
+from ..synthesis.tensors import to_tensor, to_uint8
+from .metrics import LPIPS_UNAVAILABLE, PSNR_CAP_DB, ImageMetrics
+from .nmr_dataset import VIEW_COUNT, NMRViews
+
+log = logging.getLogger(__name__)
+
+METRICS = ("psnr", "ssim", "lpips")
+METHODS = {
+    "viewfusion": "the model: per-view noise composed with the learned softmax weights",
+    "uniform_weights": "ablation: the same model with uniform weights 1/N (zero logits)",
+    "nearest_view": "oracle baseline: the input view nearest to the target by true azimuth",
+    "mean_view": "baseline: the pixel mean of the input views",
+}
+DIFFUSION_METHODS = ("viewfusion", "uniform_weights")
+SINGLE, PER_COUNT, VARIABLE = "single_view", "per_view_count", "variable_views"
+
+
+@dataclass(frozen=True)
+class Draw:
+    """One evaluation sample: an object, its input views, the target view and the diffusion seed.
+
+    ``group`` is the repeat index in the single-view protocol and N in the per-view-count one.
+    """
+
+    protocol: str
+    group: int
+    obj: int
+    inputs: tuple[int, ...]
+    target: int
+    seed: int
+
+
+@dataclass
+class EvalConfig:
+    """Everything that defines an evaluation run; stored in its JSON."""
+
+    data: str
+    model: str
+    split: str = "test"
+    limit: int | None = None
+    repeats: int = 3
+    max_views: int = 6
+    steps: int = 50
+    sampler: str = "ddim"
+    seed: int = 0
+    engine: str = "auto"
+    device: str = "auto"
+    max_streams: int = 64
+    lpips_weights: str | None = None
+    examples: int = 4
+
+    def __post_init__(self) -> None:
+        if self.repeats < 1 or self.steps < 1 or self.max_streams < 1:
+            raise ValueError("repeats, steps and max_streams must be at least 1")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"limit must be at least 1, got {self.limit}")
+        if self.max_views < 1:
+            raise ValueError(f"max_views must be at least 1, got {self.max_views}")
+        if self.max_views > VIEW_COUNT - 1:
+            log.warning("max_views %d capped at %d: the target leaves %d other views", self.max_views, VIEW_COUNT - 1,
+                        VIEW_COUNT - 1)
+            self.max_views = VIEW_COUNT - 1
+        if self.sampler not in NovelViewSynthesizer.SAMPLERS:
+            raise ValueError(f"unknown sampler {self.sampler!r}; choose one of {list(NovelViewSynthesizer.SAMPLERS)}")
+
+
+# --------------------------------------------------------------------------- draws
+
+
+def _seed(rng: np.random.Generator) -> int:
+    return int(rng.integers(2**31))
+
+
+def single_view_draws(num_objects: int, repeats: int, seed: int) -> list[Draw]:
+    """Per repeat and object: a random target and a random other view as the only input."""
+    draws = []
+    for repeat in range(repeats):
+        for obj in range(num_objects):
+            rng = np.random.default_rng([seed, 0, repeat, obj])
+            target = int(rng.integers(VIEW_COUNT))
+            source = int(rng.choice(np.delete(np.arange(VIEW_COUNT), target)))
+            draws.append(Draw(SINGLE, repeat, obj, (source,), target, _seed(rng)))
+    return draws
+
+
+def view_count_draws(num_objects: int, max_views: int, seed: int) -> list[Draw]:
+    """Per object one target and nested input sets of 1..max_views views, sharing the starting noise."""
+    draws = []
+    for obj in range(num_objects):
+        rng = np.random.default_rng([seed, 1, obj])
+        target = int(rng.integers(VIEW_COUNT))
+        order = [int(i) for i in rng.permutation(np.delete(np.arange(VIEW_COUNT), target))]
+        noise_seed = _seed(rng)
+        draws += [Draw(PER_COUNT, n, obj, tuple(order[:n]), target, noise_seed) for n in range(1, max_views + 1)]
+    return draws
+
+
+def variable_view_counts(num_objects: int, max_views: int, seed: int) -> list[int]:
+    """The paper's "up to six": a random view count in 1..max_views per object."""
+    return [int(np.random.default_rng([seed, 2, obj]).integers(1, max_views + 1)) for obj in range(num_objects)]
+
+
+# --------------------------------------------------------------------------- methods
+
+
+class UniformWeights(Denoiser):
+    """The paper's ablation: the same network, softmax weights replaced by 1/N.
+
+    Returning zero logits makes the composition's softmax uniform over each item's
+    real views (padded slots keep their -inf), so nothing else changes.
+    """
+
+    name = "uniform-weights"
+
+    def __init__(self, inner: Denoiser):
+        super().__init__(inner.image_size, inner.device)
+        self.inner = inner
+
+    def __call__(self, views, noisy, angle, noise_level):
+        noise, _ = self.inner(views, noisy, angle, noise_level)
+        return noise, torch.zeros_like(noise)
+
+    def describe(self) -> str:
+        return f"{self.inner.describe()}, uniform weights"
+
+
+def azimuth_gap(view_a: int, view_b: int) -> float:
+    """Angle in radians between two NMR views' azimuths, on the circle (0..π)."""
+    gap = abs(cameras.view_azimuth(view_a) - cameras.view_azimuth(view_b)) % (2 * math.pi)
+    return min(gap, 2 * math.pi - gap)
+
+
+def nearest_input_view(inputs: Sequence[int], target: int) -> int:
+    """The input view index closest to the target by true azimuth (the first one on a tie)."""
+    return min(inputs, key=lambda i: azimuth_gap(i, target))
+
+
+def baseline_images(draws: Sequence[Draw], objects: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+    """Nearest-view and mean-view predictions, (K, H, W, 3) uint8 each."""
+    nearest = np.stack([objects[d.obj][nearest_input_view(d.inputs, d.target)] for d in draws])
+    mean = np.stack([objects[d.obj][list(d.inputs)].astype(np.float64).mean(axis=0).round().astype(np.uint8) for d in draws])
+    return {"nearest_view": nearest, "mean_view": mean}
+
+
+def pack_draws(draws: Sequence[Draw], max_streams: int) -> list[list[int]]:
+    """Indices of draws grouped so each denoising call has at most ``max_streams`` streams (one view = one stream)."""
+    packs: list[list[int]] = []
+    streams = 0
+    for i, draw in enumerate(draws):
+        if packs and streams + len(draw.inputs) <= max_streams:
+            packs[-1].append(i)
+            streams += len(draw.inputs)
+        else:
+            packs.append([i])
+            streams = len(draw.inputs)
+    return packs
+
+
+def sample_model(
+    denoiser: Denoiser, schedule: NoiseSchedule, sampler: Sampler, draws: Sequence[Draw], objects: Sequence[np.ndarray],
+    max_streams: int, progress: Callable[[], None] | None = None,
+) -> np.ndarray:
+    """The composed reverse process for every draw, many objects per denoising call: (K, H, W, 3) uint8.
+
+    Each draw has its own generator, so its sample does not depend on how draws are packed.
+    """
+    results: list[np.ndarray | None] = [None] * len(draws)
+    for pack in pack_draws(draws, max_streams):
+        chosen = [draws[i] for i in pack]
+        views = torch.cat([to_tensor(objects[d.obj][list(d.inputs)]) for d in chosen])
+        out = denoise_targets(
+            denoiser, schedule, sampler, views,
+            torch.tensor([len(d.inputs) for d in chosen]),
+            torch.tensor([cameras.view_azimuth(d.target) for d in chosen]),
+            generators_from_seeds([d.seed for d in chosen]),
+            max_streams=max_streams,
+            callback=(lambda done, total: progress()) if progress else None,
+        )
+        for i, image in zip(pack, to_uint8(out.images), strict=True):
+            results[i] = image
+    return np.stack(results)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- summaries
+
+
+def mean_scores(scores: dict[str, list[float] | None], rows: Sequence[int]) -> dict[str, float | None]:
+    """Mean of each metric over ``rows``; None for a metric that is unavailable."""
+    return {m: (None if scores[m] is None else float(np.mean([scores[m][i] for i in rows]))) for m in METRICS}
+
+
+def summarise(draws: Sequence[Draw], scores: dict[str, dict], variable_counts: Sequence[int], cfg: EvalConfig) -> dict:
+    """Per-protocol means of every metric for every method."""
+    index = {(d.protocol, d.group, d.obj): i for i, d in enumerate(draws)}
+    num_objects = len(variable_counts)
+    single = [[index[(SINGLE, r, o)] for o in range(num_objects)] for r in range(cfg.repeats)]
+    per_repeat = {m: [mean_scores(scores[m], rows) for rows in single] for m in METHODS}
+    variable = [index[(PER_COUNT, n, o)] for o, n in enumerate(variable_counts)]
+    return {
+        SINGLE: {
+            "description": f"1 random input view, a random other target; the split {cfg.repeats}x with fresh draws",
+            "samples": num_objects * cfg.repeats,
+            "results": {m: mean_scores(scores[m], [i for rows in single for i in rows]) for m in METHODS},
+            "std_over_repeats": {
+                m: {k: (None if per_repeat[m][0][k] is None else float(np.std([r[k] for r in per_repeat[m]]))) for k in METRICS}
+                for m in METHODS
+            },
+            "per_repeat": per_repeat,
+        },
+        VARIABLE: {
+            "description": f"a random number 1..{cfg.max_views} of random input views per object (paper's 'up to six')",
+            "samples": num_objects,
+            "view_count_histogram": {str(n): variable_counts.count(n) for n in range(1, cfg.max_views + 1)},
+            "results": {m: mean_scores(scores[m], variable) for m in METHODS},
+        },
+        PER_COUNT: {
+            str(n): {
+                "samples": num_objects,
+                "results": {m: mean_scores(scores[m], [index[(PER_COUNT, n, o)] for o in range(num_objects)]) for m in METHODS},
+            }
+            for n in range(1, cfg.max_views + 1)
+        },
+    }
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+@dataclass
+class Evaluation:
+    """A finished run: the JSON-ready report, one record per draw, and what the pictures need."""
+
+    report: dict
+    records: list[dict]
+    draws: list[Draw]
+    predictions: dict[str, np.ndarray]  # method -> (K, H, W, 3) uint8, aligned with ``draws``
+    objects: list[np.ndarray]  # per object its 24 views (24, H, W, 3) uint8
+    variable_counts: list[int]
+
+
+def evaluate(cfg: EvalConfig, show_progress: bool = True) -> Evaluation:
+    """Run every protocol for every method on the same draws."""
+    started = time.perf_counter()
+    checkpoint = load_checkpoint(cfg.model)
+    size = checkpoint.config.image_size
+    dataset = NMRViews(cfg.data, cfg.split, max_views=cfg.max_views, image_size=size)
+    count = len(dataset) if cfg.limit is None else min(cfg.limit, len(dataset))
+    objects = [dataset.load_object(i)[0] for i in range(count)]
+    metrics = ImageMetrics(cfg.lpips_weights)
+    denoiser = create_denoiser(checkpoint, EngineOptions(engine=cfg.engine, device=cfg.device, max_batch=cfg.max_streams))
+    draws = single_view_draws(count, cfg.repeats, cfg.seed) + view_count_draws(count, cfg.max_views, cfg.seed)
+    variable_counts = variable_view_counts(count, cfg.max_views, cfg.seed)
+    truths = np.stack([objects[d.obj][d.target] for d in draws])
+    loaded = time.perf_counter()
+
+    # With one view the softmax weight is 1 whatever the logits, so the ablation equals the model
+    # exactly there: only draws with 2+ views are sampled again with uniform weights.
+    multi = [i for i, d in enumerate(draws) if len(d.inputs) > 1]
+    sampler = make_sampler(cfg.sampler, checkpoint.schedule, steps=cfg.steps)
+    levels = len(sampler.timesteps())
+    packs = len(pack_draws(draws, cfg.max_streams)) + len(pack_draws([draws[i] for i in multi], cfg.max_streams))
+    predictions: dict[str, np.ndarray] = {}
+    with tqdm(total=packs * levels, desc="denoising", unit="step", disable=not show_progress) as bar:
+        t0 = time.perf_counter()
+        predictions["viewfusion"] = sample_model(denoiser, checkpoint.schedule, sampler, draws, objects, cfg.max_streams,
+                                                 lambda: bar.update(1))
+        t1 = time.perf_counter()
+        uniform = predictions["viewfusion"].copy()
+        if multi:
+            uniform[multi] = sample_model(UniformWeights(denoiser), checkpoint.schedule, sampler, [draws[i] for i in multi],
+                                          objects, cfg.max_streams, lambda: bar.update(1))
+        predictions["uniform_weights"] = uniform
+        t2 = time.perf_counter()
+    predictions.update(baseline_images(draws, objects))
+    scores = {m: metrics(predictions[m], truths) for m in METHODS}
+    done = time.perf_counter()
+    timings = {
+        "load_s": loaded - started, "viewfusion_sampling_s": t1 - t0, "uniform_weights_sampling_s": t2 - t1,
+        "metrics_s": done - t2, "total_s": done - started, "seconds_per_object": (done - started) / max(count, 1),
+        "diffusion_samples": len(draws) + len(multi), "denoising_calls": packs * levels,
+    }
+    report = {
+        "config": {**asdict(cfg), "model": str(cfg.model), "resolution": size, "objects": count,
+                   "object_ids": [dataset.objects[i].object_id for i in range(count)], "denoising_levels": levels,
+                   "engine_description": denoiser.describe(), "schedule": {"kind": checkpoint.schedule.kind,
+                                                                           "T": checkpoint.schedule.num_steps},
+                   "training_metadata": checkpoint.metadata},
+        "metrics": {"psnr": f"dB, higher is better; identical images count as {PSNR_CAP_DB:g} dB",
+                    "ssim": "scikit-image SSIM, 7x7 window, higher is better",
+                    "lpips": "VGG LPIPS v0.1, lower is better" if metrics.lpips_available else LPIPS_UNAVAILABLE},
+        "methods": METHODS,
+        "protocols": summarise(draws, scores, variable_counts, cfg),
+        "timings": timings,
+    }
+    records = [
+        {"protocol": d.protocol, "group": d.group, "object": dataset.objects[d.obj].object_id, "inputs": list(d.inputs),
+         "target": d.target, "seed": d.seed,
+         "scores": {m: {k: (None if scores[m][k] is None else scores[m][k][i]) for k in METRICS} for m in METHODS}}
+        for i, d in enumerate(draws)
+    ]
+    return Evaluation(report, records, draws, predictions, objects, variable_counts)
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def _fmt(value: float | None, digits: int) -> str:
+    return LPIPS_UNAVAILABLE if value is None else f"{value:.{digits}f}"
+
+
+DIGITS = {"psnr": 2, "ssim": 3, "lpips": 3}
+ARROWS = {"psnr": "↑", "ssim": "↑", "lpips": "↓"}
+
+
+def markdown_report(report: dict) -> str:
+    """The headline tables: both paper protocols, then each metric per number of input views."""
+    cfg, protocols = report["config"], report["protocols"]
+    lines = [
+        f"# Evaluation of `{cfg['model']}` on `{cfg['split']}` ({cfg['objects']} objects, {cfg['resolution']}px)",
+        "",
+        f"Sampler {cfg['sampler']}, {cfg['denoising_levels']} steps, seed {cfg['seed']}, engine {cfg['engine_description']}; "
+        f"{report['timings']['seconds_per_object']:.1f} s per object.",
+        "",
+        f"| method | single view ({cfg['repeats']}x) PSNR ↑ | SSIM ↑ | LPIPS ↓ "
+        f"| 1..{cfg['max_views']} views PSNR ↑ | SSIM ↑ | LPIPS ↓ |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for method in METHODS:
+        cells = [_fmt(protocols[p]["results"][method][m], DIGITS[m]) for p in (SINGLE, VARIABLE) for m in METRICS]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    counts = list(protocols[PER_COUNT])
+    for metric in METRICS:
+        if protocols[PER_COUNT][counts[0]]["results"]["viewfusion"][metric] is None:
+            lines += ["", f"{metric.upper()} by number of input views: {LPIPS_UNAVAILABLE}"]
+            continue
+        lines += ["", f"{metric.upper()} {ARROWS[metric]} by number of input views", "",
+                  "| method | " + " | ".join(f"N={n}" for n in counts) + " |", "|---|" + "---|" * len(counts)]
+        for method in METHODS:
+            cells = [_fmt(protocols[PER_COUNT][n]["results"][method][metric], DIGITS[metric]) for n in counts]
+            lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    lines += ["", "nearest_view is an oracle: it knows the true azimuths, which the model never sees."]
+    return "\n".join(lines) + "\n"
+
+
+def plot_view_counts(report: dict, path: Path) -> Path:
+    """Each metric against the number of input views, one line per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    per_count = report["protocols"][PER_COUNT]
+    counts = [int(n) for n in per_count]
+    fig, axes = plt.subplots(1, len(METRICS), figsize=(4.2 * len(METRICS), 3.4))
+    for ax, metric in zip(axes, METRICS, strict=True):
+        ax.set_title(f"{metric.upper()} {ARROWS[metric]}")
+        ax.set_xlabel("input views")
+        ax.set_xticks(counts)
+        values = {m: [per_count[str(n)]["results"][m][metric] for n in counts] for m in METHODS}
+        if any(v is None for vs in values.values() for v in vs):
+            ax.text(0.5, 0.5, LPIPS_UNAVAILABLE, ha="center", va="center", transform=ax.transAxes)
+            continue
+        for method, ys in values.items():
+            style = "-o" if method in DIFFUSION_METHODS else "--"
+            ax.plot(counts, ys, style, label=method)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_examples(path: Path, evaluation: Evaluation, count: int) -> Path:
+    """Contact sheet of the variable-views draws of the first objects: inputs | model | baselines | truth."""
+    index = {(d.protocol, d.group, d.obj): i for i, d in enumerate(evaluation.draws)}
+    ids = evaluation.report["config"]["object_ids"]
+    rows = []
+    for obj, views in enumerate(evaluation.objects[:count]):
+        i = index[(PER_COUNT, evaluation.variable_counts[obj], obj)]
+        draw = evaluation.draws[i]
+        label = f"{ids[obj]}: {len(draw.inputs)} inputs | " + " | ".join(METHODS) + " | truth"
+        images = [*views[list(draw.inputs)], *(evaluation.predictions[m][i] for m in METHODS), views[draw.target]]
+        rows.append((label, images))
+    return write_png(path, contact_sheet(rows, tile=64))
+
+
+def write_outputs(out: Path, evaluation: Evaluation, examples: int) -> dict[str, Path]:
+    """evaluation.json, samples.jsonl, evaluation.md, metrics_vs_views.png, examples.png under ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out / "evaluation.json", "samples": out / "samples.jsonl", "markdown": out / "evaluation.md",
+             "plot": out / "metrics_vs_views.png", "examples": out / "examples.png"}
+    paths["json"].write_text(json.dumps(evaluation.report, indent=2))
+    paths["samples"].write_text("".join(json.dumps(r) + "\n" for r in evaluation.records))
+    paths["markdown"].write_text(markdown_report(evaluation.report))
+    plot_view_counts(evaluation.report, paths["plot"])
+    write_examples(paths["examples"], evaluation, examples)
+    return paths
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def add_cli(subparsers: argparse._SubParsersAction) -> None:
+    """Register the ``evaluate`` subcommand."""
+    parser = subparsers.add_parser("evaluate", help="PSNR/SSIM/LPIPS with the paper's protocols, against baselines")
+    parser.add_argument("--data", required=True, help="NMR-layout dataset root")
+    parser.add_argument("--split", default="test", help="split list to evaluate (default test)")
+    parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N objects of the split")
+    parser.add_argument("--repeats", type=int, default=3, help="single-view protocol repeats (paper: 3)")
+    parser.add_argument("--max-views", type=int, default=6, help="largest number of input views (paper: 6; at most 23)")
+    parser.add_argument("--steps", type=int, default=50, help="denoising steps (DDIM)")
+    parser.add_argument("--sampler", default="ddim", choices=list(NovelViewSynthesizer.SAMPLERS))
+    parser.add_argument("--seed", type=int, default=0, help="seeds every draw and every diffusion sample")
+    parser.add_argument("--max-streams", type=int, default=64, help="network streams (views) per denoising call")
+    parser.add_argument("--lpips-weights", default=None,
+                        help="VGG16 + LPIPS linear weights (format: see nvs_fusion_ros/training/metrics.py); "
+                             "without it LPIPS is reported as unavailable")
+    parser.add_argument("--examples", type=int, default=4, help="objects shown in examples.png")
+    parser.add_argument("--out", default="out/evaluate", help="output folder")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads (0: torch's default; 1 is much faster on cores busy with training)")
+    add_engine_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = EvalConfig(
+        data=args.data, model=str(args.model or default_model_path()), split=args.split, limit=args.limit,
+        repeats=args.repeats, max_views=args.max_views, steps=args.steps, sampler=args.sampler, seed=args.seed,
+        engine=args.engine, device=args.device, max_streams=args.max_streams, lpips_weights=args.lpips_weights,
+        examples=args.examples,
+    )
+    evaluation = evaluate(cfg)
+    paths = write_outputs(Path(args.out), evaluation, cfg.examples)
+    print(markdown_report(evaluation.report))
+    print("\n".join(f"{name}: {path}" for name, path in paths.items()))
+    return 0

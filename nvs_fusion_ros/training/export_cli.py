@@ -1,0 +1,93 @@
+"""``nvs-fusion export-onnx``: a checkpoint to ONNX plus a model card that says what the file is.
+
+The export itself is :func:`nvs_fusion_ros.engines.onnx_export.export_onnx`, the one
+export used everywhere. The card (``<name>.card.json`` beside the ONNX file) carries
+what a deployment needs to trust the file without the checkpoint: the network
+config, the noise schedule, the resolution, the training metadata, the ONNX hash,
+the opset, the verified torch-vs-ONNX Runtime difference and, when given, the
+headline metrics of an ``nvs-fusion evaluate`` run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..engines.onnx_export import DEFAULT_OPSET, INPUT_NAMES, OUTPUT_NAMES, ExportReport, export_onnx, file_sha256
+from ..model.checkpoint import Checkpoint, load_checkpoint
+
+
+def card_path(onnx_path: Path) -> Path:
+    """``model.onnx`` -> ``model.card.json``."""
+    return onnx_path.with_name(onnx_path.stem + ".card.json")
+
+
+def evaluation_summary(path: str | Path) -> dict:
+    """The headline part of an evaluate JSON: its config essentials and each protocol's per-method means."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"evaluation JSON {path} does not exist")
+    try:
+        report = json.loads(path.read_text())
+        config, protocols = report["config"], report["protocols"]
+        return {
+            "source": str(path),
+            "split": config["split"], "objects": config["objects"], "resolution": config["resolution"],
+            "sampler": config["sampler"], "steps": config["steps"], "seed": config["seed"],
+            "metrics": report["metrics"],
+            "single_view": protocols["single_view"]["results"],
+            "variable_views": protocols["variable_views"]["results"],
+            "per_view_count": {n: entry["results"] for n, entry in protocols["per_view_count"].items()},
+        }
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path} is not an 'nvs-fusion evaluate' JSON (evaluation.json): {exc}") from exc
+
+
+def model_card(checkpoint: Checkpoint, export: ExportReport, evaluation: dict | None) -> dict:
+    """Everything known about an exported model, JSON-ready."""
+    return {
+        "onnx": {
+            "file": export.path.name, "sha256": export.sha256, "opset": export.opset,
+            "inputs": list(INPUT_NAMES), "outputs": list(OUTPUT_NAMES), "dynamic_axis": "streams (axis 0)",
+            "max_abs_diff_vs_torch": export.max_abs_diff,
+        },
+        "checkpoint": {"file": str(checkpoint.path), "sha256": file_sha256(checkpoint.path) if checkpoint.path else None},
+        "config": checkpoint.config.to_dict(),
+        "resolution": checkpoint.config.image_size,
+        "schedule": {"kind": checkpoint.schedule.kind, "T": checkpoint.schedule.num_steps},
+        "training": checkpoint.metadata,
+        "evaluation": evaluation,
+        "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def export_with_card(checkpoint_path: str | Path, out: str | Path | None = None, opset: int = DEFAULT_OPSET,
+                     eval_json: str | Path | None = None) -> tuple[ExportReport, Path]:
+    """Export a checkpoint (default: ``<checkpoint>.onnx`` beside it) and write its card; returns both paths' facts."""
+    evaluation = evaluation_summary(eval_json) if eval_json else None  # fail before the slow export
+    checkpoint = load_checkpoint(checkpoint_path)
+    onnx_path = Path(out) if out else Path(checkpoint_path).with_suffix(".onnx")
+    report = export_onnx(checkpoint.model, onnx_path, opset=opset)
+    card = card_path(onnx_path)
+    card.write_text(json.dumps(model_card(checkpoint, report, evaluation), indent=2))
+    return report, card
+
+
+def add_cli(subparsers: argparse._SubParsersAction) -> None:
+    """Register the ``export-onnx`` subcommand."""
+    parser = subparsers.add_parser("export-onnx", help="export a checkpoint to ONNX (verified) with a model card")
+    parser.add_argument("checkpoint", help="model checkpoint (.pt)")
+    parser.add_argument("--out", default=None, help="ONNX file to write (default: the checkpoint's name with .onnx)")
+    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})")
+    parser.add_argument("--eval-json", default=None, help="evaluation.json of 'nvs-fusion evaluate' to put in the card")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    report, card = export_with_card(args.checkpoint, args.out, args.opset, args.eval_json)
+    print(f"wrote {report.path} (opset {report.opset}, sha256 {report.sha256[:16]}...)")
+    print(f"max abs diff ONNX Runtime vs torch: {report.max_abs_diff:.3g}")
+    print(f"model card: {card}")
+    return 0
