@@ -13,9 +13,15 @@ import logging
 import sys
 
 SUBCOMMAND_MODULES = (
+    "nvs_fusion_ros.engines.build_cli",
+    "nvs_fusion_ros.ros.bringup",
+    "nvs_fusion_ros.ros.demo",
+    "nvs_fusion_ros.reconstruction.cli",
     "nvs_fusion_ros.synthesis.cli",
     "nvs_fusion_ros.training.render_dataset",
     "nvs_fusion_ros.training.train",
+    "nvs_fusion_ros.training.evaluate",
+    "nvs_fusion_ros.training.export_cli",
 )
 
 
@@ -33,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, OSError) as exc:
         logging.getLogger("nvs-fusion").error("%s", exc)
         return 2
 

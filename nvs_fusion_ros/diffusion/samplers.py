@@ -1,4 +1,4 @@
-"""Samplers for the reverse process: ancestral DDPM (paper Algorithm 2) and DDIM.
+"""Samplers for the reverse process: ancestral DDPM (paper Algorithm 2), DDIM and DPM-Solver++(2M).
 
 A sampler only sees a noise-prediction function ``eps_fn(y_t, t) -> ε̂`` (the
 composed ViewFusion prediction), so every engine and every composition rule
@@ -158,7 +158,79 @@ class DDIMSampler(Sampler):
         return y
 
 
-SAMPLERS: dict[str, type[Sampler]] = {"ddpm": DDPMSampler, "ddim": DDIMSampler}
+def log_snr_levels(schedule: NoiseSchedule, steps: int, start: int | None = None) -> list[int]:
+    """``steps`` levels evenly spaced in log-SNR λ from ``start`` (default: the noisiest) down to 0, without repeats."""
+    top = schedule.num_steps - 1 if start is None else start
+    if not 0 <= top < schedule.num_steps:
+        raise ValueError(f"start level {top} is outside the schedule's 0..{schedule.num_steps - 1}")
+    gammas = schedule.gammas[: top + 1]
+    lambdas = 0.5 * (torch.log(gammas) - torch.log1p(-gammas))  # increasing as the level index decreases
+    targets = torch.linspace(float(lambdas[top]), float(lambdas[0]), max(1, min(steps, top + 1)), dtype=torch.float64)
+    nearest = (lambdas[None, :] - targets[:, None]).abs().argmin(dim=1)
+    return sorted({int(i) for i in nearest}, reverse=True)
+
+
+class DPMSolverPP2MSampler(Sampler):
+    """DPM-Solver++(2M) (Lu et al. 2022, Algorithm 2): a deterministic multistep solver of the
+    probability-flow ODE in data-prediction form, second order in log-SNR λ = log(√γ/√(1-γ)).
+
+    Each step extrapolates the clean-image prediction linearly in λ from the current and the
+    previous step's predictions, so it costs one network call per step like DDIM but is
+    accurate to second order. The first step and the last one (to the clean image, where λ is
+    infinite) are first order, which is exactly DDIM (η = 0).
+
+    ``spacing`` picks the levels: ``"logsnr"`` (default) uniformly in λ, ``"time"`` as DDIM
+    does. On the paper's linear schedule, time spacing leaves a few huge λ-steps at the clean
+    end where the linear extrapolation overshoots; on a Gaussian toy with an exact answer
+    (test/test_fast_sampler.py) log-SNR spacing has 9-120x less error than time spacing at
+    10-100 steps, and 14-60x less than DDIM.
+    """
+
+    name = "dpmpp2m"
+    SPACINGS = ("time", "logsnr")
+
+    def __init__(self, schedule: NoiseSchedule, steps: int = 25, spacing: str = "logsnr", clip_denoised: bool = True):
+        super().__init__(schedule, clip_denoised)
+        if steps < 1:
+            raise ValueError(f"DPM-Solver++ needs at least one step, got {steps}")
+        if spacing not in self.SPACINGS:
+            raise ValueError(f"DPM-Solver++ spacing must be one of {list(self.SPACINGS)}, got {spacing!r}")
+        self.steps, self.spacing = steps, spacing
+        self._previous: tuple[torch.Tensor, float] | None = None  # (clean prediction, its λ) one step back
+
+    def timesteps(self, start: int | None = None) -> list[int]:
+        if self.spacing == "logsnr":
+            return log_snr_levels(self.schedule, self.steps, start)
+        return spaced_levels(self.schedule.num_steps, self.steps, start)
+
+    def reset(self) -> None:
+        self._previous = None
+
+    def log_snr(self, t: int) -> float:
+        """λ_t = log(√γ_t / √(1-γ_t)); +inf at the clean end t = -1."""
+        g = self.gamma(t)
+        return float("inf") if g >= 1.0 else 0.5 * (np.log(g) - np.log1p(-g))
+
+    def step(self, y_t, eps, t, t_prev, generators):
+        y0 = self.predict_clean(y_t, eps, t)
+        lam_t, lam_prev = self.log_snr(t), self.log_snr(t_prev)
+        previous, self._previous = self._previous, (y0, lam_t)
+        if t_prev < 0:
+            return y0  # final step, first order: σ = 0 at the clean end, the update is the prediction itself
+        h = lam_prev - lam_t
+        if previous is None:
+            denoised = y0  # first step, first order (DDIM)
+        else:
+            # Second-order correction: extrapolate the clean prediction linearly in λ (the "2M" step).
+            y0_last, lam_last = previous
+            r = (lam_t - lam_last) / h
+            denoised = (1 + 1 / (2 * r)) * y0 - (1 / (2 * r)) * y0_last
+        g_t, g_prev = self.gamma(t), self.gamma(t_prev)
+        # Exact solution of the linear part: y = (σ_prev/σ_t) y_t + α_prev (1 - e^{-h}) D.
+        return ((1 - g_prev) / (1 - g_t)) ** 0.5 * y_t + g_prev**0.5 * (-np.expm1(-h)) * denoised
+
+
+SAMPLERS: dict[str, type[Sampler]] = {"ddpm": DDPMSampler, "ddim": DDIMSampler, "dpmpp2m": DPMSolverPP2MSampler}
 
 
 def make_sampler(name: str, schedule: NoiseSchedule, steps: int = 50, eta: float = 0.0) -> Sampler:
@@ -167,4 +239,6 @@ def make_sampler(name: str, schedule: NoiseSchedule, steps: int = 50, eta: float
         return DDPMSampler(schedule)
     if name == "ddim":
         return DDIMSampler(schedule, steps=steps, eta=eta)
+    if name == "dpmpp2m":
+        return DPMSolverPP2MSampler(schedule, steps=steps)
     raise ValueError(f"unknown sampler {name!r}; choose one of {sorted(SAMPLERS)}")

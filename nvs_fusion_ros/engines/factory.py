@@ -41,6 +41,7 @@ class EngineOptions:
     enable_fp16: bool = True
     max_workspace_size: int = 1 << 30
     max_batch: int = 64  # streams per engine call (views x hypotheses beyond it are chunked)
+    use_cuda_graph: bool = False  # TensorRT: capture one CUDA graph per stream count and replay it
     onnx_providers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
