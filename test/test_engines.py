@@ -7,12 +7,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import randomised_tiny_model
 
-from nvs_fusion_ros.engines.factory import EngineOptions, create_denoiser, pick_engine
-from nvs_fusion_ros.engines.onnx_export import example_inputs, export_onnx
+from nvs_fusion_ros.diffusion.schedules import linear_schedule
+from nvs_fusion_ros.engines.factory import EngineOptions, create_denoiser, onnx_path_for, pick_engine
+from nvs_fusion_ros.engines.onnx_export import example_inputs, export_matches_checkpoint, export_onnx
 from nvs_fusion_ros.engines.onnxruntime_engine import OnnxRuntimeDenoiser, choose_providers
 from nvs_fusion_ros.engines.torch_engine import TorchDenoiser
-from nvs_fusion_ros.model.checkpoint import load_checkpoint
+from nvs_fusion_ros.model.checkpoint import load_checkpoint, save_checkpoint
+from nvs_fusion_ros.training.export_cli import export_with_card
 
 
 def test_torch_and_onnxruntime_agree_in_fp32(tiny_checkpoint: Path, tmp_path: Path) -> None:
@@ -28,13 +31,29 @@ def test_torch_and_onnxruntime_agree_in_fp32(tiny_checkpoint: Path, tmp_path: Pa
             assert float((a - b).abs().max()) < 1e-4
 
 
-def test_auto_on_cpu_picks_torch_and_says_why(tiny_checkpoint: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_auto_on_cpu_picks_onnxruntime_and_says_why(tiny_checkpoint: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("NVS_FUSION_CACHE", str(tmp_path))
     ckpt = load_checkpoint(tiny_checkpoint)
     with caplog.at_level(logging.INFO):
         engine = create_denoiser(ckpt, EngineOptions(engine="auto", device="cpu"))
-    assert engine.name == "torch"
-    assert any("engine: torch" in r.message and "no GPU" in r.message for r in caplog.records)
-    assert pick_engine(EngineOptions(engine="onnxruntime"), torch.device("cpu")) == ("onnxruntime", "asked for explicitly")
+    assert engine.name == "onnxruntime"
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("engine:")]
+    assert len(lines) == 1 and "onnxruntime" in lines[0] and "no GPU" in lines[0]
+    assert pick_engine(EngineOptions(engine="torch"), torch.device("cpu")) == ("torch", "asked for explicitly")
+
+
+def test_the_onnx_beside_a_checkpoint_is_used_only_when_its_card_matches(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NVS_FUSION_CACHE", str(tmp_path / "cache"))
+    model_path = save_checkpoint(tmp_path / "m.pt", randomised_tiny_model(), linear_schedule(1e-4, 0.1, 10))
+    export_with_card(model_path)
+    ckpt = load_checkpoint(model_path)
+    assert onnx_path_for(ckpt, EngineOptions()) == tmp_path / "m.onnx"
+    save_checkpoint(model_path, randomised_tiny_model(seed=1), linear_schedule(1e-4, 0.1, 10))  # retrained in place
+    stale = load_checkpoint(model_path)
+    assert not export_matches_checkpoint(tmp_path / "m.onnx", model_path)
+    assert onnx_path_for(stale, EngineOptions()).parent == tmp_path / "cache"
 
 
 def test_onnxruntime_engine_exports_on_first_use(tiny_checkpoint: Path, tmp_path: Path,

@@ -2,9 +2,10 @@
 
 ``auto`` takes the fastest engine that can run here and logs which one and why:
 TensorRT on a GPU when the ``tensorrt`` package imports, ONNX Runtime with a GPU
-provider otherwise, and on a CPU the torch engine (with bf16 autocast where the
-CPU has bf16 units), which ``benchmarks/bench_denoise.py`` measured faster than
-ONNX Runtime's CPU provider on this project's model.
+provider otherwise, and on a CPU ONNX Runtime's CPU provider, which
+``benchmarks/bench_denoise.py`` measured 1.1-4.8x faster than torch with bf16 autocast
+per denoising step on the shipped ``cpu-32`` model. (On the larger ``cpu-64``
+preset torch bf16 was faster at most batch sizes: pick ``engine=torch`` there.)
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import torch
 
 from ..model.checkpoint import Checkpoint
 from .base import Denoiser
-from .onnx_export import export_onnx
+from .onnx_export import export_matches_checkpoint, export_onnx
 from .onnxruntime_engine import OnnxRuntimeDenoiser, choose_providers
 from .torch_engine import TorchDenoiser
 
@@ -78,7 +79,7 @@ def onnx_path_for(checkpoint: Checkpoint, options: EngineOptions) -> Path:
         return Path(options.onnx_file_path)
     if checkpoint.path is not None:
         beside = checkpoint.path.with_suffix(".onnx")
-        if beside.is_file() and beside.stat().st_mtime >= checkpoint.path.stat().st_mtime:
+        if export_matches_checkpoint(beside, checkpoint.path):
             return beside
     state_hash = hashlib.sha256()
     for key, value in sorted(checkpoint.model.state_dict().items()):
@@ -101,7 +102,7 @@ def pick_engine(options: EngineOptions, device: torch.device) -> tuple[str, str]
         return "onnxruntime", "a CUDA GPU is present, tensorrt is not installed, onnxruntime has CUDA"
     if device.type == "cuda":
         return "torch", "a CUDA GPU is present but neither tensorrt nor onnxruntime-gpu is installed"
-    return "torch", "no GPU: the torch engine is the fastest CPU engine measured (benchmarks/bench_denoise.py)"
+    return "onnxruntime", "no GPU: ONNX Runtime's CPU provider measured fastest for the shipped model (bench_denoise.py)"
 
 
 def create_denoiser(checkpoint: Checkpoint, options: EngineOptions | None = None) -> Denoiser:

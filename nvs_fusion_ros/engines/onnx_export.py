@@ -9,6 +9,7 @@ CPU and the max absolute difference is reported.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,25 @@ def example_inputs(image_size: int, streams: int, seed: int = 0) -> tuple[torch.
     angle = torch.rand(streams, generator=g) * 2 * np.pi
     level = torch.rand(streams, generator=g).clamp(1e-4, 1 - 1e-4)
     return views, noisy, angle, level
+
+
+def card_path(onnx_path: Path) -> Path:
+    """The model card of an export: ``model.onnx`` -> ``model.card.json``."""
+    return onnx_path.with_name(onnx_path.stem + ".card.json")
+
+
+def export_matches_checkpoint(onnx_path: Path, checkpoint_path: Path) -> bool:
+    """True when the card beside ``onnx_path`` says it was exported from exactly this checkpoint file
+    and the ONNX file is the one exported (both sha256), so a stale or damaged export is never used."""
+    card = card_path(onnx_path)
+    if not (onnx_path.is_file() and card.is_file() and checkpoint_path.is_file()):
+        return False
+    try:
+        facts = json.loads(card.read_text())
+        return (facts["checkpoint"]["sha256"] == file_sha256(checkpoint_path)
+                and facts["onnx"]["sha256"] == file_sha256(onnx_path))
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def file_sha256(path: str | Path) -> str:

@@ -15,13 +15,8 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..engines.onnx_export import DEFAULT_OPSET, INPUT_NAMES, OUTPUT_NAMES, ExportReport, export_onnx, file_sha256
+from ..engines.onnx_export import DEFAULT_OPSET, INPUT_NAMES, OUTPUT_NAMES, ExportReport, card_path, export_onnx, file_sha256
 from ..model.checkpoint import Checkpoint, load_checkpoint
-
-
-def card_path(onnx_path: Path) -> Path:
-    """``model.onnx`` -> ``model.card.json``."""
-    return onnx_path.with_name(onnx_path.stem + ".card.json")
 
 
 def evaluation_summary(path: str | Path) -> dict:
