@@ -114,31 +114,6 @@ def test_tensorrt_on_a_gpu_without_the_package_names_the_package(tiny_checkpoint
         create_denoiser(load_checkpoint(tiny_checkpoint), EngineOptions(engine="tensorrt", device="cuda"))
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU fallback")
-@pytest.mark.skipif(not NO_TENSORRT_GPU, reason="this machine has tensorrt and a GPU")
-def test_asking_for_tensorrt_here_is_one_clear_error(tiny_checkpoint: Path) -> None:
-    checkpoint = load_checkpoint(tiny_checkpoint)
-    with pytest.raises(ValueError, match="engine 'tensorrt' needs"):
-        create_denoiser(checkpoint, EngineOptions(engine="tensorrt"))
-
-
-def test_tensorrt_on_a_gpu_without_the_package_names_the_package(tiny_checkpoint: Path, monkeypatch) -> None:
-    """Mock only the GPU: a CUDA device is reported, and the missing tensorrt package is the reason given."""
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(factory, "tensorrt_available", lambda: False)
-    with pytest.raises(ValueError, match="tensorrt Python package"):
-        create_denoiser(load_checkpoint(tiny_checkpoint), EngineOptions(engine="tensorrt", device="cuda"))
-
-
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU fallback")
-def test_auto_logs_what_it_chose_and_why(tiny_checkpoint: Path, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="nvs_fusion_ros.engines.factory"):
-        denoiser = create_denoiser(load_checkpoint(tiny_checkpoint), EngineOptions(engine="auto"))
-    assert denoiser.name == "torch"
-    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("engine:")]
-    assert len(lines) == 1 and "torch on cpu" in lines[0] and "no GPU" in lines[0]
-
-
 @pytest.mark.skipif(not NO_TENSORRT_GPU, reason="this machine has tensorrt and a GPU")
 def test_build_engine_cli_gives_one_error_here(tiny_checkpoint: Path, caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
     plan = tmp_path / "tiny.engine"
