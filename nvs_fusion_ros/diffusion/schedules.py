@@ -66,6 +66,41 @@ def cosine_schedule(num_steps: int = 1000, offset: float = 0.008) -> NoiseSchedu
     return NoiseSchedule("cosine", betas)
 
 
+PREDICTIONS = ("eps", "v")
+
+
+def _gamma_like(gamma: torch.Tensor | float, like: torch.Tensor) -> torch.Tensor:
+    gamma = torch.as_tensor(gamma, dtype=torch.float32, device=like.device)
+    return gamma.view(-1, *([1] * (like.dim() - 1))) if gamma.dim() else gamma
+
+
+def prediction_target(prediction: str, y0: torch.Tensor, eps: torch.Tensor, gamma: torch.Tensor | float) -> torch.Tensor:
+    """What the network learns to output: the noise ε (the paper) or v = √γ ε − √(1−γ) y0.
+
+    v-prediction (Salimans & Ho 2022) keeps the output at unit scale at every level, so the
+    clean image stays learnable where γ is tiny (γ_T ≈ 4.5e-5 on the paper's schedule: an
+    ε-output would need 1/√γ ≈ 150x more precision than bf16 has). Both are affine in ε for a
+    given y_t with the same coefficients for every view, so the softmax-weighted composition
+    over views gives exactly the same composite noise either way.
+    """
+    if prediction == "eps":
+        return eps
+    if prediction == "v":
+        g = _gamma_like(gamma, y0)
+        return g.sqrt() * eps - (1 - g).sqrt() * y0
+    raise ValueError(f"unknown prediction {prediction!r}; choose one of {list(PREDICTIONS)}")
+
+
+def prediction_to_eps(prediction: str, output: torch.Tensor, y_t: torch.Tensor, gamma: torch.Tensor | float) -> torch.Tensor:
+    """The noise ε implied by a (composed) network output at y_t: ε = √γ v + √(1−γ) y_t for v."""
+    if prediction == "eps":
+        return output
+    if prediction == "v":
+        g = _gamma_like(gamma, y_t)
+        return g.sqrt() * output + (1 - g).sqrt() * y_t
+    raise ValueError(f"unknown prediction {prediction!r}; choose one of {list(PREDICTIONS)}")
+
+
 SCHEDULES = {"linear": linear_schedule, "cosine": cosine_schedule}
 
 

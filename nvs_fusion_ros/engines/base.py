@@ -19,9 +19,11 @@ class Denoiser(ABC):
     #: short engine name for logs and diagnostics ("torch", "onnxruntime", "tensorrt")
     name: str = "base"
 
-    def __init__(self, image_size: int, device: torch.device):
+    def __init__(self, image_size: int, device: torch.device, prediction: str = "eps"):
         self.image_size = image_size
         self.device = device
+        #: what the first output is: "eps" (noise, the paper) or "v" (see diffusion.schedules)
+        self.prediction = prediction
 
     @abstractmethod
     def __call__(
@@ -29,7 +31,8 @@ class Denoiser(ABC):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """views, noisy: (M, 3, H, W) float on ``device`` in [-1, 1]; angle, noise_level: (M,).
 
-        Returns float32 (noise, logits), each (M, 3, H, W), on ``device``.
+        Returns float32 (prediction, logits), each (M, 3, H, W), on ``device``; the prediction is
+        the noise or v, as ``self.prediction`` says.
         """
 
     def describe(self) -> str:

@@ -114,7 +114,8 @@ def create_denoiser(checkpoint: Checkpoint, options: EngineOptions | None = None
         denoiser: Denoiser = TorchDenoiser(checkpoint.model, device)
     elif name == "onnxruntime":
         providers = list(options.onnx_providers) or (["CPUExecutionProvider"] if device.type == "cpu" else None)
-        denoiser = OnnxRuntimeDenoiser(onnx_path_for(checkpoint, options), checkpoint.config.image_size, providers)
+        denoiser = OnnxRuntimeDenoiser(onnx_path_for(checkpoint, options), checkpoint.config.image_size, providers,
+                                       prediction=checkpoint.config.prediction)
     else:
         if device.type != "cuda":
             raise ValueError("engine 'tensorrt' needs a CUDA GPU and none is available; use onnxruntime or torch")

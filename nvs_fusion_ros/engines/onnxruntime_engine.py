@@ -47,7 +47,8 @@ class OnnxRuntimeDenoiser(Denoiser):
 
     name = "onnxruntime"
 
-    def __init__(self, onnx_path: str | Path, image_size: int, providers: list[str] | None = None, threads: int = 0):
+    def __init__(self, onnx_path: str | Path, image_size: int, providers: list[str] | None = None, threads: int = 0,
+                 prediction: str = "eps"):
         import onnxruntime as ort
 
         self.path = Path(onnx_path)
@@ -60,7 +61,7 @@ class OnnxRuntimeDenoiser(Denoiser):
         self.session = ort.InferenceSession(str(self.path), sess_options=options, providers=chosen)
         self.providers = self.session.get_providers()
         on_gpu = self.providers[0] != "CPUExecutionProvider"
-        super().__init__(image_size, torch.device("cuda" if on_gpu else "cpu"))
+        super().__init__(image_size, torch.device("cuda" if on_gpu else "cpu"), prediction)
         log.info("onnxruntime session on %s (asked for %s)", self.providers, chosen)
 
     def __call__(self, views, noisy, angle, noise_level):

@@ -156,7 +156,7 @@ class TensorRTDenoiser(Denoiser):
                  use_cuda_graph: bool = False, plan_path: Path | None = None, fp16: bool = False):
         import tensorrt as trt
 
-        super().__init__(config.image_size, device)
+        super().__init__(config.image_size, device, config.prediction)
         self.max_batch = max_batch
         self.plan_path = plan_path
         self.fp16 = fp16

@@ -28,7 +28,7 @@ class TorchDenoiser(Denoiser):
 
     def __init__(self, model: ViewFusionUNet, device: torch.device | str = "cpu", bf16: bool | None = None):
         device = torch.device(device)
-        super().__init__(model.config.image_size, device)
+        super().__init__(model.config.image_size, device, model.config.prediction)
         self.model = model.to(device).eval()
         if bf16 is None:
             bf16 = cpu_supports_bf16() if device.type == "cpu" else torch.cuda.is_bf16_supported()

@@ -17,7 +17,7 @@ import torch
 
 from ..diffusion.composition import compose_noise, expand_to_streams
 from ..diffusion.samplers import Sampler, StepCallback, gaussian_like
-from ..diffusion.schedules import NoiseSchedule
+from ..diffusion.schedules import NoiseSchedule, prediction_to_eps
 from ..engines.base import Denoiser
 
 
@@ -74,6 +74,9 @@ def denoise_targets(
         generators: one per item; the item's starting noise and sampler noise come from it.
         y_start / start_level: start from a given noisy image at a given level
             (SDEdit-style refinement) instead of pure noise at the noisiest level.
+
+    The composite of the network's first head is ε or v (``denoiser.prediction``, from the
+    model config); it is turned into ε for the sampler.
     """
     device = denoiser.device
     views = views.to(device)
@@ -94,7 +97,7 @@ def denoise_targets(
         composite, weights = compose_noise(noise, logits, view_counts)
         weight_sum += weights.mean(dim=2)
         steps += 1
-        return composite
+        return prediction_to_eps(denoiser.prediction, composite, y_t, float(schedule.gammas[t]))
 
     images = sampler.sample(eps_fn, y, generators, start=start_level, callback=callback)
     return DenoiseOutput(images=images.clamp(-1.0, 1.0), weights=weight_sum / max(steps, 1))

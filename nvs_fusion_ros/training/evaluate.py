@@ -159,7 +159,7 @@ class UniformWeights(Denoiser):
     name = "uniform-weights"
 
     def __init__(self, inner: Denoiser):
-        super().__init__(inner.image_size, inner.device)
+        super().__init__(inner.image_size, inner.device, inner.prediction)
         self.inner = inner
 
     def __call__(self, views, noisy, angle, noise_level):

@@ -26,9 +26,9 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from ..diffusion.composition import compose_noise, expand_to_streams
-from ..diffusion.schedules import NoiseSchedule, make_schedule
+from ..diffusion.schedules import NoiseSchedule, make_schedule, prediction_target
 from ..engines.torch_engine import cpu_supports_bf16
-from ..model.checkpoint import save_checkpoint
+from ..model.checkpoint import load_checkpoint, save_checkpoint
 from ..model.config import UNetConfig, preset
 from ..model.unet import ViewFusionUNet
 from .nmr_dataset import NMRViews
@@ -57,6 +57,7 @@ class TrainConfig:
     seed: int = 0
     workers: int = 0
     precision: str = "auto"
+    init_from: str = ""  # a model checkpoint whose weights start this run (fine-tuning); "" = random
 
 
 def stack_views(views: torch.Tensor, num_views: torch.Tensor) -> torch.Tensor:
@@ -66,9 +67,11 @@ def stack_views(views: torch.Tensor, num_views: torch.Tensor) -> torch.Tensor:
 
 
 def composed_loss(
-    model: nn.Module, schedule: NoiseSchedule, batch: dict, generator: torch.Generator | None = None
+    model: nn.Module, schedule: NoiseSchedule, batch: dict, generator: torch.Generator | None = None,
+    prediction: str = "eps",
 ) -> torch.Tensor:
-    """Algorithm 1 for a batch: ‖ε − Σ_i w_i ∘ ε̂_i‖² averaged over pixels and items."""
+    """Algorithm 1 for a batch: ‖ε − Σ_i w_i ∘ ε̂_i‖² averaged over pixels and items (or the same
+    with v in place of ε for v-prediction models)."""
     target = batch["target"]
     counts = batch["num_views"]
     b = target.shape[0]
@@ -83,7 +86,8 @@ def composed_loss(
         expand_to_streams(level, counts),
     )
     composite, _ = compose_noise(noise, logits, counts)
-    return torch.mean((composite - eps.float()) ** 2)
+    target_output = prediction_target(prediction, target.float(), eps.float(), level)
+    return torch.mean((composite - target_output) ** 2)
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -137,12 +141,15 @@ class Trainer:
         self.amp_dtype = autocast_dtype(cfg, self.device)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.step = 0
+        self.init_source: dict | None = None
         self.generator = torch.Generator().manual_seed(cfg.seed * 1000 + self.rank)
         self.dataset = NMRViews(
             cfg.data, "train", max_views=cfg.max_views, image_size=self.model_config.image_size, seed=cfg.seed
         )
         if resume and (self.out / "last.pt").exists():
             self._load_state(self.out / "last.pt")
+        elif cfg.init_from:
+            self._init_weights(Path(cfg.init_from))
         self.net: nn.Module = self.model
         if self.world > 1:
             self.net = nn.parallel.DistributedDataParallel(
@@ -171,7 +178,7 @@ class Trainer:
         for g in self.optimizer.param_groups:
             g["lr"] = learning_rate(self.cfg, self.step)
         with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
-            loss = composed_loss(self.net, self.schedule, batch, self.generator)
+            loss = composed_loss(self.net, self.schedule, batch, self.generator, self.model_config.prediction)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
@@ -220,6 +227,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
             "step": self.step,
+            "init_source": self.init_source,
             "generator": self.generator.get_state(),
             "torch_rng": torch.get_rng_state(),
         }
@@ -237,6 +245,8 @@ class Trainer:
             "training_objects": len(self.dataset),
             "ema_decay": self.cfg.ema_decay,
             "preset": self.cfg.preset,
+            "prediction": self.model_config.prediction,
+            "initialised_from": self.init_source,
         }
 
     def _load_state(self, path: Path) -> None:
@@ -248,9 +258,26 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])
+        self.init_source = state.get("init_source")
         self.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         log.info("resumed %s at step %d", path, self.step)
+
+    def _init_weights(self, path: Path) -> None:
+        """Start from another checkpoint's weights; its network must have the same shapes.
+
+        The prediction kind may differ (e.g. an ε-model fine-tuned into a v-model): the
+        layers are the same and the output head re-learns its meaning.
+        """
+        source = load_checkpoint(path)
+        try:
+            self.model.load_state_dict(source.model.state_dict())
+        except RuntimeError as exc:
+            raise ValueError(f"cannot start from {path}: its network differs from preset {self.cfg.preset}: {exc}") from exc
+        self.ema.load_state_dict(self.model.state_dict())
+        self.init_source = {"path": str(path), "training_steps": source.metadata.get("training_steps"),
+                            "prediction": source.config.prediction}
+        log.info("initialised weights from %s (%s)", path, source.metadata.get("training_steps", "?"))
 
     def write_samples(self, count: int = 4) -> Path:
         """A PNG grid: for a few validation objects, input views | sample | truth."""
@@ -274,6 +301,7 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--schedule", default=defaults.schedule, choices=["linear", "cosine"])
     parser.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
     parser.add_argument("--resume", action="store_true", help="continue <out>/last.pt if it exists")
+    parser.add_argument("--init-from", default="", help="start from this model checkpoint's weights (fine-tuning)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     parser.set_defaults(func=_run_cli)
 
