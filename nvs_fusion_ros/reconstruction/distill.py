@@ -285,7 +285,9 @@ def distill(
     size = synth.image_size
     inputs = prepare_views(views, size, synth.max_views)
     if orbit is None:
-        orbit = synth.orbit(inputs, orbit_angles(config.orbit_views), steps=config.orbit_steps, seed=config.seed)
+        # A full set leaves no room for generated views: the orbit then conditions on the inputs only.
+        orbit = synth.orbit(inputs, orbit_angles(config.orbit_views), autoregressive=len(inputs) < synth.max_views,
+                            steps=config.orbit_steps, seed=config.seed)
     orbit_done = time.perf_counter()
     estimates = estimate_azimuths(inputs, orbit.images, orbit.angles)
     log.info("estimated input azimuths (deg): %s", ", ".join(f"{math.degrees(e.azimuth):.1f}" for e in estimates))

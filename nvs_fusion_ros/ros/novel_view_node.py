@@ -8,6 +8,13 @@ Inputs
   ``reset`` (std_msgs/Empty): forget the views and any waiting request.
   ``~/synthesize_orbit`` (std_srvs/Trigger): queue an orbit over ``target_angles``; it answers
       as soon as the job is queued, with the stamp the outputs will carry.
+  ``~/reconstruct`` (std_srvs/Trigger): distill the held views into a 3D model
+      (``reconstruction.distill``: an orbit of ``reconstruction_orbit_views`` views at ``steps``
+      DDIM steps, then ``reconstruction_iterations`` field iterations on a ``reconstruction_grid``³
+      grid, mode seeking after the first third unless ``reconstruction_mode_seeking`` is False).
+      It answers as soon as the job is queued, with the stamp the outputs will carry, and refuses
+      (success False, with the reason) when no views are held or a reconstruction is already
+      waiting or running.
   With ``rate`` > 0 a timer requests the next angle of ``target_angles`` (cycling) at that rate.
 
 Outputs (RELIABLE, depth ``output_qos_depth``), one message each per request:
@@ -18,7 +25,18 @@ Outputs (RELIABLE, depth ``output_qos_depth``), one message each per request:
       pixel) tiled the same way, S x N*S, tile i = the i-th key view (oldest first).
   ``~/uncertainty`` 32FC1: per-pixel std over the K samples (zeros when K = 1).
   ``~/orbit`` rgb8: one message per angle of ``target_angles``, in that order.
-  ``/diagnostics``: engine, model, last latency, views held, requests dropped/done/failed, state.
+  ``~/points`` (sensor_msgs/PointCloud2): ``reconstruction_points`` surface points, float32 x, y, z
+      + packed rgb (``cloud_messages``); ``~/mesh`` (visualization_msgs/Marker): the surface as a
+      TRIANGLE_LIST with per-vertex colours, alpha 1, unit scale. Both are in the object's canonical
+      frame (units of the normalised object, ``cameras.OBJECT_RADIUS``), named by ``reconstruction_frame_id``
+      ('' = the views' frame_id); with ``reconstruction_output_dir`` set they are also written to
+      ``<dir>/reconstruction_<sec>_<nanosec>/{points.ply, mesh.ply, mesh.obj}``.
+  ``/diagnostics``: two statuses. "novel view synthesis": engine, model, last latency, views held,
+      requests dropped/done/failed, state ("idle" or "busy: <job kind>", e.g. "busy: reconstruct").
+      "3D reconstruction": OK while idle ("no reconstruction yet" / the last result) or running
+      ("reconstruction: 120/300 iterations"), ERROR with the reason when the last one failed, e.g.
+      an empty field (``EmptySurfaceError``): nothing is published then, one error line is logged,
+      and the node goes on serving.
 
 Headers: std_msgs/Float32 and Trigger carry no header, so every output of a request carries
 the stamp of the node clock when the request was received (the timer's tick in periodic mode)
@@ -27,27 +45,39 @@ and the frame_id of the newest key view.
 The model runs on a worker thread with one latest-wins slot per job kind
 (``synthesis.worker``), so callbacks never wait for inference; a newer request replaces a
 waiting one and the drop is counted. ``self.synthesizer`` and ``self.worker`` are public so
-other jobs (e.g. 3D reconstruction) can share the loaded engine: ``self.worker.submit(kind, job)``.
+other jobs can share the loaded engine: ``self.worker.submit(kind, job)``.
+
+Policy while a reconstruction runs: it shares the one engine and the one worker thread, which
+runs one job at a time. View requests (``target_angle``, the timer, ``~/synthesize_orbit``) are
+still accepted; they wait in their latest-wins slots (a newer angle replaces a waiting one) and
+are answered after the reconstruction, so a robot sees "busy: reconstruct" in diagnostics and a
+latency of up to a whole reconstruction, never a refused or lost newest request.
 """
 
 from __future__ import annotations
 
 import math
+import secrets
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import Image, PointCloud2
 from std_msgs.msg import Empty, Float32, Header
 from std_srvs.srv import Trigger
+from visualization_msgs.msg import Marker
 
 from ..engines.factory import ENGINES
+from ..reconstruction.distill import DistillConfig, distill
+from ..reconstruction.extract import DEFAULT_LEVEL, extract_mesh, sample_surface, write_mesh, write_point_cloud
 from ..synthesis.key_views import ReceivedViews
 from ..synthesis.synthesizer import NovelViewSynthesizer
 from ..synthesis.worker import LatestWinsWorker
+from .cloud_messages import point_cloud2, triangle_marker
 from .executor import node_main
 from .image_conversions import image_to_rgb8, numpy_to_image
 from .parameters import ParamSpec, declare, finite_list
@@ -56,6 +86,7 @@ from .qos import latched_qos, output_qos
 NODE_NAME = "novel_view"
 WARN_EVERY_S = 5.0
 DIAGNOSTICS_PERIOD_S = 1.0
+RECONSTRUCT = "reconstruct"  # the worker's job kind
 
 
 def _device_problem(device: str) -> str | None:
@@ -83,6 +114,22 @@ PARAMETERS = (
     ParamSpec("rate", 0.0, "Periodic mode: requests per second over target_angles; 0 = off.", read_only=True,
               float_range=(0.0, 100.0)),
     ParamSpec("output_qos_depth", 10, "History depth of the output topics.", read_only=True, int_range=(1, 1000)),
+    ParamSpec("reconstruction_iterations", DistillConfig.iterations,
+              "~/reconstruct: field iterations (the first third fits the orbit, the rest seeks modes).",
+              int_range=(1, 100000)),
+    ParamSpec("reconstruction_mode_seeking", DistillConfig.mode_seeking,
+              "~/reconstruct: SparseFusion mode seeking after the first third; False fits the orbit only (faster)."),
+    ParamSpec("reconstruction_grid", DistillConfig.grid_resolution, "~/reconstruct: voxel grid resolution per axis.",
+              int_range=(8, 256)),
+    ParamSpec("reconstruction_orbit_views", DistillConfig.orbit_views,
+              "~/reconstruct: synthesized views evenly spaced in azimuth (DDIM, ``steps`` each).", int_range=(2, 72)),
+    ParamSpec("reconstruction_level", DEFAULT_LEVEL, "~/reconstruct: surface level, as the opacity of one voxel.",
+              float_range=(0.001, 0.999)),
+    ParamSpec("reconstruction_points", 20000, "~/reconstruct: points sampled on the surface for ~/points.",
+              int_range=(1, 1000000)),
+    ParamSpec("reconstruction_frame_id", "", "frame_id of ~/points and ~/mesh (the object frame); '' = the views'."),
+    ParamSpec("reconstruction_output_dir", "", "Also write PLY/OBJ files of each reconstruction here; '' = don't.",
+              read_only=True),
 )
 
 
@@ -121,17 +168,21 @@ class NovelViewNode(Node):
         self._newest_frame_id = ""
         self._last_latency_s = float("nan")
         self._next_angle = 0
+        self._reconstruction = (DiagnosticStatus.OK, "no reconstruction yet")  # (level, message) for diagnostics
 
         depth = value("output_qos_depth")
         self._outputs = {
             name: self.create_publisher(Image, f"~/{name}", output_qos(depth))
             for name in ("image", "hypotheses", "weights", "uncertainty", "orbit")
         }
+        self._points = self.create_publisher(PointCloud2, "~/points", output_qos(depth))
+        self._mesh = self.create_publisher(Marker, "~/mesh", output_qos(depth))
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", output_qos(10))
         self.create_subscription(Image, "views", self._on_view, latched_qos(value("max_views")))
         self.create_subscription(Float32, "target_angle", self._on_target_angle, output_qos(10))
         self.create_subscription(Empty, "reset", self._on_reset, output_qos(10))
         self.create_service(Trigger, "~/synthesize_orbit", self._on_synthesize_orbit)
+        self.create_service(Trigger, "~/reconstruct", self._on_reconstruct)
         self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics)
         if value("rate") > 0.0:
             self.create_timer(1.0 / value("rate"), self._on_tick)
@@ -182,6 +233,33 @@ class NovelViewNode(Node):
                             f"stamped {header.stamp.sec}.{header.stamp.nanosec:09d}")
         return response
 
+    def _on_reconstruct(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        # Service callbacks share the node's mutually exclusive default group, so check-then-submit cannot race.
+        if RECONSTRUCT in self.worker.waiting() or self.worker.busy_with == RECONSTRUCT:
+            response.success = False
+            response.message = "a reconstruction is already waiting or running; see /diagnostics for its progress"
+            return response
+        snapshot = self._snapshot()
+        if snapshot is None:
+            response.success = False
+            response.message = "no key views received yet"
+            return response
+        views, header = snapshot
+        value = lambda name: self.get_parameter(name).value  # noqa: E731
+        header.frame_id = value("reconstruction_frame_id") or header.frame_id
+        seed = value("seed")
+        config = DistillConfig(iterations=value("reconstruction_iterations"), mode_seeking=value("reconstruction_mode_seeking"),
+                               grid_resolution=value("reconstruction_grid"),
+                               orbit_views=value("reconstruction_orbit_views"), orbit_steps=value("steps"),
+                               seed=secrets.randbits(31) if seed < 0 else seed)
+        level, points = value("reconstruction_level"), value("reconstruction_points")
+        received = time.monotonic()
+        self.worker.submit(RECONSTRUCT, lambda: self._reconstruct_job(views, config, level, points, header, received))
+        response.success = True
+        response.message = (f"queued a reconstruction of {len(views)} views ({config.iterations} iterations) on ~/points "
+                            f"and ~/mesh, stamped {header.stamp.sec}.{header.stamp.nanosec:09d}")
+        return response
+
     def _snapshot(self) -> tuple[list[np.ndarray], Header] | None:
         """The views to condition on and the header the answer will carry; None without views."""
         with self._views_lock:
@@ -223,8 +301,34 @@ class NovelViewNode(Node):
             self._outputs["orbit"].publish(numpy_to_image(image, "rgb8", header))
         self._last_latency_s = time.monotonic() - received
 
+    def _reconstruct_job(self, views: Sequence[np.ndarray], config: DistillConfig, level: float, points: int,
+                         header: Header, received: float) -> None:
+        def progress(done: int, total: int) -> None:
+            self._reconstruction = (DiagnosticStatus.OK, f"reconstruction: {done}/{total} iterations")
+
+        self._reconstruction = (DiagnosticStatus.OK, f"reconstruction: synthesizing {config.orbit_views} orbit views")
+        result = distill(self.synthesizer, views, config, progress=progress)
+        mesh = extract_mesh(result.field, level)  # EmptySurfaceError: reported by _job_failed, nothing is published
+        cloud = sample_surface(mesh, result.field, points, seed=config.seed)
+        cloud_msg = point_cloud2(cloud.points, cloud.colors, header)
+        mesh_msg = triangle_marker(mesh.vertices, mesh.faces, mesh.colors, header)
+        self._points.publish(cloud_msg)
+        self._mesh.publish(mesh_msg)
+        self._last_latency_s = time.monotonic() - received
+        summary = f"{len(cloud.points)} points, {len(mesh.faces)} triangles in {self._last_latency_s:.1f} s"
+        out_dir = self.get_parameter("reconstruction_output_dir").value
+        if out_dir:
+            folder = Path(out_dir) / f"reconstruction_{header.stamp.sec}_{header.stamp.nanosec:09d}"
+            write_point_cloud(folder / "points.ply", cloud)
+            write_mesh(folder / "mesh.ply", mesh)
+            write_mesh(folder / "mesh.obj", mesh)
+            summary += f", written to {folder}"
+        self._reconstruction = (DiagnosticStatus.OK, f"last reconstruction: {summary}")
+
     def _job_failed(self, kind: str, exc: Exception) -> None:
         self.get_logger().error(f"{kind} request failed: {exc}")
+        if kind == RECONSTRUCT:
+            self._reconstruction = (DiagnosticStatus.ERROR, f"reconstruction failed: {exc}")
 
     # --- diagnostics -------------------------------------------------------------------------------
 
@@ -250,7 +354,13 @@ class NovelViewNode(Node):
             hardware_id=values["engine"],
             values=[KeyValue(key=k, value=v) for k, v in values.items()],
         )
-        self._diagnostics.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))
+        level, message = self._reconstruction
+        if RECONSTRUCT in worker.waiting():  # a reset may cancel it before it starts, so it is not stored
+            level, message = DiagnosticStatus.OK, f"reconstruction: waiting; {message}"
+        reconstruction = DiagnosticStatus(level=level, name=f"{self.get_fully_qualified_name()}: 3D reconstruction",
+                                          message=message, hardware_id=values["engine"])
+        self._diagnostics.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()),
+                                                  status=[status, reconstruction]))
 
     def destroy_node(self) -> None:
         worker = getattr(self, "worker", None)  # absent when the model failed to load and rclpy cleans up the node
