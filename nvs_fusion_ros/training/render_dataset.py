@@ -15,6 +15,7 @@ does not anti-alias and jagged silhouettes would be a cue the model should not l
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import math
 import multiprocessing
@@ -24,15 +25,21 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
 import cv2
 import numpy as np
-import pybullet as p
 import pybullet_data
 import yaml
 from tqdm import tqdm
 
 from nvs_fusion_ros import cameras
+
+
+def _pybullet() -> ModuleType:
+    """pybullet prints a banner on stdout when imported, so it is imported only when rendering
+    (``nvs-fusion`` registers this subcommand on every call, and other subcommands print JSON)."""
+    return importlib.import_module("pybullet")
 
 LOG = logging.getLogger(__name__)
 
@@ -68,6 +75,7 @@ class MeshPart:
 
     def link_vertices(self) -> np.ndarray:
         """Vertices in the object frame (visual origin and mesh scale applied)."""
+        p = _pybullet()
         rotation = np.asarray(p.getMatrixFromQuaternion(self.orientation)).reshape(3, 3)
         return (self.vertices * self.scale) @ rotation.T + self.translation
 
@@ -167,6 +175,7 @@ def _has_material_file(obj_path: Path) -> bool:
 
 def _urdf_parts(path: Path) -> list[MeshPart]:
     """Mesh visuals of a single-link URDF; articulated robots would need their joint poses."""
+    p = _pybullet()
     try:
         robot = ET.parse(path).getroot()
     except (OSError, ET.ParseError) as error:
@@ -240,6 +249,7 @@ def normalised_mesh(parts: list[MeshPart], centre: np.ndarray, scale: float) -> 
 
 def build_scene(client: int, parts: list[MeshPart], centre: np.ndarray, scale: float) -> None:
     """Create one static visual body per part so that the scene is the normalised object."""
+    p = _pybullet()
     for part in parts:
         kwargs = {"rgbaColor": list(part.rgba)} if part.rgba is not None else {}
         shape = p.createVisualShape(
@@ -266,6 +276,7 @@ def render_view(client: int, camera: cameras.OrbitCamera) -> tuple[np.ndarray, n
     the back of an object is never black. pybullet takes column-major 4x4 matrices,
     hence the transposes of our row-major ones.
     """
+    p = _pybullet()
     big = cameras.OrbitCamera(
         camera.azimuth,
         camera.elevation,
@@ -341,6 +352,7 @@ _CLIENT: int | None = None
 
 def _worker_client() -> int:
     """This process's own DIRECT pybullet connection (pybullet clients are per process)."""
+    p = _pybullet()
     global _CLIENT
     if _CLIENT is None:
         _CLIENT = p.connect(p.DIRECT)
@@ -349,6 +361,7 @@ def _worker_client() -> int:
 
 def render_object(job: _Job) -> tuple[str, str | None]:
     """Render one object; returns ``(object_id, error)`` instead of raising, so one bad mesh never aborts."""
+    p = _pybullet()
     client = _worker_client()
     try:
         p.resetSimulation(physicsClientId=client)
