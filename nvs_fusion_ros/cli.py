@@ -20,6 +20,7 @@ SUBCOMMAND_MODULES = (
     "nvs_fusion_ros.synthesis.cli",
     "nvs_fusion_ros.training.render_dataset",
     "nvs_fusion_ros.training.train",
+    "nvs_fusion_ros.training.train_temporal",
     "nvs_fusion_ros.training.evaluate",
     "nvs_fusion_ros.training.export_cli",
 )

@@ -3,6 +3,10 @@
 Files are written with ``torch.save`` and read with ``torch.load(weights_only=True)``,
 which unpickles only tensors and plain containers: a checkpoint from an
 untrusted source cannot run code. Every failure names the file and the problem.
+
+A checkpoint holds one of the project's networks, named by its ``kind`` (:data:`KINDS`):
+the ViewFusion view model (files without a ``kind`` are view models) or the temporal model
+of the score composition. A loader says which kind it needs and gets a clear error otherwise.
 """
 
 from __future__ import annotations
@@ -14,10 +18,24 @@ import torch
 
 from ..diffusion.schedules import NoiseSchedule
 from .config import UNetConfig
+from .temporal_unet import TemporalUNet, TemporalUNetConfig
 from .unet import ViewFusionUNet
 
 FORMAT = "nvs_fusion_ros.viewfusion"
 VERSION = 1
+#: kind -> (config class, network class)
+KINDS: dict[str, tuple[type[UNetConfig], type[ViewFusionUNet] | type[TemporalUNet]]] = {
+    "viewfusion": (UNetConfig, ViewFusionUNet),
+    "temporal": (TemporalUNetConfig, TemporalUNet),
+}
+
+
+def model_kind(model: ViewFusionUNet | TemporalUNet) -> str:
+    """The checkpoint kind of a network."""
+    for kind, (_, network) in KINDS.items():
+        if type(model) is network:
+            return kind
+    raise TypeError(f"no checkpoint kind for a {type(model).__name__}")
 
 
 class CheckpointError(ValueError):
@@ -30,13 +48,13 @@ class Checkpoint:
 
     config: UNetConfig
     schedule: NoiseSchedule
-    model: ViewFusionUNet
+    model: ViewFusionUNet | TemporalUNet
     metadata: dict = field(default_factory=dict)
     path: Path | None = None
 
 
 def save_checkpoint(
-    path: str | Path, model: ViewFusionUNet, schedule: NoiseSchedule, metadata: dict | None = None
+    path: str | Path, model: ViewFusionUNet | TemporalUNet, schedule: NoiseSchedule, metadata: dict | None = None
 ) -> Path:
     """Write a checkpoint atomically (a crash mid-write never leaves a truncated file behind)."""
     path = Path(path)
@@ -44,6 +62,7 @@ def save_checkpoint(
     payload = {
         "format": FORMAT,
         "version": VERSION,
+        "kind": model_kind(model),
         "config": model.config.to_dict(),
         "schedule": schedule.to_dict(),
         "state_dict": {k: v.detach().cpu().float().contiguous() for k, v in model.state_dict().items()},
@@ -55,8 +74,8 @@ def save_checkpoint(
     return path
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
-    """Read and validate a checkpoint; raise FileNotFoundError or CheckpointError naming the file."""
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", kind: str = "viewfusion") -> Checkpoint:
+    """Read and validate a checkpoint of the given ``kind``; raise FileNotFoundError or CheckpointError naming the file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
@@ -68,12 +87,16 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"checkpoint {path} is not a {FORMAT} checkpoint")
     if payload.get("version") != VERSION:
         raise CheckpointError(f"checkpoint {path} has format version {payload.get('version')}, expected {VERSION}")
+    found = payload.get("kind", "viewfusion")
+    if found != kind or kind not in KINDS:
+        raise CheckpointError(f"checkpoint {path} holds a {found!r} model, expected a {kind!r} model")
+    config_class, network_class = KINDS[kind]
     try:
-        config = UNetConfig.from_dict(payload["config"])
+        config = config_class.from_dict(payload["config"])
         schedule = NoiseSchedule.from_dict(payload["schedule"])
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {path} has an invalid config or schedule: {exc}") from exc
-    model = ViewFusionUNet(config)
+    model = network_class(config)
     state = payload.get("state_dict")
     if not isinstance(state, dict):
         raise CheckpointError(f"checkpoint {path} holds no state_dict")

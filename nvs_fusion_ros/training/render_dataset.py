@@ -22,7 +22,7 @@ import multiprocessing
 import re
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -247,9 +247,10 @@ def normalised_mesh(parts: list[MeshPart], centre: np.ndarray, scale: float) -> 
 # --------------------------------------------------------------------------- rendering
 
 
-def build_scene(client: int, parts: list[MeshPart], centre: np.ndarray, scale: float) -> None:
-    """Create one static visual body per part so that the scene is the normalised object."""
+def build_scene(client: int, parts: list[MeshPart], centre: np.ndarray, scale: float) -> list[int]:
+    """Create one static visual body per part so that the scene is the normalised object; returns the body ids."""
     p = _pybullet()
+    bodies = []
     for part in parts:
         kwargs = {"rgbaColor": list(part.rgba)} if part.rgba is not None else {}
         shape = p.createVisualShape(
@@ -263,9 +264,10 @@ def build_scene(client: int, parts: list[MeshPart], centre: np.ndarray, scale: f
         )
         if shape < 0:
             raise MeshError(f"pybullet cannot load {part.obj_path}")
-        p.createMultiBody(
+        bodies.append(p.createMultiBody(
             baseMass=0, baseVisualShapeIndex=shape, basePosition=list(-centre * scale), physicsClientId=client
-        )
+        ))
+    return bodies
 
 
 def render_view(client: int, camera: cameras.OrbitCamera) -> tuple[np.ndarray, np.ndarray]:
@@ -316,11 +318,22 @@ def orbit_cameras(size: int, elevation_deg: float) -> list[cameras.OrbitCamera]:
 def write_object(out_dir: Path, views: list[tuple[np.ndarray, np.ndarray]], cams: list[cameras.OrbitCamera],
                  mesh: tuple[np.ndarray, np.ndarray]) -> None:
     """Write images, masks, cameras.npz and mesh_normalized.npz of one object in the NMR layout."""
+    write_views(out_dir, views)
+    write_cameras(out_dir, cams)
+    np.savez(out_dir / "mesh_normalized.npz", vertices=mesh[0], faces=mesh[1])
+
+
+def write_views(out_dir: Path, views: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    """``image/VVVV.png`` and ``mask/VVVV.png`` of one set of orbit views."""
     (out_dir / "image").mkdir(parents=True, exist_ok=True)
     (out_dir / "mask").mkdir(parents=True, exist_ok=True)
     for i, (image, mask) in enumerate(views):
         cv2.imwrite(str(out_dir / "image" / f"{i:04d}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
         cv2.imwrite(str(out_dir / "mask" / f"{i:04d}.png"), mask)
+
+
+def write_cameras(out_dir: Path, cams: list[cameras.OrbitCamera]) -> None:
+    """``cameras.npz``: azimuths, elevation, distance, field of view and the per-view matrices."""
     matrices = {}
     for i, cam in enumerate(cams):
         matrices[f"world_mat_{i}"] = cam.view_matrix()
@@ -333,7 +346,6 @@ def write_object(out_dir: Path, views: list[tuple[np.ndarray, np.ndarray]], cams
         fov_deg=np.float64(cams[0].fov_deg),
         **matrices,
     )
-    np.savez(out_dir / "mesh_normalized.npz", vertices=mesh[0], faces=mesh[1])
 
 
 # --------------------------------------------------------------------------- workers
@@ -378,13 +390,13 @@ def render_object(job: _Job) -> tuple[str, str | None]:
     return job.source.object_id, None
 
 
-def _run_jobs(jobs: list[_Job], workers: int) -> Iterator[tuple[str, str | None]]:
+def _run_jobs(jobs: list, workers: int, render: Callable = render_object) -> Iterator[tuple[str, str | None]]:
     """Render jobs in this process or a pool; results arrive in completion order."""
     if workers <= 1:
-        yield from map(render_object, jobs)
+        yield from map(render, jobs)
         return
     with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        yield from pool.imap_unordered(render_object, jobs, chunksize=4)
+        yield from pool.imap_unordered(render, jobs, chunksize=4)
 
 
 # --------------------------------------------------------------------------- dataset
@@ -476,22 +488,40 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--size", type=int, default=64, help="image size in pixels")
     parser.add_argument("--elevation", type=float, default=cameras.DEFAULT_ELEVATION_DEG, help="degrees")
     parser.add_argument("--limit", type=int, default=None, help="render only N objects")
-    parser.add_argument("--val", type=int, default=25, help="objects in the val split")
-    parser.add_argument("--test", type=int, default=50, help="objects in the test split")
+    parser.add_argument("--val", type=int, default=None, help="objects in the val split (default 25; --dynamic: 2 clips)")
+    parser.add_argument("--test", type=int, default=None, help="objects in the test split (default 50; --dynamic: 4 clips)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1, help="rendering processes")
+    parser.add_argument("--dynamic", action="store_true",
+                        help="render clips of moving objects (articulated robots, tumbling random_urdfs): 24 views x F frames")
+    parser.add_argument("--frames", type=int, default=8, help="--dynamic: frames per clip")
+    parser.add_argument("--clips-per-model", type=int, default=4, help="--dynamic: clips per articulated model")
     parser.set_defaults(func=_cli_main)
 
 
 def _cli_main(args: argparse.Namespace) -> int:
+    if args.dynamic:
+        if args.meshes is not None:
+            raise ValueError("--dynamic renders pybullet_data's robots and random_urdfs; --meshes is not supported with it")
+        from .render_dynamic import render_dynamic_dataset
+
+        report = render_dynamic_dataset(
+            args.out, frames=args.frames, clips_per_model=args.clips_per_model, limit=args.limit, size=args.size,
+            elevation_deg=args.elevation, val_count=2 if args.val is None else args.val,
+            test_count=4 if args.test is None else args.test, seed=args.seed, workers=args.workers,
+        )
+        print(f"rendered {report.rendered} clips, skipped {report.skipped} in {report.seconds:.1f} s")
+        for name in report.skipped_names:
+            print(f"  skipped: {name}")
+        return 0
     report = render_dataset(
         args.out,
         sources=args.meshes,
         size=args.size,
         elevation_deg=args.elevation,
         limit=args.limit,
-        val_count=args.val,
-        test_count=args.test,
+        val_count=25 if args.val is None else args.val,
+        test_count=50 if args.test is None else args.test,
         seed=args.seed,
         workers=args.workers,
     )

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from ..diffusion.composition import compose_noise, expand_to_streams
 from ..diffusion.schedules import NoiseSchedule, make_schedule, prediction_target
 from ..engines.torch_engine import cpu_supports_bf16
-from ..model.checkpoint import load_checkpoint, save_checkpoint
+from ..model.checkpoint import load_checkpoint, model_kind, save_checkpoint
 from ..model.config import UNetConfig, preset
 from ..model.unet import ViewFusionUNet
 from .nmr_dataset import NMRViews
@@ -106,7 +106,7 @@ def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
 
 
 def autocast_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
-    """bf16 where the hardware has it (AMX on this CPU, most GPUs), fp16 on older GPUs, else fp32."""
+    """bf16 where the hardware has it (AMX-BF16 or AVX512-BF16 CPUs, most GPUs), fp16 on older GPUs, else fp32."""
     if cfg.precision == "fp32":
         return None
     if cfg.precision == "bf16":
@@ -117,7 +117,12 @@ def autocast_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None
 
 
 class Trainer:
-    """Holds model, EMA, optimiser and data; ``run()`` trains to ``cfg.steps`` with checkpoints."""
+    """Holds model, EMA, optimiser and data; ``run()`` trains to ``cfg.steps`` with checkpoints.
+
+    The network, its data and its loss come from four hooks (``preset_config``, ``build_model``,
+    ``build_dataset``, ``loss``), so another model (the temporal one, ``train_temporal``) reuses the
+    optimiser, EMA, precision, checkpointing and resume logic unchanged.
+    """
 
     def __init__(self, cfg: TrainConfig, model_config: UNetConfig | None = None, resume: bool = False):
         self.cfg = cfg
@@ -134,8 +139,8 @@ class Trainer:
             self.device = torch.device("cpu")
         torch.manual_seed(cfg.seed + self.rank)
         self.schedule = make_schedule(cfg.schedule)
-        self.model_config = model_config or preset(cfg.preset)
-        self.model = ViewFusionUNet(self.model_config).to(self.device, memory_format=torch.channels_last)
+        self.model_config = model_config or self.preset_config(cfg.preset)
+        self.model = self.build_model().to(self.device, memory_format=torch.channels_last)
         self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         self.amp_dtype = autocast_dtype(cfg, self.device)
@@ -143,9 +148,7 @@ class Trainer:
         self.step = 0
         self.init_source: dict | None = None
         self.generator = torch.Generator().manual_seed(cfg.seed * 1000 + self.rank)
-        self.dataset = NMRViews(
-            cfg.data, "train", max_views=cfg.max_views, image_size=self.model_config.image_size, seed=cfg.seed
-        )
+        self.dataset = self.build_dataset()
         if resume and (self.out / "last.pt").exists():
             self._load_state(self.out / "last.pt")
         elif cfg.init_from:
@@ -155,6 +158,22 @@ class Trainer:
             self.net = nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
+
+    @staticmethod
+    def preset_config(name: str) -> UNetConfig:
+        return preset(name)
+
+    def build_model(self) -> nn.Module:
+        return ViewFusionUNet(self.model_config)
+
+    def build_dataset(self) -> NMRViews:
+        return NMRViews(
+            self.cfg.data, "train", max_views=self.cfg.max_views, image_size=self.model_config.image_size, seed=self.cfg.seed
+        )
+
+    def loss(self, batch: dict) -> torch.Tensor:
+        """The training loss of one batch (on the device, inside autocast)."""
+        return composed_loss(self.net, self.schedule, batch, self.generator, self.model_config.prediction)
 
     def _loader(self, epoch: int) -> DataLoader:
         self.dataset.set_epoch(epoch)
@@ -178,7 +197,7 @@ class Trainer:
         for g in self.optimizer.param_groups:
             g["lr"] = learning_rate(self.cfg, self.step)
         with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
-            loss = composed_loss(self.net, self.schedule, batch, self.generator, self.model_config.prediction)
+            loss = self.loss(batch)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
@@ -251,7 +270,7 @@ class Trainer:
 
     def _load_state(self, path: Path) -> None:
         state = torch.load(path, map_location=self.device, weights_only=True)
-        if UNetConfig.from_dict(state["model_config"]) != self.model_config:
+        if type(self.model_config).from_dict(state["model_config"]) != self.model_config:
             raise ValueError(f"{path} was trained with another model config; use a new --out")
         self.model.load_state_dict(state["model"])
         self.ema.load_state_dict(state["ema"])
@@ -269,7 +288,7 @@ class Trainer:
         The prediction kind may differ (e.g. an ε-model fine-tuned into a v-model): the
         layers are the same and the output head re-learns its meaning.
         """
-        source = load_checkpoint(path)
+        source = load_checkpoint(path, kind=model_kind(self.model))
         try:
             self.model.load_state_dict(source.model.state_dict())
         except RuntimeError as exc:
