@@ -13,14 +13,18 @@ from nvs_fusion_ros.model.config import preset
 from nvs_fusion_ros.model.unet import ViewFusionUNet
 
 
-def randomised_tiny_model(seed: int = 0) -> ViewFusionUNet:
-    """The 'tiny' preset with every weight random (zero-initialised output layers would hide bugs)."""
-    torch.manual_seed(seed)
-    model = ViewFusionUNet(preset("tiny"))
+def randomise_weights(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Every weight random, in eval mode: zero-initialised output layers would hide bugs."""
+    generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in model.parameters():
-            p.normal_(0.0, 0.2)
+            p.copy_(torch.randn(p.shape, generator=generator) * 0.2)
     return model.eval()
+
+
+def randomised_tiny_model(seed: int = 0) -> ViewFusionUNet:
+    """The 'tiny' preset with every weight random."""
+    return randomise_weights(ViewFusionUNet(preset("tiny")), seed)
 
 
 @pytest.fixture(scope="session")

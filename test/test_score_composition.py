@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from conftest import randomised_tiny_model
+from conftest import randomise_weights, randomised_tiny_model
 
 from nvs_fusion_ros.diffusion.composition import compose_noise
 from nvs_fusion_ros.diffusion.samplers import generators_from_seeds, spaced_levels
@@ -174,12 +174,7 @@ SMALL_SCHEDULE = linear_schedule(1e-4, 0.1, 100)
 
 
 def random_temporal_model(seed: int = 0) -> TemporalUNet:
-    torch.manual_seed(seed)
-    model = TemporalUNet(temporal_preset("temporal-tiny"))
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0.0, 0.2)
-    return model.eval()
+    return randomise_weights(TemporalUNet(temporal_preset("temporal-tiny")), seed)
 
 
 def test_view_denoiser_rows_batch_equals_a_per_cell_loop() -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import randomise_weights
 
 from nvs_fusion_ros.diffusion.schedules import linear_schedule
 from nvs_fusion_ros.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -18,12 +19,7 @@ SCHEDULE = linear_schedule(1e-4, 0.1, 100)
 
 
 def random_model(seed: int = 0) -> TemporalUNet:
-    torch.manual_seed(seed)
-    model = TemporalUNet(temporal_preset("temporal-tiny"))
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0.0, 0.2)
-    return model.eval()
+    return randomise_weights(TemporalUNet(temporal_preset("temporal-tiny")), seed)
 
 
 def inputs(batch: int = 2, frames: int = 5, seed: int = 0) -> tuple[torch.Tensor, ...]:

@@ -9,7 +9,6 @@ EMA, bf16, checkpoints, ``--resume``) is :class:`.train.Trainer`'s, through its 
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import dataclass
 
 import torch
@@ -17,7 +16,7 @@ from torch import nn
 
 from ..diffusion.schedules import NoiseSchedule, prediction_target
 from ..model.temporal_unet import TemporalUNet, TemporalUNetConfig, temporal_preset
-from .train import TrainConfig, Trainer
+from .train import TrainConfig, Trainer, add_run_arguments, run_trainer
 from .video_dataset import VideoClips
 
 
@@ -78,26 +77,6 @@ class TemporalTrainer(Trainer):
 
 def add_cli(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("train-temporal", help="train the temporal model (D_time) on a dynamic dataset")
-    defaults = TemporalTrainConfig(data="", out="")
-    parser.add_argument("--data", required=True, help="dataset root written by render-dataset --dynamic")
-    parser.add_argument("--out", required=True, help="run folder (last.pt, ema.pt)")
-    parser.add_argument("--preset", default=defaults.preset, help="temporal-cpu-32 or temporal-tiny")
-    for name in ("steps", "batch_size", "frames", "warmup_steps", "checkpoint_every", "seed", "workers"):
-        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
-    for name in ("lr", "warmup_start_lr", "ema_decay", "grad_clip"):
-        parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
-    parser.add_argument("--schedule", default=defaults.schedule, choices=["linear", "cosine"],
-                        help="must be the view model's schedule for the composition")
-    parser.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
-    parser.add_argument("--resume", action="store_true", help="continue <out>/last.pt if it exists")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    parser.set_defaults(func=_run_cli)
-
-
-def _run_cli(args: argparse.Namespace) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    fields = TemporalTrainConfig.__dataclass_fields__
-    cfg = TemporalTrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
-    print(json.dumps(TemporalTrainer(cfg, resume=args.resume).run(), indent=2))
-    return 0
+    add_run_arguments(parser, TemporalTrainConfig(data="", out=""),
+                      ("steps", "batch_size", "frames", "warmup_steps", "checkpoint_every", "seed", "workers"))
+    parser.set_defaults(func=lambda args: run_trainer(args, TemporalTrainConfig, TemporalTrainer))
