@@ -234,11 +234,46 @@ def normalisation(parts: list[MeshPart]) -> tuple[np.ndarray, float]:
     return centre, cameras.OBJECT_RADIUS / radius
 
 
-def normalised_mesh(parts: list[MeshPart], centre: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+def principal_axes_rotation(parts: list[MeshPart]) -> np.ndarray:
+    """A canonical orientation for objects that have none: rows are the new x, y, z axes.
+
+    NMR's target angle means something because each category has a canonical front; random
+    blobs do not, so the azimuth of a view of an unseen blob would be unpredictable. Aligning
+    the longest principal axis with x, the shortest with z (up) and choosing each axis' sign
+    so the points' third moment along it is positive gives every object the same kind of
+    canonical frame (up to symmetric shapes), which a pose-free model can learn.
+    """
+    points = np.concatenate([part.link_vertices()[np.unique(part.faces)] for part in parts])
+    centred = points - points.mean(axis=0)
+    _, vectors = np.linalg.eigh(centred.T @ centred)  # ascending eigenvalues
+    x_axis, y_axis = vectors[:, 2], vectors[:, 1]
+    x_axis = x_axis if np.sum((centred @ x_axis) ** 3) >= 0 else -x_axis
+    y_axis = y_axis if np.sum((centred @ y_axis) ** 3) >= 0 else -y_axis
+    return np.stack([x_axis, y_axis, np.cross(x_axis, y_axis)])
+
+
+def _quaternion(rotation: np.ndarray) -> list[float]:
+    """pybullet's (x, y, z, w) quaternion of a rotation matrix."""
+    w = np.sqrt(max(0.0, 1.0 + np.trace(rotation))) / 2.0
+    if w > 1e-6:
+        return [(rotation[2, 1] - rotation[1, 2]) / (4 * w), (rotation[0, 2] - rotation[2, 0]) / (4 * w),
+                (rotation[1, 0] - rotation[0, 1]) / (4 * w), w]
+    axis = int(np.argmax(np.diag(rotation)))  # 180° turns: w = 0
+    q = np.zeros(4)
+    q[axis] = np.sqrt(max(0.0, 1.0 + 2.0 * rotation[axis, axis] - np.trace(rotation))) / 2.0
+    for other in range(3):
+        if other != axis:
+            q[other] = (rotation[axis, other] + rotation[other, axis]) / (4 * q[axis])
+    return q.tolist()
+
+
+def normalised_mesh(parts: list[MeshPart], centre: np.ndarray, scale: float,
+                    rotation: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """All parts merged into one triangle mesh in the normalised (rendered) frame."""
+    rotation = np.eye(3) if rotation is None else rotation
     vertices, faces, offset = [], [], 0
     for part in parts:
-        vertices.append((part.link_vertices() - centre) * scale)
+        vertices.append((part.link_vertices() - centre) * scale @ rotation.T)
         faces.append(part.faces + offset)
         offset += len(part.vertices)
     return np.concatenate(vertices).astype(np.float32), np.concatenate(faces).astype(np.int32)
@@ -247,9 +282,12 @@ def normalised_mesh(parts: list[MeshPart], centre: np.ndarray, scale: float) -> 
 # --------------------------------------------------------------------------- rendering
 
 
-def build_scene(client: int, parts: list[MeshPart], centre: np.ndarray, scale: float) -> list[int]:
-    """Create one static visual body per part so that the scene is the normalised object; returns the body ids."""
+def build_scene(client: int, parts: list[MeshPart], centre: np.ndarray, scale: float,
+                rotation: np.ndarray | None = None) -> list[int]:
+    """Create one static visual body per part so that the scene is the normalised object
+    (world = rotation · scale · (x − centre)); returns the body ids."""
     p = _pybullet()
+    rotation = np.eye(3) if rotation is None else rotation
     bodies = []
     for part in parts:
         kwargs = {"rgbaColor": list(part.rgba)} if part.rgba is not None else {}
@@ -265,7 +303,8 @@ def build_scene(client: int, parts: list[MeshPart], centre: np.ndarray, scale: f
         if shape < 0:
             raise MeshError(f"pybullet cannot load {part.obj_path}")
         bodies.append(p.createMultiBody(
-            baseMass=0, baseVisualShapeIndex=shape, basePosition=list(-centre * scale), physicsClientId=client
+            baseMass=0, baseVisualShapeIndex=shape, basePosition=list(-rotation @ centre * scale),
+            baseOrientation=_quaternion(rotation), physicsClientId=client,
         ))
     return bodies
 
@@ -357,6 +396,7 @@ class _Job:
     out_dir: Path
     size: int
     elevation_deg: float
+    canonical: bool = True
 
 
 _CLIENT: int | None = None
@@ -379,12 +419,13 @@ def render_object(job: _Job) -> tuple[str, str | None]:
         p.resetSimulation(physicsClientId=client)
         parts = load_parts(job.source)
         centre, scale = normalisation(parts)
-        build_scene(client, parts, centre, scale)
+        rotation = principal_axes_rotation(parts) if job.canonical else np.eye(3)
+        build_scene(client, parts, centre, scale, rotation)
         cams = orbit_cameras(job.size, job.elevation_deg)
         views = [render_view(client, cam) for cam in cams]
         if not any(mask.any() for _, mask in views):
             raise MeshError("nothing visible in any view")
-        write_object(job.out_dir, views, cams, normalised_mesh(parts, centre, scale))
+        write_object(job.out_dir, views, cams, normalised_mesh(parts, centre, scale, rotation))
     except (MeshError, p.error, OSError, ValueError) as error:
         return job.source.object_id, f"{type(error).__name__}: {error}"
     return job.source.object_id, None
@@ -442,12 +483,14 @@ def render_dataset(
     test_count: int = 50,
     seed: int = 0,
     workers: int = 1,
+    canonical: bool = True,
 ) -> RenderReport:
     """Render every source object (pybullet's random_urdfs when ``sources`` is None) into ``out_root``.
 
     ``limit`` keeps the first N objects of the seeded order, so a small run is a
-    random but reproducible subset. Splits are drawn over the objects that rendered,
-    so a skipped mesh never appears in a split list.
+    random but reproducible subset. ``canonical`` turns each object into its principal-axes
+    frame (``principal_axes_rotation``); False keeps the mesh file's own orientation. Splits
+    are drawn over the objects that rendered, so a skipped mesh never appears in a split list.
     """
     start = time.perf_counter()
     out_root = Path(out_root)
@@ -458,7 +501,7 @@ def render_dataset(
     order = np.random.default_rng(seed).permutation(len(listed))
     chosen = [listed[i] for i in order[:limit]]
     synset_dir = out_root / synset
-    jobs = [_Job(src, synset_dir / src.object_id, size, elevation_deg) for src in chosen]
+    jobs = [_Job(src, synset_dir / src.object_id, size, elevation_deg, canonical) for src in chosen]
 
     report = RenderReport()
     rendered: list[str] = []
@@ -492,6 +535,8 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--test", type=int, default=None, help="objects in the test split (default 50; --dynamic: 4 clips)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1, help="rendering processes")
+    parser.add_argument("--orientation", choices=["principal-axes", "file"], default="principal-axes",
+                        help="canonical frame of each object: its principal axes (default) or the mesh file's own")
     parser.add_argument("--dynamic", action="store_true",
                         help="render clips of moving objects (articulated robots, tumbling random_urdfs): 24 views x F frames")
     parser.add_argument("--frames", type=int, default=8, help="--dynamic: frames per clip")
@@ -524,6 +569,7 @@ def _cli_main(args: argparse.Namespace) -> int:
         test_count=50 if args.test is None else args.test,
         seed=args.seed,
         workers=args.workers,
+        canonical=args.orientation == "principal-axes",
     )
     print(f"rendered {report.rendered}, skipped {report.skipped} in {report.seconds:.1f} s")
     for name in report.skipped_names:
