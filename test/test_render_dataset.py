@@ -192,3 +192,32 @@ def test_cli_registers_render_dataset(tmp_path: Path) -> None:
                               "--val", "0", "--test", "0", "--workers", "2"])
     assert args.func(args) == 0
     assert len(list((tmp_path / rd.RANDOM_URDFS_SYNSET).glob("*/image/0023.png"))) == 1
+
+
+def _box_part(rotation: np.ndarray) -> rd.MeshPart:
+    """A 4 x 2 x 1 box, turned by ``rotation``, as a mesh part."""
+    corners = np.array([[x, y, z] for x in (-2, 2) for y in (-1, 1) for z in (-0.5, 0.5)], float) @ rotation.T
+    faces = np.array([[0, 1, 2], [1, 2, 3], [4, 5, 6], [5, 6, 7], [0, 1, 4], [1, 4, 5]])
+    return rd.MeshPart(Path("box.obj"), np.ones(3), (0.0, 0.0, 0.0, 1.0), np.zeros(3), None, corners, faces)
+
+
+def test_principal_axes_put_the_longest_axis_on_x_and_the_shortest_up() -> None:
+    angle = 0.7
+    turn = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
+    tilt = np.array([[1, 0, 0], [0, np.cos(0.4), -np.sin(0.4)], [0, np.sin(0.4), np.cos(0.4)]])
+    part = _box_part(turn @ tilt)
+    rotation = rd.principal_axes_rotation([part])
+    np.testing.assert_allclose(rotation @ rotation.T, np.eye(3), atol=1e-9)
+    assert np.linalg.det(rotation) == pytest.approx(1.0)
+    aligned = part.vertices @ rotation.T
+    np.testing.assert_allclose(np.abs(aligned).max(axis=0), [2.0, 1.0, 0.5], atol=1e-9)
+
+
+def test_quaternion_matches_pybullets_rotation_matrix() -> None:
+    p = rd._pybullet()
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+        q = q * np.sign(np.linalg.det(q))
+        back = np.asarray(p.getMatrixFromQuaternion(rd._quaternion(q))).reshape(3, 3)
+        np.testing.assert_allclose(back, q, atol=1e-6)

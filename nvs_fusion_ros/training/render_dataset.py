@@ -223,9 +223,11 @@ def _urdf_rgba(visual: ET.Element, materials: dict) -> tuple[float, float, float
     return tuple(float(v) for v in color.get("rgba", "1 1 1 1").split())  # type: ignore[return-value]
 
 
-def normalisation(parts: list[MeshPart]) -> tuple[np.ndarray, float]:
-    """Centre and scale that put the AABB centre at the origin and the bounding radius at OBJECT_RADIUS."""
-    points = np.concatenate([part.link_vertices()[np.unique(part.faces)] for part in parts])
+def normalisation(parts: list[MeshPart], rotation: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """Centre and scale that put the AABB centre (of the rotated object) at the origin and the
+    bounding radius at OBJECT_RADIUS."""
+    rotation = np.eye(3) if rotation is None else rotation
+    points = np.concatenate([part.link_vertices()[np.unique(part.faces)] for part in parts]) @ rotation.T
     low, high = points.min(axis=0), points.max(axis=0)
     centre = (low + high) / 2.0
     radius = float(np.linalg.norm(points - centre, axis=1).max())
@@ -273,7 +275,7 @@ def normalised_mesh(parts: list[MeshPart], centre: np.ndarray, scale: float,
     rotation = np.eye(3) if rotation is None else rotation
     vertices, faces, offset = [], [], 0
     for part in parts:
-        vertices.append((part.link_vertices() - centre) * scale @ rotation.T)
+        vertices.append((part.link_vertices() @ rotation.T - centre) * scale)
         faces.append(part.faces + offset)
         offset += len(part.vertices)
     return np.concatenate(vertices).astype(np.float32), np.concatenate(faces).astype(np.int32)
@@ -285,7 +287,7 @@ def normalised_mesh(parts: list[MeshPart], centre: np.ndarray, scale: float,
 def build_scene(client: int, parts: list[MeshPart], centre: np.ndarray, scale: float,
                 rotation: np.ndarray | None = None) -> list[int]:
     """Create one static visual body per part so that the scene is the normalised object
-    (world = rotation · scale · (x − centre)); returns the body ids."""
+    (world = scale · (rotation · x − centre)); returns the body ids."""
     p = _pybullet()
     rotation = np.eye(3) if rotation is None else rotation
     bodies = []
@@ -303,7 +305,7 @@ def build_scene(client: int, parts: list[MeshPart], centre: np.ndarray, scale: f
         if shape < 0:
             raise MeshError(f"pybullet cannot load {part.obj_path}")
         bodies.append(p.createMultiBody(
-            baseMass=0, baseVisualShapeIndex=shape, basePosition=list(-rotation @ centre * scale),
+            baseMass=0, baseVisualShapeIndex=shape, basePosition=list(-centre * scale),
             baseOrientation=_quaternion(rotation), physicsClientId=client,
         ))
     return bodies
@@ -418,8 +420,8 @@ def render_object(job: _Job) -> tuple[str, str | None]:
     try:
         p.resetSimulation(physicsClientId=client)
         parts = load_parts(job.source)
-        centre, scale = normalisation(parts)
         rotation = principal_axes_rotation(parts) if job.canonical else np.eye(3)
+        centre, scale = normalisation(parts, rotation)
         build_scene(client, parts, centre, scale, rotation)
         cams = orbit_cameras(job.size, job.elevation_deg)
         views = [render_view(client, cam) for cam in cams]

@@ -140,27 +140,18 @@ def _articulated_frames(p, client: int, job: ClipJob, rng: np.random.Generator):
 def _tumbling_frames(p, client: int, job: ClipJob, rng: np.random.Generator):
     """Build the normalised object as the static renderer does; returns (motion record, pose(frame))."""
     parts = rd.load_parts(rd.Source(job.clip_id, job.path))
-    centre, scale = rd.normalisation(parts)
-    bodies = rd.build_scene(client, parts, centre, scale)
+    canonical = rd.principal_axes_rotation(parts)  # frame 0 is the static renderer's canonical pose
+    centre, scale = rd.normalisation(parts, canonical)
+    bodies = rd.build_scene(client, parts, centre, scale, canonical)
     rotations = tumbling_rotations(job.frames, rng)
     offset = -centre * scale  # every part's body origin, before rotation about the object centre (the origin)
 
     def pose(f: int) -> None:
-        quaternion = _quaternion(rotations[f])
+        quaternion = rd._quaternion(rotations[f] @ canonical)
         for body in bodies:
             p.resetBasePositionAndOrientation(body, (rotations[f] @ offset).tolist(), quaternion, physicsClientId=client)
 
     return {"rotations": rotations.astype(np.float32)}, pose
-
-
-def _quaternion(rotation: np.ndarray) -> list[float]:
-    """pybullet (x, y, z, w) quaternion of a rotation matrix (via axis-angle, well-conditioned here)."""
-    angle = math.acos(float(np.clip((np.trace(rotation) - 1.0) / 2.0, -1.0, 1.0)))
-    if angle < 1e-9:
-        return [0.0, 0.0, 0.0, 1.0]
-    axis = np.array([rotation[2, 1] - rotation[1, 2], rotation[0, 2] - rotation[2, 0], rotation[1, 0] - rotation[0, 1]])
-    axis /= 2.0 * math.sin(angle)
-    return [*(axis * math.sin(angle / 2.0)).tolist(), math.cos(angle / 2.0)]
 
 
 def render_clip(job: ClipJob) -> tuple[str, str | None]:
