@@ -9,13 +9,17 @@ import numpy as np
 import pytest
 
 from nvs_fusion_ros.engines.torch_engine import TorchDenoiser
+from nvs_fusion_ros.model.checkpoint import load_checkpoint
 from nvs_fusion_ros.synthesis.preprocess import letterbox
 from nvs_fusion_ros.synthesis.synthesizer import NovelViewSynthesizer
 
 
 @pytest.fixture(scope="module")
 def synth(tiny_checkpoint: Path) -> NovelViewSynthesizer:
-    return NovelViewSynthesizer.from_checkpoint(tiny_checkpoint, engine="torch", device="cpu")
+    """fp32 torch engine: bf16 rounding differs with a stream's position in the batch, which would
+    blur the 1e-5 permutation check (the composition itself is exact, see test_composition)."""
+    checkpoint = load_checkpoint(tiny_checkpoint)
+    return NovelViewSynthesizer(checkpoint, TorchDenoiser(checkpoint.model, "cpu", bf16=False))
 
 
 def _views(n: int, seed: int = 0, size: tuple[int, int] = (20, 28)) -> list[np.ndarray]:
@@ -44,7 +48,7 @@ def test_fixed_seed_reproduces_and_view_order_does_not_matter(synth: NovelViewSy
     a = synth.synthesize(views, 1.0, num_samples=2, steps=5, seed=11)
     b = synth.synthesize(views[::-1], 1.0, num_samples=2, steps=5, seed=11)
     assert np.abs(a.images.astype(int) - b.images.astype(int)).max() <= 1  # rounding of a 1e-6 float difference
-    np.testing.assert_allclose(a.weights[::-1], b.weights, atol=1e-5)
+    np.testing.assert_allclose(a.weights[::-1], b.weights, rtol=0, atol=1e-5)
     c = synth.synthesize(views, 1.0, num_samples=2, steps=5, seed=12)
     assert not np.array_equal(a.images, c.images)
 
@@ -107,8 +111,7 @@ def test_onnxruntime_engine_gives_the_same_images(tiny_checkpoint: Path, synth: 
                                                   tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NVS_FUSION_CACHE", str(tmp_path))
     ort = NovelViewSynthesizer.from_checkpoint(tiny_checkpoint, engine="onnxruntime", device="cpu")
-    fp32 = NovelViewSynthesizer(synth.checkpoint, TorchDenoiser(synth.checkpoint.model, "cpu", bf16=False))
     views = _views(3, seed=4)
     a = ort.synthesize(views, 0.5, steps=4, seed=2).images.astype(int)
-    b = fp32.synthesize(views, 0.5, steps=4, seed=2).images.astype(int)
+    b = synth.synthesize(views, 0.5, steps=4, seed=2).images.astype(int)
     assert np.abs(a - b).max() <= 1
