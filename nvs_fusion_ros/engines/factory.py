@@ -3,9 +3,10 @@
 ``auto`` takes the fastest engine that can run here and logs which one and why:
 TensorRT on a GPU when the ``tensorrt`` package imports, ONNX Runtime with a GPU
 provider otherwise, and on a CPU ONNX Runtime's CPU provider, which
-``benchmarks/bench_denoise.py`` measured 1.1-4.8x faster than torch with bf16 autocast
-per denoising step on the shipped ``cpu-32`` model. (On the larger ``cpu-64``
-preset torch bf16 was faster at most batch sizes: pick ``engine=torch`` there.)
+``benchmarks/bench_denoise.py`` measured 1.2-2.3x faster than torch with bf16 autocast
+per denoising step on the shipped ``cpu-32`` model at up to 24 streams (views x
+hypotheses); at 48 streams torch bf16 was 1.2x faster, and on the larger ``cpu-64``
+preset torch bf16 won at most batch sizes: pick ``engine=torch`` there.
 """
 
 from __future__ import annotations
