@@ -13,7 +13,7 @@ second model) runs ``synthesize`` on the node's key views with the same angle, K
 sampler and seed; its image must equal the one that arrived over ROS, which shows the two
 timings measure the same work. One warm-up request of each kind is run first and not counted.
 
-    OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/bench_ros_latency.py --model runs/cpu32/ema.pt
+    OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/bench_ros_latency.py --model models/viewfusion_default.pt
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ PSNR / SSIM (scikit-image) of field renders vs the true views, for
 (b) and (c) share one orbit per object and are scored on the views not given as input.
 Without a model file only (a) runs.
 
-    .venv/bin/python benchmarks/eval_reconstruction.py --model runs/cpu32/ema.pt --objects 3
+    .venv/bin/python benchmarks/eval_reconstruction.py --model models/viewfusion_default.pt --objects 3
 """
 
 from __future__ import annotations
@@ -83,8 +83,8 @@ def markdown(results: dict[str, list[dict[str, float]]], threshold: float) -> st
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="data/nmr_random_urdfs")
-    parser.add_argument("--model", default="runs/cpu32/ema.pt", help="checkpoint; (b) and (c) are skipped when absent")
+    parser.add_argument("--data", default="data/nmr_canonical")
+    parser.add_argument("--model", default="models/viewfusion_default.pt", help="checkpoint; (b) and (c) are skipped when absent")
     parser.add_argument("--objects", type=int, default=3, help="first N objects of the test split")
     parser.add_argument("--inputs", type=int, default=2, help="input views per object, evenly spaced from view 0")
     parser.add_argument("--size", type=int, default=32, help="image size when no model fixes it")

@@ -10,7 +10,7 @@ one sample per object with seed = object index, by every sampler and step count.
 - PSNR to a 1000-step DDIM η = 0 reference from the same seed (the probability-flow ODE
   solution that DDIM and DPM-Solver++ both approximate): how far each is from converged.
 
-    nice -n 10 .venv/bin/python benchmarks/sampler_quality.py --model runs/cpu32/ema.pt --objects 4
+    nice -n 10 .venv/bin/python benchmarks/sampler_quality.py --model models/viewfusion_default.pt --objects 4
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ REFERENCE_STEPS = 1000
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="runs/cpu32/ema.pt", help="checkpoint to evaluate")
-    parser.add_argument("--data", default="data/nmr_random_urdfs", help="NMR-layout dataset (its test split is used)")
+    parser.add_argument("--model", default="models/viewfusion_default.pt", help="checkpoint to evaluate")
+    parser.add_argument("--data", default="data/nmr_canonical", help="NMR-layout dataset (its test split is used)")
     parser.add_argument("--objects", type=int, default=4, help="test objects (one sample each)")
     parser.add_argument("--inputs", default="0,8,16", help="input view indices")
     parser.add_argument("--target", type=int, default=4, help="target view index")
