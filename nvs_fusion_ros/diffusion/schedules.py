@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
@@ -24,11 +25,11 @@ class NoiseSchedule:
     def num_steps(self) -> int:
         return int(self.betas.numel())
 
-    @property
+    @cached_property
     def alphas(self) -> torch.Tensor:
         return 1.0 - self.betas
 
-    @property
+    @cached_property
     def gammas(self) -> torch.Tensor:
         """γ_t = ∏_{s<=t} α_s: the signal fraction of y_t (ᾱ_t in DDPM notation)."""
         return torch.cumprod(self.alphas, dim=0)
@@ -41,6 +42,14 @@ class NoiseSchedule:
         """Forward process q(y_t | y_0) = N(√γ_t y_0, (1-γ_t) I) (paper eq. 6)."""
         gamma = self.gamma(t.cpu()).to(y0.device).view(-1, *([1] * (y0.dim() - 1)))
         return gamma.sqrt() * y0 + (1.0 - gamma).sqrt() * noise
+
+    def noise_for_training(
+        self, y0: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Algorithm 1, lines 3-4: a uniform level per item and Gaussian noise; returns (ε, y_t, γ_t)."""
+        t = torch.randint(0, self.num_steps, (y0.shape[0],), generator=generator)
+        eps = torch.randn(y0.shape, generator=generator).to(y0.device)
+        return eps, self.add_noise(y0, t, eps), self.gamma(t).to(y0.device)
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "betas": self.betas.tolist()}

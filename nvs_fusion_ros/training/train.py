@@ -75,11 +75,7 @@ def composed_loss(
     with v in place of ε for v-prediction models)."""
     target = batch["target"]
     counts = batch["num_views"]
-    b = target.shape[0]
-    t = torch.randint(0, schedule.num_steps, (b,), generator=generator)
-    eps = torch.randn(target.shape, generator=generator).to(target.device)
-    y_t = schedule.add_noise(target, t, eps)
-    level = schedule.gamma(t).to(target.device)
+    eps, y_t, level = schedule.noise_for_training(target, generator)
     noise, logits = model(
         stack_views(batch["views"], counts),
         expand_to_streams(y_t, counts),

@@ -26,11 +26,7 @@ def temporal_loss(
 ) -> torch.Tensor:
     """‖target − model(y_t)‖² over every frame of every clip, with one level t per clip."""
     frames = batch["frames"]
-    b = frames.shape[0]
-    t = torch.randint(0, schedule.num_steps, (b,), generator=generator)
-    eps = torch.randn(frames.shape, generator=generator).to(frames.device)
-    y_t = schedule.add_noise(frames, t, eps)
-    level = schedule.gamma(t).to(frames.device)
+    eps, y_t, level = schedule.noise_for_training(frames, generator)
     output = model(y_t, batch["first"], batch["angle"].float(), level)
     return torch.mean((output.float() - prediction_target(prediction, frames.float(), eps.float(), level)) ** 2)
 
