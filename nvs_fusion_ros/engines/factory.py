@@ -6,7 +6,7 @@ provider otherwise, and on a CPU ONNX Runtime's CPU provider, which
 ``benchmarks/bench_denoise.py`` measured 1.2-2.3x faster than torch with bf16 autocast
 per denoising step on the shipped ``cpu-32`` model at up to 24 streams (views x
 hypotheses); at 48 streams torch bf16 was 1.2x faster, and on the larger ``cpu-64``
-preset torch bf16 won at most batch sizes: pick ``engine=torch`` there.
+preset torch bf16 wins from 12 streams on: pick ``engine=torch`` there for large batches.
 """
 
 from __future__ import annotations
