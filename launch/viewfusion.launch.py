@@ -3,8 +3,9 @@
     ros2 launch nvs_fusion_ros viewfusion.launch.py image_topic:=/camera/color/image_raw \
         engine:=tensorrt model_file_path:=/path/model.pt namespace:=robot1 rviz:=true
 
-Launch arguments override the yaml: ``engine`` and ``model_file_path`` are set on
-novel_view; ``image_topic`` remaps view_buffer's default input ``/camera/image_raw``.
+Launch arguments override the yaml: ``engine``, ``model_file_path`` and ``mode`` are set on
+novel_view; ``image_topic`` remaps view_buffer's default input ``/camera/image_raw`` and is
+novel_view's ``frames_topic`` (the stream of a moving object in ``mode:=dynamic``).
 Works with ROS 2 Humble, Jazzy and Kilted (launch_ros.actions.Node, ParameterValue).
 """
 
@@ -31,6 +32,8 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("engine", default_value="auto", choices=["auto", "tensorrt", "onnxruntime", "torch"],
                               description="inference engine of novel_view"),
         DeclareLaunchArgument("model_file_path", default_value="", description="checkpoint; empty = shipped model"),
+        DeclareLaunchArgument("mode", default_value="static", choices=["static", "dynamic"],
+                              description="novel_view mode; dynamic adds ~/synthesize_video and ~/video"),
         DeclareLaunchArgument("namespace", default_value="", description="namespace of both nodes"),
         DeclareLaunchArgument("rviz", default_value="false", description="also start RViz with config/viewfusion.rviz"),
     ]
@@ -53,6 +56,8 @@ def generate_launch_description() -> LaunchDescription:
             {
                 "engine": ParameterValue(LaunchConfiguration("engine"), value_type=str),
                 "model_file_path": ParameterValue(LaunchConfiguration("model_file_path"), value_type=str),
+                "mode": ParameterValue(LaunchConfiguration("mode"), value_type=str),
+                "frames_topic": ParameterValue(LaunchConfiguration("image_topic"), value_type=str),
             },
         ],
         output="screen",

@@ -18,10 +18,12 @@ SUBCOMMAND_MODULES = (
     "nvs_fusion_ros.ros.demo",
     "nvs_fusion_ros.reconstruction.cli",
     "nvs_fusion_ros.synthesis.cli",
+    "nvs_fusion_ros.synthesis.video_cli",
     "nvs_fusion_ros.training.render_dataset",
     "nvs_fusion_ros.training.train",
     "nvs_fusion_ros.training.train_temporal",
     "nvs_fusion_ros.training.evaluate",
+    "nvs_fusion_ros.training.evaluate_video",
     "nvs_fusion_ros.training.export_cli",
 )
 

@@ -10,6 +10,7 @@ import torch
 from nvs_fusion_ros.diffusion.schedules import linear_schedule
 from nvs_fusion_ros.model.checkpoint import save_checkpoint
 from nvs_fusion_ros.model.config import preset
+from nvs_fusion_ros.model.temporal_unet import TemporalUNet, temporal_preset
 from nvs_fusion_ros.model.unet import ViewFusionUNet
 
 
@@ -32,4 +33,13 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random model on the paper's schedule shortened to 100 levels, as a checkpoint file."""
     path = tmp_path_factory.mktemp("models") / "tiny.pt"
     save_checkpoint(path, randomised_tiny_model(), linear_schedule(1e-4, 0.1, 100), {"note": "random, untrained"})
+    return path
+
+
+@pytest.fixture(scope="session")
+def temporal_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random temporal-tiny model on ``tiny_checkpoint``'s schedule, as a checkpoint file."""
+    path = tmp_path_factory.mktemp("temporal") / "temporal.pt"
+    model = randomise_weights(TemporalUNet(temporal_preset("temporal-tiny")), seed=3)
+    save_checkpoint(path, model, linear_schedule(1e-4, 0.1, 100), {"note": "random, untrained"})
     return path

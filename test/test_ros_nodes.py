@@ -231,6 +231,51 @@ def test_parameters_are_validated_at_start_and_at_run_time(ros: Ros) -> None:
 
 
 @pytest.mark.ros
+def test_dynamic_mode_publishes_frames_times_views_with_source_stamps(ros: Ros, temporal_checkpoint: Path) -> None:
+    node = ros.novel_view(mode="dynamic", temporal_model_file_path=str(temporal_checkpoint), video_frames=3,
+                          video_frame_period=0.5, video_rollback_steps=1, frames_topic="/arm_camera/image")
+    video = ros.collect(Image, "/novel_view/video")
+    client = ros.probe.create_client(Trigger, "/novel_view/synthesize_video")
+    assert client.wait_for_service(timeout_sec=10)
+
+    def call() -> Trigger.Response:
+        future = client.call_async(Trigger.Request())
+        wait_for(future.done, what="the video service's answer")
+        return future.result()
+
+    refused = call()
+    assert not refused.success and "no frames" in refused.message
+    camera = publisher_to(ros, "/arm_camera/image")
+    bad = grey_image(0, 1)
+    bad.encoding = "yuv422"
+    camera.publish(bad)  # dropped with a log line
+    for sec, nanosec, level in [(10, 0, 0), (10, 200_000_000, 30), (11, 0, 60), (12, 0, 90), (13, 0, 120)]:
+        frame = grey_image(level, sec, frame_id="arm_camera")
+        frame.header.stamp.nanosec = nanosec
+        camera.publish(frame)  # 10.2 s is within the 0.5 s period of 10 s; 10 s leaves the 3-frame buffer
+    wait_for(lambda: [f.stamp for f in node.frames.frames()] == [11.0, 12.0, 13.0], what="the last three key frames")
+
+    answer = call()
+    assert answer.success and "2 views x 3 frames" in answer.message
+    wait_for(lambda: len(video) == 6, what="3 frames x 2 views on ~/video")
+    time.sleep(0.3)
+    assert len(video) == 6
+    cells = [(m.header.stamp.sec, m.header.frame_id) for m in video]
+    assert cells == [(s, f"nvs_view_{v}") for s in (11, 12, 13) for v in (0, 1)]  # frame by frame, view by view
+    assert {(m.encoding, m.width, m.height) for m in video} == {("rgb8", TINY_SIZE, TINY_SIZE)}
+    assert node.worker.failed == 0
+
+    static = ros.novel_view()
+    assert static.video is None
+    def has_video_service(target: NovelViewNode) -> bool:
+        return any(service.srv_name.endswith("synthesize_video") for service in target.services)
+
+    assert has_video_service(node) and not has_video_service(static)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        NovelViewNode(context=ros.context, parameter_overrides=as_params({"mode": "moving"}))
+
+
+@pytest.mark.ros
 def test_late_node_gets_exactly_the_buffered_set_and_reset_clears(ros: Ros) -> None:
     buffer = ros.buffer(max_views=3, min_view_difference=0.05)
     camera = publisher_to(ros, "/camera/image_raw")

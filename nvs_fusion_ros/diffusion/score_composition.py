@@ -101,9 +101,21 @@ def _weight_at(weight: Weight, t: int) -> float:
     return value
 
 
+def _composite(view_denoiser: MatrixDenoiser, time_denoiser: MatrixDenoiser | None, y: torch.Tensor, t: int, s: float,
+               chunk: int) -> torch.Tensor:
+    """s·D_view(rows) + (1-s)·D_time(columns), running only the denoisers with a non-zero share."""
+    if s == 1.0 or time_denoiser is None:
+        return denoise_in_chunks(view_denoiser, y, t, FRAME_AXIS, chunk)
+    if s == 0.0:
+        return denoise_in_chunks(time_denoiser, y, t, VIEW_AXIS, chunk)
+    return s * denoise_in_chunks(view_denoiser, y, t, FRAME_AXIS, chunk) + (1.0 - s) * denoise_in_chunks(
+        time_denoiser, y, t, VIEW_AXIS, chunk
+    )
+
+
 def sample_matrix(
     view_denoiser: MatrixDenoiser,
-    time_denoiser: MatrixDenoiser,
+    time_denoiser: MatrixDenoiser | None,
     schedule: NoiseSchedule,
     shape: Sequence[int],
     generators: Sequence[torch.Generator],
@@ -123,7 +135,9 @@ def sample_matrix(
             come from ``generators[v]``, so a column's sample does not depend on how many other
             columns there are or on ``chunk``; the same seeds give the same matrix.
         steps: DDIM levels, evenly spaced over the schedule (``spaced_levels``), noisiest first.
-        weight: s in D = s·D_view + (1-s)·D_time; a constant, or a function of the level t.
+        weight: s in D = s·D_view + (1-s)·D_time; a constant, or a function of the level t. A
+            denoiser whose share is 0 at a level is not run there, so ``weight=1.0`` with
+            ``time_denoiser=None`` is ViewFusion on every cell independently (no temporal model).
         rollback_steps: the first N_r steps are taken twice: step, re-noise back to the step's
             starting level (:func:`renoise`, ``renoise_mode``), step again (paper: N_r = 5).
         chunk: the most cells one denoiser call sees (whole rows / columns, at least one).
@@ -137,6 +151,8 @@ def sample_matrix(
         raise ValueError(f"rollback_steps must be >= 0, got {rollback_steps}")
     if renoise_mode not in RENOISE_MODES:
         raise ValueError(f"unknown re-noise mode {renoise_mode!r}; choose one of {list(RENOISE_MODES)}")
+    if time_denoiser is None and weight != 1.0:
+        raise ValueError("without a time_denoiser the weight s must be the constant 1.0 (D_view only)")
     ddim = DDIMSampler(schedule, steps=steps, eta=0.0, clip_denoised=False)
     levels = ddim.timesteps()
     y = gaussian_like(torch.empty(tuple(shape), device=device), generators)
@@ -147,9 +163,7 @@ def sample_matrix(
         repeats = 2 if i < rollback_steps else 1
         for j in range(repeats):
             # Composite clean prediction from the rows (D_view) and the columns (D_time).
-            clean = s * denoise_in_chunks(view_denoiser, y, t, FRAME_AXIS, chunk) + (1.0 - s) * denoise_in_chunks(
-                time_denoiser, y, t, VIEW_AXIS, chunk
-            )
+            clean = _composite(view_denoiser, time_denoiser, y, t, s, chunk)
             if clip_denoised:
                 clean = clean.clamp(-1.0, 1.0)
             # Euler (= DDIM, η = 0) step from level t to t_prev.

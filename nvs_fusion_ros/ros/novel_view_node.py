@@ -16,6 +16,15 @@ Inputs
       (success False, with the reason) when no views are held or a reconstruction is already
       waiting or running.
   With ``rate`` > 0 a timer requests the next angle of ``target_angles`` (cycling) at that rate.
+  Dynamic mode only (``mode: dynamic``, for moving objects):
+  ``frames_topic`` (sensor_msgs/Image, ``input_qos``): the camera stream of the moving object,
+      ideally cropped to it (it is letterboxed on white to the model's size). The node keeps the
+      last ``video_frames`` key frames, at least ``video_frame_period`` s apart by header stamp
+      (``synthesis.frame_buffer``); a stamp older than the last kept one starts a new clip.
+  ``~/synthesize_video`` (std_srvs/Trigger): synthesize the held clip from every azimuth of
+      ``target_angles`` (``synthesis.video_synthesizer``: Diffusion² score composition of the view
+      model and the temporal model, ``video_weight``, ``video_rollback_steps``; or ``per-frame``
+      ViewFusion). Answers when queued, refusing with the reason when no frames are held.
 
 Outputs (RELIABLE, depth ``output_qos_depth``), one message each per request:
   ``~/image`` rgb8: sample 0 at the target angle.
@@ -25,6 +34,11 @@ Outputs (RELIABLE, depth ``output_qos_depth``), one message each per request:
       pixel) tiled the same way, S x N*S, tile i = the i-th key view (oldest first).
   ``~/uncertainty`` 32FC1: per-pixel std over the K samples (zeros when K = 1).
   ``~/orbit`` rgb8: one message per angle of ``target_angles``, in that order.
+  ``~/video`` rgb8 (dynamic mode): the synthesized clip, one Image per cell of the V x F matrix,
+      published frame by frame (oldest first) and within a frame view by view. Cell (v, f) carries
+      the header stamp of its source frame f and frame_id ``nvs_view_<v>``, v indexing
+      ``target_angles`` (so the azimuth of the cell is ``target_angles[v]``): a subscriber groups
+      cells by stamp into frames and by frame_id into views.
   ``~/points`` (sensor_msgs/PointCloud2): ``reconstruction_points`` surface points, float32 x, y, z
       + packed rgb (``cloud_messages``); ``~/mesh`` (visualization_msgs/Marker): the surface as a
       TRIANGLE_LIST with per-vertex colours, alpha 1, unit scale. Both are in the object's canonical
@@ -72,21 +86,27 @@ from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker
 
 from ..engines.factory import ENGINES
+from ..model.checkpoint import load_checkpoint
 from ..reconstruction.distill import DistillConfig, distill
 from ..reconstruction.extract import DEFAULT_LEVEL, extract_mesh, sample_surface, write_mesh, write_point_cloud
+from ..synthesis.frame_buffer import FrameBuffer
 from ..synthesis.key_views import ReceivedViews
 from ..synthesis.synthesizer import NovelViewSynthesizer
+from ..synthesis.video_synthesizer import METHODS as VIDEO_METHODS
+from ..synthesis.video_synthesizer import CompositionSettings, VideoSynthesizer, default_temporal_model_path
 from ..synthesis.worker import LatestWinsWorker
 from .cloud_messages import point_cloud2, triangle_marker
 from .executor import node_main
 from .image_conversions import image_to_rgb8, numpy_to_image
 from .parameters import ParamSpec, declare, finite_list
-from .qos import latched_qos, output_qos
+from .qos import INPUT_QOS_CHOICES, input_qos, latched_qos, output_qos
 
 NODE_NAME = "novel_view"
 WARN_EVERY_S = 5.0
 DIAGNOSTICS_PERIOD_S = 1.0
 RECONSTRUCT = "reconstruct"  # the worker's job kind
+VIDEO = "video"
+VIDEO_FRAME_ID = "nvs_view_{}"  # frame_id of ~/video cell (v, f)
 
 
 def _device_problem(device: str) -> str | None:
@@ -130,6 +150,23 @@ PARAMETERS = (
     ParamSpec("reconstruction_frame_id", "", "frame_id of ~/points and ~/mesh (the object frame); '' = the views'."),
     ParamSpec("reconstruction_output_dir", "", "Also write PLY/OBJ files of each reconstruction here; '' = don't.",
               read_only=True),
+    ParamSpec("mode", "static", "static: key views of a still object; dynamic: also the frames stream and ~/video.",
+              read_only=True, choices=("static", "dynamic")),
+    ParamSpec("temporal_model_file_path", "", "Dynamic mode: temporal checkpoint; '' = the shipped default.",
+              read_only=True),
+    ParamSpec("video_frames", 8, "Dynamic mode: frames F kept and synthesized.", read_only=True, int_range=(1, 64)),
+    ParamSpec("video_frame_period", 0.0, "Dynamic mode: least time (s, by header stamp) between kept frames.",
+              float_range=(0.0, 3600.0)),
+    ParamSpec("video_method", "composition", "Dynamic mode: composition (Diffusion²) or per-frame ViewFusion.",
+              choices=VIDEO_METHODS),
+    ParamSpec("video_weight", CompositionSettings.weight, "Dynamic mode: s, the view model's share of the composite.",
+              float_range=(0.0, 1.0)),
+    ParamSpec("video_rollback_steps", CompositionSettings.rollback_steps,
+              "Dynamic mode: variance-reducing rollback steps (at most steps).", int_range=(0, 2000)),
+    ParamSpec("frames_topic", "/camera/image_raw", "Dynamic mode: camera image topic of the moving object.",
+              read_only=True, check=lambda topic: None if topic else "frames_topic must not be empty"),
+    ParamSpec("input_qos", "sensor_data", "Dynamic mode: QoS of the frames_topic subscription.", read_only=True,
+              choices=INPUT_QOS_CHOICES),
 )
 
 
@@ -162,6 +199,13 @@ class NovelViewNode(Node):
             force_engine_update=value("force_engine_update"),
             enable_fp16=value("enable_fp16"),
         )
+        self.video: VideoSynthesizer | None = None
+        if value("mode") == "dynamic":
+            temporal = load_checkpoint(value("temporal_model_file_path") or default_temporal_model_path(),
+                                       map_location=self.synthesizer.denoiser.device, kind="temporal")
+            self.video = VideoSynthesizer(self.synthesizer, temporal)
+        self.frames: FrameBuffer[Header] = FrameBuffer(value("video_frames"), value("video_frame_period"))
+        self.add_post_set_parameters_callback(self._apply_parameters)
         self.worker = LatestWinsWorker(NODE_NAME, on_error=self._job_failed)
         self.views = ReceivedViews(value("max_views"))
         self._views_lock = threading.Lock()
@@ -173,7 +217,7 @@ class NovelViewNode(Node):
         depth = value("output_qos_depth")
         self._outputs = {
             name: self.create_publisher(Image, f"~/{name}", output_qos(depth))
-            for name in ("image", "hypotheses", "weights", "uncertainty", "orbit")
+            for name in ("image", "hypotheses", "weights", "uncertainty", "orbit", "video")
         }
         self._points = self.create_publisher(PointCloud2, "~/points", output_qos(depth))
         self._mesh = self.create_publisher(Marker, "~/mesh", output_qos(depth))
@@ -183,6 +227,9 @@ class NovelViewNode(Node):
         self.create_subscription(Empty, "reset", self._on_reset, output_qos(10))
         self.create_service(Trigger, "~/synthesize_orbit", self._on_synthesize_orbit)
         self.create_service(Trigger, "~/reconstruct", self._on_reconstruct)
+        if self.video is not None:
+            self.create_subscription(Image, value("frames_topic"), self._on_frame, input_qos(value("input_qos"), 5))
+            self.create_service(Trigger, "~/synthesize_video", self._on_synthesize_video)
         self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics)
         if value("rate") > 0.0:
             self.create_timer(1.0 / value("rate"), self._on_tick)
@@ -200,9 +247,29 @@ class NovelViewNode(Node):
             self.views.receive((msg.header.stamp.sec, msg.header.stamp.nanosec, msg.header.frame_id), image)
             self._newest_frame_id = msg.header.frame_id
 
+    def _on_frame(self, msg: Image) -> None:
+        try:
+            image = image_to_rgb8(msg)
+        except ValueError as exc:
+            self.get_logger().warning(f"dropped a frame: {exc}", throttle_duration_sec=WARN_EVERY_S)
+            return
+        stamp = msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec
+        with self._views_lock:
+            restarts = self.frames.restarts
+            self.frames.offer(stamp, msg.header, image)
+            if self.frames.restarts != restarts:
+                self.get_logger().warning("a frame stamped before the last kept one: started a new clip")
+
+    def _apply_parameters(self, params: list) -> None:
+        with self._views_lock:
+            for param in params:
+                if param.name == "video_frame_period":
+                    self.frames.period = float(param.value)
+
     def _on_reset(self, _msg: Empty) -> None:
         with self._views_lock:
             self.views.clear()
+            self.frames.clear()
         cancelled = self.worker.cancel_all()
         self.get_logger().info(f"reset: views cleared, {cancelled} waiting request(s) cancelled")
 
@@ -260,6 +327,32 @@ class NovelViewNode(Node):
                             f"and ~/mesh, stamped {header.stamp.sec}.{header.stamp.nanosec:09d}")
         return response
 
+    def _on_synthesize_video(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        with self._views_lock:
+            frames = self.frames.frames()
+        angles = list(self.get_parameter("target_angles").value)
+        value = lambda name: self.get_parameter(name).value  # noqa: E731
+        problem = None if frames else "no frames received yet"
+        if not angles:
+            problem = "target_angles is empty"
+        try:
+            settings = CompositionSettings(steps=value("steps"), weight=value("video_weight"),
+                                           rollback_steps=value("video_rollback_steps"))
+        except ValueError as exc:
+            problem = problem or str(exc)
+        if problem:
+            response.success = False
+            response.message = problem
+            return response
+        method, seed = value("video_method"), value("seed")
+        received = time.monotonic()
+        self.worker.submit(VIDEO, lambda: self._video_job(frames, angles, method, settings, None if seed < 0 else seed,
+                                                          received))
+        response.success = True
+        response.message = (f"queued a {method} clip of {len(angles)} views x {len(frames)} frames on ~/video "
+                            f"({len(angles) * len(frames)} images)")
+        return response
+
     def _snapshot(self) -> tuple[list[np.ndarray], Header] | None:
         """The views to condition on and the header the answer will carry; None without views."""
         with self._views_lock:
@@ -301,6 +394,16 @@ class NovelViewNode(Node):
             self._outputs["orbit"].publish(numpy_to_image(image, "rgb8", header))
         self._last_latency_s = time.monotonic() - received
 
+    def _video_job(self, frames: Sequence, angles: Sequence[float], method: str, settings: CompositionSettings,
+                   seed: int | None, received: float) -> None:
+        assert self.video is not None
+        result = self.video.synthesize([[frame.image] for frame in frames], angles, method, settings, seed=seed)
+        for f, frame in enumerate(frames):
+            for v in range(len(angles)):
+                header = Header(stamp=frame.meta.stamp, frame_id=VIDEO_FRAME_ID.format(v))
+                self._outputs["video"].publish(numpy_to_image(result.images[v, f], "rgb8", header))
+        self._last_latency_s = time.monotonic() - received
+
     def _reconstruct_job(self, views: Sequence[np.ndarray], config: DistillConfig, level: float, points: int,
                          header: Header, received: float) -> None:
         def progress(done: int, total: int) -> None:
@@ -340,6 +443,7 @@ class NovelViewNode(Node):
             "model": str(self.synthesizer.checkpoint.path),
             "last_latency_s": f"{self._last_latency_s:.3f}",
             "views_held": str(len(self.views)),
+            "frames_held": str(len(self.frames)) if self.video is not None else "n/a (static mode)",
             "requests_dropped": str(worker.dropped),
             "requests_done": str(worker.done),
             "requests_failed": str(worker.failed),
