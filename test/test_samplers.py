@@ -79,6 +79,8 @@ def test_spaced_levels_and_partial_starts() -> None:
     assert len(spaced_levels(2000, 50)) == 50
     assert spaced_levels(2000, 10, start=400)[0] == 400
     assert spaced_levels(10, 50) == list(range(9, -1, -1))
+    assert spaced_levels(2000, 1) == [1999], "one step must start from the noisiest level, not from 0"
+    assert spaced_levels(2000, 1, start=300) == [300]
     with pytest.raises(ValueError):
         spaced_levels(100, 5, start=100)
 

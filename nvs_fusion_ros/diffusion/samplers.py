@@ -123,12 +123,16 @@ class DDPMSampler(Sampler):
 
 
 def spaced_levels(num_levels: int, steps: int, start: int | None = None) -> list[int]:
-    """``steps`` levels evenly spaced from ``start`` (default: the noisiest) down to 0, without repeats."""
+    """``steps`` levels evenly spaced from ``start`` (default: the noisiest) down to 0, without repeats.
+
+    Always starts at ``start``: a single step goes from the noisiest level straight to the clean
+    image (one network call: the model's posterior-mean estimate), never from level 0.
+    """
     top = num_levels - 1 if start is None else start
     if not 0 <= top < num_levels:
         raise ValueError(f"start level {top} is outside the schedule's 0..{num_levels - 1}")
     steps = max(1, min(steps, top + 1))
-    return sorted({round(x) for x in np.linspace(0, top, steps)}, reverse=True)
+    return sorted({round(x) for x in np.linspace(top, 0, steps)}, reverse=True)
 
 
 class DDIMSampler(Sampler):
