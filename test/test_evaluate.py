@@ -18,7 +18,9 @@ from conftest import randomised_tiny_model
 from nvs_fusion_ros.cli import main
 from nvs_fusion_ros.diffusion.samplers import DDIMSampler, generators_from_seeds
 from nvs_fusion_ros.diffusion.schedules import linear_schedule
+from nvs_fusion_ros.engines.factory import EngineOptions, create_denoiser
 from nvs_fusion_ros.engines.torch_engine import TorchDenoiser
+from nvs_fusion_ros.model.checkpoint import load_checkpoint
 from nvs_fusion_ros.synthesis.denoising import denoise_targets
 from nvs_fusion_ros.training.evaluate import (
     METHODS,
@@ -32,6 +34,7 @@ from nvs_fusion_ros.training.evaluate import (
     evaluate,
     nearest_input_view,
     pack_draws,
+    sample_model,
     single_view_draws,
     view_count_draws,
 )
@@ -162,6 +165,13 @@ def test_evaluate_is_deterministic_under_a_seed(dataset: Path, tiny_checkpoint: 
     assert first.records == second.records
     for method in METHODS:
         assert np.array_equal(first.predictions[method], second.predictions[method])
+    # The posterior mean is the composed clean estimate of one step from the noisiest level, for every draw.
+    checkpoint = load_checkpoint(tiny_checkpoint)
+    denoiser = create_denoiser(checkpoint, EngineOptions(engine="torch"))
+    objects = [first.objects[0]]
+    one_step = sample_model(denoiser, checkpoint.schedule, DDIMSampler(checkpoint.schedule, steps=1), first.draws, objects, 64)
+    assert np.array_equal(first.predictions["posterior_mean"], one_step)
+    assert not np.array_equal(first.predictions["posterior_mean"], first.predictions["viewfusion"])
 
 
 def test_evaluate_refuses_bad_input(dataset: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:

@@ -14,6 +14,10 @@ Protocols, all drawn from generators seeded by ``(seed, protocol, ...)`` so a ru
 
 Every method sees the same draws: the model (composed, learned weights); the paper's ablation
 with uniform weights 1/N (a denoiser wrapper returning zero logits, so the softmax is uniform);
+the model's posterior mean (one DDIM step from the noisiest level: its clean-image estimate
+E[target | views], the centre its samples scatter around; a sample's squared error is about
+twice the posterior mean's when the model is calibrated, so the gap between the two rows says
+how much of a sample's error is the scene's ambiguity rather than a wrong model);
 the input view nearest to the target by TRUE azimuth (an oracle: it uses the view indices, which
 the model never sees); and the pixel mean of the input views. Images are compared at the
 model's resolution (the dataset is resized with area interpolation when it differs).
@@ -54,10 +58,11 @@ METRICS = ("psnr", "ssim", "lpips")
 METHODS = {
     "viewfusion": "the model: per-view noise composed with the learned softmax weights",
     "uniform_weights": "ablation: the same model with uniform weights 1/N (zero logits)",
+    "posterior_mean": "the model's one-step clean estimate from the noisiest level (E[target | views]), not a sample",
     "nearest_view": "oracle baseline: the input view nearest to the target by true azimuth",
     "mean_view": "baseline: the pixel mean of the input views",
 }
-DIFFUSION_METHODS = ("viewfusion", "uniform_weights")
+DIFFUSION_METHODS = ("viewfusion", "uniform_weights", "posterior_mean")
 SINGLE, PER_COUNT, VARIABLE = "single_view", "per_view_count", "variable_views"
 
 
@@ -305,8 +310,10 @@ def evaluate(cfg: EvalConfig, show_progress: bool = True) -> Evaluation:
     sampler = make_sampler(cfg.sampler, checkpoint.schedule, steps=cfg.steps)
     levels = len(sampler.timesteps())
     packs = len(pack_draws(draws, cfg.max_streams)) + len(pack_draws([draws[i] for i in multi], cfg.max_streams))
+    one_step = make_sampler("ddim", checkpoint.schedule, steps=1)
     predictions: dict[str, np.ndarray] = {}
-    with tqdm(total=packs * levels, desc="denoising", unit="step", disable=not show_progress) as bar:
+    total = packs * levels + len(pack_draws(draws, cfg.max_streams))
+    with tqdm(total=total, desc="denoising", unit="step", disable=not show_progress) as bar:
         t0 = time.perf_counter()
         predictions["viewfusion"] = sample_model(denoiser, checkpoint.schedule, sampler, draws, objects, cfg.max_streams,
                                                  lambda: bar.update(1))
@@ -317,13 +324,17 @@ def evaluate(cfg: EvalConfig, show_progress: bool = True) -> Evaluation:
                                           objects, cfg.max_streams, lambda: bar.update(1))
         predictions["uniform_weights"] = uniform
         t2 = time.perf_counter()
+        predictions["posterior_mean"] = sample_model(denoiser, checkpoint.schedule, one_step, draws, objects,
+                                                     cfg.max_streams, lambda: bar.update(1))
+        t3 = time.perf_counter()
     predictions.update(baseline_images(draws, objects))
     scores = {m: metrics(predictions[m], truths) for m in METHODS}
     done = time.perf_counter()
     timings = {
         "load_s": loaded - started, "viewfusion_sampling_s": t1 - t0, "uniform_weights_sampling_s": t2 - t1,
-        "metrics_s": done - t2, "total_s": done - started, "seconds_per_object": (done - started) / max(count, 1),
-        "diffusion_samples": len(draws) + len(multi), "denoising_calls": packs * levels,
+        "posterior_mean_s": t3 - t2, "metrics_s": done - t3, "total_s": done - started,
+        "seconds_per_object": (done - started) / max(count, 1),
+        "diffusion_samples": 2 * len(draws) + len(multi), "denoising_calls": total,
     }
     report = {
         "config": {**asdict(cfg), "model": str(cfg.model), "resolution": size, "objects": count,
