@@ -237,21 +237,25 @@ class NovelViewNode(Node):
 
     # --- inputs ------------------------------------------------------------------------------------
 
-    def _on_view(self, msg: Image) -> None:
+    def _rgb8_or_none(self, msg: Image, what: str) -> np.ndarray | None:
+        """The message as RGB, or None after a throttled warning naming the problem (the node goes on)."""
         try:
-            image = image_to_rgb8(msg)
+            return image_to_rgb8(msg)
         except ValueError as exc:
-            self.get_logger().warning(f"dropped a view: {exc}", throttle_duration_sec=WARN_EVERY_S)
+            self.get_logger().warning(f"dropped a {what}: {exc}", throttle_duration_sec=WARN_EVERY_S)
+            return None
+
+    def _on_view(self, msg: Image) -> None:
+        image = self._rgb8_or_none(msg, "view")
+        if image is None:
             return
         with self._views_lock:
             self.views.receive((msg.header.stamp.sec, msg.header.stamp.nanosec, msg.header.frame_id), image)
             self._newest_frame_id = msg.header.frame_id
 
     def _on_frame(self, msg: Image) -> None:
-        try:
-            image = image_to_rgb8(msg)
-        except ValueError as exc:
-            self.get_logger().warning(f"dropped a frame: {exc}", throttle_duration_sec=WARN_EVERY_S)
+        image = self._rgb8_or_none(msg, "frame")
+        if image is None:
             return
         stamp = msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec
         with self._views_lock:

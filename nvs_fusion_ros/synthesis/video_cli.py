@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 import cv2
@@ -121,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
             write_png(out / f"view_{v:02d}_{angle:g}deg" / f"frame_{f:03d}.png", image)
     write_png(out / "contact_sheet.png", contact_sheet(matrix_rows(result)))
     write_gif(out / "clip.gif", result)
-    summary = {"angles_deg": args.angles, "frames": len(frames), "method": args.method, "settings": vars(settings),
+    summary = {"angles_deg": args.angles, "frames": len(frames), "method": args.method, "settings": asdict(settings),
                "seeds": result.seeds, "timings": result.timings, "engine": synth.views.denoiser.describe()}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
