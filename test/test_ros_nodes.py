@@ -126,7 +126,9 @@ def test_images_to_key_views_to_synthesized_outputs_with_the_request_header(ros:
         camera.publish(grey_image(level, stamp_sec=100 + i, encoding=encoding))
     wait_for(lambda: len(node.views) == 3, what="three key views at novel_view")
     assert len(buffer.key_views) == 3
-    assert [m.header.stamp.sec for m in views[-3:]] == [100, 101, 102]  # source headers, newest last
+    # The set is republished on every change; the probe may still be receiving an earlier republish.
+    wait_for(lambda: [m.header.stamp.sec for m in views[-3:]] == [100, 101, 102],  # source headers, newest last
+             what="the final three-view set at the probe")
     assert {(m.encoding, m.width, m.height) for m in views} == {("rgb8", 64, 64)}
 
     angle = ros.probe.create_publisher(Float32, "target_angle", output_qos(10))

@@ -61,8 +61,12 @@ class VideoEvalConfig:
     engine: str = "auto"
     device: str = "auto"
     examples: int = 2
+    methods: tuple[str, ...] = METHODS
 
     def __post_init__(self) -> None:
+        unknown = set(self.methods) - set(METHODS)
+        if unknown or not self.methods:
+            raise ValueError(f"methods must be a non-empty subset of {list(METHODS)}, got {list(self.methods)}")
         if not self.offsets or any(o % cameras.NMR_VIEW_COUNT == 0 for o in self.offsets):
             raise ValueError(f"offsets must be non-empty and not multiples of {cameras.NMR_VIEW_COUNT}, got {self.offsets}")
         if self.limit is not None and self.limit < 1:
@@ -98,6 +102,7 @@ def evaluate_video(cfg: VideoEvalConfig, out: Path, show_progress: bool = True) 
     runs = {"per_frame": ("per-frame", CompositionSettings(**base, rollback_steps=0)),
             "composition": ("composition", CompositionSettings(**base, rollback_steps=0)),
             "composition_rollback": ("composition", CompositionSettings(**base, rollback_steps=cfg.rollback_steps))}
+    runs = {name: runs[name] for name in cfg.methods}
     records = []
     for i in tqdm(range(count), desc="clips", unit="clip", disable=not show_progress):
         matrix = clips.load_matrix(i)[:, : cfg.frames]  # (24, F, H, W, 3)
@@ -120,7 +125,7 @@ def evaluate_video(cfg: VideoEvalConfig, out: Path, show_progress: bool = True) 
         if i < cfg.examples:
             write_png(out / f"matrix_{i:02d}.png", contact_sheet(example_rows(matrix[source], truth, results, angles)))
     summary = {m: {k: float(np.mean([r["methods"][m][k] for r in records]))
-                   for k in ("psnr", "ssim", "frame_change", "tc_excess", "seconds")} for m in METHODS}
+                   for k in ("psnr", "ssim", "frame_change", "tc_excess", "seconds")} for m in cfg.methods}
     report = {"config": {**asdict(cfg), "clips": count, "resolution": views.image_size,
                          "engine": views.denoiser.describe(), "temporal_metadata": temporal.metadata},
               "truth_frame_change": float(np.mean([r["truth_frame_change"] for r in records])),
@@ -171,6 +176,7 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--renoise", default=VideoEvalConfig.renoise_mode, choices=["paper", "forward"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--examples", type=int, default=2, help="contact sheets for the first N clips")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS, help="methods to run (default all)")
     parser.add_argument("--out", default="out/evaluate_video")
     add_engine_arguments(parser)
     parser.set_defaults(func=run)
@@ -180,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = VideoEvalConfig(data=args.data, model=args.model, temporal_model=args.temporal_model, split=args.split,
                           limit=args.limit, frames=args.frames, steps=args.steps, weight=args.weight,
                           rollback_steps=args.rollback, renoise_mode=args.renoise, seed=args.seed, engine=args.engine,
-                          device=args.device, examples=args.examples)
+                          device=args.device, examples=args.examples, methods=tuple(args.methods))
     report = evaluate_video(cfg, Path(args.out))
     print(markdown_report(report))
     return 0
