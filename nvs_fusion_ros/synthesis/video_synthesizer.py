@@ -151,21 +151,27 @@ class VideoSynthesizer:
         size = self.image_size
         prepared = time.perf_counter()
 
-        def run(shape: tuple[int, ...], view, time_, weight: float, rollback: int) -> torch.Tensor:
+        passes = 1 if method == "per-frame" else 2  # the composition samples the reference row first
+
+        def run(shape: tuple[int, ...], view, time_, weight: float, rollback: int, done_passes: int) -> torch.Tensor:
+            def progress(done: int, total: int) -> None:  # one bar over both passes
+                if callback is not None:
+                    callback(done_passes * total + done, passes * total)
+
             return sample_matrix(view, time_, self.views.schedule, shape, generators_from_seeds(seeds), steps=settings.steps,
                                  weight=weight, rollback_steps=rollback, renoise_mode=settings.renoise_mode,
-                                 chunk=settings.chunk, device=self.views.denoiser.device, callback=callback)
+                                 chunk=settings.chunk, device=self.views.denoiser.device, callback=progress)
 
         full = (len(checked), len(inputs), 3, size, size)
         if method == "per-frame":
-            images = run(full, d_view, None, 1.0, 0)
+            images = run(full, d_view, None, 1.0, 0, 0)
             reference = images[:, 0]
         else:
             # Frame 0 alone first: the reference row D_time is conditioned on (same noise as frame 0 of the matrix).
-            reference = run((len(checked), 1, 3, size, size), d_view, None, 1.0, 0)[:, 0]
+            reference = run((len(checked), 1, 3, size, size), d_view, None, 1.0, 0, 0)[:, 0]
             assert self.temporal is not None
             d_time = time_denoiser(self.temporal.model, self.views.schedule, reference, angle_tensor)
-            images = run(full, d_view, d_time, settings.weight, settings.rollback_steps)
+            images = run(full, d_view, d_time, settings.weight, settings.rollback_steps, 1)
         done = time.perf_counter()
         return VideoResult(
             images=to_uint8(images.flatten(0, 1)).reshape(len(checked), len(inputs), size, size, 3),
