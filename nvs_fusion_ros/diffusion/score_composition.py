@@ -81,9 +81,12 @@ def renoise(y_prev: torch.Tensor, gamma_t: float, gamma_prev: float, noise: torc
     Gaussian, 5 rollbacks of 100 DDIM steps on the paper's schedule leave 0.40 of the variance
     (product: 0.39). test_score_composition checks the exact value.
 
-    Default ``"paper"``: it is the method being reproduced, and its variance reduction is what
-    merges the two denoisers' modes; ``"forward"`` is kept to separate the effect of re-drawing
-    the noise from that of shrinking it when the two are compared on held-out clips.
+    Default ``"forward"``, measured (``nvs-fusion evaluate-video``, 16 held-out clips, 25 DDIM steps,
+    5 rollbacks): forward re-noising gave the best PSNR, SSIM and temporal consistency of all
+    variants, while the paper's rule made results *worse* than no rollback (grey, over-smoothed
+    backgrounds). With 25 steps each relative step Δ is several times the paper's (100 steps), so
+    its five variance shrinks compound to far less noise than the levels claim; ``"paper"`` stays
+    available to reproduce the method and for long schedules.
     """
     if mode not in RENOISE_MODES:
         raise ValueError(f"unknown re-noise mode {mode!r}; choose one of {list(RENOISE_MODES)}")
@@ -122,7 +125,7 @@ def sample_matrix(
     steps: int = 50,
     weight: Weight = 0.5,
     rollback_steps: int = 0,
-    renoise_mode: str = "paper",
+    renoise_mode: str = "forward",
     chunk: int = 64,
     clip_denoised: bool = True,
     device: torch.device | str = "cpu",

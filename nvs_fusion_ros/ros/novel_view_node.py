@@ -85,6 +85,7 @@ from std_msgs.msg import Empty, Float32, Header
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker
 
+from ..diffusion.score_composition import RENOISE_MODES
 from ..engines.factory import ENGINES
 from ..model.checkpoint import load_checkpoint
 from ..reconstruction.distill import DistillConfig, distill
@@ -163,6 +164,9 @@ PARAMETERS = (
               float_range=(0.0, 1.0)),
     ParamSpec("video_rollback_steps", CompositionSettings.rollback_steps,
               "Dynamic mode: variance-reducing rollback steps (at most steps).", int_range=(0, 2000)),
+    ParamSpec("video_renoise_mode", CompositionSettings.renoise_mode,
+              "Dynamic mode: rollback re-noising, forward (exact forward process) or paper (Diffusion²'s rule).",
+              choices=RENOISE_MODES),
     ParamSpec("frames_topic", "/camera/image_raw", "Dynamic mode: camera image topic of the moving object.",
               read_only=True, check=lambda topic: None if topic else "frames_topic must not be empty"),
     ParamSpec("input_qos", "sensor_data", "Dynamic mode: QoS of the frames_topic subscription.", read_only=True,
@@ -341,7 +345,8 @@ class NovelViewNode(Node):
             problem = "target_angles is empty"
         try:
             settings = CompositionSettings(steps=value("steps"), weight=value("video_weight"),
-                                           rollback_steps=value("video_rollback_steps"))
+                                           rollback_steps=value("video_rollback_steps"),
+                                           renoise_mode=value("video_renoise_mode"))
         except ValueError as exc:
             problem = problem or str(exc)
         if problem:

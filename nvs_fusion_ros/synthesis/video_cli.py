@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from ..diffusion.score_composition import RENOISE_MODES
 from .cli import add_engine_arguments, progress_bar
 from .contact_sheet import contact_sheet, write_png
 from .tensors import read_rgb
@@ -93,7 +94,7 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--weight", type=float, default=CompositionSettings.weight, help="s, the view model's share")
     parser.add_argument("--rollback", type=int, default=CompositionSettings.rollback_steps,
                         help="variance-reducing rollback steps (the first N steps are taken twice)")
-    parser.add_argument("--renoise", default=CompositionSettings.renoise_mode, choices=["paper", "forward"])
+    parser.add_argument("--renoise", default=CompositionSettings.renoise_mode, choices=RENOISE_MODES)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--temporal-model", default=None, help="temporal checkpoint; default: the shipped one")
     parser.add_argument("--out", default="out/synthesize_video", help="output folder")

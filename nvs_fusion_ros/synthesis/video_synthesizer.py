@@ -75,7 +75,7 @@ class CompositionSettings:
     steps: int = 25
     weight: float = 0.5
     rollback_steps: int = 5
-    renoise_mode: str = "paper"
+    renoise_mode: str = "forward"
     chunk: int = 64
 
     def __post_init__(self) -> None:

@@ -30,6 +30,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import cameras
+from ..diffusion.score_composition import RENOISE_MODES
 from ..model.checkpoint import load_checkpoint
 from ..synthesis.cli import add_engine_arguments
 from ..synthesis.contact_sheet import contact_sheet, write_png
@@ -56,7 +57,7 @@ class VideoEvalConfig:
     steps: int = 25
     weight: float = 0.5
     rollback_steps: int = 5
-    renoise_mode: str = "paper"
+    renoise_mode: str = "forward"
     seed: int = 0
     engine: str = "auto"
     device: str = "auto"
@@ -173,7 +174,7 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--steps", type=int, default=VideoEvalConfig.steps)
     parser.add_argument("--weight", type=float, default=VideoEvalConfig.weight)
     parser.add_argument("--rollback", type=int, default=VideoEvalConfig.rollback_steps)
-    parser.add_argument("--renoise", default=VideoEvalConfig.renoise_mode, choices=["paper", "forward"])
+    parser.add_argument("--renoise", default=VideoEvalConfig.renoise_mode, choices=RENOISE_MODES)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--examples", type=int, default=2, help="contact sheets for the first N clips")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS, help="methods to run (default all)")
