@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -16,7 +17,7 @@ from nvs_fusion_ros.model.checkpoint import load_checkpoint, save_checkpoint
 from nvs_fusion_ros.model.temporal_unet import TemporalUNet, temporal_preset
 from nvs_fusion_ros.synthesis.frame_buffer import FrameBuffer
 from nvs_fusion_ros.synthesis.synthesizer import NovelViewSynthesizer
-from nvs_fusion_ros.synthesis.video_cli import evenly_spaced
+from nvs_fusion_ros.synthesis.video_cli import evenly_spaced, read_clip
 from nvs_fusion_ros.synthesis.video_synthesizer import CompositionSettings, VideoSynthesizer
 from nvs_fusion_ros.training import render_dataset as rd
 from nvs_fusion_ros.training import render_dynamic as rdy
@@ -104,11 +105,26 @@ def test_frame_buffer_keeps_the_last_key_frames() -> None:
     buffer: FrameBuffer[int] = FrameBuffer(capacity=3, period=0.5)
     kept = [buffer.offer(t, i, np.zeros((2, 2, 3), np.uint8)) for i, t in enumerate([0.0, 0.2, 0.5, 0.5, 1.1, 1.7, 2.2])]
     assert kept == [True, False, True, False, True, True, True]
+    assert buffer.accepts(2.8) and not buffer.accepts(2.5) and not buffer.accepts(2.2) and buffer.accepts(0.1)
     assert [f.meta for f in buffer.frames()] == [4, 5, 6]  # bounded: the oldest went first
     assert buffer.offer(1.0, 7, np.zeros((2, 2, 3), np.uint8)) and buffer.restarts == 1
     assert [f.meta for f in buffer.frames()] == [7], "an older stamp starts a new clip"
     with pytest.raises(ValueError, match="capacity"):
         FrameBuffer(0)
+
+
+def test_read_clip_takes_evenly_spaced_frames_of_a_video_file(tmp_path: Path) -> None:
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (32, 24))
+    assert writer.isOpened()
+    for f in range(10):
+        writer.write(np.full((24, 32, 3), 20 * f, np.uint8))  # frame f is uniformly grey 20·f
+    writer.release()
+    frames = read_clip([str(path)], 4)  # frames 0, 3, 6, 9
+    assert [f.shape for f in frames] == [(24, 32, 3)] * 4
+    assert [round(float(f.mean()) / 20) for f in frames] == [0, 3, 6, 9]
+    with pytest.raises(FileNotFoundError):
+        read_clip([str(tmp_path / "absent.mp4")], 4)
 
 
 def test_evenly_spaced_frames() -> None:

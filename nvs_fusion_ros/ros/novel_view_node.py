@@ -156,7 +156,7 @@ PARAMETERS = (
     ParamSpec("temporal_model_file_path", "", "Dynamic mode: temporal checkpoint; '' = the shipped default.",
               read_only=True),
     ParamSpec("video_frames", 8, "Dynamic mode: frames F kept and synthesized.", read_only=True, int_range=(1, 64)),
-    ParamSpec("video_frame_period", 0.0, "Dynamic mode: least time (s, by header stamp) between kept frames.",
+    ParamSpec("video_frame_period", 0.25, "Dynamic mode: least time (s, by header stamp) between kept frames.",
               float_range=(0.0, 3600.0)),
     ParamSpec("video_method", "composition", "Dynamic mode: composition (Diffusion²) or per-frame ViewFusion.",
               choices=VIDEO_METHODS),
@@ -258,10 +258,13 @@ class NovelViewNode(Node):
             self._newest_frame_id = msg.header.frame_id
 
     def _on_frame(self, msg: Image) -> None:
+        stamp = msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec
+        with self._views_lock:
+            if not self.frames.accepts(stamp):
+                return  # not a key frame: skip decoding it (cameras run much faster than video_frame_period)
         image = self._rgb8_or_none(msg, "frame")
         if image is None:
             return
-        stamp = msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec
         with self._views_lock:
             restarts = self.frames.restarts
             self.frames.offer(stamp, msg.header, image)

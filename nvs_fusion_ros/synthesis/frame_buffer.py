@@ -42,15 +42,22 @@ class FrameBuffer(Generic[Meta]):
     def __len__(self) -> int:
         return len(self._frames)
 
+    def accepts(self, stamp: float) -> bool:
+        """Whether ``offer`` would keep a frame with this stamp (check it before decoding the image)."""
+        if not self._frames:
+            return True
+        last = self._frames[-1].stamp
+        if stamp < last:
+            return True  # a new clip
+        return stamp != last and stamp - last >= self.period  # the same frame again (two topics) is not kept
+
     def offer(self, stamp: float, meta: Meta, image: np.ndarray) -> bool:
         """Keep the frame if it is a key frame; True when kept."""
+        if not self.accepts(stamp):
+            return False
         if self._frames and stamp < self._frames[-1].stamp:
             self._frames.clear()
             self.restarts += 1
-        elif self._frames and stamp - self._frames[-1].stamp < self.period:
-            return False
-        if self._frames and stamp == self._frames[-1].stamp:
-            return False  # the same frame again (e.g. two topics carrying one image)
         self._frames.append(Frame(stamp, meta, image))
         return True
 

@@ -45,22 +45,37 @@ def read_clip(sources: Sequence[str], frames: int) -> list[np.ndarray]:
 
 
 def read_video(path: Path, frames: int) -> list[np.ndarray]:
-    """``frames`` evenly spaced frames of a video file (anything OpenCV decodes), as RGB."""
+    """``frames`` evenly spaced frames of a video file (anything OpenCV decodes), as RGB.
+
+    Two passes, counting then keeping only the chosen frames, so a long video never sits in memory.
+    """
     if not path.is_file():
         raise FileNotFoundError(f"no such clip: {path}")
     capture = cv2.VideoCapture(str(path))
     try:
-        decoded = []
-        while True:
-            ok, bgr = capture.read()
-            if not ok:
-                break
-            decoded.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        count = 0
+        while capture.grab():
+            count += 1
     finally:
         capture.release()
-    if not decoded:
+    if count == 0:
         raise ValueError(f"OpenCV decoded no frames from {path}")
-    return [decoded[i] for i in evenly_spaced(len(decoded), frames)]
+    chosen = set(evenly_spaced(count, frames))
+    capture = cv2.VideoCapture(str(path))
+    kept = []
+    try:
+        for index in range(max(chosen) + 1):
+            if not capture.grab():
+                break
+            if index in chosen:
+                ok, bgr = capture.retrieve()
+                if ok:
+                    kept.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    finally:
+        capture.release()
+    if len(kept) != len(chosen):
+        raise ValueError(f"{path}: could decode only {len(kept)} of the {len(chosen)} chosen frames")
+    return kept
 
 
 def matrix_rows(result: VideoResult, truth: np.ndarray | None = None) -> list[tuple[str, list[np.ndarray]]]:
