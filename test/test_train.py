@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,17 @@ def test_warm_up_goes_from_start_lr_to_lr() -> None:
     cfg = TrainConfig(data="", out="", lr=1e-4, warmup_start_lr=5e-5, warmup_steps=10)
     assert learning_rate(cfg, 0) == 5e-5 and learning_rate(cfg, 5) == pytest.approx(7.5e-5)
     assert learning_rate(cfg, 10) == learning_rate(cfg, 1000) == 1e-4
+
+
+def test_cosine_decay_anneals_from_lr_to_min_lr_after_warm_up() -> None:
+    cfg = TrainConfig(data="", out="", lr=1e-4, min_lr=1e-5, warmup_steps=10, steps=110, lr_decay="cosine")
+    assert learning_rate(cfg, 10) == pytest.approx(1e-4)
+    assert learning_rate(cfg, 60) == pytest.approx(5.5e-5)
+    assert learning_rate(cfg, 110) == learning_rate(cfg, 500) == pytest.approx(1e-5)
+    rates = [learning_rate(cfg, s) for s in range(10, 111)]
+    assert all(a >= b for a, b in itertools.pairwise(rates))
+    with pytest.raises(ValueError, match="lr_decay"):
+        TrainConfig(data="", out="", lr_decay="step")
 
 
 @pytest.fixture(scope="module")
