@@ -32,6 +32,7 @@ from nvs_fusion_ros.training.evaluate import (
     UniformWeights,
     baseline_images,
     evaluate,
+    markdown_report,
     nearest_input_view,
     pack_draws,
     sample_model,
@@ -174,9 +175,23 @@ def test_evaluate_is_deterministic_under_a_seed(dataset: Path, tiny_checkpoint: 
     assert not np.array_equal(first.predictions["posterior_mean"], first.predictions["viewfusion"])
 
 
+def test_ancestral_sampling_is_seeded_and_differs_from_deterministic(dataset: Path, tiny_checkpoint: Path) -> None:
+    common = dict(data=str(dataset), model=str(tiny_checkpoint), limit=1, repeats=1, max_views=2, steps=3, engine="torch")
+    ancestral = [evaluate(EvalConfig(**common, eta=1.0), show_progress=False) for _ in range(2)]
+    deterministic = evaluate(EvalConfig(**common), show_progress=False)
+    assert np.array_equal(ancestral[0].predictions["viewfusion"], ancestral[1].predictions["viewfusion"])
+    assert not np.array_equal(ancestral[0].predictions["viewfusion"], deterministic.predictions["viewfusion"])
+    # The posterior mean is one deterministic step whatever the sampler.
+    assert np.array_equal(ancestral[0].predictions["posterior_mean"], deterministic.predictions["posterior_mean"])
+    assert "ddim (η=1, ancestral)" in markdown_report(ancestral[0].report)
+    assert "ddim (η=0, deterministic)" in markdown_report(deterministic.report)
+
+
 def test_evaluate_refuses_bad_input(dataset: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="repeats"):
         EvalConfig(data=str(dataset), model=str(tiny_checkpoint), repeats=0)
+    with pytest.raises(ValueError, match="eta"):
+        EvalConfig(data=str(dataset), model=str(tiny_checkpoint), eta=1.5)
     assert main(["evaluate", "--model", str(tiny_checkpoint), "--data", str(dataset), "--split", "nope",
                  "--out", str(tmp_path)]) == 2
     assert main(["evaluate", "--model", str(tmp_path / "absent.pt"), "--data", str(dataset), "--out", str(tmp_path)]) == 2

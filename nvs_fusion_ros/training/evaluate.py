@@ -93,6 +93,7 @@ class EvalConfig:
     max_views: int = 6
     steps: int = 50
     sampler: str = "ddim"
+    eta: float = 0.0  # DDIM only: 0 deterministic (ODE), 1 ancestral over the same levels (the paper samples ancestrally)
     seed: int = 0
     engine: str = "auto"
     device: str = "auto"
@@ -113,6 +114,8 @@ class EvalConfig:
             self.max_views = VIEW_COUNT - 1
         if self.sampler not in NovelViewSynthesizer.SAMPLERS:
             raise ValueError(f"unknown sampler {self.sampler!r}; choose one of {list(NovelViewSynthesizer.SAMPLERS)}")
+        if not 0.0 <= self.eta <= 1.0:
+            raise ValueError(f"eta must be in [0, 1], got {self.eta}")
 
 
 # --------------------------------------------------------------------------- draws
@@ -307,7 +310,7 @@ def evaluate(cfg: EvalConfig, show_progress: bool = True) -> Evaluation:
     # With one view the softmax weight is 1 whatever the logits, so the ablation equals the model
     # exactly there: only draws with 2+ views are sampled again with uniform weights.
     multi = [i for i, d in enumerate(draws) if len(d.inputs) > 1]
-    sampler = make_sampler(cfg.sampler, checkpoint.schedule, steps=cfg.steps)
+    sampler = make_sampler(cfg.sampler, checkpoint.schedule, steps=cfg.steps, eta=cfg.eta)
     levels = len(sampler.timesteps())
     packs = len(pack_draws(draws, cfg.max_streams)) + len(pack_draws([draws[i] for i in multi], cfg.max_streams))
     one_step = make_sampler("ddim", checkpoint.schedule, steps=1)
@@ -369,13 +372,22 @@ DIGITS = {"psnr": 2, "ssim": 3, "lpips": 3}
 ARROWS = {"psnr": "↑", "ssim": "↑", "lpips": "↓"}
 
 
+def sampler_label(cfg: dict) -> str:
+    """The sampler as a reader needs it: DDIM says whether it was deterministic or ancestral."""
+    if cfg["sampler"] != "ddim":
+        return cfg["sampler"]
+    eta = cfg.get("eta", 0.0)
+    kind = "deterministic" if eta == 0 else "ancestral" if eta == 1 else "partly stochastic"
+    return f"ddim (η={eta:g}, {kind})"
+
+
 def markdown_report(report: dict) -> str:
     """The headline tables: both paper protocols, then each metric per number of input views."""
     cfg, protocols = report["config"], report["protocols"]
     lines = [
         f"# Evaluation of `{cfg['model']}` on `{cfg['split']}` ({cfg['objects']} objects, {cfg['resolution']}px)",
         "",
-        f"Sampler {cfg['sampler']}, {cfg['denoising_levels']} steps, seed {cfg['seed']}, engine {cfg['engine_description']}; "
+        f"Sampler {sampler_label(cfg)}, {cfg['denoising_levels']} steps, seed {cfg['seed']}, engine {cfg['engine_description']}; "
         f"{report['timings']['seconds_per_object']:.1f} s per object.",
         "",
         f"| method | single view ({cfg['repeats']}x) PSNR ↑ | SSIM ↑ | LPIPS ↓ "
@@ -469,6 +481,8 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-views", type=int, default=6, help="largest number of input views (paper: 6; at most 23)")
     parser.add_argument("--steps", type=int, default=50, help="denoising steps (DDIM)")
     parser.add_argument("--sampler", default="ddim", choices=list(NovelViewSynthesizer.SAMPLERS))
+    parser.add_argument("--eta", type=float, default=0.0,
+                        help="DDIM noise: 0 deterministic, 1 ancestral over the spaced levels (the paper's DDPM, respaced)")
     parser.add_argument("--seed", type=int, default=0, help="seeds every draw and every diffusion sample")
     parser.add_argument("--max-streams", type=int, default=64, help="network streams (views) per denoising call")
     parser.add_argument("--lpips-weights", default=None,
@@ -487,7 +501,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     cfg = EvalConfig(
         data=args.data, model=str(args.model or default_model_path()), split=args.split, limit=args.limit,
-        repeats=args.repeats, max_views=args.max_views, steps=args.steps, sampler=args.sampler, seed=args.seed,
+        repeats=args.repeats, max_views=args.max_views, steps=args.steps, sampler=args.sampler, eta=args.eta, seed=args.seed,
         engine=args.engine, device=args.device, max_streams=args.max_streams, lpips_weights=args.lpips_weights,
         examples=args.examples,
     )
