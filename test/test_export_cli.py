@@ -38,7 +38,11 @@ def fake_evaluation(path: Path) -> Path:
 
 def test_export_round_trip_and_model_card(checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     eval_json = fake_evaluation(tmp_path / "evaluation.json")
-    assert main(["export-onnx", str(checkpoint), "--eval-json", str(eval_json)]) == 0
+    ancestral = json.loads(eval_json.read_text())
+    ancestral["config"]["eta"] = 1.0
+    ancestral_json = tmp_path / "ancestral.json"
+    ancestral_json.write_text(json.dumps(ancestral))
+    assert main(["export-onnx", str(checkpoint), "--eval-json", str(eval_json), "--eval-json", str(ancestral_json)]) == 0
     onnx_path = checkpoint.with_suffix(".onnx")
     assert "max abs diff" in capsys.readouterr().out
 
@@ -58,15 +62,16 @@ def test_export_round_trip_and_model_card(checkpoint: Path, tmp_path: Path, caps
     assert card["schedule"] == {"kind": "linear", "T": 100}
     assert card["training"] == {"note": "random, untrained"}
     assert card["checkpoint"]["sha256"] == file_sha256(checkpoint)
-    assert card["evaluation"]["single_view"]["viewfusion"]["psnr"] == 20.0
-    assert card["evaluation"]["per_view_count"]["1"]["mean_view"]["psnr"] == 21.0
+    assert [e["eta"] for e in card["evaluations"]] == [0.0, 1.0]  # a JSON without eta predates it: deterministic
+    assert card["evaluations"][0]["single_view"]["viewfusion"]["psnr"] == 20.0
+    assert card["evaluations"][1]["per_view_count"]["1"]["mean_view"]["psnr"] == 21.0
 
 
 def test_export_to_a_chosen_path_with_another_opset(checkpoint: Path, tmp_path: Path) -> None:
     out = tmp_path / "deploy" / "model.onnx"
     assert main(["export-onnx", str(checkpoint), "--out", str(out), "--opset", "18"]) == 0
     card = json.loads((tmp_path / "deploy" / "model.card.json").read_text())
-    assert card["onnx"]["opset"] == 18 and card["onnx"]["file"] == "model.onnx" and card["evaluation"] is None
+    assert card["onnx"]["opset"] == 18 and card["onnx"]["file"] == "model.onnx" and card["evaluations"] == []
 
 
 def test_bad_inputs_fail_cleanly_before_exporting(checkpoint: Path, tmp_path: Path) -> None:

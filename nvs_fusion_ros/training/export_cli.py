@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -30,7 +31,7 @@ def evaluation_summary(path: str | Path) -> dict:
         return {
             "source": str(path),
             "split": config["split"], "objects": config["objects"], "resolution": config["resolution"],
-            "sampler": config["sampler"], "steps": config["steps"], "seed": config["seed"],
+            "sampler": config["sampler"], "eta": config.get("eta", 0.0), "steps": config["steps"], "seed": config["seed"],
             "metrics": report["metrics"],
             "single_view": protocols["single_view"]["results"],
             "variable_views": protocols["variable_views"]["results"],
@@ -40,7 +41,7 @@ def evaluation_summary(path: str | Path) -> dict:
         raise ValueError(f"{path} is not an 'nvs-fusion evaluate' JSON (evaluation.json): {exc}") from exc
 
 
-def model_card(checkpoint: Checkpoint, export: ExportReport, evaluation: dict | None) -> dict:
+def model_card(checkpoint: Checkpoint, export: ExportReport, evaluations: list[dict]) -> dict:
     """Everything known about an exported model, JSON-ready."""
     return {
         "onnx": {
@@ -53,20 +54,23 @@ def model_card(checkpoint: Checkpoint, export: ExportReport, evaluation: dict | 
         "resolution": checkpoint.config.image_size,
         "schedule": {"kind": checkpoint.schedule.kind, "T": checkpoint.schedule.num_steps},
         "training": checkpoint.metadata,
-        "evaluation": evaluation,
+        "evaluations": evaluations,
         "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
 
 
 def export_with_card(checkpoint_path: str | Path, out: str | Path | None = None, opset: int = DEFAULT_OPSET,
-                     eval_json: str | Path | None = None) -> tuple[ExportReport, Path]:
-    """Export a checkpoint (default: ``<checkpoint>.onnx`` beside it) and write its card; returns both paths' facts."""
-    evaluation = evaluation_summary(eval_json) if eval_json else None  # fail before the slow export
+                     eval_jsons: Sequence[str | Path] = ()) -> tuple[ExportReport, Path]:
+    """Export a checkpoint (default: ``<checkpoint>.onnx`` beside it) and write its card; returns both paths' facts.
+
+    Several evaluations fit in one card, e.g. the same split scored with deterministic and ancestral sampling.
+    """
+    evaluations = [evaluation_summary(path) for path in eval_jsons]  # fail before the slow export
     checkpoint = load_checkpoint(checkpoint_path)
     onnx_path = Path(out) if out else Path(checkpoint_path).with_suffix(".onnx")
     report = export_onnx(checkpoint.model, onnx_path, opset=opset)
     card = card_path(onnx_path)
-    card.write_text(json.dumps(model_card(checkpoint, report, evaluation), indent=2))
+    card.write_text(json.dumps(model_card(checkpoint, report, evaluations), indent=2))
     return report, card
 
 
@@ -76,7 +80,8 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("checkpoint", help="model checkpoint (.pt)")
     parser.add_argument("--out", default=None, help="ONNX file to write (default: the checkpoint's name with .onnx)")
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})")
-    parser.add_argument("--eval-json", default=None, help="evaluation.json of 'nvs-fusion evaluate' to put in the card")
+    parser.add_argument("--eval-json", action="append", default=[],
+                        help="evaluation.json of 'nvs-fusion evaluate' to put in the card (repeat for several)")
     parser.set_defaults(func=run)
 
 
