@@ -59,6 +59,9 @@ def test_cosine_decay_anneals_from_lr_to_min_lr_after_warm_up() -> None:
     assert all(a >= b for a, b in itertools.pairwise(rates))
     with pytest.raises(ValueError, match="lr_decay"):
         TrainConfig(data="", out="", lr_decay="step")
+    with pytest.raises(ValueError, match="min_lr"):
+        TrainConfig(data="", out="", lr=1e-4, min_lr=1e-3, lr_decay="cosine")
+    assert TrainConfig(data="", out="", lr=1e-6).min_lr > 1e-6  # unused without the anneal, so not refused
 
 
 @pytest.fixture(scope="module")

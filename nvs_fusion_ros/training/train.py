@@ -68,6 +68,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.lr_decay not in LR_DECAYS:
             raise ValueError(f"lr_decay must be one of {LR_DECAYS}, got {self.lr_decay!r}")
+        if self.lr_decay == "cosine" and not 0.0 <= self.min_lr <= self.lr:
+            raise ValueError(f"min_lr must be in [0, lr={self.lr:g}] for a cosine anneal, got {self.min_lr:g}")
 
 
 def stack_views(views: torch.Tensor, num_views: torch.Tensor) -> torch.Tensor:
