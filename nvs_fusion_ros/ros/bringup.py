@@ -132,12 +132,16 @@ def run(args: argparse.Namespace) -> int:
     params = load_parameters(args.config or default_config_path(), args.namespace)
     apply_sets(params, args.set)
     rclpy.init()
+    # Built before the nodes: a Ctrl-C that lands inside the executor's constructor leaves a half-built
+    # object whose __del__ prints a traceback (rclpy's Executor sets _sigint_gc last).
+    executor = MultiThreadedExecutor()
     try:
         nodes = create_nodes(params, args.namespace)
         log.info("running %s; Ctrl-C stops", ", ".join(n.get_fully_qualified_name() for n in nodes))
-        spin_nodes(nodes, MultiThreadedExecutor())
+        spin_nodes(nodes, executor)
     except KeyboardInterrupt:  # Ctrl-C before spinning started; spin_nodes handles it afterwards
         log.info("interrupted; shutting down")
     finally:
+        executor.shutdown()
         rclpy.try_shutdown()
     return 0

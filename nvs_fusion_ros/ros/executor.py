@@ -30,9 +30,10 @@ def node_main(make_node: Callable[[], Node], args: list[str] | None = None) -> i
     """The body of a console script: init with the ROS arguments, build one node, spin, shut down cleanly."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     rclpy.init(args=args)
+    executor = MultiThreadedExecutor()  # before the node, so a Ctrl-C cannot land in its constructor (see bringup)
     try:
         node = make_node()
-        spin_nodes([node], MultiThreadedExecutor())
+        spin_nodes([node], executor)
         return 0
     except (ValueError, FileNotFoundError) as exc:
         log.error("%s", exc)
@@ -40,4 +41,5 @@ def node_main(make_node: Callable[[], Node], args: list[str] | None = None) -> i
     except KeyboardInterrupt:  # Ctrl-C before spinning started; spin_nodes handles it afterwards
         return 0
     finally:
+        executor.shutdown()
         rclpy.try_shutdown()
