@@ -14,9 +14,9 @@ log = logging.getLogger(__name__)
 
 def spin_nodes(nodes: Sequence[Node], executor: Executor) -> None:
     """Spin ``nodes`` on ``executor`` until shutdown or Ctrl-C, then destroy them; never raises on Ctrl-C."""
-    for node in nodes:
-        executor.add_node(node)
     try:
+        for node in nodes:
+            executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         log.info("shutting down")
