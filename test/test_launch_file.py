@@ -113,7 +113,9 @@ def test_unknown_parameters_are_refused_before_any_node_starts() -> None:
 
 
 @pytest.mark.ros
-def test_bringup_runs_both_nodes_and_stops_cleanly_on_ctrl_c(tiny_checkpoint: Path) -> None:
+@pytest.mark.parametrize("ctrl_c_after", ["running /view_buffer, /novel_view", "[view_buffer]: keeping up to"],
+                         ids=["while spinning", "while the nodes start"])
+def test_bringup_runs_both_nodes_and_stops_cleanly_on_ctrl_c(tiny_checkpoint: Path, ctrl_c_after: str) -> None:
     env = {**os.environ, "ROS_DOMAIN_ID": str(170 + os.getpid() % 30), "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "nvs_fusion_ros.cli", "launch", "--set", f"novel_view.model_file_path={tiny_checkpoint}",
                "--set", "novel_view.engine=torch", "--set", "novel_view.device=cpu", "--set", "view_buffer.max_views=4",
@@ -125,9 +127,9 @@ def test_bringup_runs_both_nodes_and_stops_cleanly_on_ctrl_c(tiny_checkpoint: Pa
         while time.monotonic() < deadline:
             line = process.stdout.readline()
             lines.append(line)
-            if "running /view_buffer, /novel_view" in line or not line:
+            if ctrl_c_after in line or not line:
                 break
-        assert "running /view_buffer, /novel_view" in lines[-1], "".join(lines)
+        assert ctrl_c_after in lines[-1], "".join(lines)
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=20)
     finally:
