@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+ANGLE_REFERENCES = ("canonical", "relative")
+
 
 @dataclass(frozen=True)
 class UNetConfig:
@@ -16,6 +18,20 @@ class UNetConfig:
     Input is one conditioning view concatenated with the noisy target
     (``2 * image_channels``); output is the noise prediction plus the weight
     logits (``2 * image_channels``), as in the ViewFusion paper §3.1.
+
+    ``angle_reference`` says what the target angle is measured from:
+
+    * ``"canonical"`` (the paper): the absolute azimuth in the object's canonical frame,
+      which exists for aligned datasets such as NMR. Each stream sees its view only.
+    * ``"relative"``: the azimuth relative to an *anchor* view (by default the newest key
+      view, the robot's camera now). A real object has no canonical frame, so each stream
+      also sees the anchor view: its condition is view ⊕ anchor (``condition_channels`` = 6),
+      which lets it relate its own pose-free view to the anchor. The anchor's own stream
+      sees it twice.
+
+    ``pixel_unshuffle`` (1 or 2) folds each 2x2 block of pixels into channels before the
+    U-Net and unfolds the output after it, so a 64x64 model runs its U-Net at 32x32 inside
+    (four times cheaper per step) and still reads and writes 64x64 images.
     """
 
     image_size: int = 64
@@ -31,17 +47,33 @@ class UNetConfig:
     angle_harmonics: int = 16
     film: bool = True
     prediction: str = "eps"  # what the first head outputs: "eps" (paper) or "v" (see diffusion.schedules)
+    angle_reference: str = "canonical"  # "canonical" (paper, NMR) or "relative" (to an anchor view)
+    pixel_unshuffle: int = 1  # 2: the U-Net runs at image_size / 2 on 2x2 pixel blocks folded into channels
 
     def __post_init__(self) -> None:
         if self.prediction not in ("eps", "v"):
             raise ValueError(f"prediction must be 'eps' or 'v', got {self.prediction!r}")
-        if self.image_size % (2 ** (len(self.channel_mults) - 1)):
+        if self.angle_reference not in ANGLE_REFERENCES:
+            raise ValueError(f"angle_reference must be one of {list(ANGLE_REFERENCES)}, got {self.angle_reference!r}")
+        if self.pixel_unshuffle not in (1, 2) or self.image_size % self.pixel_unshuffle:
+            raise ValueError(f"pixel_unshuffle must be 1 or 2 and divide image_size, got {self.pixel_unshuffle}")
+        if self.inner_size % (2 ** (len(self.channel_mults) - 1)):
             raise ValueError(
-                f"image_size {self.image_size} is not divisible by 2^{len(self.channel_mults) - 1} "
+                f"U-Net resolution {self.inner_size} is not divisible by 2^{len(self.channel_mults) - 1} "
                 f"(one halving per extra level of channel_mults {self.channel_mults})"
             )
         if self.inner_channels < 1 or self.res_blocks < 1 or not self.channel_mults:
             raise ValueError("inner_channels, res_blocks and channel_mults must be positive and non-empty")
+
+    @property
+    def condition_channels(self) -> int:
+        """Channels of one stream's condition: the view, plus the anchor view in relative mode."""
+        return self.image_channels * (2 if self.angle_reference == "relative" else 1)
+
+    @property
+    def inner_size(self) -> int:
+        """The resolution the U-Net itself runs at."""
+        return self.image_size // self.pixel_unshuffle
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -66,6 +98,12 @@ PRESETS: dict[str, UNetConfig] = {
     # because an ε-head in bf16 cannot resolve the clean image at the noisiest levels.
     "cpu-64": UNetConfig(
         inner_channels=32, channel_mults=(1, 2, 2, 4), res_blocks=2, attention_resolutions=(16,), prediction="v"
+    ),
+    # 64x64 in and out at about cpu-32's cost: the same U-Net runs at 32x32 on 2x2 pixel blocks
+    # folded into channels (pixel-unshuffle stem, pixel-shuffle head).
+    "cpu-64u": UNetConfig(
+        inner_channels=32, channel_mults=(1, 2, 2, 4), res_blocks=2, attention_resolutions=(8,), prediction="v",
+        pixel_unshuffle=2,
     ),
     # The same network at 32x32: four times fewer pixels per step.
     "cpu-32": UNetConfig(

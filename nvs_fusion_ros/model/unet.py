@@ -113,11 +113,12 @@ class ViewFusionUNet(nn.Module):
         self.cond_mlp = nn.Sequential(
             nn.Linear(cond_in, c.embedding_dim), nn.SiLU(), nn.Linear(c.embedding_dim, c.embedding_dim)
         )
-        self.conv_in = nn.Conv2d(2 * c.image_channels, ch, 3, padding=1)
+        fold = c.pixel_unshuffle**2  # channels per pixel grow by this when 2x2 blocks fold into channels
+        self.conv_in = nn.Conv2d((c.condition_channels + c.image_channels) * fold, ch, 3, padding=1)
 
         self.down = nn.ModuleList()
         skip_channels = [ch]
-        resolution = c.image_size
+        resolution = c.inner_size
         for level, mult in enumerate(c.channel_mults):
             out_ch = c.inner_channels * mult
             for _ in range(c.res_blocks):
@@ -148,7 +149,7 @@ class ViewFusionUNet(nn.Module):
                 resolution *= 2
 
         self.norm_out = nn.GroupNorm(_groups(ch, c.norm_groups), ch)
-        self.conv_out = nn.Conv2d(ch, 2 * c.image_channels, 3, padding=1)
+        self.conv_out = nn.Conv2d(ch, 2 * c.image_channels * fold, 3, padding=1)
         nn.init.zeros_(self.conv_out.weight)
         nn.init.zeros_(self.conv_out.bias)
 
@@ -173,9 +174,15 @@ class ViewFusionUNet(nn.Module):
     def forward(
         self, views: torch.Tensor, noisy: torch.Tensor, angle: torch.Tensor, noise_level: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """views, noisy: (M, 3, H, W) in [-1, 1]; angle, noise_level: (M,). Returns (noise, logits)."""
+        """views: (M, condition_channels, H, W), noisy: (M, 3, H, W), both in [-1, 1]; angle, noise_level: (M,).
+
+        Returns (noise, logits), each (M, 3, H, W).
+        """
         emb = self.embed(angle, noise_level).to(views.dtype)
-        h = self.conv_in(torch.cat([views, noisy], dim=1))
+        h = torch.cat([views, noisy], dim=1)
+        if self.config.pixel_unshuffle > 1:
+            h = F.pixel_unshuffle(h, self.config.pixel_unshuffle)
+        h = self.conv_in(h)
         skips = [h]
         for block in self.down:
             h = self._run_block(block, h, emb) if isinstance(block, nn.ModuleList) else block(h)
@@ -189,5 +196,7 @@ class ViewFusionUNet(nn.Module):
             else:
                 h = block(h)
         out = self.conv_out(F.silu(self.norm_out(h)))
+        if self.config.pixel_unshuffle > 1:
+            out = F.pixel_shuffle(out, self.config.pixel_unshuffle)
         channels = self.config.image_channels
         return out[:, :channels], out[:, channels:]
