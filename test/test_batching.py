@@ -2,7 +2,7 @@
 
 Chunking must not change any image (the network treats streams independently), and a
 sample must not depend on its batch: sample k with seed s is the same image whether it
-is computed alone or among K (one generator per sample, DESIGN.md §6).
+is computed alone or among K (one generator per sample, docs/DESIGN.md §6).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ def choose_providers(requested: list[str] | None = None, gpu_present: bool | Non
     """Providers to ask for, best first, among those this onnxruntime build offers.
 
     GPU providers are skipped when no GPU is present: onnxruntime-gpu lists them
-    anyway and then falls back to CPU with error logs (DESIGN.md §3).
+    anyway and then falls back to CPU with error logs (docs/DESIGN.md §3).
     """
     import onnxruntime as ort
 

@@ -3,7 +3,7 @@
 A plan is only valid for the GPU, TensorRT version, ONNX graph and build flags it
 was built with, so every plan file carries a sidecar JSON with a key over exactly
 those; a plan whose sidecar is missing or names another key is rebuilt, never
-loaded (DESIGN.md §5). Inference uses the TensorRT 10 name-based tensor API: the
+loaded (docs/DESIGN.md §5). Inference uses the TensorRT 10 name-based tensor API: the
 engine reads and writes torch CUDA tensors in place (``set_tensor_address`` with
 ``data_ptr()``), enqueued on torch's current CUDA stream, so a denoising step never
 copies through the host. With ``use_cuda_graph`` a step is captured once per stream

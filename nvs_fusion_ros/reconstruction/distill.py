@@ -16,7 +16,7 @@ Two stages, as in the paper (the first third of the iterations is stage 1):
 
 The loss on a mode-seeking target is MSE plus ``ssim_weight`` x (1 - SSIM) (kornia's
 differentiable SSIM, 7x7 window): the paper's perceptual term is LPIPS, whose
-pretrained weights cannot exist here (DESIGN.md §3), and SSIM is the structural
+pretrained weights cannot exist here (docs/DESIGN.md §3), and SSIM is the structural
 term that rewards the denoiser's sharp edges over a blurred mean.
 
 Everything runs through the synthesizer's engine (``synth.denoiser``, ``synth.schedule``):

@@ -1,7 +1,7 @@
 """numpy <-> ROS messages for the distilled 3D model: PointCloud2 (x, y, z, rgb) and a TRIANGLE_LIST Marker.
 
 ROS-free apart from the message classes (no rclpy, no ``sensor_msgs_py``, which is not
-installable here; DESIGN.md §3). The layouts follow what RViz and PCL expect:
+installable here; docs/DESIGN.md §3). The layouts follow what RViz and PCL expect:
 
 * PointCloud2: one row (height 1), little-endian, float32 ``x y z`` at offsets 0, 4, 8
   and ``rgb`` at 12 as a float32 whose bits are the packed ``0x00RRGGBB`` (PCL's

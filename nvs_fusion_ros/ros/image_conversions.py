@@ -16,7 +16,7 @@ import numpy as np
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
-#: encoding -> (channels, element dtype); the encodings DESIGN.md §5 asks nodes to accept
+#: encoding -> (channels, element dtype); the encodings docs/DESIGN.md §5 asks nodes to accept
 ENCODINGS: dict[str, tuple[int, np.dtype]] = {
     "rgb8": (3, np.dtype(np.uint8)),
     "bgr8": (3, np.dtype(np.uint8)),

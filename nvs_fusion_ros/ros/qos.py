@@ -1,4 +1,4 @@
-"""QoS chosen by parameter: sensor-data in, reliable out (DESIGN.md §5)."""
+"""QoS chosen by parameter: sensor-data in, reliable out (docs/DESIGN.md §5)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ the nearest-view baseline).
 
 LPIPS needs ImageNet-trained VGG16 features and the LPIPS linear layers, which
 cannot be downloaded here and which no installable package ships without
-torchvision (DESIGN.md §3). So LPIPS is computed only from a weight file the
+torchvision (docs/DESIGN.md §3). So LPIPS is computed only from a weight file the
 user provides (:data:`LPIPS_WEIGHTS_FORMAT`); without one it is *unavailable*
 (``None``), never replaced by a stand-in under the same name. The VGG16 feature
 network is written here in plain torch, with torchvision's layer indices so

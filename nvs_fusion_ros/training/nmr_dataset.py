@@ -2,7 +2,7 @@
 
 Layout: ``<root>/<synset>/<object>/image/0000.png..0023.png`` with optional ``mask/``
 and ``cameras.npz``, split lists ``softras_{split}.lst`` (or ``{split}.lst``) per
-synset, and ``metadata.yaml`` naming the synsets (DESIGN.md §4).
+synset, and ``metadata.yaml`` naming the synsets (docs/DESIGN.md §4).
 
 :class:`NMRViews` yields ViewFusion training samples (paper, Algorithm 1): a random
 target view and 1..max_views input views drawn in random order from the other 23.

@@ -1,6 +1,6 @@
 """Render an NMR-layout multi-view dataset with pybullet's TinyRenderer.
 
-No ShapeNet/NMR download is possible here (DESIGN.md §3), so the project renders its
+No ShapeNet/NMR download is possible here (docs/DESIGN.md §3), so the project renders its
 own training data: pybullet ships ~1000 ``random_urdfs`` blobs, and any folder of OBJ
 or URDF meshes can be rendered the same way. The output is laid out exactly like NMR,
 so the one reader (:mod:`nmr_dataset`) serves both.
