@@ -19,7 +19,25 @@ setup(
     ],
     package_data={PACKAGE: ["data/*", "data/**/*"]},
     include_package_data=True,
-    install_requires=["numpy", "torch", "onnx", "onnxruntime", "opencv-python-headless", "pyyaml", "tqdm"],
+    # Every third-party import is declared here and in package.xml; test/test_packaging.py checks both.
+    install_requires=[
+        "numpy", "torch", "onnx", "onnxruntime", "opencv-python-headless", "pyyaml", "tqdm",
+        "scikit-image", "scipy", "kornia", "pillow",
+    ],
+    extras_require={
+        # rclpy and the message packages from PyPI, for pip-only installs (a ROS install has them).
+        "ros": [
+            "ros-rclpy[fastrtps]", "ros-rcl-interfaces", "ros-builtin-interfaces", "ros-std-msgs", "ros-std-srvs",
+            "ros-sensor-msgs", "ros-geometry-msgs", "ros-visualization-msgs", "ros-diagnostic-msgs",
+            "ros-ament-index-python",
+        ],
+        # Mesh clean-up and GLB export (used when it imports; it needs Debian's libusb-1.0-0).
+        "open3d": ["open3d-cpu"],
+        # Offline tools: dataset rendering (render-dataset) and evaluation plots (evaluate).
+        "training": ["pybullet", "matplotlib"],
+        # GPU targets: TensorRT plans (from NVIDIA's package index).
+        "tensorrt": ["tensorrt>=10"],
+    },
     zip_safe=False,
     maintainer="nvs_fusion_ros maintainers",
     maintainer_email="maintainers@nvs-fusion-ros.invalid",
