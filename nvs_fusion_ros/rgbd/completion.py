@@ -1,0 +1,196 @@
+"""Completing the hidden side in metres: one carved hull per occlusion hypothesis, confidence from their agreement.
+
+The model gives K hypotheses of the hidden side: for each of A orbit azimuths (relative to the
+anchor view) K sampled images. Hypothesis k is the set of its A images. Each is turned into a
+3D shape by **space carving** on a voxel grid over the model frame's cube:
+
+* the anchor depth carves the free space it sees: a voxel that projects onto a valid depth pixel
+  and lies in front of that reading by more than ``margin`` is empty (that also removes the
+  table in front of the object and everything around it);
+* voxels below the support plane are empty;
+* each synthesized image of hypothesis k carves what projects onto its white background or off
+  the image (its silhouette, seen by the model's orbit camera at that azimuth).
+
+What is left is hypothesis k's visual hull, the conservative shape every one of its views and
+the depth agree with (a planner would rather avoid a concavity than hit a surface). Its surface
+voxels that the anchor depth does *not* already show (not within ``margin`` of a depth reading)
+are the completed points.
+
+**Confidence** of a completed point = the fraction of the K hulls whose surface passes within
+``agreement_voxels`` voxels of it (Euclidean distance transform of each hull's surface). A point
+every hypothesis puts a surface at scores 1; one only a single hypothesis invents scores 1/K.
+The visible depth points carry confidence 1. With K = 1 every completed point scores 1, so use
+K >= 2 for a meaningful score.
+
+The mesh is marching cubes on the mean occupancy of the K hulls at 0.5 (where at least half the
+hypotheses put matter), so it covers the visible and the hidden side in one closed surface.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+from scipy.spatial import cKDTree
+from skimage import measure
+
+from .. import cameras
+from .depth import Intrinsics
+from .placement import Placement
+from .segmentation import Plane
+
+
+class CompletionError(ValueError):
+    """Nothing was left to complete (every hypothesis carved the object away)."""
+
+
+@dataclass(frozen=True)
+class CompletionConfig:
+    """Grid and tolerances of the carving; lengths in the model frame's voxels unless in metres."""
+
+    resolution: int = 64
+    half_extent: float = 1.1 * cameras.OBJECT_RADIUS
+    margin_m: float = 0.004  # depth noise allowance on top of half a voxel diagonal
+    background_threshold: float = 0.12  # a pixel is background when all channels are within this of white (0..1)
+    agreement_voxels: float = 2.0
+
+
+@dataclass
+class Hypotheses:
+    """Images (K, A, S, S, 3) uint8 of K hypotheses at A azimuths relative to the anchor (radians), at ``elevation``."""
+
+    images: np.ndarray
+    relative_azimuths: list[float]
+    elevation: float
+
+    def __post_init__(self) -> None:
+        if self.images.ndim != 5 or self.images.shape[1] != len(self.relative_azimuths) or self.images.shape[-1] != 3:
+            raise ValueError(f"images must be (K, A, S, S, 3) with A = {len(self.relative_azimuths)}, got {self.images.shape}")
+
+
+@dataclass
+class Completion:
+    """Optical-frame metres: the completed hidden points (N, 3) with colours and confidence, and the mesh."""
+
+    points: np.ndarray
+    colors: np.ndarray
+    confidence: np.ndarray
+    mesh_vertices: np.ndarray
+    mesh_faces: np.ndarray
+    mesh_colors: np.ndarray
+
+
+def grid_centres(config: CompletionConfig) -> np.ndarray:
+    """Model-frame voxel centres (R³, 3), flattened in [x, y, z] index order."""
+    axis = np.linspace(-config.half_extent, config.half_extent, config.resolution)
+    return np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), axis=-1).reshape(-1, 3)
+
+
+def _depth_at(points_cam: np.ndarray, depth: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
+    """The depth reading at each point's pixel (NaN off the image, behind the camera or without a reading)."""
+    out = np.full(len(points_cam), np.nan, np.float32)
+    front = points_cam[:, 2] > 1e-6
+    pixels = np.rint(intrinsics.project(points_cam[front])).astype(int)
+    inside = (pixels[:, 0] >= 0) & (pixels[:, 0] < depth.shape[1]) & (pixels[:, 1] >= 0) & (pixels[:, 1] < depth.shape[0])
+    idx = np.flatnonzero(front)[inside]
+    out[idx] = depth[pixels[inside, 1], pixels[inside, 0]]
+    return out
+
+
+def _silhouette_keep(points: np.ndarray, image: np.ndarray, camera: cameras.OrbitCamera, threshold: float) -> np.ndarray:
+    """True where a model-frame point projects onto the image's foreground (not near-white, on the image)."""
+    size = image.shape[0]
+    foreground = (255 - image.astype(np.int16)).max(axis=-1) > threshold * 255
+    pix = np.floor(camera.project(points)).astype(int)
+    inside = (pix[:, 0] >= 0) & (pix[:, 0] < size) & (pix[:, 1] >= 0) & (pix[:, 1] < size)
+    keep = np.zeros(len(points), bool)
+    keep[inside] = foreground[pix[inside, 1], pix[inside, 0]]
+    return keep
+
+
+def _surface(occupied: np.ndarray) -> np.ndarray:
+    return occupied & ~ndimage.binary_erosion(occupied, border_value=0)
+
+
+def _colours(points: np.ndarray, hypotheses: Hypotheses, placement: Placement) -> np.ndarray:
+    """Each model-frame point's colour in the orbit view facing it most directly, averaged over hypotheses."""
+    size = hypotheses.images.shape[2]
+    azimuth = np.arctan2(points[:, 1], points[:, 0])
+    view_az = np.array([placement.anchor_azimuth + a for a in hypotheses.relative_azimuths])
+    nearest = np.abs(np.angle(np.exp(1j * (azimuth[:, None] - view_az[None])))).argmin(axis=1)
+    out = np.zeros((len(points), 3), np.float32)
+    for j, rel in enumerate(hypotheses.relative_azimuths):
+        rows = nearest == j
+        if not rows.any():
+            continue
+        pix = np.clip(np.floor(placement.orbit_camera(rel, size, hypotheses.elevation).project(points[rows])), 0, size - 1)
+        pix = pix.astype(int)
+        out[rows] = hypotheses.images[:, j, pix[:, 1], pix[:, 0]].astype(np.float32).mean(axis=0)
+    return out.round().astype(np.uint8)
+
+
+def complete(hypotheses: Hypotheses, placement: Placement, plane: Plane, depth: np.ndarray, intrinsics: Intrinsics,
+             config: CompletionConfig | None = None) -> Completion:
+    """Carve one hull per hypothesis and score the hidden surface by their agreement (module docstring)."""
+    config = config or CompletionConfig()
+    r = config.resolution
+    centres = grid_centres(config)
+    centres_cam = placement.to_camera(centres)
+    voxel_m = placement.scale * 2.0 * config.half_extent / (r - 1)
+    margin = config.margin_m + 0.87 * voxel_m
+    reading = _depth_at(centres_cam, depth, intrinsics)
+    seen = np.isfinite(reading)
+    free = seen & (centres_cam[:, 2] < reading - margin)
+    on_seen_surface = seen & (np.abs(centres_cam[:, 2] - reading) <= margin)
+    shared = ~free & (plane.height(centres_cam) > -margin)
+    size = hypotheses.images.shape[2]
+    orbit = [placement.orbit_camera(a, size, hypotheses.elevation) for a in hypotheses.relative_azimuths]
+    hulls = []
+    for views in hypotheses.images:
+        keep = shared.copy()
+        for image, camera in zip(views, orbit, strict=True):
+            keep[keep] = _silhouette_keep(centres[keep], image, camera, config.background_threshold)
+        hulls.append(keep.reshape(r, r, r))
+    surfaces = [_surface(h) for h in hulls]
+    union = np.logical_or.reduce(surfaces).reshape(-1) & ~on_seen_surface
+    if not union.any():
+        raise CompletionError("every hypothesis carved the object away; nothing to complete")
+    agree = np.zeros(int(union.sum()), np.float32)
+    for surface in surfaces:
+        distance = ndimage.distance_transform_edt(~surface).reshape(-1)
+        agree += distance[union] <= config.agreement_voxels
+    occupancy = np.mean(hulls, axis=0).astype(np.float32)
+    vertices, faces = _mesh(occupancy, config)
+    model_points = centres[union]
+    mesh_vertices_cam = placement.to_camera(vertices)
+    return Completion(
+        points=placement.to_camera(model_points).astype(np.float32),
+        colors=_colours(model_points, hypotheses, placement),
+        confidence=agree / len(hulls),
+        mesh_vertices=mesh_vertices_cam.astype(np.float32),
+        mesh_faces=faces,
+        mesh_colors=_colours(vertices, hypotheses, placement) if len(vertices) else np.zeros((0, 3), np.uint8),
+    )
+
+
+def _mesh(occupancy: np.ndarray, config: CompletionConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Marching cubes at 0.5 on the (slightly smoothed) mean occupancy, in model-frame coordinates."""
+    padded = np.pad(ndimage.gaussian_filter(occupancy, 0.6), 1)
+    if padded.max() <= 0.5:
+        return np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int32)
+    spacing = 2.0 * config.half_extent / (config.resolution - 1)
+    vertices, faces, _, _ = measure.marching_cubes(padded, 0.5, spacing=(spacing,) * 3)
+    return (vertices - spacing - config.half_extent).astype(np.float32), faces.astype(np.int32)
+
+
+def paint_from_visible(points: np.ndarray, colors: np.ndarray, visible: np.ndarray, visible_colors: np.ndarray,
+                       radius_m: float = 0.005) -> np.ndarray:
+    """Colours of ``points`` (N, 3): the nearest visible point's within ``radius_m``, else their own."""
+    if len(points) == 0 or len(visible) == 0:
+        return colors
+    distance, index = cKDTree(visible).query(points, distance_upper_bound=radius_m)
+    out = colors.copy()
+    hit = np.isfinite(distance)
+    out[hit] = visible_colors[index[hit]]
+    return out
