@@ -22,11 +22,11 @@ import torch
 
 from nvs_fusion_ros.diffusion.samplers import DDPMSampler, generators_from_seeds
 from nvs_fusion_ros.diffusion.schedules import linear_schedule
-from nvs_fusion_ros.engines.factory import EngineOptions, create_denoiser
+from nvs_fusion_ros.engines.factory import EngineOptions
 from nvs_fusion_ros.model.checkpoint import Checkpoint
 from nvs_fusion_ros.model.config import preset
 from nvs_fusion_ros.model.unet import ViewFusionUNet
-from nvs_fusion_ros.synthesis.denoising import denoise_targets
+from nvs_fusion_ros.synthesis.runner import Conditioning, ModelRunner
 from nvs_fusion_ros.synthesis.synthesizer import NovelViewSynthesizer
 from nvs_fusion_ros.synthesis.tensors import to_tensor
 
@@ -52,7 +52,7 @@ def main() -> int:
         torch.manual_seed(0)
         config = preset(name)
         checkpoint = Checkpoint(config, schedule, ViewFusionUNet(config).eval())
-        synth = NovelViewSynthesizer(checkpoint, create_denoiser(checkpoint, EngineOptions(device="cpu")))
+        synth = NovelViewSynthesizer(checkpoint, ModelRunner.from_checkpoint(checkpoint, EngineOptions(device="cpu")))
         rng = np.random.default_rng(0)
         views = [rng.integers(0, 256, (config.image_size, config.image_size, 3), dtype=np.uint8) for _ in range(args.views)]
         synth.synthesize(views, 1.0, steps=2, seed=0)  # warm-up
@@ -62,10 +62,9 @@ def main() -> int:
             seconds = synth.synthesize(views, 1.0, steps=steps, sampler="dpmpp2m", seed=0).timings["total_s"]
             print(f"| {name} | dpmpp2m | {steps} | {seconds:.2f} | {seconds / default:.2f}x | measured |", flush=True)
         started = time.perf_counter()
-        denoise_targets(
-            synth.denoiser, schedule, DDPMSampler(schedule), to_tensor(np.stack(views)), torch.tensor([args.views]),
-            torch.tensor([1.0]), generators_from_seeds([0]), start_level=DDPM_MEASURED_STEPS - 1,
-        )
+        size = config.image_size
+        synth.runner.refine(Conditioning.of([to_tensor(np.stack(views))]), [1.0], torch.randn(1, 3, size, size),
+                            DDPM_MEASURED_STEPS - 1, generators_from_seeds([0]), DDPMSampler(schedule))
         per_step = (time.perf_counter() - started) / DDPM_MEASURED_STEPS
         extrapolated = per_step * schedule.num_steps
         print(f"| {name} | ddpm (paper) | {schedule.num_steps} | {extrapolated:.1f} | {extrapolated / default:.1f}x | "

@@ -25,9 +25,9 @@ import torch
 
 from nvs_fusion_ros import cameras
 from nvs_fusion_ros.diffusion.samplers import DDIMSampler, DPMSolverPP2MSampler, Sampler, generators_from_seeds
-from nvs_fusion_ros.engines.factory import EngineOptions, create_denoiser
+from nvs_fusion_ros.engines.factory import EngineOptions
 from nvs_fusion_ros.model.checkpoint import load_checkpoint
-from nvs_fusion_ros.synthesis.denoising import denoise_targets
+from nvs_fusion_ros.synthesis.runner import Conditioning, ModelRunner
 from nvs_fusion_ros.synthesis.tensors import to_tensor, to_uint8
 from nvs_fusion_ros.training.metrics import psnr, ssim
 from nvs_fusion_ros.training.nmr_dataset import NMRViews
@@ -49,12 +49,11 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def load_items(data: str, image_size: int, count: int, inputs: list[int], target: int) -> tuple[torch.Tensor, np.ndarray]:
-    """Input views (count·len(inputs), 3, H, W) in [-1, 1] and true targets (count, H, W, 3) uint8."""
+def load_items(data: str, image_size: int, count: int, inputs: list[int], target: int) -> tuple[Conditioning, np.ndarray]:
+    """The input views of each object (the last is the anchor) and true targets (count, H, W, 3) uint8."""
     dataset = NMRViews(data, "test", image_size=image_size)
     objects = [dataset.load_object(i)[0] for i in range(min(count, len(dataset)))]
-    views = torch.cat([to_tensor(obj[inputs]) for obj in objects])
-    return views, np.stack([obj[target] for obj in objects])
+    return Conditioning.of([to_tensor(obj[inputs]) for obj in objects]), np.stack([obj[target] for obj in objects])
 
 
 def main() -> int:
@@ -63,16 +62,16 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     checkpoint = load_checkpoint(args.model)
     schedule = checkpoint.schedule
-    denoiser = create_denoiser(checkpoint, EngineOptions(engine="torch", device="cpu"))
+    runner = ModelRunner.from_checkpoint(checkpoint, EngineOptions(engine="torch", device="cpu"))
     inputs = [int(i) for i in args.inputs.split(",")]
-    views, truth = load_items(args.data, checkpoint.config.image_size, args.objects, inputs, args.target)
+    conditioning, truth = load_items(args.data, checkpoint.config.image_size, args.objects, inputs, args.target)
     count = len(truth)
-    view_counts = torch.full((count,), len(inputs))
-    angles = torch.full((count,), cameras.view_azimuth(args.target))
+    angle = cameras.view_azimuth(args.target) - (cameras.view_azimuth(inputs[-1]) if runner.relative else 0.0)
+    angles = torch.full((count,), angle)
 
     def run(sampler: Sampler) -> tuple[np.ndarray, float]:
         started = time.perf_counter()
-        out = denoise_targets(denoiser, schedule, sampler, views, view_counts, angles, generators_from_seeds(range(count)))
+        out = runner.sample(conditioning, angles, generators_from_seeds(range(count)), sampler)
         return to_uint8(out.images), time.perf_counter() - started
 
     ancestral, _ = run(DDIMSampler(schedule, steps=args.reference_steps, eta=1.0))

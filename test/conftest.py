@@ -7,11 +7,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from nvs_fusion_ros.diffusion.schedules import linear_schedule
+from nvs_fusion_ros.diffusion.schedules import NoiseSchedule, linear_schedule
+from nvs_fusion_ros.engines.torch_engine import TorchDenoiser
 from nvs_fusion_ros.model.checkpoint import save_checkpoint
 from nvs_fusion_ros.model.config import preset
 from nvs_fusion_ros.model.temporal_unet import TemporalUNet, temporal_preset
 from nvs_fusion_ros.model.unet import ViewFusionUNet
+from nvs_fusion_ros.synthesis.runner import ModelRunner
 
 
 def randomise_weights(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
@@ -26,6 +28,11 @@ def randomise_weights(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
 def randomised_tiny_model(seed: int = 0) -> ViewFusionUNet:
     """The 'tiny' preset with every weight random."""
     return randomise_weights(ViewFusionUNet(preset("tiny")), seed)
+
+
+def torch_runner(model: ViewFusionUNet, schedule: NoiseSchedule, max_batch: int = 64) -> ModelRunner:
+    """A runner on the torch engine in fp32 on the CPU, so only what a test varies can change a result."""
+    return ModelRunner(TorchDenoiser(model, "cpu", bf16=False), schedule, model.config, max_batch)
 
 
 @pytest.fixture(scope="session")

@@ -13,15 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import randomised_tiny_model
+from conftest import randomised_tiny_model, torch_runner
 
 from nvs_fusion_ros.cli import main
 from nvs_fusion_ros.diffusion.samplers import DDIMSampler, generators_from_seeds
 from nvs_fusion_ros.diffusion.schedules import linear_schedule
-from nvs_fusion_ros.engines.factory import EngineOptions, create_denoiser
-from nvs_fusion_ros.engines.torch_engine import TorchDenoiser
+from nvs_fusion_ros.engines.factory import EngineOptions
 from nvs_fusion_ros.model.checkpoint import load_checkpoint
-from nvs_fusion_ros.synthesis.denoising import denoise_targets
+from nvs_fusion_ros.synthesis.runner import Conditioning, ModelRunner
 from nvs_fusion_ros.training.evaluate import (
     METHODS,
     METRICS,
@@ -96,9 +95,9 @@ def test_baselines_take_the_nearest_view_and_the_pixel_mean() -> None:
         assert images["mean_view"][k, 0, 0, 0] == round(np.mean([10 * v for v in draw.inputs]))
 
 
-def test_pack_draws_respects_max_streams() -> None:
+def test_pack_draws_respects_max_batch() -> None:
     draws = view_count_draws(num_objects=3, max_views=6, seed=0)
-    packs = pack_draws(draws, max_streams=8)
+    packs = pack_draws(draws, max_batch=8)
     assert sorted(i for p in packs for i in p) == list(range(len(draws)))
     for pack in packs:
         assert sum(len(draws[i].inputs) for i in pack) <= 8 or len(pack) == 1
@@ -106,14 +105,15 @@ def test_pack_draws_respects_max_streams() -> None:
 
 def test_uniform_weights_wrapper_composes_with_weights_one_over_n() -> None:
     schedule = linear_schedule(1e-4, 0.1, 100)
-    denoiser = TorchDenoiser(randomised_tiny_model(), bf16=False)
+    runner = torch_runner(randomised_tiny_model(), schedule)
     views = torch.rand(4, 3, 16, 16) * 2 - 1
-    counts, angles = torch.tensor([1, 3]), torch.tensor([0.5, 2.0])
+    conditioning = Conditioning.of([views[:1], views[1:]])
+    angles = torch.tensor([0.5, 2.0])
 
-    def run(d):
-        return denoise_targets(d, schedule, DDIMSampler(schedule, steps=3), views, counts, angles, generators_from_seeds([1, 2]))
+    def run(r):
+        return r.sample(conditioning, angles, generators_from_seeds([1, 2]), DDIMSampler(schedule, steps=3))
 
-    learned, uniform = run(denoiser), run(UniformWeights(denoiser))
+    learned, uniform = run(runner), run(runner.with_denoiser(UniformWeights(runner.denoiser)))
     assert torch.allclose(uniform.weights[1], torch.full_like(uniform.weights[1], 1 / 3))
     assert torch.allclose(uniform.weights[0, 0], torch.ones(16, 16)) and not uniform.weights[0, 1:].any()
     assert not torch.allclose(learned.weights[1], uniform.weights[1])  # the random model's weights are not uniform
@@ -168,9 +168,9 @@ def test_evaluate_is_deterministic_under_a_seed(dataset: Path, tiny_checkpoint: 
         assert np.array_equal(first.predictions[method], second.predictions[method])
     # The posterior mean is the composed clean estimate of one step from the noisiest level, for every draw.
     checkpoint = load_checkpoint(tiny_checkpoint)
-    denoiser = create_denoiser(checkpoint, EngineOptions(engine="torch"))
+    runner = ModelRunner.from_checkpoint(checkpoint, EngineOptions(engine="torch"))
     objects = [first.objects[0]]
-    one_step = sample_model(denoiser, checkpoint.schedule, DDIMSampler(checkpoint.schedule, steps=1), first.draws, objects, 64)
+    one_step = sample_model(runner, DDIMSampler(checkpoint.schedule, steps=1), first.draws, objects)
     assert np.array_equal(first.predictions["posterior_mean"], one_step)
     assert not np.array_equal(first.predictions["posterior_mean"], first.predictions["viewfusion"])
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import torch_runner
 
 from nvs_fusion_ros.diffusion.composition import compose_noise
 from nvs_fusion_ros.diffusion.schedules import linear_schedule, prediction_target, prediction_to_eps
-from nvs_fusion_ros.engines.torch_engine import TorchDenoiser
 from nvs_fusion_ros.model.checkpoint import load_checkpoint, save_checkpoint
 from nvs_fusion_ros.model.config import UNetConfig, preset
 from nvs_fusion_ros.model.unet import ViewFusionUNet
@@ -74,8 +74,8 @@ def test_a_v_model_synthesizes_on_every_engine(tmp_path: Path, monkeypatch: pyte
     views = [np.full((16, 16, 3), 200, np.uint8)]
     ort = NovelViewSynthesizer.from_checkpoint(path, engine="onnxruntime", device="cpu")
     checkpoint = load_checkpoint(path)
-    fp32 = NovelViewSynthesizer(checkpoint, TorchDenoiser(checkpoint.model, "cpu", bf16=False))
-    assert ort.denoiser.prediction == fp32.denoiser.prediction == "v"
+    fp32 = NovelViewSynthesizer(checkpoint, torch_runner(checkpoint.model, checkpoint.schedule))
+    assert ort.runner.denoiser.prediction == fp32.runner.denoiser.prediction == "v"
     images = [synth.synthesize(views, 0.0, steps=3, seed=0).images for synth in (fp32, ort)]
     assert images[0].shape == (1, 16, 16, 3)
     assert np.abs(images[0].astype(int) - images[1].astype(int)).max() <= 1

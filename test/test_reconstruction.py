@@ -129,7 +129,7 @@ def test_mesh_and_points_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
     field = sphere_field(32)
     with torch.no_grad():  # a far, tiny blob: a floater the cleanup must drop
         field.density_raw[0, 0, 2, 2, 2] = 12.0
-    mesh = extract_mesh(field, level=0.5)
+    mesh = extract_mesh(field, surface_threshold=0.5)
     assert np.linalg.norm(mesh.vertices - CENTRE, axis=1).max() < RADIUS + 0.05  # the floater is gone
     outward = ((mesh.vertices - CENTRE) * mesh.normals).sum(axis=1) > 0
     assert outward.mean() > 0.99
@@ -168,8 +168,8 @@ def test_empty_or_degenerate_field_raises_a_clear_error() -> None:
         broken.density_raw.fill_(float("nan"))
     with pytest.raises(ValueError, match="non-finite"):
         extract_mesh(broken)
-    with pytest.raises(ValueError, match="level"):
-        extract_mesh(sphere_field(12), level=1.5)
+    with pytest.raises(ValueError, match="surface threshold"):
+        extract_mesh(sphere_field(12), surface_threshold=1.5)
     with pytest.raises(EmptySurfaceError):
         sample_triangles(np.zeros((3, 3)), np.array([[0, 1, 2]]), 10)
 
@@ -185,10 +185,10 @@ def test_guidance_steps_follow_the_paper_schedule(tiny_checkpoint: Path) -> None
     synth = NovelViewSynthesizer.from_checkpoint(tiny_checkpoint, engine="torch", device="cpu")
     seeker = ModeSeeker(synth, np.full((1, 16, 16, 3), 255, np.uint8), DistillConfig(guidance_steps=10),
                         torch.Generator().manual_seed(0))
-    steps = [seeker.denoising_steps(t) for t in range(synth.schedule.num_steps)]
+    steps = [seeker.denoising_steps(t) for t in range(synth.runner.schedule.num_steps)]
     assert steps[0] == 1 and max(steps) == 10 and steps[-1] == 10
     assert all(a <= b for a, b in itertools.pairwise(steps))  # more noise, more steps
-    assert steps[synth.schedule.num_steps // 4] in (5, 6)  # linear up to T/2
+    assert steps[synth.runner.schedule.num_steps // 4] in (5, 6)  # linear up to T/2
 
 
 def test_distill_smoke_run_writes_points_and_mesh(tiny_checkpoint: Path, tmp_path: Path) -> None:
@@ -210,7 +210,7 @@ def test_distill_smoke_run_writes_points_and_mesh(tiny_checkpoint: Path, tmp_pat
     out = tmp_path / "out"
     code = main(["reconstruct", *map(str, paths), "--out", str(out), "--model", str(tiny_checkpoint), "--engine", "torch",
                  "--device", "cpu", "--iterations", "30", "--orbit-views", "3", "--orbit-steps", "2", "--guidance-steps", "2",
-                 "--grid", "12", "--level", "0.01", "--points", "200"])
+                 "--grid", "12", "--surface-threshold", "0.01", "--points", "200"])
     assert code == 0
     for name in ("points.ply", "mesh.ply", "mesh.obj", "turntable.png", "summary.json"):
         assert (out / name).stat().st_size > 0, name
@@ -224,6 +224,6 @@ def test_cli_reports_an_empty_field_instead_of_writing_files(tiny_checkpoint: Pa
     out = tmp_path / "out"
     code = main(["reconstruct", str(view), "--out", str(out), "--model", str(tiny_checkpoint), "--engine", "torch",
                  "--device", "cpu", "--iterations", "1", "--orbit-views", "2", "--orbit-steps", "1", "--grid", "8",
-                 "--level", "0.99"])
+                 "--surface-threshold", "0.99"])
     assert code == 2
     assert not (out / "mesh.ply").exists() and not (out / "points.ply").exists()

@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from conftest import randomise_weights, randomised_tiny_model
+from conftest import randomise_weights, randomised_tiny_model, torch_runner
 
 from nvs_fusion_ros.diffusion.composition import compose_noise
 from nvs_fusion_ros.diffusion.samplers import generators_from_seeds, spaced_levels
@@ -147,12 +147,12 @@ def coupled_denoiser(axis: int):
 def test_chunking_and_seeds_do_not_change_the_matrix() -> None:
     kwargs = dict(schedule=SCHEDULE, shape=(3, 4, 1, 2, 2), steps=8, rollback_steps=2)
     whole = sample_matrix(coupled_denoiser(1), coupled_denoiser(0), generators=generators_from_seeds(range(3)),
-                          chunk=1000, **kwargs)
+                          max_cells=1000, **kwargs)
     cell_by_cell = sample_matrix(coupled_denoiser(1), coupled_denoiser(0), generators=generators_from_seeds(range(3)),
-                                 chunk=1, **kwargs)
+                                 max_cells=1, **kwargs)
     torch.testing.assert_close(whole, cell_by_cell)
     other_seeds = sample_matrix(coupled_denoiser(1), coupled_denoiser(0), generators=generators_from_seeds([7, 8, 9]),
-                                chunk=1000, **kwargs)
+                                max_cells=1000, **kwargs)
     assert not torch.allclose(whole, other_seeds)
 
 
@@ -162,8 +162,8 @@ def test_bad_arguments_raise_clear_errors() -> None:
         sample_matrix(*args, steps=2, weight=lambda t: 1.5)
     with pytest.raises(ValueError, match="generator per batch item"):
         sample_matrix(*args[:4], generators_from_seeds([1]), steps=2)
-    with pytest.raises(ValueError, match="chunk"):
-        sample_matrix(*args, steps=2, chunk=0)
+    with pytest.raises(ValueError, match="max_cells"):
+        sample_matrix(*args, steps=2, max_cells=0)
     with pytest.raises(ValueError, match=r"\(V, F, C, H, W\)"):
         sample_matrix(*args[:3], (2, 2, 2), args[4], steps=2)
 
@@ -185,7 +185,8 @@ def test_view_denoiser_rows_batch_equals_a_per_cell_loop() -> None:
     angles = torch.tensor([0.0, 1.0, 2.5])
     noisy = torch.randn(views, frames, 3, size, size, generator=gen)
     t = 60
-    batched = view_denoiser(denoiser, SMALL_SCHEDULE, frame_views, angles, max_streams=4)(noisy, t, slice(0, frames))
+    batched = view_denoiser(torch_runner(denoiser.model, SMALL_SCHEDULE, max_batch=4), frame_views, angles)(
+        noisy, t, slice(0, frames))
     gamma = float(SMALL_SCHEDULE.gammas[t])
     for v in range(views):
         for f in range(frames):
@@ -197,7 +198,7 @@ def test_view_denoiser_rows_batch_equals_a_per_cell_loop() -> None:
             expected = clean_from_eps(y, prediction_to_eps(denoiser.prediction, composite, y, gamma), gamma)
             torch.testing.assert_close(batched[v, f], expected[0], atol=1e-5, rtol=1e-5)
     # A block of one row picks that frame's views.
-    row = view_denoiser(denoiser, SMALL_SCHEDULE, frame_views, angles)(noisy[:, 1:], t, slice(1, 2))
+    row = view_denoiser(torch_runner(denoiser.model, SMALL_SCHEDULE), frame_views, angles)(noisy[:, 1:], t, slice(1, 2))
     torch.testing.assert_close(row, batched[:, 1:], atol=1e-5, rtol=1e-5)
 
 
@@ -221,19 +222,18 @@ def test_time_denoiser_columns_batch_equals_a_per_column_loop() -> None:
 
 
 def test_matrix_from_both_models_is_chunk_invariant_and_in_range() -> None:
-    denoiser = TorchDenoiser(randomised_tiny_model(), "cpu", bf16=False)
     model = random_temporal_model()
     size = model.config.image_size
     gen = torch.Generator().manual_seed(2)
     frame_views = [torch.rand(1, 3, size, size, generator=gen) * 2 - 1 for _ in range(3)]
     angles = torch.tensor([0.0, math.pi])
     first = torch.rand(2, 3, size, size, generator=gen) * 2 - 1
-    d_view = view_denoiser(denoiser, SMALL_SCHEDULE, frame_views, angles)
+    d_view = view_denoiser(torch_runner(randomised_tiny_model(), SMALL_SCHEDULE), frame_views, angles)
     d_time = time_denoiser(model, SMALL_SCHEDULE, first, angles)
     results = [
         sample_matrix(d_view, d_time, SMALL_SCHEDULE, (2, 3, 3, size, size), generators_from_seeds([4, 5]), steps=4,
-                      rollback_steps=1, chunk=chunk)
-        for chunk in (1, 100)
+                      rollback_steps=1, max_cells=max_cells)
+        for max_cells in (1, 100)
     ]
     torch.testing.assert_close(results[0], results[1], atol=1e-5, rtol=1e-5)
     assert results[0].abs().max() <= 1.0 and torch.isfinite(results[0]).all()

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import torch_runner
 
-from nvs_fusion_ros.engines.torch_engine import TorchDenoiser
 from nvs_fusion_ros.model.checkpoint import load_checkpoint
 from nvs_fusion_ros.synthesis.preprocess import letterbox
 from nvs_fusion_ros.synthesis.synthesizer import NovelViewSynthesizer
@@ -19,7 +19,7 @@ def synth(tiny_checkpoint: Path) -> NovelViewSynthesizer:
     """fp32 torch engine: bf16 rounding differs with a stream's position in the batch, which would
     blur the 1e-5 permutation check (the composition itself is exact, see test_composition)."""
     checkpoint = load_checkpoint(tiny_checkpoint)
-    return NovelViewSynthesizer(checkpoint, TorchDenoiser(checkpoint.model, "cpu", bf16=False))
+    return NovelViewSynthesizer(checkpoint, torch_runner(checkpoint.model, checkpoint.schedule))
 
 
 def _views(n: int, seed: int = 0, size: tuple[int, int] = (20, 28)) -> list[np.ndarray]:

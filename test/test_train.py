@@ -23,6 +23,7 @@ def _fixed_batch() -> dict:
         "num_views": torch.tensor([1, 4, 2]),
         "target": torch.rand(3, 3, 16, 16, generator=g) * 2 - 1,
         "target_angle": torch.tensor([0.0, 1.0, 2.0]),
+        "anchor": torch.tensor([0, 3, 1]),
     }
 
 

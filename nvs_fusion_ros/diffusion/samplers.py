@@ -234,15 +234,24 @@ class DPMSolverPP2MSampler(Sampler):
         return ((1 - g_prev) / (1 - g_t)) ** 0.5 * y_t + g_prev**0.5 * (-np.expm1(-h)) * denoised
 
 
-SAMPLERS: dict[str, type[Sampler]] = {"ddpm": DDPMSampler, "ddim": DDIMSampler, "dpmpp2m": DPMSolverPP2MSampler}
+SamplerFactory = Callable[[NoiseSchedule, int, float], Sampler]
+
+#: The one registry of samplers: name -> factory(schedule, steps, eta). CLI choices, ROS parameter
+#: validation and the launch file's documented choices all derive from it. ``steps`` and ``eta``
+#: apply where the sampler has them (DDPM visits every level; only DDIM has η).
+SAMPLERS: dict[str, SamplerFactory] = {
+    "ddim": lambda schedule, steps, eta: DDIMSampler(schedule, steps=steps, eta=eta),
+    "ddpm": lambda schedule, steps, eta: DDPMSampler(schedule),
+    "dpmpp2m": lambda schedule, steps, eta: DPMSolverPP2MSampler(schedule, steps=steps),
+}
 
 
 def make_sampler(name: str, schedule: NoiseSchedule, steps: int = 50, eta: float = 0.0) -> Sampler:
-    """A sampler by name; ``steps`` and ``eta`` apply where the sampler has them."""
-    if name == "ddpm":
-        return DDPMSampler(schedule)
-    if name == "ddim":
-        return DDIMSampler(schedule, steps=steps, eta=eta)
-    if name == "dpmpp2m":
-        return DPMSolverPP2MSampler(schedule, steps=steps)
-    raise ValueError(f"unknown sampler {name!r}; choose one of {sorted(SAMPLERS)}")
+    """A sampler by its registry name."""
+    try:
+        factory = SAMPLERS[name]
+    except KeyError:
+        raise ValueError(f"unknown sampler {name!r}; choose one of {sorted(SAMPLERS)}") from None
+    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    return factory(schedule, int(steps), float(eta))

@@ -16,7 +16,7 @@ step is taken. DDIM with η = 0 *is* the paper's Euler step: in EDM coordinates 
 A denoiser is a callable ``(noisy_block, t, index) -> clean_block``: ``noisy_block`` is the slice
 of the matrix holding the rows (D_view) or columns (D_time) selected by ``index`` (a ``slice`` of
 frames or of views), so an adapter can pick the conditioning of exactly those rows or columns.
-``chunk`` bounds how many cells one call sees: as many whole rows/columns as fit (at least one).
+``max_cells`` bounds how many cells one call sees: as many whole rows/columns as fit (at least one).
 """
 
 from __future__ import annotations
@@ -45,13 +45,13 @@ def eps_from_clean(y_t: torch.Tensor, clean: torch.Tensor, gamma: float) -> torc
     return (y_t - gamma**0.5 * clean) / (1.0 - gamma) ** 0.5
 
 
-def denoise_in_chunks(denoiser: MatrixDenoiser, y: torch.Tensor, t: int, group_axis: int, chunk: int) -> torch.Tensor:
+def denoise_in_chunks(denoiser: MatrixDenoiser, y: torch.Tensor, t: int, group_axis: int, max_cells: int) -> torch.Tensor:
     """Run ``denoiser`` on whole groups along ``group_axis`` (frames: rows, views: columns),
-    as many groups per call as fit in ``chunk`` cells, and reassemble the full matrix."""
-    if chunk < 1:
-        raise ValueError(f"chunk must be at least 1 cell, got {chunk}")
+    as many groups per call as fit in ``max_cells`` cells, and reassemble the full matrix."""
+    if max_cells < 1:
+        raise ValueError(f"max_cells must be at least 1 cell, got {max_cells}")
     groups, group_size = y.shape[group_axis], y.shape[1 - group_axis]
-    per_call = max(1, chunk // group_size)
+    per_call = max(1, max_cells // group_size)
     parts = []
     for start in range(0, groups, per_call):
         stop = min(start + per_call, groups)
@@ -105,14 +105,14 @@ def _weight_at(weight: Weight, t: int) -> float:
 
 
 def _composite(view_denoiser: MatrixDenoiser, time_denoiser: MatrixDenoiser | None, y: torch.Tensor, t: int, s: float,
-               chunk: int) -> torch.Tensor:
+               max_cells: int) -> torch.Tensor:
     """s·D_view(rows) + (1-s)·D_time(columns), running only the denoisers with a non-zero share."""
     if s == 1.0 or time_denoiser is None:
-        return denoise_in_chunks(view_denoiser, y, t, FRAME_AXIS, chunk)
+        return denoise_in_chunks(view_denoiser, y, t, FRAME_AXIS, max_cells)
     if s == 0.0:
-        return denoise_in_chunks(time_denoiser, y, t, VIEW_AXIS, chunk)
-    return s * denoise_in_chunks(view_denoiser, y, t, FRAME_AXIS, chunk) + (1.0 - s) * denoise_in_chunks(
-        time_denoiser, y, t, VIEW_AXIS, chunk
+        return denoise_in_chunks(time_denoiser, y, t, VIEW_AXIS, max_cells)
+    return s * denoise_in_chunks(view_denoiser, y, t, FRAME_AXIS, max_cells) + (1.0 - s) * denoise_in_chunks(
+        time_denoiser, y, t, VIEW_AXIS, max_cells
     )
 
 
@@ -126,7 +126,7 @@ def sample_matrix(
     weight: Weight = 0.5,
     rollback_steps: int = 0,
     renoise_mode: str = "forward",
-    chunk: int = 64,
+    max_cells: int = 64,
     clip_denoised: bool = True,
     device: torch.device | str = "cpu",
     callback: StepCallback | None = None,
@@ -136,14 +136,14 @@ def sample_matrix(
     Args:
         generators: one per view (column): column v's starting noise and every re-noising draw
             come from ``generators[v]``, so a column's sample does not depend on how many other
-            columns there are or on ``chunk``; the same seeds give the same matrix.
+            columns there are or on ``max_cells``; the same seeds give the same matrix.
         steps: DDIM levels, evenly spaced over the schedule (``spaced_levels``), noisiest first.
         weight: s in D = s·D_view + (1-s)·D_time; a constant, or a function of the level t. A
             denoiser whose share is 0 at a level is not run there, so ``weight=1.0`` with
             ``time_denoiser=None`` is ViewFusion on every cell independently (no temporal model).
         rollback_steps: the first N_r steps are taken twice: step, re-noise back to the step's
             starting level (:func:`renoise`, ``renoise_mode``), step again (paper: N_r = 5).
-        chunk: the most cells one denoiser call sees (whole rows / columns, at least one).
+        max_cells: the most cells one denoiser call sees (whole rows / columns, at least one).
         clip_denoised: clamp the composite clean prediction to [-1, 1], as the samplers do.
 
     Returns the clean matrix (V, F, C, H, W).
@@ -166,7 +166,7 @@ def sample_matrix(
         repeats = 2 if i < rollback_steps else 1
         for j in range(repeats):
             # Composite clean prediction from the rows (D_view) and the columns (D_time).
-            clean = _composite(view_denoiser, time_denoiser, y, t, s, chunk)
+            clean = _composite(view_denoiser, time_denoiser, y, t, s, max_cells)
             if clip_denoised:
                 clean = clean.clamp(-1.0, 1.0)
             # Euler (= DDIM, η = 0) step from level t to t_prev.

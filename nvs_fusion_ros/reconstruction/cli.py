@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import time
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +13,9 @@ from ..synthesis.cli import add_engine_arguments, progress_bar
 from ..synthesis.contact_sheet import contact_sheet, write_png
 from ..synthesis.synthesizer import NovelViewSynthesizer
 from ..synthesis.tensors import read_rgb
-from .distill import DistillConfig, DistillResult, distill, orbit_camera
-from .extract import DEFAULT_LEVEL, extract_mesh, open3d_module, sample_surface, write_mesh, write_point_cloud
+from .distill import DistillConfig, DistillResult, orbit_camera
+from .extract import DEFAULT_SURFACE_THRESHOLD
+from .pipeline import reconstruct
 from .renderer import render_image
 
 
@@ -44,7 +44,8 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--guidance-steps", type=int, default=defaults.guidance_steps,
                         help="most DDIM steps per mode-seeking target")
     parser.add_argument("--grid", type=int, default=defaults.grid_resolution, help="voxel grid resolution")
-    parser.add_argument("--level", type=float, default=DEFAULT_LEVEL, help="surface level (voxel opacity, 0..1)")
+    parser.add_argument("--surface-threshold", type=float, default=DEFAULT_SURFACE_THRESHOLD,
+                        help="surface threshold (voxel opacity, 0..1)")
     parser.add_argument("--points", type=int, default=20000, help="points in the surface point cloud")
     parser.add_argument("--seed", type=int, default=0)
     add_engine_arguments(parser)
@@ -57,20 +58,13 @@ def run(args: argparse.Namespace) -> int:
                            orbit_steps=args.orbit_steps, guidance_steps=args.guidance_steps, grid_resolution=args.grid,
                            seed=args.seed)
     synth = NovelViewSynthesizer.from_checkpoint(args.model, engine=args.engine, device=args.device)
-    with progress_bar("reconstruct", "it") as progress:
-        result = distill(synth, views, config, progress=progress)
+    with progress_bar("reconstruct", "step") as bar:
+        result = reconstruct(synth, views, config, args.surface_threshold, args.points, out_dir=args.out,
+                             progress=lambda done, total, _stage: bar(done, total))
     out = Path(args.out)
-    write_png(out / "turntable.png", turntable_sheet(result))
-    summary = {**result.summary(), "engine": synth.denoiser.describe(), "views": [str(p) for p in args.views]}
-    started = time.perf_counter()
-    mesh = extract_mesh(result.field, args.level)
-    cloud = sample_surface(mesh, result.field, args.points, seed=args.seed)
-    files = [write_point_cloud(out / "points.ply", cloud), write_mesh(out / "mesh.ply", mesh), write_mesh(out / "mesh.obj", mesh)]
-    if open3d_module() is not None:
-        files.append(write_mesh(out / "mesh.glb", mesh))
-    summary["timings"]["extract_s"] = time.perf_counter() - started
-    summary.update(points=len(cloud.points), vertices=len(mesh.vertices), triangles=len(mesh.faces), level=args.level,
-                   files=[str(f) for f in files])
+    write_png(out / "turntable.png", turntable_sheet(result.distilled))
+    summary = {**result.summary(), "engine": synth.runner.describe(), "views": [str(p) for p in args.views],
+               "surface_threshold": args.surface_threshold}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps({k: summary[k] for k in ("input_azimuths_deg", "timings", "points", "triangles", "files")}, indent=2))
     return 0

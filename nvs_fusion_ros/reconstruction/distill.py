@@ -19,8 +19,10 @@ differentiable SSIM, 7x7 window): the paper's perceptual term is LPIPS, whose
 pretrained weights cannot exist here (docs/DESIGN.md §3), and SSIM is the structural
 term that rewards the denoiser's sharp edges over a blurred mean.
 
-Everything runs through the synthesizer's engine (``synth.denoiser``, ``synth.schedule``):
-no second model copy is loaded.
+Everything runs through the synthesizer's :class:`~nvs_fusion_ros.synthesis.runner.ModelRunner`:
+no second model copy is loaded. With a relative-mode model the field's frame is the anchor
+view's: the anchor sits at azimuth 0 exactly (only the other inputs' azimuths are estimated)
+and every orbit azimuth is measured from it.
 """
 
 from __future__ import annotations
@@ -37,9 +39,9 @@ import torch
 import torch.nn.functional as F
 
 from .. import cameras
-from ..diffusion.samplers import DDIMSampler
-from ..synthesis.denoising import denoise_targets
+from ..diffusion.samplers import DDIMSampler, StepCallback
 from ..synthesis.preprocess import prepare_views
+from ..synthesis.runner import Conditioning
 from ..synthesis.synthesizer import NovelViewSynthesizer, OrbitResult
 from ..synthesis.tensors import to_tensor
 from .field import VoxelField
@@ -180,16 +182,17 @@ class RayPool:
 class ModeSeeker:
     """SparseFusion's multi-step diffusion guidance: a denoised target for a render, and the loss toward it."""
 
-    def __init__(self, synth: NovelViewSynthesizer, inputs: np.ndarray, config: DistillConfig, generator: torch.Generator):
-        self.synth = synth
-        self.views = to_tensor(inputs)
+    def __init__(self, synth: NovelViewSynthesizer, inputs: np.ndarray, config: DistillConfig, generator: torch.Generator,
+                 anchor: int = -1):
+        self.runner = synth.runner
+        self.conditioning = Conditioning.of([to_tensor(inputs)], [anchor])
         self.config = config
         self.generator = generator
         self.size = inputs.shape[1]
 
     def denoising_steps(self, level: int) -> int:
         """The paper's step scheduler scaled to ``guidance_steps``: linear in t up to T/2, the most beyond."""
-        fraction = min(1.0, 2.0 * (level + 1) / self.synth.schedule.num_steps)
+        fraction = min(1.0, 2.0 * (level + 1) / self.runner.schedule.num_steps)
         return max(1, round(self.config.guidance_steps * fraction))
 
     def sample_camera(self) -> cameras.OrbitCamera:
@@ -200,34 +203,24 @@ class ModeSeeker:
 
     def target(self, render: torch.Tensor, azimuth: float, level: int) -> torch.Tensor:
         """Noise ``render`` (1, 3, H, W) in [-1, 1] to ``level`` and denoise it back with the model: a detached target."""
-        schedule = self.synth.schedule
+        schedule = self.runner.schedule
         noise = torch.randn(render.shape, generator=self.generator)
         noisy = schedule.add_noise(render.detach(), torch.tensor([level]), noise)
         seed = int(torch.randint(2**31 - 1, (), generator=self.generator))
         with torch.no_grad():
-            out = denoise_targets(
-                self.synth.denoiser,
-                schedule,
-                DDIMSampler(schedule, steps=self.denoising_steps(level)),
-                self.views,
-                torch.tensor([len(self.views)]),
-                torch.tensor([azimuth]),
-                [torch.Generator().manual_seed(seed)],
-                max_streams=self.synth.max_batch,
-                y_start=noisy,
-                start_level=level,
-            )
+            out = self.runner.refine(self.conditioning, [azimuth], noisy, level, [torch.Generator().manual_seed(seed)],
+                                     DDIMSampler(schedule, steps=self.denoising_steps(level)))
         return out.images.detach().float().cpu().clone()  # clone: engine outputs may be inference-mode tensors
 
     def loss(self, field: VoxelField) -> torch.Tensor:
         """(1 - γ_t) x (MSE + ssim_weight x (1 - SSIM)) between a random render and its denoised target."""
         camera = self.sample_camera()
         render = render_view(field, camera, self.config.samples_per_ray, self.generator).rgb.permute(2, 0, 1)[None]
-        top = self.synth.schedule.num_steps - 1
+        top = self.runner.schedule.num_steps - 1
         low, high = round(self.config.min_noise * top), round(self.config.max_noise * top)
         level = int(torch.randint(low, high + 1, (), generator=self.generator))
         target = (self.target(render * 2.0 - 1.0, camera.azimuth, level) + 1.0) / 2.0
-        weight = 1.0 - float(self.synth.schedule.gamma(level))
+        weight = 1.0 - float(self.runner.schedule.gamma(level))
         ssim_term = kornia.losses.ssim_loss(render, target, window_size=7) * 2.0  # kornia returns (1 - SSIM) / 2
         return weight * (F.mse_loss(render, target) + self.config.ssim_weight * ssim_term)
 
@@ -274,11 +267,15 @@ def distill(
     config: DistillConfig | None = None,
     orbit: OrbitResult | None = None,
     progress: Progress | None = None,
+    orbit_callback: StepCallback | None = None,
+    anchor: int = -1,
 ) -> DistillResult:
-    """Reconstruct the object shown in pose-free ``views`` as a field in the canonical frame.
+    """Reconstruct the object shown in pose-free ``views`` as a field in the model's frame
+    (canonical, or the anchor view's ``views[anchor]`` for a relative-mode model).
 
     ``orbit`` reuses an orbit already synthesized from these views (its angles must be
-    evenly spaced from 0); ``progress(done, total)`` is called after every field iteration.
+    evenly spaced from 0); ``progress(done, total)`` is called after every field iteration and
+    ``orbit_callback`` after every denoising step of the orbit. Either may raise to cancel.
     """
     config = config or DistillConfig()
     started = time.perf_counter()
@@ -287,15 +284,17 @@ def distill(
     if orbit is None:
         # A full set leaves no room for generated views: the orbit then conditions on the inputs only.
         orbit = synth.orbit(inputs, orbit_angles(config.orbit_views), autoregressive=len(inputs) < synth.max_views,
-                            steps=config.orbit_steps, seed=config.seed)
+                            steps=config.orbit_steps, seed=config.seed, callback=orbit_callback, anchor=anchor)
     orbit_done = time.perf_counter()
     estimates = estimate_azimuths(inputs, orbit.images, orbit.angles)
+    if synth.runner.relative:  # the anchor defines azimuth 0 of the relative frame: known, not estimated
+        estimates[anchor] = AzimuthEstimate(azimuth=0.0, rmse=estimates[anchor].rmse)
     log.info("estimated input azimuths (deg): %s", ", ".join(f"{math.degrees(e.azimuth):.1f}" for e in estimates))
 
     input_pool = RayPool(inputs, [orbit_camera(e.azimuth, size) for e in estimates])
     orbit_pool = RayPool(orbit.images, [orbit_camera(a, size) for a in orbit.angles])
     generator = torch.Generator().manual_seed(config.seed)
-    seeker = ModeSeeker(synth, inputs, config, generator)
+    seeker = ModeSeeker(synth, inputs, config, generator, anchor)
     stage_times: list[float] = []
 
     def loss_terms(field: VoxelField, i: int) -> dict[str, torch.Tensor]:

@@ -27,7 +27,7 @@ from .field import VoxelField
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LEVEL = 0.1
+DEFAULT_SURFACE_THRESHOLD = 0.1  # the opacity of one voxel at which the surface is drawn
 
 
 class EmptySurfaceError(ValueError):
@@ -74,23 +74,26 @@ def field_colors(field: VoxelField, points: np.ndarray) -> np.ndarray:
     return (rgb.clamp(0, 1).numpy() * 255.0).round().astype(np.uint8)
 
 
-def extract_mesh(field: VoxelField, level: float = DEFAULT_LEVEL, min_component_fraction: float = 0.1) -> SurfaceMesh:
-    """Marching cubes at opacity ``level``; components under ``min_component_fraction`` of the largest are dropped."""
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"surface level is a voxel opacity in (0, 1), got {level}")
+def extract_mesh(field: VoxelField, surface_threshold: float = DEFAULT_SURFACE_THRESHOLD,
+                 min_component_fraction: float = 0.1) -> SurfaceMesh:
+    """Marching cubes at voxel opacity ``surface_threshold``; components under ``min_component_fraction`` of
+    the largest are dropped."""
+    if not 0.0 < surface_threshold < 1.0:
+        raise ValueError(f"surface threshold is a voxel opacity in (0, 1), got {surface_threshold}")
     opacity = voxel_opacity(field)
     if not np.isfinite(opacity).all():
         raise EmptySurfaceError("the field holds non-finite densities: no surface can be extracted")
-    if opacity.max() <= level:
+    if opacity.max() <= surface_threshold:
         raise EmptySurfaceError(
-            f"the field is empty: no voxel reaches opacity {level} (max {opacity.max():.3g}); "
-            "fit longer, or lower the level"
+            f"the field is empty: no voxel reaches opacity {surface_threshold} (max {opacity.max():.3g}); "
+            "fit longer, or lower the surface threshold"
         )
-    if opacity.min() >= level:
-        raise EmptySurfaceError(f"the field is opaque everywhere (min voxel opacity {opacity.min():.3g} >= {level})")
+    if opacity.min() >= surface_threshold:
+        raise EmptySurfaceError(
+            f"the field is opaque everywhere (min voxel opacity {opacity.min():.3g} >= {surface_threshold})")
     padded = np.pad(opacity, 1, constant_values=0.0)
     spacing = field.voxel_size
-    vertices, faces, _, _ = marching_cubes(padded, level=level, spacing=(spacing,) * 3, gradient_direction="ascent",
+    vertices, faces, _, _ = marching_cubes(padded, level=surface_threshold, spacing=(spacing,) * 3, gradient_direction="ascent",
                                         allow_degenerate=False)
     vertices = vertices - (field.half_extent + spacing)
     o3d = open3d_module()

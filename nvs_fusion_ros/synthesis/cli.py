@@ -11,6 +11,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from ..diffusion.samplers import SAMPLERS
+from ..engines.factory import ENGINES
 from .contact_sheet import colorize, contact_sheet, write_png
 from .synthesizer import NovelViewSynthesizer
 from .tensors import read_rgb
@@ -31,17 +33,21 @@ def progress_bar(desc: str, unit: str) -> Iterator[Callable[[int, int], None]]:
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     """Model and engine options shared by every subcommand that runs the model."""
     parser.add_argument("--model", default=None, help="checkpoint (.pt); default: the shipped model")
-    parser.add_argument("--engine", default="auto", choices=["auto", "tensorrt", "onnxruntime", "torch"])
+    parser.add_argument("--engine", default="auto", choices=list(ENGINES))
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
 
 
 def add_cli(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("synthesize", help="synthesize a novel view from pose-free input views")
     parser.add_argument("views", nargs="+", help="input view images (PNG/JPEG)")
-    parser.add_argument("--angle", type=float, default=180.0, help="target azimuth in degrees (default 180)")
+    parser.add_argument("--angle", type=float, default=180.0,
+                        help="target azimuth in degrees (default 180: the side the anchor view cannot see); "
+                             "relative to the anchor view for a relative-mode model, canonical otherwise")
+    parser.add_argument("--anchor", type=int, default=-1,
+                        help="index of the anchor view among the inputs (default -1: the last one)")
     parser.add_argument("--samples", type=int, default=1, help="number of samples (occlusion hypotheses)")
     parser.add_argument("--steps", type=int, default=50, help="denoising steps")
-    parser.add_argument("--sampler", default="ddim", choices=list(NovelViewSynthesizer.SAMPLERS))
+    parser.add_argument("--sampler", default="ddim", choices=list(SAMPLERS))
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--out", default="out/synthesize", help="output folder")
     add_engine_arguments(parser)
@@ -53,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
     synth = NovelViewSynthesizer.from_checkpoint(args.model, engine=args.engine, device=args.device)
     with progress_bar("denoising", "step") as progress:
         result = synth.synthesize(views, math.radians(args.angle), num_samples=args.samples, steps=args.steps,
-                                  sampler=args.sampler, seed=args.seed, callback=progress)
+                                  sampler=args.sampler, seed=args.seed, callback=progress,
+                                  anchor=args.anchor)
     out = Path(args.out)
     for k, image in enumerate(result.images):
         write_png(out / f"sample_{k:02d}.png", image)
@@ -65,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     ]
     write_png(out / "contact_sheet.png", contact_sheet(rows))
     summary = {"angle_deg": args.angle, "seeds": result.seeds, "timings": result.timings,
-               "engine": synth.denoiser.describe(), "views": [str(p) for p in args.views]}
+               "engine": synth.runner.describe(), "views": [str(p) for p in args.views]}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
     return 0

@@ -16,6 +16,11 @@ import numpy as np
 BACKGROUND = 255
 
 
+def wrap_angle(angle: float) -> float:
+    """An angle in radians wrapped into [0, 2π); IEEE remainder is exact, so even 3.4e38 wraps correctly."""
+    return math.remainder(angle, 2.0 * math.pi) % (2.0 * math.pi)
+
+
 def validate_view(image: object, index: int) -> np.ndarray:
     """Check one user view: an HxWx3 uint8 RGB array with H, W >= 1."""
     if not isinstance(image, np.ndarray):
@@ -55,11 +60,11 @@ def prepare_views(views: Sequence[np.ndarray], size: int, max_views: int) -> np.
 
 
 def validate_angle(angle: object) -> float:
-    """A finite target azimuth in radians."""
+    """A finite azimuth in radians, wrapped into [0, 2π) (in float64, so any finite value works)."""
     try:
         value = float(angle)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise ValueError(f"target angle {angle!r} is not a number") from None
     if not math.isfinite(value):
         raise ValueError(f"target angle {value} is not finite")
-    return value
+    return wrap_angle(value)

@@ -20,12 +20,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..diffusion.samplers import StepCallback, generators_from_seeds, make_sampler
-from ..engines.base import Denoiser
-from ..engines.factory import EngineOptions, create_denoiser
+from ..diffusion.samplers import StepCallback, generators_from_seeds
+from ..engines.factory import EngineOptions
 from ..model.checkpoint import Checkpoint, load_checkpoint
-from .denoising import denoise_targets
 from .preprocess import prepare_views, validate_angle
+from .runner import Conditioning, ModelRunner
 from .tensors import to_tensor, to_uint8
 
 log = logging.getLogger(__name__)
@@ -92,16 +91,12 @@ def uncertainty_map(images: np.ndarray) -> np.ndarray:
 class NovelViewSynthesizer:
     """Pose-free novel view synthesis with a composable diffusion model (ViewFusion)."""
 
-    SAMPLERS = ("ddim", "ddpm", "dpmpp2m")
-
-    def __init__(self, checkpoint: Checkpoint, denoiser: Denoiser, max_views: int = 32, max_batch: int = 64):
-        if max_views < 1 or max_batch < 1:
-            raise ValueError("max_views and max_batch must be at least 1")
+    def __init__(self, checkpoint: Checkpoint, runner: ModelRunner, max_views: int = 32):
+        if max_views < 1:
+            raise ValueError("max_views must be at least 1")
         self.checkpoint = checkpoint
-        self.denoiser = denoiser
-        self.schedule = checkpoint.schedule
+        self.runner = runner
         self.max_views = max_views
-        self.max_batch = max_batch
 
     @classmethod
     def from_checkpoint(
@@ -115,7 +110,7 @@ class NovelViewSynthesizer:
         """Load a checkpoint (``None``: the shipped default model) and build its engine."""
         checkpoint = load_checkpoint(default_model_path() if path is None else path)
         options = EngineOptions(engine=engine, device=device, **engine_options)  # type: ignore[arg-type]
-        return cls(checkpoint, create_denoiser(checkpoint, options), max_views=max_views, max_batch=options.max_batch)
+        return cls(checkpoint, ModelRunner.from_checkpoint(checkpoint, options), max_views=max_views)
 
     @property
     def image_size(self) -> int:
@@ -131,9 +126,13 @@ class NovelViewSynthesizer:
         seed: int | None = None,
         eta: float = 0.0,
         callback: StepCallback | None = None,
+        anchor: int = -1,
     ) -> SynthesisResult:
-        """Synthesize the object seen from ``target_angle`` (radians, canonical azimuth).
+        """Synthesize the object seen from ``target_angle`` (radians; any finite value, wrapped).
 
+        The angle is measured from the anchor view ``views[anchor]`` (default: the last, newest
+        view; 0 = the anchor's own viewpoint, π = the side it cannot see) for a relative-mode
+        model, or in the object's canonical frame for a canonical-mode one (``anchor`` unused).
         Sample k uses seed ``seed + k`` (a random base seed when ``seed`` is None, reported
         in the result), so each hypothesis is reproducible on its own.
         """
@@ -141,32 +140,21 @@ class NovelViewSynthesizer:
         angle = validate_angle(target_angle)
         if not isinstance(num_samples, (int, np.integer)) or num_samples < 1:
             raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
-        if sampler not in self.SAMPLERS:
-            raise ValueError(f"unknown sampler {sampler!r}; choose one of {list(self.SAMPLERS)}")
-        if not isinstance(steps, (int, np.integer)) or steps < 1:
-            raise ValueError(f"steps must be a positive integer, got {steps!r}")
+        chosen_sampler = self.runner.sampler(sampler, steps=steps, eta=eta)
         inputs = prepare_views(views, self.image_size, self.max_views)
+        if not -len(inputs) <= anchor < len(inputs):
+            raise ValueError(f"anchor {anchor} is not one of the {len(inputs)} views")
         base_seed = secrets.randbits(31) if seed is None else int(seed)
         seeds = [base_seed + k for k in range(num_samples)]
         prepared = time.perf_counter()
 
-        n = len(inputs)
-        view_tensor = to_tensor(inputs).repeat(num_samples, 1, 1, 1)
-        out = denoise_targets(
-            self.denoiser,
-            self.schedule,
-            make_sampler(sampler, self.schedule, steps=steps, eta=eta),
-            view_tensor,
-            torch.full((num_samples,), n, dtype=torch.long),
-            torch.full((num_samples,), angle),
-            generators_from_seeds(seeds),
-            max_streams=self.max_batch,
-            callback=callback,
-        )
+        out = self.runner.sample(Conditioning.repeated(to_tensor(inputs), num_samples, anchor),
+                                 torch.full((num_samples,), angle, dtype=torch.float64), generators_from_seeds(seeds),
+                                 chosen_sampler, callback=callback)
         images = to_uint8(out.images)
         weights = out.weights.mean(dim=0).cpu().numpy().astype(np.float32)
         done = time.perf_counter()
-        levels = len(make_sampler(sampler, self.schedule, steps=steps).timesteps())
+        levels = len(chosen_sampler.timesteps())
         return SynthesisResult(
             images=images,
             weights=weights,
@@ -192,15 +180,20 @@ class NovelViewSynthesizer:
         sampler: str = "ddim",
         seed: int | None = None,
         callback: StepCallback | None = None,
+        anchor: int = -1,
     ) -> OrbitResult:
         """Views at ``angles`` in order; with ``autoregressive`` each generated view joins the
         conditioning set of the next (paper §4.4). When the set would exceed ``max_views``, the
-        user's views are kept and the oldest generated views make room.
+        user's views are kept and the oldest generated views make room. Angles follow
+        :meth:`synthesize`; the anchor stays the user's view ``views[anchor]`` throughout.
         """
         if len(angles) == 0:
             raise ValueError("orbit needs at least one target angle")
         checked = [validate_angle(a) for a in angles]
         user_views = list(prepare_views(views, self.image_size, self.max_views))
+        if not -len(user_views) <= anchor < len(user_views):
+            raise ValueError(f"anchor {anchor} is not one of the {len(user_views)} views")
+        anchor %= len(user_views)  # generated views are appended after the user's, so the index stays put
         if autoregressive and len(user_views) >= self.max_views:
             raise ValueError(f"{len(user_views)} views leave no room for generated ones under max_views={self.max_views}")
         base_seed = secrets.randbits(31) if seed is None else int(seed)
@@ -210,7 +203,7 @@ class NovelViewSynthesizer:
             room = self.max_views - len(user_views)
             conditioning = user_views + (generated[-room:] if autoregressive and generated else [])
             result = self.synthesize(conditioning, angle, steps=steps, sampler=sampler, seed=base_seed + i,
-                                     callback=callback)
+                                     callback=callback, anchor=anchor)
             results.append(result)
             generated.append(result.images[0])
         log.debug("orbit of %d views done", len(checked))

@@ -1,10 +1,9 @@
 """The two matrix denoisers of the score composition, built from this project's models (ROS-free).
 
-* :func:`view_denoiser` — D_view from a ViewFusion engine: cell (v, f) is target azimuth
-  ``angles[v]`` composed from frame f's input views (paper §3.1 composition per target), through
-  the same building blocks as :func:`.denoising.denoise_targets` (``run_streams``,
-  ``compose_noise``, ``expand_to_streams``, ``prediction_to_eps``). All rows of a call are one
-  flat batch of streams.
+* :func:`view_denoiser` — D_view from the view model's :class:`~.runner.ModelRunner`: cell (v, f)
+  is target azimuth ``angles[v]`` composed from frame f's input views (paper §3.1 composition per
+  target; in relative mode measured from each frame's anchor view, its newest). All rows of a call
+  are one flat batch of streams.
 * :func:`time_denoiser` — D_time from a :class:`~nvs_fusion_ros.model.temporal_unet.TemporalUNet`:
   column v is one clip conditioned on its first frame ``first_frames[v]`` and azimuth
   ``angles[v]``. All columns of a call are one batch.
@@ -19,52 +18,36 @@ from collections.abc import Sequence
 
 import torch
 
-from ..diffusion.composition import compose_noise, expand_to_streams
 from ..diffusion.schedules import NoiseSchedule, prediction_to_eps
 from ..diffusion.score_composition import MatrixDenoiser, clean_from_eps
-from ..engines.base import Denoiser
 from ..model.temporal_unet import TemporalUNet
-from .denoising import run_streams
+from .runner import Conditioning, ModelRunner
 
 
-def view_denoiser(
-    denoiser: Denoiser, schedule: NoiseSchedule, frame_views: Sequence[torch.Tensor], angles: torch.Tensor,
-    max_streams: int = 64,
-) -> MatrixDenoiser:
+def view_denoiser(runner: ModelRunner, frame_views: Sequence[torch.Tensor], angles: torch.Tensor) -> MatrixDenoiser:
     """D_view: per frame, the V target azimuths composed from that frame's input views.
 
     Args:
         frame_views: one tensor (N_f, 3, H, W) in [-1, 1] per frame, the views observed at frame f
-            (any N_f >= 1; they carry no pose, as in ViewFusion).
+            (any N_f >= 1; they carry no pose, as in ViewFusion; the last is the frame's anchor).
         angles: (V,) target azimuths in radians, one per matrix row index v.
-        max_streams: the engine's batch bound (streams per network call), as in ``run_streams``.
     """
     if len(frame_views) == 0 or any(v.dim() != 4 or v.shape[0] < 1 for v in frame_views):
         raise ValueError("frame_views needs one (N, 3, H, W) tensor with N >= 1 per frame")
-    device = denoiser.device
     views_count = len(angles)
     # Items in frame-major order (f, v); item (f, v) has frame f's views as its streams.
-    per_item_counts = torch.tensor([len(v) for v in frame_views], dtype=torch.long).repeat_interleave(views_count)
-    streams = torch.cat([v.to(device).repeat(views_count, 1, 1, 1) for v in frame_views])
-    item_angles = angles.to(device).float().repeat(len(frame_views))
-    offsets = torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(per_item_counts, 0)])
+    items = Conditioning.of([v for v in frame_views for _ in range(views_count)])
+    item_angles = angles.float().repeat(len(frame_views))
 
     def denoise(noisy: torch.Tensor, t: int, frames: slice) -> torch.Tensor:
         v, f = noisy.shape[:2]
         if v != views_count or not 0 <= frames.start < frames.stop <= len(frame_views):
             raise ValueError(f"block {tuple(noisy.shape)} at frames {frames} does not fit {views_count} views x "
                              f"{len(frame_views)} frames")
-        first, last = frames.start * views_count, frames.stop * views_count
-        counts = per_item_counts[first:last].to(device)
-        y_t = noisy.to(device).transpose(0, 1).reshape(f * v, *noisy.shape[2:])  # items (f, v), frame-major
-        gamma = float(schedule.gammas[t])
-        level = schedule.gamma(t).to(device).expand(int(counts.sum()))
-        prediction, logits = run_streams(
-            denoiser, streams[offsets[first] : offsets[last]], expand_to_streams(y_t, counts),
-            expand_to_streams(item_angles[first:last], counts), level, max_streams,
-        )
-        composite, _ = compose_noise(prediction, logits, counts)
-        clean = clean_from_eps(y_t, prediction_to_eps(denoiser.prediction, composite, y_t, gamma), gamma)
+        chosen = range(frames.start * views_count, frames.stop * views_count)
+        y_t = noisy.transpose(0, 1).reshape(f * v, *noisy.shape[2:])  # items (f, v), frame-major
+        clean = runner.predict_clean(items.select(chosen), y_t, item_angles[frames.start * views_count:
+                                                                            frames.stop * views_count], t)
         return clean.reshape(f, v, *noisy.shape[2:]).transpose(0, 1).to(noisy.device)
 
     return denoise

@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     write_png(out / "contact_sheet.png", contact_sheet(matrix_rows(result)))
     write_gif(out / "clip.gif", result)
     summary = {"angles_deg": args.angles, "frames": len(frames), "method": args.method, "settings": asdict(settings),
-               "seeds": result.seeds, "timings": result.timings, "engine": synth.views.denoiser.describe()}
+               "seeds": result.seeds, "timings": result.timings, "engine": synth.views.runner.describe()}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
     return 0

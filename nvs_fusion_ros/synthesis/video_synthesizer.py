@@ -76,11 +76,10 @@ class CompositionSettings:
     weight: float = 0.5
     rollback_steps: int = 5
     renoise_mode: str = "forward"
-    chunk: int = 64
 
     def __post_init__(self) -> None:
-        if self.steps < 1 or self.chunk < 1:
-            raise ValueError(f"steps and chunk must be at least 1, got {self.steps} and {self.chunk}")
+        if self.steps < 1:
+            raise ValueError(f"steps must be at least 1, got {self.steps}")
         if not 0.0 <= self.weight <= 1.0:
             raise ValueError(f"weight s must be in [0, 1], got {self.weight}")
         if not 0 <= self.rollback_steps <= self.steps:
@@ -113,7 +112,7 @@ class VideoSynthesizer:
         """Load both models (``None``: the shipped ones); the temporal model runs with torch on the view engine's device."""
         synthesizer = NovelViewSynthesizer.from_checkpoint(view_path, engine=engine, device=device, **engine_options)
         path = default_temporal_model_path() if temporal_path is None else temporal_path
-        temporal = load_checkpoint(path, map_location=synthesizer.denoiser.device, kind="temporal")
+        temporal = load_checkpoint(path, map_location=synthesizer.runner.device, kind="temporal")
         return cls(synthesizer, temporal)
 
     @property
@@ -146,8 +145,8 @@ class VideoSynthesizer:
         base_seed = secrets.randbits(31) if seed is None else int(seed)
         seeds = [base_seed + v for v in range(len(checked))]
         angle_tensor = torch.tensor(checked, dtype=torch.float32)
-        d_view = view_denoiser(self.views.denoiser, self.views.schedule, [to_tensor(v) for v in inputs], angle_tensor,
-                               self.views.max_batch)
+        runner = self.views.runner
+        d_view = view_denoiser(runner, [to_tensor(v) for v in inputs], angle_tensor)
         size = self.image_size
         prepared = time.perf_counter()
 
@@ -158,9 +157,9 @@ class VideoSynthesizer:
                 if callback is not None:
                     callback(done_passes * total + done, passes * total)
 
-            return sample_matrix(view, time_, self.views.schedule, shape, generators_from_seeds(seeds), steps=settings.steps,
+            return sample_matrix(view, time_, runner.schedule, shape, generators_from_seeds(seeds), steps=settings.steps,
                                  weight=weight, rollback_steps=rollback, renoise_mode=settings.renoise_mode,
-                                 chunk=settings.chunk, device=self.views.denoiser.device, callback=progress)
+                                 max_cells=runner.max_batch, device=runner.device, callback=progress)
 
         full = (len(checked), len(inputs), 3, size, size)
         if method == "per-frame":
@@ -170,7 +169,7 @@ class VideoSynthesizer:
             # Frame 0 alone first: the reference row D_time is conditioned on (same noise as frame 0 of the matrix).
             reference = run((len(checked), 1, 3, size, size), d_view, None, 1.0, 0, 0)[:, 0]
             assert self.temporal is not None
-            d_time = time_denoiser(self.temporal.model, self.views.schedule, reference, angle_tensor)
+            d_time = time_denoiser(self.temporal.model, runner.schedule, reference, angle_tensor)
             images = run(full, d_view, d_time, settings.weight, settings.rollback_steps, 1)
         done = time.perf_counter()
         return VideoResult(

@@ -39,15 +39,14 @@ import torch
 from tqdm import tqdm
 
 from .. import cameras
-from ..diffusion.samplers import Sampler, generators_from_seeds, make_sampler
-from ..diffusion.schedules import NoiseSchedule
+from ..diffusion.samplers import SAMPLERS, Sampler, generators_from_seeds
 from ..engines.base import Denoiser
-from ..engines.factory import EngineOptions, create_denoiser
+from ..engines.factory import EngineOptions
 from ..model.checkpoint import load_checkpoint
 from ..synthesis.cli import add_engine_arguments
 from ..synthesis.contact_sheet import contact_sheet, write_png
-from ..synthesis.denoising import denoise_targets
-from ..synthesis.synthesizer import NovelViewSynthesizer, default_model_path
+from ..synthesis.runner import Conditioning, ModelRunner
+from ..synthesis.synthesizer import default_model_path
 from ..synthesis.tensors import to_tensor, to_uint8
 from .metrics import LPIPS_UNAVAILABLE, PSNR_CAP_DB, ImageMetrics
 from .nmr_dataset import VIEW_COUNT, NMRViews
@@ -97,13 +96,13 @@ class EvalConfig:
     seed: int = 0
     engine: str = "auto"
     device: str = "auto"
-    max_streams: int = 64
+    max_batch: int = 64
     lpips_weights: str | None = None
     examples: int = 4
 
     def __post_init__(self) -> None:
-        if self.repeats < 1 or self.steps < 1 or self.max_streams < 1:
-            raise ValueError("repeats, steps and max_streams must be at least 1")
+        if self.repeats < 1 or self.steps < 1 or self.max_batch < 1:
+            raise ValueError("repeats, steps and max_batch must be at least 1")
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"limit must be at least 1, got {self.limit}")
         if self.max_views < 1:
@@ -112,8 +111,8 @@ class EvalConfig:
             log.warning("max_views %d capped at %d: the target leaves %d other views", self.max_views, VIEW_COUNT - 1,
                         VIEW_COUNT - 1)
             self.max_views = VIEW_COUNT - 1
-        if self.sampler not in NovelViewSynthesizer.SAMPLERS:
-            raise ValueError(f"unknown sampler {self.sampler!r}; choose one of {list(NovelViewSynthesizer.SAMPLERS)}")
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"unknown sampler {self.sampler!r}; choose one of {sorted(SAMPLERS)}")
         if not 0.0 <= self.eta <= 1.0:
             raise ValueError(f"eta must be in [0, 1], got {self.eta}")
 
@@ -196,12 +195,12 @@ def baseline_images(draws: Sequence[Draw], objects: Sequence[np.ndarray]) -> dic
     return {"nearest_view": nearest, "mean_view": mean}
 
 
-def pack_draws(draws: Sequence[Draw], max_streams: int) -> list[list[int]]:
-    """Indices of draws grouped so each denoising call has at most ``max_streams`` streams (one view = one stream)."""
+def pack_draws(draws: Sequence[Draw], max_batch: int) -> list[list[int]]:
+    """Indices of draws grouped so each denoising call has at most ``max_batch`` streams (one view = one stream)."""
     packs: list[list[int]] = []
     streams = 0
     for i, draw in enumerate(draws):
-        if packs and streams + len(draw.inputs) <= max_streams:
+        if packs and streams + len(draw.inputs) <= max_batch:
             packs[-1].append(i)
             streams += len(draw.inputs)
         else:
@@ -210,24 +209,29 @@ def pack_draws(draws: Sequence[Draw], max_streams: int) -> list[list[int]]:
     return packs
 
 
+def target_angle(draw: Draw, relative: bool) -> float:
+    """The angle the model is asked for: the target's azimuth, measured from the draw's anchor (its
+    last input view, the newest) for a relative-mode model, canonical otherwise."""
+    target = cameras.view_azimuth(draw.target)
+    return target - cameras.view_azimuth(draw.inputs[-1]) if relative else target
+
+
 def sample_model(
-    denoiser: Denoiser, schedule: NoiseSchedule, sampler: Sampler, draws: Sequence[Draw], objects: Sequence[np.ndarray],
-    max_streams: int, progress: Callable[[], None] | None = None,
+    runner: ModelRunner, sampler: Sampler, draws: Sequence[Draw], objects: Sequence[np.ndarray],
+    progress: Callable[[], None] | None = None,
 ) -> np.ndarray:
     """The composed reverse process for every draw, many objects per denoising call: (K, H, W, 3) uint8.
 
     Each draw has its own generator, so its sample does not depend on how draws are packed.
     """
     results: list[np.ndarray | None] = [None] * len(draws)
-    for pack in pack_draws(draws, max_streams):
+    for pack in pack_draws(draws, runner.max_batch):
         chosen = [draws[i] for i in pack]
-        views = torch.cat([to_tensor(objects[d.obj][list(d.inputs)]) for d in chosen])
-        out = denoise_targets(
-            denoiser, schedule, sampler, views,
-            torch.tensor([len(d.inputs) for d in chosen]),
-            torch.tensor([cameras.view_azimuth(d.target) for d in chosen]),
+        out = runner.sample(
+            Conditioning.of([to_tensor(objects[d.obj][list(d.inputs)]) for d in chosen]),
+            [target_angle(d, runner.relative) for d in chosen],
             generators_from_seeds([d.seed for d in chosen]),
-            max_streams=max_streams,
+            sampler,
             callback=(lambda done, total: progress()) if progress else None,
         )
         for i, image in zip(pack, to_uint8(out.images), strict=True):
@@ -301,7 +305,8 @@ def evaluate(cfg: EvalConfig, show_progress: bool = True) -> Evaluation:
     count = len(dataset) if cfg.limit is None else min(cfg.limit, len(dataset))
     objects = [dataset.load_object(i)[0] for i in range(count)]
     metrics = ImageMetrics(cfg.lpips_weights)
-    denoiser = create_denoiser(checkpoint, EngineOptions(engine=cfg.engine, device=cfg.device, max_batch=cfg.max_streams))
+    runner = ModelRunner.from_checkpoint(checkpoint, EngineOptions(engine=cfg.engine, device=cfg.device,
+                                                                  max_batch=cfg.max_batch))
     draws = single_view_draws(count, cfg.repeats, cfg.seed) + view_count_draws(count, cfg.max_views, cfg.seed)
     variable_counts = variable_view_counts(count, cfg.max_views, cfg.seed)
     truths = np.stack([objects[d.obj][d.target] for d in draws])
@@ -310,25 +315,23 @@ def evaluate(cfg: EvalConfig, show_progress: bool = True) -> Evaluation:
     # With one view the softmax weight is 1 whatever the logits, so the ablation equals the model
     # exactly there: only draws with 2+ views are sampled again with uniform weights.
     multi = [i for i, d in enumerate(draws) if len(d.inputs) > 1]
-    sampler = make_sampler(cfg.sampler, checkpoint.schedule, steps=cfg.steps, eta=cfg.eta)
+    sampler = runner.sampler(cfg.sampler, steps=cfg.steps, eta=cfg.eta)
     levels = len(sampler.timesteps())
-    packs = len(pack_draws(draws, cfg.max_streams)) + len(pack_draws([draws[i] for i in multi], cfg.max_streams))
-    one_step = make_sampler("ddim", checkpoint.schedule, steps=1)
+    packs = len(pack_draws(draws, cfg.max_batch)) + len(pack_draws([draws[i] for i in multi], cfg.max_batch))
+    one_step = runner.sampler("ddim", steps=1)  # the posterior mean: one DDIM step from the noisiest level
     predictions: dict[str, np.ndarray] = {}
-    total = packs * levels + len(pack_draws(draws, cfg.max_streams))
+    total = packs * levels + len(pack_draws(draws, cfg.max_batch))
     with tqdm(total=total, desc="denoising", unit="step", disable=not show_progress) as bar:
         t0 = time.perf_counter()
-        predictions["viewfusion"] = sample_model(denoiser, checkpoint.schedule, sampler, draws, objects, cfg.max_streams,
-                                                 lambda: bar.update(1))
+        predictions["viewfusion"] = sample_model(runner, sampler, draws, objects, lambda: bar.update(1))
         t1 = time.perf_counter()
         uniform = predictions["viewfusion"].copy()
         if multi:
-            uniform[multi] = sample_model(UniformWeights(denoiser), checkpoint.schedule, sampler, [draws[i] for i in multi],
-                                          objects, cfg.max_streams, lambda: bar.update(1))
+            uniform[multi] = sample_model(runner.with_denoiser(UniformWeights(runner.denoiser)), sampler,
+                                          [draws[i] for i in multi], objects, lambda: bar.update(1))
         predictions["uniform_weights"] = uniform
         t2 = time.perf_counter()
-        predictions["posterior_mean"] = sample_model(denoiser, checkpoint.schedule, one_step, draws, objects,
-                                                     cfg.max_streams, lambda: bar.update(1))
+        predictions["posterior_mean"] = sample_model(runner, one_step, draws, objects, lambda: bar.update(1))
         t3 = time.perf_counter()
     predictions.update(baseline_images(draws, objects))
     scores = {m: metrics(predictions[m], truths) for m in METHODS}
@@ -342,7 +345,7 @@ def evaluate(cfg: EvalConfig, show_progress: bool = True) -> Evaluation:
     report = {
         "config": {**asdict(cfg), "model": str(cfg.model), "resolution": size, "objects": count,
                    "object_ids": [dataset.objects[i].object_id for i in range(count)], "denoising_levels": levels,
-                   "engine_description": denoiser.describe(), "schedule": {"kind": checkpoint.schedule.kind,
+                   "engine_description": runner.describe(), "schedule": {"kind": checkpoint.schedule.kind,
                                                                            "T": checkpoint.schedule.num_steps},
                    "training_metadata": checkpoint.metadata},
         "metrics": {"psnr": f"dB, higher is better; identical images count as {PSNR_CAP_DB:g} dB",
@@ -480,11 +483,11 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="single-view protocol repeats (paper: 3)")
     parser.add_argument("--max-views", type=int, default=6, help="largest number of input views (paper: 6; at most 23)")
     parser.add_argument("--steps", type=int, default=50, help="denoising steps (DDIM)")
-    parser.add_argument("--sampler", default="ddim", choices=list(NovelViewSynthesizer.SAMPLERS))
+    parser.add_argument("--sampler", default="ddim", choices=list(SAMPLERS))
     parser.add_argument("--eta", type=float, default=0.0,
                         help="DDIM noise: 0 deterministic, 1 ancestral over the spaced levels (the paper's DDPM, respaced)")
     parser.add_argument("--seed", type=int, default=0, help="seeds every draw and every diffusion sample")
-    parser.add_argument("--max-streams", type=int, default=64, help="network streams (views) per denoising call")
+    parser.add_argument("--max-batch", type=int, default=64, help="network streams (views) per denoising call")
     parser.add_argument("--lpips-weights", default=None,
                         help="VGG16 + LPIPS linear weights (format: see nvs_fusion_ros/training/metrics.py); "
                              "without it LPIPS is reported as unavailable")
@@ -502,7 +505,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = EvalConfig(
         data=args.data, model=str(args.model or default_model_path()), split=args.split, limit=args.limit,
         repeats=args.repeats, max_views=args.max_views, steps=args.steps, sampler=args.sampler, eta=args.eta, seed=args.seed,
-        engine=args.engine, device=args.device, max_streams=args.max_streams, lpips_weights=args.lpips_weights,
+        engine=args.engine, device=args.device, max_batch=args.max_batch, lpips_weights=args.lpips_weights,
         examples=args.examples,
     )
     evaluation = evaluate(cfg)

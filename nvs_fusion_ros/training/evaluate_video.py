@@ -31,11 +31,9 @@ from tqdm import tqdm
 
 from .. import cameras
 from ..diffusion.score_composition import RENOISE_MODES
-from ..model.checkpoint import load_checkpoint
 from ..synthesis.cli import add_engine_arguments
 from ..synthesis.contact_sheet import contact_sheet, write_png
-from ..synthesis.synthesizer import NovelViewSynthesizer
-from ..synthesis.video_synthesizer import CompositionSettings, VideoSynthesizer, default_temporal_model_path
+from ..synthesis.video_synthesizer import CompositionSettings, VideoSynthesizer
 from .metrics import ImageMetrics
 from .video_dataset import VideoClips
 
@@ -92,11 +90,8 @@ def clip_draw(clip_index: int, seed: int, offsets: tuple[int, ...]) -> tuple[int
 def evaluate_video(cfg: VideoEvalConfig, out: Path, show_progress: bool = True) -> dict:
     """Run the three methods on every clip; write the JSON, Markdown and contact sheets to ``out``."""
     started = time.perf_counter()
-    views = NovelViewSynthesizer.from_checkpoint(cfg.model, engine=cfg.engine, device=cfg.device)
-    temporal = load_checkpoint(cfg.temporal_model or default_temporal_model_path(), map_location=views.denoiser.device,
-                               kind="temporal")
-    synth = VideoSynthesizer(views, temporal)
-    clips = VideoClips(cfg.data, cfg.split, frames=cfg.frames, image_size=views.image_size)
+    synth = VideoSynthesizer.from_checkpoints(cfg.model, cfg.temporal_model or None, engine=cfg.engine, device=cfg.device)
+    clips = VideoClips(cfg.data, cfg.split, frames=cfg.frames, image_size=synth.image_size)
     count = len(clips) if cfg.limit is None else min(cfg.limit, len(clips))
     metrics = ImageMetrics(None)
     base = dict(steps=cfg.steps, weight=cfg.weight, renoise_mode=cfg.renoise_mode)
@@ -127,8 +122,8 @@ def evaluate_video(cfg: VideoEvalConfig, out: Path, show_progress: bool = True) 
             write_png(out / f"matrix_{i:02d}.png", contact_sheet(example_rows(matrix[source], truth, results, angles)))
     summary = {m: {k: float(np.mean([r["methods"][m][k] for r in records]))
                    for k in ("psnr", "ssim", "frame_change", "tc_excess", "seconds")} for m in cfg.methods}
-    report = {"config": {**asdict(cfg), "clips": count, "resolution": views.image_size,
-                         "engine": views.denoiser.describe(), "temporal_metadata": temporal.metadata},
+    report = {"config": {**asdict(cfg), "clips": count, "resolution": synth.image_size,
+                         "engine": synth.views.runner.describe(), "temporal_metadata": synth.temporal.metadata},
               "truth_frame_change": float(np.mean([r["truth_frame_change"] for r in records])),
               "results": summary, "clips": records, "total_s": time.perf_counter() - started}
     out.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,8 @@ synset, and ``metadata.yaml`` naming the synsets (docs/DESIGN.md §4).
 
 :class:`NMRViews` yields ViewFusion training samples (paper, Algorithm 1): a random
 target view and 1..max_views input views drawn in random order from the other 23.
-Input views carry no pose; only the target's absolute azimuth is given. Every draw
+Input views carry no pose; only the target's azimuth is given: absolute (canonical mode, the
+paper's) or measured from the anchor view, the last input (relative mode). Every draw
 comes from a generator seeded by (seed, epoch, item), so a sample does not depend on
 the DataLoader's worker count or order, and :meth:`NMRViews.set_epoch` renews them.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +27,7 @@ import yaml
 from torch.utils.data import Dataset
 
 from nvs_fusion_ros import cameras
+from nvs_fusion_ros.model.config import ANGLE_REFERENCES
 from nvs_fusion_ros.synthesis.tensors import read_rgb, to_tensor
 
 LOG = logging.getLogger(__name__)
@@ -111,9 +114,13 @@ class NMRViews(Dataset):
         categories: list[str] | None = None,
         seed: int = 0,
         cache_objects: int = DEFAULT_CACHE_OBJECTS,
+        angle_reference: str = "canonical",
     ) -> None:
         if not 1 <= max_views < VIEW_COUNT:
             raise ValueError(f"max_views must be in 1..{VIEW_COUNT - 1}, got {max_views}")
+        if angle_reference not in ANGLE_REFERENCES:
+            raise ValueError(f"angle_reference must be one of {list(ANGLE_REFERENCES)}, got {angle_reference!r}")
+        self.angle_reference = angle_reference
         self.root = Path(root)
         self.split = split
         self.max_views = max_views
@@ -176,7 +183,16 @@ class NMRViews(Dataset):
         others = np.delete(np.arange(VIEW_COUNT), target)
         return target, rng.permutation(others)[:num_views]
 
+    def target_angle(self, target: int, anchor_view: int) -> float:
+        """The angle the model is trained on: the target's azimuth in [0, 2π), measured from the
+        anchor view's azimuth in relative mode (so turning the object about its up axis changes nothing)."""
+        angle = cameras.view_azimuth(target)
+        if self.angle_reference == "relative":
+            angle -= cameras.view_azimuth(anchor_view)
+        return angle % (2.0 * math.pi)
+
     def __getitem__(self, index: int) -> dict:
+        """One sample; the anchor is the last input view (the inputs are a random draw, so any view can be it)."""
         target, inputs = self.draw(index)
         images = self._cached_images(index)
         views = torch.zeros((self.max_views, 3, *images.shape[1:3]), dtype=torch.float32)
@@ -187,7 +203,8 @@ class NMRViews(Dataset):
             "views": views,
             "num_views": torch.tensor(len(inputs), dtype=torch.int64),
             "target": to_tensor(images[target]),
-            "target_angle": torch.tensor(cameras.view_azimuth(target), dtype=torch.float32),
+            "target_angle": torch.tensor(self.target_angle(target, int(inputs[-1])), dtype=torch.float32),
+            "anchor": torch.tensor(len(inputs) - 1, dtype=torch.int64),
             "target_index": torch.tensor(target, dtype=torch.int64),
             "view_indices": view_indices,
             "object_id": self.objects[index].object_id,

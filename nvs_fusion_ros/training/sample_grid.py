@@ -11,7 +11,7 @@ from ..diffusion.schedules import NoiseSchedule
 from ..engines.torch_engine import TorchDenoiser
 from ..model.unet import ViewFusionUNet
 from ..synthesis.contact_sheet import contact_sheet, write_png
-from ..synthesis.denoising import denoise_targets
+from ..synthesis.runner import Conditioning, ModelRunner
 from ..synthesis.tensors import to_uint8
 from .nmr_dataset import NMRViews
 
@@ -27,14 +27,12 @@ def write_sample_grid(
     except (FileNotFoundError, ValueError):
         dataset = NMRViews(data_root, "train", max_views=max_views, image_size=model.config.image_size, seed=1)
     items = [dataset[i] for i in range(min(count, len(dataset)))]
-    counts = torch.tensor([int(it["num_views"]) for it in items])
-    views = torch.cat([it["views"][: int(it["num_views"])] for it in items])
+    conditioning = Conditioning.of([it["views"][: int(it["num_views"])] for it in items],
+                                   [int(it["anchor"]) for it in items])
     angles = torch.tensor([float(it["target_angle"]) for it in items])
     was_training = model.training
-    out = denoise_targets(
-        TorchDenoiser(model), schedule, DDIMSampler(schedule, steps=steps), views, counts, angles,
-        generators_from_seeds(range(len(items))),
-    )
+    runner = ModelRunner(TorchDenoiser(model), schedule, model.config)
+    out = runner.sample(conditioning, angles, generators_from_seeds(range(len(items))), DDIMSampler(schedule, steps=steps))
     model.train(was_training)
     samples = to_uint8(out.images)
     rows = []

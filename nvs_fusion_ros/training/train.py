@@ -16,7 +16,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,10 +27,11 @@ from tqdm import tqdm
 
 from ..diffusion.composition import compose_noise, expand_to_streams
 from ..diffusion.schedules import NoiseSchedule, make_schedule, prediction_target
-from ..engines.torch_engine import cpu_supports_bf16
+from ..engines.torch_engine import cpu_supports_bf16, cuda_supports_bf16
 from ..model.checkpoint import load_checkpoint, model_kind, save_checkpoint
-from ..model.config import UNetConfig, preset
+from ..model.config import ANGLE_REFERENCES, UNetConfig, preset
 from ..model.unet import ViewFusionUNet
+from ..synthesis.runner import stream_conditions
 from .nmr_dataset import NMRViews
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class TrainConfig:
     precision: str = "auto"
     channels_last: bool = False  # slower on the dev CPU (AMD Zen 4, bf16, 56 streams, 1 thread): 12.2 vs 9.0 s/step
     init_from: str = ""  # a model checkpoint whose weights start this run (fine-tuning); "" = random
+    angle_reference: str = ""  # "canonical" | "relative" (target angle from the anchor view); "" = the preset's
 
     def __post_init__(self) -> None:
         if self.lr_decay not in LR_DECAYS:
@@ -87,8 +89,9 @@ def composed_loss(
     target = batch["target"]
     counts = batch["num_views"]
     eps, y_t, level = schedule.noise_for_training(target, generator)
+    relative = getattr(model, "module", model).config.angle_reference == "relative"  # DDP wraps the network
     noise, logits = model(
-        stack_views(batch["views"], counts),
+        stream_conditions(stack_views(batch["views"], counts), counts, batch["anchor"], relative),
         expand_to_streams(y_t, counts),
         expand_to_streams(batch["target_angle"].float(), counts),
         expand_to_streams(level, counts),
@@ -125,7 +128,7 @@ def autocast_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None
     if cfg.precision == "bf16":
         return torch.bfloat16
     if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if cuda_supports_bf16(device) else torch.float16  # native only: not V100/T4/Xavier
     return torch.bfloat16 if cpu_supports_bf16() else None
 
 
@@ -173,16 +176,18 @@ class Trainer:
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
 
-    @staticmethod
-    def preset_config(name: str) -> UNetConfig:
-        return preset(name)
+    def preset_config(self, name: str) -> UNetConfig:
+        """The preset, with the run's angle reference when one is given."""
+        config = preset(name)
+        return replace(config, angle_reference=self.cfg.angle_reference) if self.cfg.angle_reference else config
 
     def build_model(self) -> nn.Module:
         return ViewFusionUNet(self.model_config)
 
     def build_dataset(self) -> NMRViews:
         return NMRViews(
-            self.cfg.data, "train", max_views=self.cfg.max_views, image_size=self.model_config.image_size, seed=self.cfg.seed
+            self.cfg.data, "train", max_views=self.cfg.max_views, image_size=self.model_config.image_size, seed=self.cfg.seed,
+            angle_reference=self.model_config.angle_reference,
         )
 
     def loss(self, batch: dict) -> torch.Tensor:
@@ -279,6 +284,7 @@ class Trainer:
             "ema_decay": self.cfg.ema_decay,
             "preset": self.cfg.preset,
             "prediction": self.model_config.prediction,
+            "angle_reference": self.model_config.angle_reference,
             "initialised_from": self.init_source,
         }
 
@@ -337,6 +343,9 @@ def add_run_arguments(parser: argparse.ArgumentParser, defaults: TrainConfig, in
     parser.add_argument("--resume", action="store_true", help="continue <out>/last.pt if it exists")
     parser.add_argument("--init-from", default="", help="start from this model checkpoint's weights (fine-tuning)")
     parser.add_argument("--channels-last", action="store_true", help="channels-last memory format (faster on some GPUs/CPUs)")
+    parser.add_argument("--angle-reference", default="", choices=["", *ANGLE_REFERENCES],
+                        help="target angles: canonical (the paper, aligned datasets such as NMR) or relative to the "
+                             "anchor view (real objects); default: the preset's")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
 
 

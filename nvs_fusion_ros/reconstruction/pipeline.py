@@ -1,0 +1,98 @@
+"""The one reconstruction pipeline: pose-free views in; field, mesh, points, files and timings out.
+
+``reconstruct`` is what the CLI and the ROS node call: distillation (orbit + field fit + mode
+seeking), marching cubes at the surface threshold, surface points, and optional file writes.
+Progress is reported as one count over the orbit's denoising steps and the field iterations;
+the progress callback may raise to cancel the run between any two of them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..synthesis.synthesizer import NovelViewSynthesizer
+from .distill import DistillConfig, DistillResult, distill
+from .extract import (
+    DEFAULT_SURFACE_THRESHOLD,
+    PointCloud,
+    SurfaceMesh,
+    extract_mesh,
+    open3d_module,
+    sample_surface,
+    write_mesh,
+    write_point_cloud,
+)
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class Reconstruction:
+    """What one run produced; ``files`` lists what was written (empty without ``out_dir``)."""
+
+    distilled: DistillResult
+    mesh: SurfaceMesh
+    cloud: PointCloud
+    files: list[Path] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        """JSON-ready facts: the distillation's summary plus the surface and the files."""
+        return {**self.distilled.summary(), "timings": self.timings, "points": len(self.cloud.points),
+                "vertices": len(self.mesh.vertices), "triangles": len(self.mesh.faces),
+                "files": [str(f) for f in self.files]}
+
+
+def reconstruct(
+    synth: NovelViewSynthesizer,
+    views: Sequence[np.ndarray],
+    config: DistillConfig | None = None,
+    surface_threshold: float = DEFAULT_SURFACE_THRESHOLD,
+    points: int = 20000,
+    out_dir: str | Path | None = None,
+    progress: Progress | None = None,
+    anchor: int = -1,
+) -> Reconstruction:
+    """Distill ``views`` into a field and extract its surface (``EmptySurfaceError`` when there is none).
+
+    ``progress(done, total, stage)`` is called after every orbit denoising step (stage
+    ``"orbit"``) and every field iteration (``"field"``); ``out_dir`` also writes ``points.ply``,
+    ``mesh.ply``, ``mesh.obj`` and, with Open3D, ``mesh.glb``.
+    """
+    config = config or DistillConfig()
+    if points < 1:
+        raise ValueError(f"points must be at least 1, got {points}")
+    steps_per_view = len(synth.runner.sampler("ddim", steps=config.orbit_steps).timesteps())
+    orbit_total = config.orbit_views * steps_per_view
+    total = orbit_total + config.iterations
+    orbit_done = 0
+
+    def on_orbit_step(_done: int, _total: int) -> None:
+        nonlocal orbit_done
+        orbit_done += 1
+        if progress is not None:
+            progress(orbit_done, total, "orbit")
+
+    def on_iteration(done: int, _total: int) -> None:
+        if progress is not None:
+            progress(orbit_total + done, total, "field")
+
+    distilled = distill(synth, views, config, progress=on_iteration, orbit_callback=on_orbit_step, anchor=anchor)
+    started = time.perf_counter()
+    mesh = extract_mesh(distilled.field, surface_threshold)
+    cloud = sample_surface(mesh, distilled.field, points, seed=config.seed)
+    files: list[Path] = []
+    if out_dir is not None:
+        out = Path(out_dir)
+        files = [write_point_cloud(out / "points.ply", cloud), write_mesh(out / "mesh.ply", mesh),
+                 write_mesh(out / "mesh.obj", mesh)]
+        if open3d_module() is not None:
+            files.append(write_mesh(out / "mesh.glb", mesh))
+    timings = {**distilled.timings, "extract_s": time.perf_counter() - started}
+    timings["total_s"] = distilled.timings["total_s"] + timings["extract_s"]
+    return Reconstruction(distilled, mesh, cloud, files, timings)
