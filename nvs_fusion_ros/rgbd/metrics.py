@@ -30,19 +30,22 @@ def cloud_scores(predicted: np.ndarray, truth: np.ndarray, thresholds_m: tuple[f
     return scores
 
 
-def error_by_confidence(points: np.ndarray, confidence: np.ndarray, truth: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
-    """Mean distance to the true surface (mm) of the points in each confidence decile (lowest first).
+def point_errors_mm(points: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Each point's distance to the nearest true surface point, in millimetres."""
+    return cKDTree(truth).query(points)[0] * 1000.0 if len(points) else np.zeros(0)
 
-    Deciles are by rank, so ties at a few discrete confidence values (k/K) spread over bins;
-    each row gives the confidence range it holds.
+
+def error_by_confidence(points: np.ndarray, confidence: np.ndarray, truth: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
+    """Mean distance to the true surface (mm) of the points in each confidence decile (lowest first)."""
+    return errors_by_confidence(point_errors_mm(points, truth), confidence, bins)
+
+
+def errors_by_confidence(error_mm: np.ndarray, confidence: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
+    """Mean of ``error_mm`` in each of ``bins`` equal-width confidence bins over [0, 1] (lowest first; empty ones left out).
+
+    Bins by value, not by rank: with K hypotheses the confidence takes only the values k/K, and
+    rank deciles would split a tie by whatever order the points came in.
     """
-    if len(points) == 0:
-        return []
-    error = cKDTree(truth).query(points)[0] * 1000.0
-    order = np.argsort(confidence, kind="stable")
-    rows = []
-    for chunk in np.array_split(order, bins):
-        if len(chunk):
-            rows.append({"confidence_min": float(confidence[chunk].min()), "confidence_max": float(confidence[chunk].max()),
-                         "mean_error_mm": float(error[chunk].mean()), "points": len(chunk)})
-    return rows
+    index = np.minimum((np.asarray(confidence) * bins).astype(int), bins - 1)
+    return [{"confidence_min": b / bins, "confidence_max": (b + 1) / bins, "mean_error_mm": float(error_mm[index == b].mean()),
+             "points": int((index == b).sum())} for b in range(bins) if (index == b).any()]

@@ -1,0 +1,123 @@
+"""RGB-D in, metric completion out: segmentation -> placement -> the model's hypotheses -> carving.
+
+The model is asked for K hypotheses at each of A orbit azimuths (``NovelViewSynthesizer.synthesize``
+with ``num_samples = K``), conditioned on the anchor view cropped as :mod:`placement` frames it:
+
+* a **camera-relative** model (``UNetConfig.angle_reference == "relative"``) takes the azimuths
+  relative to the anchor (the newest view), so the anchor's model azimuth is 0; its views are
+  taken at the anchor's real elevation (it learned to keep the anchor's elevation);
+* a **canonical** model (the paper's, and the shipped blob model) wants azimuths in the object's
+  canonical frame, which a robot does not know: the orbit is sampled at A canonical azimuths, the
+  anchor's azimuth is estimated by matching it against the mean of each angle's hypotheses
+  (``reconstruction.distill.estimate_azimuths``), and the views are at the dataset's 30° elevation.
+
+Only the anchor view conditions the model here (the key-view buffer's other views have no depth
+and no pose); the visible cloud is the anchor's object depth points.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import cameras
+from .completion import Completion, CompletionConfig, Hypotheses, complete
+from .depth import Intrinsics
+from .placement import Placement, fit_placement, model_view
+from .segmentation import Segmentation, SegmentationConfig, segment_object
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class CompletionOptions:
+    """How many hypotheses (``samples``) at how many azimuths, and the sampler's step count and seed."""
+
+    samples: int = 4
+    azimuths: int = 8
+    steps: int = 25
+    seed: int = 0
+    completion: CompletionConfig = field(default_factory=CompletionConfig)
+    segmentation: SegmentationConfig = field(default_factory=SegmentationConfig)
+
+    def __post_init__(self) -> None:
+        for name in ("samples", "azimuths", "steps"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
+        if self.azimuths < 2:
+            raise ValueError("need at least 2 orbit azimuths (the anchor's own is not enough to complete)")
+
+
+@dataclass
+class SceneCompletion:
+    """Everything one completion produced; ``cloud()`` is what the planner gets."""
+
+    segmentation: Segmentation
+    placement: Placement
+    view: np.ndarray  # the anchor as the model saw it (S, S, 3)
+    hypotheses: Hypotheses
+    completion: Completion
+    angle_reference: str
+    timings: dict[str, float]
+
+    def cloud(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Visible depth points (confidence 1) then completed ones: points (N, 3) m, colours (N, 3) uint8, confidence (N,)."""
+        seen, done = self.segmentation, self.completion
+        return (np.concatenate([seen.points, done.points]).astype(np.float32),
+                np.concatenate([seen.colors, done.colors]).astype(np.uint8),
+                np.concatenate([np.ones(len(seen.points), np.float32), done.confidence]).astype(np.float32))
+
+
+def angle_reference(synthesizer: object) -> str:
+    """``"relative"`` or ``"canonical"``; checkpoints from before the option are canonical."""
+    return getattr(synthesizer.checkpoint.config, "angle_reference", "canonical")  # type: ignore[attr-defined]
+
+
+def sample_hypotheses(synthesizer: object, view: np.ndarray, angles: list[float], options: CompletionOptions,
+                      progress: Progress | None = None) -> np.ndarray:
+    """(K, A, S, S, 3) images: K samples at each of the ``angles`` (the synthesizer's own angle convention)."""
+    per_angle = []
+    for i, angle in enumerate(angles):
+        result = synthesizer.synthesize([view], angle, num_samples=options.samples, steps=options.steps,  # type: ignore[attr-defined]
+                                        seed=options.seed + 1000 * i)
+        per_angle.append(result.images)
+        if progress is not None:
+            progress(i + 1, len(angles))
+    return np.stack(per_angle, axis=1)
+
+
+def complete_scene(colour: np.ndarray, depth: np.ndarray, intrinsics: Intrinsics, synthesizer: object,
+                   options: CompletionOptions | None = None, progress: Progress | None = None) -> SceneCompletion:
+    """Segment, place, sample hypotheses and carve them; raises NothingAbovePlaneError / CompletionError."""
+    from ..reconstruction.distill import estimate_azimuths  # torch-heavy: imported on use
+
+    options = options or CompletionOptions()
+    started = time.perf_counter()
+    segmentation = segment_object(colour, depth, intrinsics, options.segmentation)
+    placement = fit_placement(segmentation)
+    size = int(synthesizer.image_size)  # type: ignore[attr-defined]
+    view = model_view(colour, segmentation.mask, placement.view_box(intrinsics), size)
+    segmented = time.perf_counter()
+    reference = angle_reference(synthesizer)
+    step = 2.0 * math.pi / options.azimuths
+    if reference == "relative":
+        angles = [step * j for j in range(1, options.azimuths)]
+        images = sample_hypotheses(synthesizer, view, angles, options, progress)
+        relative, elevation = angles, placement.anchor_elevation
+    else:
+        angles = [step * j for j in range(options.azimuths)]
+        images = sample_hypotheses(synthesizer, view, angles, options, progress)
+        mean_views = images.astype(np.float32).mean(axis=0).round().astype(np.uint8)
+        anchor = estimate_azimuths(view[None], mean_views, angles)[0].azimuth
+        placement = fit_placement(segmentation, anchor_azimuth=anchor)
+        relative, elevation = [a - anchor for a in angles], math.radians(cameras.DEFAULT_ELEVATION_DEG)
+    sampled = time.perf_counter()
+    hypotheses = Hypotheses(images=images, relative_azimuths=relative, elevation=elevation)
+    completion = complete(hypotheses, placement, segmentation.plane, depth, intrinsics, options.completion)
+    done = time.perf_counter()
+    return SceneCompletion(segmentation, placement, view, hypotheses, completion, reference, {
+        "segment_s": segmented - started, "sample_s": sampled - segmented, "carve_s": done - sampled, "total_s": done - started})
