@@ -33,8 +33,10 @@ setup(
         ],
         # Mesh clean-up and GLB export (used when it imports; it needs Debian's libusb-1.0-0).
         "open3d": ["open3d-cpu"],
-        # Offline tools: dataset rendering (render-dataset) and evaluation plots (evaluate).
-        "training": ["pybullet", "matplotlib"],
+        # Offline tools: dataset rendering (render-dataset: pybullet, trimesh) and evaluation plots (evaluate).
+        "training": ["pybullet", "trimesh", "matplotlib"],
+        # The OpenVINO engine (Intel CPUs, iGPUs, NPUs); engine=auto measures it when it is installed.
+        "openvino": ["openvino"],
         # GPU targets: TensorRT plans (from NVIDIA's package index).
         "tensorrt": ["tensorrt>=10"],
     },

@@ -95,7 +95,8 @@ class ModuleImports:
 
     required: set[str] = field(default_factory=set)
     optional: set[str] = field(default_factory=set)
-    internal: set[str] = field(default_factory=set)
+    internal: set[str] = field(default_factory=set)  # imported when the module loads
+    internal_lazy: set[str] = field(default_factory=set)  # imported inside a function (a plug-in, e.g. an engine)
 
 
 def _catches_import_error(handler: ast.ExceptHandler) -> bool:
@@ -125,48 +126,47 @@ def read_imports(source: str, module: str, is_package: bool = False) -> ModuleIm
         and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)
     }
 
-    def note(name: str, optional: bool) -> None:
-        top = name.split(".")[0]
-        if top == PACKAGE:
-            found.internal.add(name)
-        elif top not in sys.stdlib_module_names and top != "__future__":
-            (found.optional if optional or top in probed else found.required).add(top)
+    def note(names: list[str], optional: bool, lazy: bool) -> None:
+        for name in names:
+            top = name.split(".")[0]
+            if top == PACKAGE:
+                (found.internal_lazy if lazy else found.internal).add(name)
+            elif top not in sys.stdlib_module_names and top != "__future__":
+                (found.optional if optional or top in probed else found.required).add(top)
 
-    def visit(node: ast.AST, optional: bool) -> None:
+    def visit(node: ast.AST, optional: bool, lazy: bool) -> None:
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
             for child in node.orelse:
-                visit(child, optional)
+                visit(child, optional, lazy)
             return
         if isinstance(node, ast.Try):
             guarded = optional or any(_catches_import_error(h) for h in node.handlers)
             for child in node.body:
-                visit(child, guarded)
+                visit(child, guarded, lazy)
             for child in [*node.handlers, *node.orelse, *node.finalbody]:
-                visit(child, optional)
+                visit(child, optional, lazy)
             return
+        lazy = lazy or isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
         if isinstance(node, ast.Import):
-            for alias in node.names:
-                note(alias.name, optional)
+            note([alias.name for alias in node.names], optional, lazy)
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 target = _resolve_relative(module, node.level, node.module, is_package)
-                for alias in node.names:
-                    found.internal.add(f"{target}.{alias.name}")  # a submodule, or a name in ``target``
-                found.internal.add(target)
             else:
-                note(node.module or "", optional)
-                if node.module == PACKAGE:
-                    found.internal.update(f"{PACKAGE}.{a.name}" for a in node.names)
+                note([node.module or ""], optional, lazy)
+                target = node.module or ""
+            if target.split(".")[0] == PACKAGE:  # each name: a submodule, or a name defined in ``target``
+                note([target, *(f"{target}.{alias.name}" for alias in node.names)], optional, lazy)
         elif (
             isinstance(node, ast.Call)
             and (getattr(node.func, "attr", None) or getattr(node.func, "id", None)) == "import_module"
             and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)
         ):
-            note(node.args[0].value, optional)
+            note([node.args[0].value], optional, lazy)
         for child in ast.iter_child_nodes(node):
-            visit(child, optional)
+            visit(child, optional, lazy)
 
-    visit(tree, False)
+    visit(tree, False, False)
     return found
 
 
@@ -267,12 +267,15 @@ except ValueError:
 HAVE_BRIDGE = importlib.util.find_spec("cv_bridge") is not None
 def lazy():
     import cv_bridge, kornia
+    from ..engines import openvino_engine
     return importlib.import_module("pybullet")
 """
     found = read_imports(source, "nvs_fusion_ros.synthesis.example")
     assert found.required == {"numpy", "scipy", "kornia", "pybullet"}
     assert found.optional == {"tensorrt", "cv_bridge"}
     assert {"nvs_fusion_ros.synthesis.sibling", "nvs_fusion_ros.model.config", "nvs_fusion_ros.cameras"} <= found.internal
+    assert "nvs_fusion_ros.engines.openvino_engine" in found.internal_lazy
+    assert not any("engines" in name for name in found.internal)
 
 
 def test_the_package_is_read() -> None:
@@ -323,7 +326,9 @@ def test_the_launch_file_dependencies_are_in_package_xml() -> None:
 
 
 def _closure(start: set[str], imports: dict[str, ModuleImports]) -> set[str]:
-    """The package modules reachable from ``start`` through any import of the package's own modules."""
+    """The package modules that loading ``start`` loads: module-level imports of the package's own
+    modules, transitively. A module imported only inside a function (an engine picked at run time)
+    is a plug-in whose absence the caller handles, so it is not followed."""
     seen: set[str] = set()
     todo = [m for m in start if m in imports]
     while todo:
@@ -341,7 +346,7 @@ def _closure(start: set[str], imports: dict[str, ModuleImports]) -> set[str]:
 
 
 def test_the_nodes_run_from_install_requires_and_the_ros_extra() -> None:
-    """A pip install with ``[ros]`` has everything the node modules import (directly or through the package)."""
+    """A pip install with ``[ros]`` has everything the modules the nodes load import, at load time or in a function."""
     imports = all_imports()
     tree = ast.parse((ROOT / "setup.py").read_text())
     scripts = [s.value for s in ast.walk(tree) if isinstance(s, ast.Constant) and isinstance(s.value, str)
