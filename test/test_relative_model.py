@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from conftest import randomise_weights, torch_runner
 
 from nvs_fusion_ros import cameras
@@ -22,6 +23,7 @@ from nvs_fusion_ros.diffusion.samplers import DDIMSampler, generators_from_seeds
 from nvs_fusion_ros.diffusion.schedules import linear_schedule
 from nvs_fusion_ros.model.checkpoint import load_checkpoint, save_checkpoint
 from nvs_fusion_ros.model.config import UNetConfig, preset
+from nvs_fusion_ros.model.transfer import lift_weights
 from nvs_fusion_ros.model.unet import ViewFusionUNet
 from nvs_fusion_ros.synthesis.runner import Conditioning, stream_conditions
 from nvs_fusion_ros.synthesis.synthesizer import NovelViewSynthesizer
@@ -133,3 +135,22 @@ def test_a_canonical_checkpoint_still_loads_and_synthesizes(tiny_checkpoint: Pat
     views = [np.full((16, 16, 3), 200, np.uint8), np.zeros((16, 16, 3), np.uint8)]
     first = synth.synthesize(views, 1.0, steps=3, seed=0, anchor=0)
     assert np.array_equal(first.images, synth.synthesize(views, 1.0, steps=3, seed=0, anchor=1).images)
+
+
+def test_lifted_weights_compute_the_source_network_on_downsampled_images() -> None:
+    """A canonical 16px network lifted into a relative 32px pixel-unshuffle one: at initialisation the
+    new network is the old one on 2x2-averaged inputs, upsampled, whatever the anchor shows."""
+    source = randomise_weights(ViewFusionUNet(preset("tiny")), 3)
+    target = ViewFusionUNet(replace(preset("tiny"), image_size=32, angle_reference="relative", pixel_unshuffle=2))
+    assert lift_weights(source, target) == ["conv_in.weight", "conv_out.bias", "conv_out.weight"]
+    target.eval()
+    g = torch.Generator().manual_seed(0)
+    view, anchor, noisy = (torch.rand(2, 3, 32, 32, generator=g) * 2 - 1 for _ in range(3))
+    angle, level = torch.tensor([0.5, 4.0]), torch.tensor([0.3, 0.9])
+    with torch.no_grad():
+        expected = source(F.avg_pool2d(view, 2), F.avg_pool2d(noisy, 2), angle, level)
+        got = target(torch.cat([view, anchor], 1), noisy, angle, level)
+    for e, o in zip(expected, got, strict=True):
+        torch.testing.assert_close(o, F.interpolate(e, scale_factor=2, mode="nearest"), atol=1e-4, rtol=1e-4)
+    with pytest.raises(ValueError, match="differ"):
+        lift_weights(randomise_weights(ViewFusionUNet(replace(preset("tiny"), res_blocks=2))), target)

@@ -30,6 +30,7 @@ from ..diffusion.schedules import NoiseSchedule, make_schedule, prediction_targe
 from ..engines.torch_engine import cpu_supports_bf16, cuda_supports_bf16
 from ..model.checkpoint import load_checkpoint, model_kind, save_checkpoint
 from ..model.config import ANGLE_REFERENCES, UNetConfig, preset
+from ..model.transfer import lift_weights
 from ..model.unet import ViewFusionUNet
 from ..synthesis.runner import stream_conditions
 from .nmr_dataset import NMRViews
@@ -306,16 +307,24 @@ class Trainer:
         """Start from another checkpoint's weights; its network must have the same shapes.
 
         The prediction kind may differ (e.g. an ε-model fine-tuned into a v-model): the
-        layers are the same and the output head re-learns its meaning.
+        layers are the same and the output head re-learns its meaning. A network with the same
+        U-Net inside but another stem or head (relative mode, pixel-unshuffle) is lifted by
+        :func:`~nvs_fusion_ros.model.transfer.lift_weights`.
         """
         source = load_checkpoint(path, kind=model_kind(self.model))
+        lifted: list[str] = []
         try:
             self.model.load_state_dict(source.model.state_dict())
         except RuntimeError as exc:
-            raise ValueError(f"cannot start from {path}: its network differs from preset {self.cfg.preset}: {exc}") from exc
+            if not isinstance(self.model, ViewFusionUNet):
+                raise ValueError(f"cannot start from {path}: its network differs from preset {self.cfg.preset}: {exc}") from exc
+            try:  # same U-Net inside, another stem/head (relative mode, pixel-unshuffle): lift the weights
+                lifted = lift_weights(source.model, self.model)  # type: ignore[arg-type]
+            except ValueError as lift_error:
+                raise ValueError(f"cannot start from {path}: {lift_error}") from exc
         self.ema.load_state_dict(self.model.state_dict())
         self.init_source = {"path": str(path), "training_steps": source.metadata.get("training_steps"),
-                            "prediction": source.config.prediction}
+                            "prediction": source.config.prediction, "lifted_layers": lifted}
         log.info("initialised weights from %s (%s)", path, source.metadata.get("training_steps", "?"))
 
     def write_samples(self, count: int = 4) -> Path:
