@@ -2,7 +2,8 @@
 
 In one process, ``view_buffer`` and ``novel_view`` run with the shipped config (model, steps
 and a fixed seed overridden) on a MultiThreadedExecutor over real DDS, built by the same
-functions as ``nvs-fusion demo`` / ``nvs-fusion launch``. A driver node replays the shipped
+functions and the same in-process harness (``ros.harness.RosSession``) as ``nvs-fusion demo`` /
+``nvs-fusion launch``. A driver node replays the shipped
 sample views on ``/camera/image_raw`` until ``novel_view`` holds them, then sends
 ``--requests`` ``target_angle`` requests one at a time. ROS latency = request published →
 ``~/image`` received by the driver (key views are already held: what is measured is the
@@ -23,7 +24,6 @@ import logging
 import math
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -31,6 +31,7 @@ import numpy as np
 
 from nvs_fusion_ros.ros.bringup import create_nodes, default_config_path, load_parameters
 from nvs_fusion_ros.ros.demo import REPLAY_PERIOD_S, SAMPLE_VIEWS, DemoError, sample_views, wait_until
+from nvs_fusion_ros.synthesis.cli import add_engine_arguments
 from nvs_fusion_ros.synthesis.synthesizer import default_model_path
 
 log = logging.getLogger("bench_ros_latency")
@@ -39,9 +40,7 @@ SEED = 0
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default=None, help="checkpoint (.pt); default: the shipped default model")
-    parser.add_argument("--engine", default="auto", choices=["auto", "tensorrt", "onnxruntime", "torch"])
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    add_engine_arguments(parser)  # --model, --engine (choices from the engine registry), --device
     parser.add_argument("--steps", type=int, default=10, help="denoising steps per request (default 10)")
     parser.add_argument("--requests", type=int, default=5, help="measured requests (default 5), after one warm-up")
     parser.add_argument("--num-hypotheses", type=int, default=4, help="samples K per request (default 4, the shipped config)")
@@ -57,11 +56,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def measure(args: argparse.Namespace, model: Path) -> dict:
     """Start the nodes, feed the views, and time ``args.requests`` requests both ways."""
     import rclpy
-    from rclpy.context import Context
-    from rclpy.executors import MultiThreadedExecutor
     from sensor_msgs.msg import Image
     from std_msgs.msg import Float32, Header
 
+    from nvs_fusion_ros.ros.harness import RosSession
     from nvs_fusion_ros.ros.image_conversions import image_to_rgb8, numpy_to_image
     from nvs_fusion_ros.ros.qos import input_qos, output_qos
 
@@ -69,17 +67,12 @@ def measure(args: argparse.Namespace, model: Path) -> dict:
     params = load_parameters(default_config_path())
     params["novel_view"].update(model_file_path=str(model), engine=args.engine, device=args.device, steps=args.steps,
                                 num_hypotheses=args.num_hypotheses, seed=SEED, rate=0.0)
-    context = Context()
-    rclpy.init(context=context)
-    executor = MultiThreadedExecutor(context=context)
-    try:
-        nodes = create_nodes(params, context=context)
-        buffer, novel_view = nodes
-        driver = rclpy.create_node("bench_ros_latency", context=context)
-        nodes.append(driver)
-        for node in nodes:
-            executor.add_node(node)
-        threading.Thread(target=executor.spin, daemon=True).start()
+    with RosSession() as session:
+        for node in create_nodes(params, context=session.context):
+            session.add(node)
+        buffer, novel_view = session.nodes
+        driver = session.add(rclpy.create_node("bench_ros_latency", context=session.context))
+        session.start()
 
         arrived: list[tuple[float, Image]] = []
         driver.create_subscription(Image, f"{novel_view.get_fully_qualified_name()}/image",
@@ -118,13 +111,8 @@ def measure(args: argparse.Namespace, model: Path) -> dict:
                 bare_s.append(bare)
                 identical.append(bool(np.array_equal(image_to_rgb8(msg), result.images[0])))
             log.info("request %d: ROS %.3f s, bare %.3f s%s", i, received - sent, bare, " (warm-up)" if not i else "")
-        return {"ros_s": ros_s, "bare_s": bare_s, "identical": identical, "engine": novel_view.synthesizer.denoiser.describe(),
+        return {"ros_s": ros_s, "bare_s": bare_s, "identical": identical, "engine": novel_view.synthesizer.runner.describe(),
                 "image_size": novel_view.synthesizer.image_size, "views": len(key_views), "frames_shown": shown}
-    finally:
-        executor.shutdown()
-        for node in list(executor.get_nodes()):
-            node.destroy_node()
-        rclpy.try_shutdown(context=context)
 
 
 def table(record: dict, args: argparse.Namespace, model: Path) -> str:

@@ -74,8 +74,10 @@ def test_single_channel_encodings_become_grey_rgb() -> None:
     assert out.shape == (*mono.shape, 3) and np.array_equal(out[..., 1], mono)
     wide = np.array([[0, 65535, 257 * 100]], np.uint16)
     assert image_to_rgb8(raw_message(wide, "16UC1", bigendian=True))[0, :, 0].tolist() == [0, 255, 100]
-    depth = np.array([[-1.0, 0.5, 2.0, np.nan]], np.float32)
-    assert image_to_rgb8(raw_message(depth, "32FC1"))[0, :, 0].tolist() == [0, 128, 255, 0]
+    depth = np.array([[-1.0, 0.5, 2.0]], np.float32)
+    assert image_to_rgb8(raw_message(depth, "32FC1"))[0, :, 0].tolist() == [0, 128, 255]
+    with pytest.raises(ImageConversionError, match="1 non-finite pixels of 4"):
+        image_to_rgb8(raw_message(np.array([[0.5, np.nan, 0.2, 0.1]], np.float32), "32FC1"))
 
 
 def test_mask_must_be_mono8() -> None:

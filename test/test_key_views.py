@@ -122,3 +122,17 @@ def test_mask_crop_and_letterbox() -> None:
         crop_to_roi(image, 45, 0, 5, 5)
     with pytest.raises(ValueError, match="mask is 10x10 but the image is 40x20"):
         prepare_key_view(image, 8, mask=np.zeros((10, 10), np.uint8))
+
+
+def test_degenerate_frames_are_refused_with_a_reason() -> None:
+    image = np.zeros((20, 40, 3), np.uint8)
+    image[5:15, 10:20] = 200
+    with pytest.raises(ValueError, match="mask selects no pixel"):
+        prepare_key_view(image, 8, mask=np.zeros((20, 40), np.uint8))
+    with pytest.raises(ValueError, match="1x1 pixels, below the 8x8 minimum"):
+        prepare_key_view(image, 8, roi=(12, 6, 1, 1))
+    with pytest.raises(ValueError, match="one flat colour"):
+        prepare_key_view(np.full((20, 40, 3), 7, np.uint8), 8)
+    with pytest.raises(ValueError, match=r"one flat colour \(255, 255, 255\)"):  # the mask keeps only a blank part
+        prepare_key_view(np.full((20, 40, 3), 255, np.uint8), 8, mask=np.ones((20, 40), np.uint8))
+    assert prepare_key_view(image, 8, roi=(8, 4, 16, 12)).shape == (8, 8, 3)

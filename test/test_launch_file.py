@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ros_testing import next_domain
 
 from nvs_fusion_ros.ros.bringup import apply_sets, default_config_path, key_matches, load_parameters
 
@@ -58,7 +59,7 @@ def test_config_holds_exactly_the_parameters_the_nodes_declare(tiny_checkpoint: 
     declared_in_yaml = {name: set(values) for name, values in params.items()}
     params["novel_view"].update(model_file_path=str(tiny_checkpoint), engine="torch", device="cpu")
     context = Context()
-    rclpy.init(context=context, domain_id=200 + os.getpid() % 30)
+    rclpy.init(context=context, domain_id=next_domain())
     try:
         nodes = create_nodes(params, context=context)
         try:
@@ -116,7 +117,7 @@ def test_unknown_parameters_are_refused_before_any_node_starts() -> None:
 @pytest.mark.parametrize("ctrl_c_after", ["running /view_buffer, /novel_view", "[view_buffer]: keeping up to"],
                          ids=["while spinning", "while the nodes start"])
 def test_bringup_runs_both_nodes_and_stops_cleanly_on_ctrl_c(tiny_checkpoint: Path, ctrl_c_after: str) -> None:
-    env = {**os.environ, "ROS_DOMAIN_ID": str(170 + os.getpid() % 30), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "ROS_DOMAIN_ID": str(next_domain()), "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "nvs_fusion_ros.cli", "launch", "--set", f"novel_view.model_file_path={tiny_checkpoint}",
                "--set", "novel_view.engine=torch", "--set", "novel_view.device=cpu", "--set", "view_buffer.max_views=4",
                "--set", "novel_view.max_views=4"]

@@ -5,24 +5,18 @@ Also the ROS-free worker they run inference on.
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
-import os
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.context import Context
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.time import Time
+from ros_testing import Ros, as_params, next_domain, stamp_ns, wait_for
 from sensor_msgs.msg import Image, RegionOfInterest
 from std_msgs.msg import Empty, Float32, Header
 from std_srvs.srv import Trigger
@@ -37,56 +31,6 @@ from nvs_fusion_ros.synthesis.tensors import read_rgb
 from nvs_fusion_ros.synthesis.worker import LatestWinsWorker
 
 TINY_SIZE = 16  # the tiny preset's image size
-_domains = itertools.count(40 + os.getpid() % 60 * 3)
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
-
-
-class Ros:
-    """One rclpy context on its own domain, a spinning executor, and a probe node for test traffic."""
-
-    def __init__(self, checkpoint: Path):
-        self.checkpoint = checkpoint
-        self.context = Context()
-        rclpy.init(context=self.context, domain_id=next(_domains))
-        self.executor = MultiThreadedExecutor(num_threads=4, context=self.context)
-        self.probe = self.add(Node("probe", context=self.context))
-        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self._thread.start()
-
-    def add(self, node: Node) -> Node:
-        self.executor.add_node(node)
-        return node
-
-    def buffer(self, **params: object) -> ViewBufferNode:
-        params = {"input_qos": "reliable", "min_view_difference": 0.02, **params}
-        return self.add(ViewBufferNode(context=self.context, parameter_overrides=as_params(params)))
-
-    def novel_view(self, **params: object) -> NovelViewNode:
-        params = {"model_file_path": str(self.checkpoint), "engine": "torch", "device": "cpu", "steps": 2,
-                  "num_hypotheses": 2, "seed": 7, "target_angles": [0.0, math.pi], **params}
-        return self.add(NovelViewNode(context=self.context, parameter_overrides=as_params(params)))
-
-    def collect(self, msg_type: type, topic: str, qos: object = None) -> list:
-        received: list = []
-        self.probe.create_subscription(msg_type, topic, received.append, qos or output_qos(50))
-        return received
-
-    def close(self) -> None:
-        self.executor.shutdown()
-        for node in list(self.executor.get_nodes()):
-            node.destroy_node()
-        rclpy.shutdown(context=self.context)
-
-
-def as_params(values: dict[str, object]) -> list[Parameter]:
-    return [Parameter(k, value=v) for k, v in values.items()]
 
 
 @pytest.fixture
@@ -108,10 +52,6 @@ def publisher_to(ros: Ros, topic: str, qos: object = None) -> object:
     publisher = ros.probe.create_publisher(Image, topic, qos or output_qos(10))
     wait_for(lambda: publisher.get_subscription_count() >= 1, what=f"a subscriber on {topic}")
     return publisher
-
-
-def stamp_ns(header: Header) -> int:
-    return Time.from_msg(header.stamp).nanoseconds
 
 
 @pytest.mark.ros
@@ -199,8 +139,10 @@ def test_bad_messages_are_dropped_and_the_next_request_is_answered(ros: Ros) -> 
     angle.publish(Float32(data=math.nan))
     angle.publish(Float32(data=0.5))
     wait_for(lambda: len(images) == 1, what="the answer to the good request")
-    time.sleep(0.3)
-    assert len(images) == 1 and node.worker.failed == 0
+    wait_for(node.worker.idle, what="the worker to finish")
+    # The NaN request never reached the worker: one job ran, none was replaced or failed.
+    assert (node.worker.done, node.worker.dropped, node.worker.failed) == (1, 0, 0)
+    assert buffer.dropped_images == 4
 
 
 @pytest.mark.ros
@@ -226,7 +168,7 @@ def test_parameters_are_validated_at_start_and_at_run_time(ros: Ros) -> None:
     assert result(node, "target_angles", [1.0, 2.0, 3.0])[0]
     assert not result(node, "engine", "onnxruntime")[0]
     assert node.get_parameter("engine").value == "torch"
-    with pytest.raises(ValueError, match="image_topics must name at least one topic"):
+    with pytest.raises(ValueError, match=r"image_topics must be a valid topic name, got .*: topic name must not be empty"):
         ViewBufferNode(context=ros.context, parameter_overrides=as_params({"image_topics": [""]}))
     with pytest.raises(ValueError, match="device must be"):
         NovelViewNode(context=ros.context, parameter_overrides=as_params({"device": "gpu0"}))
@@ -260,8 +202,8 @@ def test_dynamic_mode_publishes_frames_times_views_with_source_stamps(ros: Ros, 
     answer = call()
     assert answer.success and "2 views x 3 frames" in answer.message
     wait_for(lambda: len(video) == 6, what="3 frames x 2 views on ~/video")
-    time.sleep(0.3)
-    assert len(video) == 6
+    wait_for(node.worker.idle, what="the worker to finish")
+    assert node.worker.done == 1  # one job, which publishes exactly 3 x 2 cells
     cells = [(m.header.stamp.sec, m.header.frame_id) for m in video]
     assert cells == [(s, f"nvs_view_{v}") for s in (11, 12, 13) for v in (0, 1)]  # frame by frame, view by view
     assert {(m.encoding, m.width, m.height) for m in video} == {("rgb8", TINY_SIZE, TINY_SIZE)}
@@ -286,9 +228,8 @@ def test_late_node_gets_exactly_the_buffered_set_and_reset_clears(ros: Ros) -> N
     wait_for(lambda: sorted(v.meta.stamp.sec for v in buffer.key_views.views) == [0, 2, 3], what="the replacement")
 
     late = ros.novel_view(max_views=3)
-    wait_for(lambda: len(late.views) == 3, what="transient-local views at the late node")
-    time.sleep(0.3)
-    assert sorted(key[0] for key in late.views.keys()) == [0, 2, 3]
+    wait_for(lambda: sorted(key[0] for key in late.views.keys()) == [0, 2, 3], what="the set at the late node")
+    assert late.views_received == 3  # exactly the transient-local history, one message per kept view
 
     reset = ros.probe.create_publisher(Empty, "reset", output_qos(10))
     wait_for(lambda: reset.get_subscription_count() == 2, what="both nodes on reset")
@@ -297,8 +238,7 @@ def test_late_node_gets_exactly_the_buffered_set_and_reset_clears(ros: Ros) -> N
     camera.publish(grey_image(77, stamp_sec=50))
     wait_for(lambda: len(late.views) == 1, what="the first view after reset")
     later = ros.novel_view(max_views=3)
-    wait_for(lambda: len(later.views) == 1, what="the post-reset set at a node started after the reset")
-    time.sleep(0.3)
+    wait_for(lambda: later.views_received == 1, what="the post-reset set at a node started after the reset")
     assert [key[0] for key in later.views.keys()] == [50]
 
 
@@ -314,7 +254,7 @@ def test_roi_and_mask_shape_the_key_view_and_a_mismatched_mask_drops_the_image(r
     mask.publish(numpy_to_image(wrong_size, "mono8"))
     wait_for(lambda: buffer._mask is not None, what="the mask")
     camera.publish(grey_image(0, 1))
-    time.sleep(0.3)  # let it be handled under the mismatched mask before the right one is sent
+    wait_for(lambda: buffer.dropped_images == 1, what="the image under the mismatched mask to be dropped")
     object_mask = np.zeros((24, 32), np.uint8)
     object_mask[4:20, 4:28] = 255
     roi.publish(RegionOfInterest(x_offset=4, y_offset=4, width=24, height=16))
@@ -334,31 +274,85 @@ def test_worker_latest_wins_per_kind_and_survives_failures() -> None:
     errors: list[str] = []
     worker = LatestWinsWorker(on_error=lambda kind, exc: errors.append(f"{kind}: {exc}"))
     try:
-        worker.submit("synthesize", gate.wait)  # occupies the thread
+        worker.submit("synthesize", lambda control: gate.wait())  # occupies the thread
         wait_for(lambda: worker.busy_with == "synthesize", what="the first job to start")
-        assert not worker.submit("synthesize", lambda: ran.append("a"))
-        assert not worker.submit("orbit", lambda: ran.append("orbit"))
-        assert worker.submit("synthesize", lambda: ran.append("b"))  # replaces "a"
-        assert worker.submit("orbit", lambda: 1 / 0)  # replaces the first orbit job
+        assert not worker.submit("synthesize", lambda control: ran.append("a"))
+        assert not worker.submit("orbit", lambda control: ran.append("orbit"))
+        assert worker.submit("synthesize", lambda control: ran.append("b"))  # replaces "a"
+        assert worker.submit("orbit", lambda control: 1 / 0)  # replaces the first orbit job
         assert worker.waiting() == ["synthesize", "orbit"] and worker.dropped == 2
         gate.set()
         wait_for(worker.idle, what="the queue to drain")
         assert ran == ["b"] and worker.failed == 1 and errors == ["orbit: division by zero"]
         assert worker.last_error == "orbit: division by zero"
-        worker.submit("synthesize", lambda: ran.append("c"))
+        worker.submit("synthesize", lambda control: ran.append("c"))
         wait_for(lambda: ran[-1] == "c", what="a job after the failure")
         wait_for(worker.idle, what="idle")
         assert worker.last_error == "" and worker.done == 3
     finally:
         worker.stop(timeout=5)
     with pytest.raises(RuntimeError, match="stopped"):
-        worker.submit("synthesize", lambda: None)
+        worker.submit("synthesize", lambda control: None)
+
+
+def test_worker_cancels_the_running_job_at_its_next_step_and_it_delivers_nothing() -> None:
+    steps: list[int] = []
+    delivered: list[str] = []
+    at_step_3, release = threading.Event(), threading.Event()
+
+    controls: list = []
+
+    def long_job(control: object) -> None:
+        controls.append(control)
+        for i in range(1000):
+            control.check(i, 1000)  # the sampler's step callback
+            steps.append(i)
+            if i == 2:
+                at_step_3.set()
+                release.wait()
+        with control.delivering():
+            delivered.append("long")
+
+    worker = LatestWinsWorker()
+    try:
+        worker.submit("reconstruct", long_job)
+        worker.submit("synthesize", lambda control: delivered.append("waiting"))
+        assert at_step_3.wait(10)
+        assert worker.cancel_all() == 2  # the waiting job and the running one
+        release.set()
+        wait_for(worker.idle, what="the cancelled job to end")
+        assert steps == [0, 1, 2] and delivered == []
+        assert (worker.cancelled, worker.failed, worker.done) == (2, 0, 0) and worker.last_error == ""
+
+        def finished_then_cancelled(control: object) -> None:
+            control.check(1, 1)
+            control.cancel()  # a cancel that lands after the last step still stops the publishing
+            with control.delivering():
+                delivered.append("after cancel")
+
+        worker.submit("synthesize", finished_then_cancelled)
+        wait_for(lambda: worker.cancelled == 3, what="the second cancel")
+        assert delivered == []
+
+        steps.clear()
+        at_step_3.clear()
+        release.clear()
+        worker.submit("reconstruct", long_job)
+        assert at_step_3.wait(10)
+        stopper = threading.Thread(target=lambda: delivered.append(f"stopped {worker.stop(timeout=10)}"))
+        stopper.start()
+        wait_for(lambda: controls[-1].cancelled, what="stop() to cancel the running job")
+        release.set()
+        stopper.join(10)
+        assert delivered == ["stopped True"] and steps == [0, 1, 2] and worker.cancelled == 4
+    finally:
+        worker.stop(timeout=5)
 
 
 @pytest.mark.ros
 def test_demo_runs_end_to_end_and_writes_its_files(tiny_checkpoint: Path, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ROS_DOMAIN_ID", str(next(_domains)))
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(next_domain()))
     out = tmp_path / "demo"
     argv = ["demo", "--model", str(tiny_checkpoint), "--engine", "torch", "--device", "cpu", "--steps", "1",
             "--num-hypotheses", "2", "--orbit", "2", "--timeout", "60", "--out", str(out)]
@@ -373,7 +367,7 @@ def test_demo_runs_end_to_end_and_writes_its_files(tiny_checkpoint: Path, tmp_pa
     assert read_rgb(out / "hypothesis_1.png").shape == (TINY_SIZE, TINY_SIZE, 3)
     assert read_rgb(out / "contact_sheet.png").shape[0] > 5 * TINY_SIZE
 
-    monkeypatch.setenv("ROS_DOMAIN_ID", str(next(_domains)))
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(next_domain()))
     no_views = tmp_path / "empty"
     no_views.mkdir()
     assert cli.main([*argv[:-1], str(tmp_path / "never"), "--views-dir", str(no_views)]) == 2  # no sample views

@@ -3,7 +3,7 @@
 The node gets pose-free views of an analytic red sphere straight on ``views`` and runs the
 real distillation with the tiny random model. With a fixed seed the run is deterministic:
 30 iterations (orbit fitting only, to stay fast on a CPU; mode seeking is covered by
-test_reconstruction) at ``reconstruction_level`` 0.01 make a surface of ~1000 triangles
+test_reconstruction) at ``reconstruction_surface_threshold`` 0.01 make a surface of ~1000 triangles
 (checked for seeds 3-5); after one iteration from the field's initialisation (voxel opacity
 0.003) no voxel reaches the default level 0.1, which is the empty-field path.
 """
@@ -12,18 +12,18 @@ from __future__ import annotations
 
 import math
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from ros_testing import Ros, stamp_ns, wait_for
 from sensor_msgs.msg import Image, PointCloud2
 from std_msgs.msg import Float32, Header
 from std_srvs.srv import Trigger
 from test_reconstruction import analytic_sphere_view
-from test_ros_nodes import Ros, publisher_to, stamp_ns, wait_for
+from test_ros_nodes import publisher_to
 from visualization_msgs.msg import Marker
 
 from nvs_fusion_ros.reconstruction.distill import orbit_camera
@@ -67,7 +67,8 @@ def reconstruction_status(array: DiagnosticArray) -> DiagnosticStatus:
 
 @pytest.mark.ros
 def test_reconstruct_publishes_points_and_mesh_stamped_like_the_request(ros: Ros, tmp_path: Path) -> None:
-    node = ros.novel_view(**FAST, reconstruction_iterations=30, reconstruction_mode_seeking=False, reconstruction_level=0.01,
+    node = ros.novel_view(**FAST, reconstruction_iterations=30, reconstruction_mode_seeking=False,
+                          reconstruction_surface_threshold=0.01,
                           reconstruction_frame_id="object", reconstruction_output_dir=str(tmp_path))
     points, meshes = ros.collect(PointCloud2, "/novel_view/points"), ros.collect(Marker, "/novel_view/mesh")
     images = ros.collect(Image, "/novel_view/image")
@@ -105,11 +106,12 @@ def test_reconstruct_publishes_points_and_mesh_stamped_like_the_request(ros: Ros
     assert mesh.type == Marker.TRIANGLE_LIST and mesh.action == Marker.ADD
 
     folder = tmp_path / f"reconstruction_{cloud.header.stamp.sec}_{cloud.header.stamp.nanosec:09d}"
-    assert {p.name for p in folder.iterdir()} == {"points.ply", "mesh.ply", "mesh.obj"}
+    assert {p.name for p in folder.iterdir()} - {"mesh.glb"} == {"points.ply", "mesh.ply", "mesh.obj"}  # glb: Open3D
     assert all(p.stat().st_size > 0 for p in folder.iterdir())
 
     progress = [reconstruction_status(d).message for d in diagnostics]
-    assert any(re.fullmatch(r"reconstruction: \d+/30 iterations", m) for m in progress), progress
+    total = 3 * 2 + 30  # orbit views x DDIM steps, then field iterations
+    assert any(re.fullmatch(rf"reconstruction: \d+/{total} \(field\)", m) for m in progress), progress
     wait_for(lambda: reconstruction_status(diagnostics[-1]).message.startswith("last reconstruction: 200 points"),
              what="the finished reconstruction in diagnostics")
     assert reconstruction_status(diagnostics[-1]).level == DiagnosticStatus.OK
@@ -139,7 +141,8 @@ def test_reconstruct_refuses_without_views_and_reports_an_empty_field(ros: Ros) 
     wait_for(lambda: angle.get_subscription_count() == 1, what="novel_view on target_angle")
     angle.publish(Float32(data=2.0))
     wait_for(lambda: images, what="a synthesized view after the failed reconstruction")
-    time.sleep(0.3)
-    assert not points and not meshes  # nothing half-made was published
+    wait_for(node.worker.idle, what="the worker to finish")
+    # A reconstruction publishes only when it succeeds: one failed job and one done (the view) mean nothing half-made
+    assert (node.worker.failed, node.worker.done) == (1, 1) and not points and not meshes
     assert call(ros, client).success  # and the node takes the next reconstruction
     wait_for(lambda: node.worker.failed == 2, timeout=60, what="the second empty reconstruction to end")

@@ -3,21 +3,21 @@
 Reads the same ROS 2 params file as the launch file (``node_name: ros__parameters: ...``;
 keys may be ``view_buffer``, ``/ns/view_buffer`` or wildcards such as ``/**/view_buffer``
 and ``/**``), applies ``--set node.param=value`` overrides (values parsed as YAML), and
-spins ``view_buffer`` and ``novel_view`` on a MultiThreadedExecutor until Ctrl-C.
+serves ``view_buffer`` and ``novel_view`` (``harness.serve``) until SIGINT or SIGTERM, which
+cancel a running job and exit 0. Like any ROS 2 node it takes ``--ros-args`` last (remapping
+``-r views:=/robot/views``, ``-p use_sim_time:=true``, ``--log-level``); ``use_sim_time`` may also
+be set in the params file or with ``--set``. A bad value exits 2 with one line naming it.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import re
 import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
-
-log = logging.getLogger(__name__)
 
 NODE_NAMES = ("view_buffer", "novel_view")
 CONFIG_NAME = "viewfusion.yaml"
@@ -92,20 +92,22 @@ def apply_sets(params: dict[str, dict[str, Any]], sets: list[str]) -> None:
 
 def create_nodes(params: dict[str, dict[str, Any]], namespace: str = "", context: object = None) -> list:
     """Both nodes with these parameters (unknown names are an error, ints accepted for doubles)."""
-    from .novel_view_node import PARAMETERS as NOVEL_VIEW_PARAMETERS
     from .novel_view_node import NovelViewNode
+    from .novel_view_params import PARAMETERS as NOVEL_VIEW_PARAMETERS
     from .parameters import overrides
     from .view_buffer_node import PARAMETERS as VIEW_BUFFER_PARAMETERS
     from .view_buffer_node import ViewBufferNode
 
+    plan = []
+    for cls, specs, name in ((ViewBufferNode, VIEW_BUFFER_PARAMETERS, "view_buffer"),
+                             (NovelViewNode, NOVEL_VIEW_PARAMETERS, "novel_view")):
+        try:  # every value is checked before any node (and the model) is loaded
+            plan.append((cls, overrides(specs, params.get(name, {}))))
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
     nodes = []
     try:
-        for cls, specs, name in ((ViewBufferNode, VIEW_BUFFER_PARAMETERS, "view_buffer"),
-                                 (NovelViewNode, NOVEL_VIEW_PARAMETERS, "novel_view")):
-            try:
-                values = overrides(specs, params.get(name, {}))
-            except ValueError as exc:
-                raise ValueError(f"{name}: {exc}") from None
+        for cls, values in plan:
             nodes.append(cls(namespace=namespace, context=context, parameter_overrides=values))
     except BaseException:  # also Ctrl-C while the model loads
         for node in nodes:
@@ -120,28 +122,24 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
                         help="override one parameter, e.g. novel_view.engine=onnxruntime (repeatable)")
     parser.add_argument("--namespace", default="", help="namespace of both nodes")
+    parser.add_argument("--ros-args", dest="ros_args", nargs=argparse.REMAINDER, default=None,
+                        help="ROS arguments for both nodes, last on the line (e.g. --ros-args -r views:=/cam/views)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    import rclpy
-    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.exceptions import InvalidNamespaceException
+    from rclpy.validate_namespace import validate_namespace
 
-    from .executor import spin_nodes
+    from .harness import serve
 
+    if args.namespace:
+        try:
+            validate_namespace(args.namespace if args.namespace.startswith("/") else "/" + args.namespace)
+        except InvalidNamespaceException as exc:
+            reason = str(exc).splitlines()[0].removeprefix("Invalid namespace: ").rstrip(":")
+            raise ValueError(f"--namespace {args.namespace!r} is not a valid ROS namespace: {reason}") from None
     params = load_parameters(args.config or default_config_path(), args.namespace)
     apply_sets(params, args.set)
-    rclpy.init()
-    # Built before the nodes: a Ctrl-C that lands inside the executor's constructor leaves a half-built
-    # object whose __del__ prints a traceback (rclpy's Executor sets _sigint_gc last).
-    executor = MultiThreadedExecutor()
-    try:
-        nodes = create_nodes(params, args.namespace)
-        log.info("running %s; Ctrl-C stops", ", ".join(n.get_fully_qualified_name() for n in nodes))
-        spin_nodes(nodes, executor)
-    except KeyboardInterrupt:  # Ctrl-C before spinning started; spin_nodes handles it afterwards
-        log.info("interrupted; shutting down")
-    finally:
-        executor.shutdown()
-        rclpy.try_shutdown()
-    return 0
+    ros_args = None if args.ros_args is None else ["--ros-args", *args.ros_args]
+    return serve(lambda context: create_nodes(params, args.namespace, context), ros_args)

@@ -52,11 +52,9 @@ def sample_views(folder: Path) -> list[tuple[float, np.ndarray]]:
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise DemoError(f"{what} did not arrive within {timeout:.0f} s")
-        time.sleep(0.02)
+    from .harness import wait_until as wait
+
+    wait(condition, timeout, what, DemoError)
 
 
 def add_cli(subparsers: argparse._SubParsersAction) -> None:
@@ -126,29 +124,22 @@ class Pipeline:
     def run(self, inputs: list[tuple[float, np.ndarray]], hidden_angle: float, orbit_size: int) -> dict[str, Any]:
         import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.context import Context
-        from rclpy.executors import MultiThreadedExecutor
         from sensor_msgs.msg import Image
         from std_msgs.msg import Float32, Header
         from std_srvs.srv import Trigger
 
         from .bringup import create_nodes
+        from .harness import RosSession
         from .image_conversions import numpy_to_image
         from .qos import input_qos, latched_qos, output_qos
 
-        context = Context()
-        rclpy.init(context=context)
-        executor = MultiThreadedExecutor(context=context)
-        spinner = threading.Thread(target=executor.spin, daemon=True)
-        try:
-            nodes = create_nodes(self.params, context=context)
-            buffer_params, novel_view = nodes[0], nodes[1]
+        with RosSession() as session:
+            for node in create_nodes(self.params, context=session.context):
+                session.add(node)
+            buffer_params, novel_view = session.nodes
             self.novel_view_name = novel_view.get_fully_qualified_name()
-            driver = rclpy.create_node("demo", context=context)
-            nodes.append(driver)
-            for node in nodes:
-                executor.add_node(node)
-            spinner.start()
+            driver = session.add(rclpy.create_node("demo", context=session.context))
+            session.start()
 
             camera_qos = input_qos(buffer_params.get_parameter("input_qos").value, 5)
             camera = driver.create_publisher(Image, "/camera/image_raw", camera_qos)
@@ -202,11 +193,6 @@ class Pipeline:
                 "camera_frames_sent": shown, "engine": self._diagnostic("engine"), "model": self._diagnostic("model"),
                 "service_message": future.result().message, "received": self.received,
             }
-        finally:
-            executor.shutdown()
-            for node in list(executor.get_nodes()):
-                node.destroy_node()
-            rclpy.try_shutdown(context=context)
 
 
 def write_outputs(out: Path, record: dict[str, Any], args: argparse.Namespace, truth: dict[int, np.ndarray],
@@ -216,7 +202,7 @@ def write_outputs(out: Path, record: dict[str, Any], args: argparse.Namespace, t
     ``truth`` maps whole-degree azimuths to the shipped views, shown beside the outputs at those angles.
     """
     from .image_conversions import image_to_numpy, image_to_rgb8
-    from .novel_view_node import untile
+    from .novel_view_jobs import untile
 
     received = record.pop("received")
     key_views = [image_to_rgb8(m) for m in received["views"]]

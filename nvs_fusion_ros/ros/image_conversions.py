@@ -97,14 +97,18 @@ def image_to_rgb8(msg: Image) -> np.ndarray:
     """A camera image as the model's input, (H, W, 3) uint8 RGB.
 
     Alpha is composited onto white (the training background); mono8 is replicated to three
-    channels; 16UC1 maps 0..65535 and 32FC1 maps 0.0..1.0 (clipped) linearly to 0..255.
+    channels; 16UC1 maps 0..65535 and 32FC1 maps 0.0..1.0 (clipped) linearly to 0..255; a 32FC1 image
+    with a non-finite pixel is refused.
     """
     pixels = image_to_numpy(msg)
     encoding = msg.encoding
     if encoding == "16UC1":
         pixels = (pixels.astype(np.float32) / 257.0).round().astype(np.uint8)
     elif encoding == "32FC1":
-        pixels = (np.nan_to_num(np.clip(pixels, 0.0, 1.0)) * 255.0).round().astype(np.uint8)
+        bad = int(np.count_nonzero(~np.isfinite(pixels)))
+        if bad:  # NaN has no intensity: refused, not silently painted black
+            raise ImageConversionError(f"32FC1 image holds {bad} non-finite pixels of {pixels.size}")
+        pixels = (np.clip(pixels, 0.0, 1.0) * 255.0).round().astype(np.uint8)
     if pixels.ndim == 2:
         return cv2.cvtColor(pixels, cv2.COLOR_GRAY2RGB)
     if encoding in ("rgba8", "bgra8"):

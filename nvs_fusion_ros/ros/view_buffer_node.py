@@ -7,7 +7,12 @@ to and a mono8 object mask whose background is painted white), keeps the key vie
 TRANSIENT_LOCAL, depth ``max_views``) whenever it changes. The protocol, and why a late
 subscriber ends up with exactly the current set, is in ``synthesis/key_views.py``.
 ``reset`` (std_msgs/Empty) empties the set and recreates the publisher, so its
-transient-local history holds no stale views.
+transient-local history holds no stale views. The ``views`` publisher is created without QoS
+event handlers: those are waitables the executor holds while it waits, and destroying them
+from a callback (a reset) while another thread waits made rclpy raise ``InvalidHandle``.
+A frame that cannot be a key view (non-finite, one flat colour, smaller than 8x8 after the
+ROI, or an empty mask) is dropped with one throttled log line that says why.
+Other nodes named like this one in the domain are reported in the log (``peers``).
 
 The ROI and mask are the latest received ones, applied to each following image (no time
 synchronisation: message_filters is not available on pip-only installs).
@@ -15,33 +20,44 @@ synchronisation: message_filters is not available on pip-only installs).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.publisher import Publisher
 from sensor_msgs.msg import Image, RegionOfInterest
 from std_msgs.msg import Empty, Header
 
 from ..synthesis.key_views import KeyViewSet, check_min_view_difference, prepare_key_view
-from .executor import node_main
+from .harness import node_main
 from .image_conversions import image_to_rgb8, mask_from_image, numpy_to_image
-from .parameters import ParamSpec, declare
+from .parameters import ParamSpec, declare, on_parameters_set, topic_name, topic_names
+from .peers import PeerWatch
 from .qos import INPUT_QOS_CHOICES, input_qos, latched_qos, output_qos
 
 NODE_NAME = "view_buffer"
 WARN_EVERY_S = 5.0
+PEER_CHECK_PERIOD_S = 2.0
+
+try:
+    from rclpy.event_handler import PublisherEventCallbacks
+except ImportError:  # Humble
+    from rclpy.qos_event import PublisherEventCallbacks
 
 
-def _non_empty(values: list[str]) -> str | None:
-    return None if values and all(values) else f"image_topics must name at least one topic and no empty ones, got {values}"
+def _optional_topic(name: str) -> Callable[[str], str | None]:
+    check = topic_name(name)
+    return lambda topic: check(topic) if topic else None
 
 
 PARAMETERS = (
     ParamSpec("image_topics", ["/camera/image_raw"], "Camera image topics to take key views from.", read_only=True,
-              check=_non_empty),
-    ParamSpec("roi_topic", "", "sensor_msgs/RegionOfInterest topic to crop images to; '' = none.", read_only=True),
+              check=topic_names("image_topics")),
+    ParamSpec("roi_topic", "", "sensor_msgs/RegionOfInterest topic to crop images to; '' = none.", read_only=True,
+              check=_optional_topic("roi_topic")),
     ParamSpec("mask_topic", "", "mono8 object-mask topic (non-zero = object; background painted white); '' = none.",
-              read_only=True),
+              read_only=True, check=_optional_topic("mask_topic")),
     ParamSpec("max_views", 6, "Most key views kept; also the depth of the transient-local 'views' topic.",
               read_only=True, int_range=(1, 32)),
     ParamSpec("min_view_difference", 0.02,
@@ -68,7 +84,9 @@ class ViewBufferNode(Node):
         self.image_size: int = value("image_size")
         self._roi: tuple[int, int, int, int] | None = None
         self._mask = None
-        self.add_post_set_parameters_callback(self._apply_parameters)
+        self.resets = 0
+        self.dropped_images = 0  # refused camera frames (bad encoding, degenerate view, mismatched mask)
+        on_parameters_set(self, PARAMETERS, self._apply_parameters)
 
         qos = input_qos(value("input_qos"), value("input_qos_depth"))
         for topic in value("image_topics"):
@@ -78,11 +96,17 @@ class ViewBufferNode(Node):
         if value("mask_topic"):
             self.create_subscription(Image, value("mask_topic"), self._on_mask, qos)
         self.create_subscription(Empty, "reset", self._on_reset, output_qos(10))
-        self._views_publisher = self.create_publisher(Image, "views", latched_qos(self.key_views.max_views))
+        self._views_publisher = self._create_views_publisher()
+        self.peers = PeerWatch(self)
+        self.create_timer(PEER_CHECK_PERIOD_S, self.peers.poll)
         self.get_logger().info(
             f"keeping up to {self.key_views.max_views} key views from {value('image_topics')} "
             f"(min_view_difference {self.key_views.min_view_difference})"
         )
+
+    def _create_views_publisher(self) -> Publisher:
+        return self.create_publisher(Image, "views", latched_qos(self.key_views.max_views),
+                                     event_callbacks=PublisherEventCallbacks(use_default_callbacks=False))
 
     def _apply_parameters(self, params: list[Parameter]) -> None:
         for param in params:
@@ -93,6 +117,7 @@ class ViewBufferNode(Node):
         try:
             view = prepare_key_view(image_to_rgb8(msg), self.image_size, self._roi, self._mask)
         except ValueError as exc:
+            self.dropped_images += 1
             self.get_logger().warning(f"dropped an image from {topic}: {exc}", throttle_duration_sec=WARN_EVERY_S)
             return
         offer = self.key_views.offer(view, msg.header)
@@ -118,7 +143,8 @@ class ViewBufferNode(Node):
     def _on_reset(self, _msg: Empty) -> None:
         self.key_views.clear()
         self.destroy_publisher(self._views_publisher)
-        self._views_publisher = self.create_publisher(Image, "views", latched_qos(self.key_views.max_views))
+        self._views_publisher = self._create_views_publisher()
+        self.resets += 1
         self.get_logger().info("reset: key views cleared")
 
 

@@ -173,6 +173,8 @@ def mask_background(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Paint everything outside the object mask (mono8, non-zero = object) white, like the training data."""
     if mask.shape[:2] != image.shape[:2]:
         raise ValueError(f"mask is {mask.shape[1]}x{mask.shape[0]} but the image is {image.shape[1]}x{image.shape[0]}")
+    if not mask.any():
+        raise ValueError("the object mask selects no pixel")
     out = image.copy()
     out[mask == 0] = BACKGROUND
     return out
@@ -194,9 +196,28 @@ def crop_to_roi(image: np.ndarray, x: int, y: int, width: int, height: int) -> n
 def prepare_key_view(
     image: np.ndarray, size: int, roi: tuple[int, int, int, int] | None = None, mask: np.ndarray | None = None
 ) -> np.ndarray:
-    """Mask (full frame), then crop, then letterbox to ``size``: the view as the buffer keeps it."""
+    """Mask (full frame), then crop, then letterbox to ``size``: the view as the buffer keeps it.
+
+    Raises ValueError for a frame that cannot be a key view (see ``degenerate_view``).
+    """
     if mask is not None:
         image = mask_background(image, mask)
     if roi is not None:
         image = crop_to_roi(image, *roi)
+    reason = degenerate_view(image)
+    if reason is not None:
+        raise ValueError(reason)
     return letterbox(image, size)
+
+
+MIN_VIEW_SIDE = 8  # pixels; below this a view carries no usable appearance (and a 1x1 ROI is a mistake)
+
+
+def degenerate_view(image: np.ndarray) -> str | None:
+    """Why an RGB view (after mask and crop) shows no object, or None: too small, or one flat colour."""
+    height, width = image.shape[:2]
+    if min(height, width) < MIN_VIEW_SIDE:
+        return f"the view is {width}x{height} pixels, below the {MIN_VIEW_SIDE}x{MIN_VIEW_SIDE} minimum"
+    if (image == image.reshape(-1, image.shape[-1])[0]).all():
+        return f"the view is one flat colour {tuple(int(c) for c in image.reshape(-1, image.shape[-1])[0])}: no object"
+    return None

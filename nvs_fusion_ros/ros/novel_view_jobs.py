@@ -1,0 +1,127 @@
+"""``novel_view``'s jobs: what each request kind runs on the worker thread, and how its result is published.
+
+Each job gets the views, the ``Request`` snapshot and the header that were fixed when the
+request arrived, and its ``JobControl``: the samplers' step callback and the reconstruction's
+progress callback are ``control.check``, so a reset or a shutdown cancels the job at the next
+denoising step or field iteration, and every publish happens inside ``control.delivering()``,
+so nothing from before a reset is published after it (``synthesis.worker``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticStatus
+from rclpy.node import Node
+from sensor_msgs.msg import Image, PointCloud2
+from std_msgs.msg import Header
+from visualization_msgs.msg import Marker
+
+from ..reconstruction.pipeline import reconstruct
+from ..synthesis.synthesizer import NovelViewSynthesizer
+from ..synthesis.video_synthesizer import VideoSynthesizer
+from ..synthesis.worker import JobControl
+from .cloud_messages import point_cloud2, triangle_marker
+from .image_conversions import numpy_to_image
+from .novel_view_params import Request
+from .qos import output_qos
+
+VIDEO_FRAME_ID = "nvs_view_{}"  # frame_id of ~/video cell (v, f)
+IMAGE_OUTPUTS = ("image", "hypotheses", "weights", "uncertainty", "orbit", "video")
+
+
+def tile(images: Sequence[np.ndarray]) -> np.ndarray:
+    """Square images side by side: tile i is columns [i*S, (i+1)*S) (the ~/hypotheses and ~/weights layout)."""
+    return np.concatenate(list(images), axis=1)
+
+
+def untile(image: np.ndarray) -> list[np.ndarray]:
+    """The square tiles of a ``tile`` image, left to right."""
+    size = image.shape[0]
+    if image.shape[1] % size:
+        raise ValueError(f"a {image.shape[1]}x{size} image is not a row of {size}x{size} tiles")
+    return [image[:, i * size : (i + 1) * size] for i in range(image.shape[1] // size)]
+
+
+class NovelViewJobs:
+    """The output publishers and one method per job kind; ``reconstruction`` is the (level, message) for diagnostics."""
+
+    def __init__(self, node: Node, synthesizer: NovelViewSynthesizer, video: VideoSynthesizer | None, depth: int):
+        self.synthesizer = synthesizer
+        self.video = video
+        self.images = {name: node.create_publisher(Image, f"~/{name}", output_qos(depth)) for name in IMAGE_OUTPUTS}
+        self.points = node.create_publisher(PointCloud2, "~/points", output_qos(depth))
+        self.mesh = node.create_publisher(Marker, "~/mesh", output_qos(depth))
+        self.last_latency_s = float("nan")
+        self.reconstruction = (DiagnosticStatus.OK, "no reconstruction yet")
+
+    def synthesize(self, control: JobControl, views: Sequence[np.ndarray], angle: float, request: Request,
+                   header: Header, received: float) -> None:
+        result = self.synthesizer.synthesize(views, angle, num_samples=request.num_hypotheses, callback=control.check,
+                                             **request.sampling())
+        messages = [("image", numpy_to_image(result.images[0], "rgb8", header)),
+                    ("hypotheses", numpy_to_image(tile(result.images), "rgb8", header)),
+                    ("weights", numpy_to_image(tile(result.weights), "32FC1", header)),
+                    ("uncertainty", numpy_to_image(result.uncertainty, "32FC1", header))]
+        with control.delivering():
+            for name, msg in messages:
+                self.images[name].publish(msg)
+            self.last_latency_s = time.monotonic() - received
+
+    def orbit(self, control: JobControl, views: Sequence[np.ndarray], request: Request, header: Header,
+              received: float) -> None:
+        # A full set leaves no room for generated views, so the orbit then conditions on the user views only.
+        autoregressive = len(views) < self.synthesizer.max_views
+        result = self.synthesizer.orbit(views, request.target_angles, autoregressive=autoregressive,
+                                        callback=control.check, **request.sampling())
+        messages = [numpy_to_image(image, "rgb8", header) for image in result.images]
+        with control.delivering():
+            for msg in messages:
+                self.images["orbit"].publish(msg)
+            self.last_latency_s = time.monotonic() - received
+
+    def video_clip(self, control: JobControl, frames: Sequence, request: Request, received: float) -> None:
+        assert self.video is not None and request.video_settings is not None
+        angles = request.target_angles
+        result = self.video.synthesize([[frame.image] for frame in frames], angles, request.video_method,
+                                       request.video_settings, seed=request.seed, callback=control.check)
+        messages = [numpy_to_image(result.images[v, f], "rgb8",
+                                   Header(stamp=frame.meta.stamp, frame_id=VIDEO_FRAME_ID.format(v)))
+                    for f, frame in enumerate(frames) for v in range(len(angles))]
+        with control.delivering():
+            for msg in messages:
+                self.images["video"].publish(msg)
+            self.last_latency_s = time.monotonic() - received
+
+    def reconstruct(self, control: JobControl, views: Sequence[np.ndarray], request: Request, header: Header,
+                    received: float) -> None:
+        def progress(done: int, total: int, stage: str) -> None:
+            control.check()
+            self.reconstruction = (DiagnosticStatus.OK, f"reconstruction: {done}/{total} ({stage})")
+
+        folder = None
+        if request.output_dir:
+            folder = Path(request.output_dir) / f"reconstruction_{header.stamp.sec}_{header.stamp.nanosec:09d}"
+        self.reconstruction = (DiagnosticStatus.OK, "reconstruction: starting")
+        # EmptySurfaceError: reported by the node's on_error, nothing is published
+        result = reconstruct(self.synthesizer, views, request.distill, request.surface_threshold, request.points,
+                             out_dir=folder, progress=progress)
+        cloud_msg = point_cloud2(result.cloud.points, result.cloud.colors, header)
+        mesh_msg = triangle_marker(result.mesh.vertices, result.mesh.faces, result.mesh.colors, header)
+        with control.delivering():
+            self.points.publish(cloud_msg)
+            self.mesh.publish(mesh_msg)
+            self.last_latency_s = time.monotonic() - received
+        summary = f"{len(result.cloud.points)} points, {len(result.mesh.faces)} triangles in {self.last_latency_s:.1f} s"
+        if folder is not None:
+            summary += f", written to {folder}"
+        self.reconstruction = (DiagnosticStatus.OK, f"last reconstruction: {summary}")
+
+    def reconstruction_failed(self, reason: str) -> None:
+        self.reconstruction = (DiagnosticStatus.ERROR, f"reconstruction failed: {reason}")
+
+    def reconstruction_cancelled(self) -> None:
+        self.reconstruction = (DiagnosticStatus.OK, "reconstruction cancelled by reset")

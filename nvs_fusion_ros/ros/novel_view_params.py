@@ -1,0 +1,143 @@
+"""``novel_view``'s parameters, and the snapshot of them that each request takes when it arrives.
+
+Choices come from the registries (samplers: ``diffusion.samplers.SAMPLERS``, engines:
+``engines.factory.ENGINES``), so a new sampler or engine is a valid parameter value without an
+edit here. A job never reads a parameter while it runs: ``Request`` is filled in the callback
+that received the request, so a parameter change applies to the next request, never half-way
+through one, and every job kind follows the same rule. "-1 means a random seed" is resolved
+once, by ``request_seed``, also at arrival, so the seed a job used can be logged and repeated.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..diffusion.samplers import SAMPLERS
+from ..diffusion.score_composition import RENOISE_MODES
+from ..engines.factory import ENGINES
+from ..reconstruction.distill import DistillConfig
+from ..reconstruction.extract import DEFAULT_SURFACE_THRESHOLD
+from ..synthesis.video_synthesizer import METHODS as VIDEO_METHODS
+from ..synthesis.video_synthesizer import CompositionSettings
+from .parameters import ParamSpec, finite_list, topic_name
+from .qos import INPUT_QOS_CHOICES
+
+RANDOM_SEED = -1
+
+
+def _device_problem(device: str) -> str | None:
+    ok = device in ("auto", "cpu", "cuda") or device.startswith("cuda:")
+    return None if ok else f"device must be auto, cpu, cuda or cuda:N, got {device!r}"
+
+
+PARAMETERS = (
+    ParamSpec("engine", "auto", "Inference engine; auto picks the fastest available here.", read_only=True,
+              choices=tuple(ENGINES)),
+    ParamSpec("device", "auto", "auto, cpu, cuda or cuda:N.", read_only=True, check=_device_problem),
+    ParamSpec("model_file_path", "", "Checkpoint (.pt); '' = the shipped default model.", read_only=True),
+    ParamSpec("engine_file_path", "", "TensorRT plan path; '' = the engine cache.", read_only=True),
+    ParamSpec("force_engine_update", False, "Rebuild the ONNX export / TensorRT plan even if cached.", read_only=True),
+    ParamSpec("enable_fp16", True, "Build TensorRT plans with FP16 enabled.", read_only=True),
+    ParamSpec("num_hypotheses", 4, "Samples K per target-angle request (occlusion hypotheses).", int_range=(1, 32)),
+    ParamSpec("steps", 25, "Denoising steps (ddim, dpmpp2m); ddpm always runs the full schedule.", int_range=(1, 2000)),
+    ParamSpec("sampler", "ddim", "Reverse-process sampler.", choices=tuple(SAMPLERS)),
+    ParamSpec("seed", RANDOM_SEED, "Base seed (hypothesis k uses seed + k); -1 = random per request.",
+              int_range=(RANDOM_SEED, 2**31 - 1)),
+    ParamSpec("max_views", 6, "Most views composed per step; must equal view_buffer's max_views.", read_only=True,
+              int_range=(1, 32)),
+    ParamSpec("target_angles", [2 * math.pi * i / 8 for i in range(8)],
+              "Azimuths (radians) of the orbit service and of periodic mode.", check=finite_list("target_angles")),
+    ParamSpec("rate", 0.0, "Periodic mode: requests per second over target_angles; 0 = off.", read_only=True,
+              float_range=(0.0, 100.0)),
+    ParamSpec("output_qos_depth", 10, "History depth of the output topics.", read_only=True, int_range=(1, 1000)),
+    ParamSpec("reconstruction_iterations", DistillConfig.iterations,
+              "~/reconstruct: field iterations (the first third fits the orbit, the rest seeks modes).",
+              int_range=(1, 100000)),
+    ParamSpec("reconstruction_mode_seeking", DistillConfig.mode_seeking,
+              "~/reconstruct: SparseFusion mode seeking after the first third; False fits the orbit only (faster)."),
+    ParamSpec("reconstruction_grid", DistillConfig.grid_resolution, "~/reconstruct: voxel grid resolution per axis.",
+              int_range=(8, 256)),
+    ParamSpec("reconstruction_orbit_views", DistillConfig.orbit_views,
+              "~/reconstruct: synthesized views evenly spaced in azimuth (DDIM, ``steps`` each).", int_range=(2, 72)),
+    ParamSpec("reconstruction_surface_threshold", DEFAULT_SURFACE_THRESHOLD,
+              "~/reconstruct: the surface is where a voxel's opacity crosses this.", float_range=(0.001, 0.999)),
+    ParamSpec("reconstruction_points", 20000, "~/reconstruct: points sampled on the surface for ~/points.",
+              int_range=(1, 1000000)),
+    ParamSpec("reconstruction_frame_id", "", "frame_id of ~/points and ~/mesh (the object frame); '' = the views'."),
+    ParamSpec("reconstruction_output_dir", "", "Also write PLY/OBJ files of each reconstruction here; '' = don't.",
+              read_only=True),
+    ParamSpec("mode", "static", "static: key views of a still object; dynamic: also the frames stream and ~/video.",
+              read_only=True, choices=("static", "dynamic")),
+    ParamSpec("temporal_model_file_path", "", "Dynamic mode: temporal checkpoint; '' = the shipped default.",
+              read_only=True),
+    ParamSpec("video_frames", 8, "Dynamic mode: frames F kept and synthesized.", read_only=True, int_range=(1, 64)),
+    ParamSpec("video_frame_period", 0.25, "Dynamic mode: least time (s, by header stamp) between kept frames.",
+              float_range=(0.0, 3600.0)),
+    ParamSpec("video_method", "composition", "Dynamic mode: composition (Diffusion²) or per-frame ViewFusion.",
+              choices=tuple(VIDEO_METHODS)),
+    ParamSpec("video_weight", CompositionSettings.weight, "Dynamic mode: s, the view model's share of the composite.",
+              float_range=(0.0, 1.0)),
+    ParamSpec("video_rollback_steps", CompositionSettings.rollback_steps,
+              "Dynamic mode: variance-reducing rollback steps (at most steps).", int_range=(0, 2000)),
+    ParamSpec("video_renoise_mode", CompositionSettings.renoise_mode,
+              "Dynamic mode: rollback re-noising, forward (exact forward process) or paper (Diffusion²'s rule).",
+              choices=tuple(RENOISE_MODES)),
+    ParamSpec("frames_topic", "/camera/image_raw", "Dynamic mode: camera image topic of the moving object.",
+              read_only=True, check=topic_name("frames_topic")),
+    ParamSpec("input_qos", "sensor_data", "Dynamic mode: QoS of the frames_topic subscription.", read_only=True,
+              choices=INPUT_QOS_CHOICES),
+)
+
+
+def request_seed(seed: int) -> int:
+    """The one seed rule: ``-1`` (``RANDOM_SEED``) draws a fresh seed for this request, else the seed itself."""
+    return secrets.randbits(31) if seed == RANDOM_SEED else seed
+
+
+@dataclass(frozen=True)
+class Request:
+    """The parameters a request runs with, read when it arrived (see the module docstring)."""
+
+    steps: int
+    sampler: str
+    seed: int
+    num_hypotheses: int
+    target_angles: tuple[float, ...]
+    distill: DistillConfig
+    surface_threshold: float
+    points: int
+    frame_id: str  # of ~/points and ~/mesh; '' = the views'
+    output_dir: str
+    video_method: str
+    video_settings: CompositionSettings | None  # None with the reason in video_problem
+    video_problem: str
+
+    @classmethod
+    def snapshot(cls, value: Callable[[str], Any]) -> Request:
+        """Read every job parameter now, through ``value(name)`` (the node's current parameter value)."""
+        seed = request_seed(value("seed"))
+        try:
+            settings, problem = CompositionSettings(steps=value("steps"), weight=value("video_weight"),
+                                                    rollback_steps=value("video_rollback_steps"),
+                                                    renoise_mode=value("video_renoise_mode")), ""
+        except ValueError as exc:  # e.g. more rollbacks than steps: refused when a video is asked for
+            settings, problem = None, str(exc)
+        return cls(
+            steps=value("steps"), sampler=value("sampler"), seed=seed, num_hypotheses=value("num_hypotheses"),
+            target_angles=tuple(value("target_angles")),
+            distill=DistillConfig(iterations=value("reconstruction_iterations"),
+                                  mode_seeking=value("reconstruction_mode_seeking"),
+                                  grid_resolution=value("reconstruction_grid"),
+                                  orbit_views=value("reconstruction_orbit_views"), orbit_steps=value("steps"), seed=seed),
+            surface_threshold=value("reconstruction_surface_threshold"), points=value("reconstruction_points"),
+            frame_id=value("reconstruction_frame_id"), output_dir=value("reconstruction_output_dir"),
+            video_method=value("video_method"), video_settings=settings, video_problem=problem,
+        )
+
+    def sampling(self) -> dict[str, Any]:
+        """Keyword arguments of ``NovelViewSynthesizer.synthesize`` / ``orbit``."""
+        return {"steps": self.steps, "sampler": self.sampler, "seed": self.seed}

@@ -1,0 +1,84 @@
+"""The ROS test fixture: ``harness.RosSession`` on a domain of this test run, plus a probe node for test traffic.
+
+Domains: ``NVS_ROS_TEST_DOMAINS`` ("62-66") names the ROS_DOMAIN_IDs this run may use; without
+it a block of 8 is chosen from the pid. Each session takes the next domain of the block in
+turn, so parallel runs with disjoint blocks never cross-talk and consecutive tests of one run do
+not see each other's late DDS traffic.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.time import Time
+from std_msgs.msg import Header
+
+from nvs_fusion_ros.ros.harness import RosSession, wait_until
+from nvs_fusion_ros.ros.novel_view_node import NovelViewNode
+from nvs_fusion_ros.ros.qos import output_qos
+from nvs_fusion_ros.ros.view_buffer_node import ViewBufferNode
+
+
+def _domain_block() -> range:
+    spec = os.environ.get("NVS_ROS_TEST_DOMAINS", "")
+    if spec:
+        first, _, last = spec.partition("-")
+        return range(int(first), int(last or first) + 1)
+    base = 20 + os.getpid() % 24 * 8
+    return range(base, base + 8)
+
+
+_domains = itertools.cycle(_domain_block())
+
+
+def next_domain() -> int:
+    return next(_domains)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
+    wait_until(condition, timeout, what, AssertionError)
+
+
+def as_params(values: dict[str, object]) -> list[Parameter]:
+    return [Parameter(k, value=v) for k, v in values.items()]
+
+
+def stamp_ns(header: Header) -> int:
+    return Time.from_msg(header.stamp).nanoseconds
+
+
+class Ros:
+    """A spinning session on the next test domain, with a probe node and factories for the two nodes."""
+
+    def __init__(self, checkpoint: Path, domain_id: int | None = None):
+        self.checkpoint = checkpoint
+        self.session = RosSession(domain_id=next_domain() if domain_id is None else domain_id, num_threads=4)
+        self.context = self.session.context
+        self.probe = self.add(Node("probe", context=self.context))
+        self.session.start()
+
+    def add(self, node: Node) -> Node:
+        return self.session.add(node)
+
+    def buffer(self, **params: object) -> ViewBufferNode:
+        params = {"input_qos": "reliable", "min_view_difference": 0.02, **params}
+        return self.add(ViewBufferNode(context=self.context, parameter_overrides=as_params(params)))
+
+    def novel_view(self, **params: object) -> NovelViewNode:
+        params = {"model_file_path": str(self.checkpoint), "engine": "torch", "device": "cpu", "steps": 2,
+                  "num_hypotheses": 2, "seed": 7, "target_angles": [0.0, math.pi], **params}
+        return self.add(NovelViewNode(context=self.context, parameter_overrides=as_params(params)))
+
+    def collect(self, msg_type: type, topic: str, qos: object = None) -> list:
+        received: list = []
+        self.probe.create_subscription(msg_type, topic, received.append, qos or output_qos(50))
+        return received
+
+    def close(self) -> None:
+        self.session.close()
