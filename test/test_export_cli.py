@@ -46,7 +46,8 @@ def test_export_round_trip_and_model_card(checkpoint: Path, tmp_path: Path, caps
     onnx_path = checkpoint.with_suffix(".onnx")
     assert "max abs diff" in capsys.readouterr().out
 
-    inputs = example_inputs(16, streams=5, seed=42)  # more streams than the export traced: the axis is dynamic
+    # more streams than the export traced: the axis is dynamic
+    inputs = example_inputs(load_checkpoint(checkpoint).config, streams=5, seed=42)
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     got = session.run(list(OUTPUT_NAMES), {n: t.numpy() for n, t in zip(INPUT_NAMES, inputs, strict=True)})
     with torch.no_grad():

@@ -7,9 +7,12 @@ step out of a robot's boot and shows the TensorRT log in a terminal.
 from __future__ import annotations
 
 import argparse
+import logging
 
 from ..model.checkpoint import load_checkpoint
 from .factory import EngineOptions, create_denoiser
+
+log = logging.getLogger(__name__)
 
 
 def add_cli(subparsers: argparse._SubParsersAction) -> None:
@@ -19,7 +22,7 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--onnx", default=None, help="ONNX file to build from (default: exported from the checkpoint)")
     parser.add_argument("--engine-file", default=None, help="where to write the plan (default: the engine cache)")
     parser.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=defaults.enable_fp16,
-                        help="allow fp16 kernels")
+                        help="fp16 body from the mixed-precision export (conditioning and norms stay fp32)")
     parser.add_argument("--max-batch", type=int, default=defaults.max_batch,
                         help="most streams (views x hypotheses) per engine call")
     parser.add_argument("--workspace", type=int, default=defaults.max_workspace_size, help="builder workspace in bytes")
@@ -33,6 +36,10 @@ def run(args: argparse.Namespace) -> int:
         engine="tensorrt", device=args.device, onnx_file_path=args.onnx, engine_file_path=args.engine_file,
         force_engine_update=args.force, enable_fp16=args.fp16, max_workspace_size=args.workspace, max_batch=args.max_batch,
     )
-    denoiser = create_denoiser(load_checkpoint(args.checkpoint), options)
+    try:
+        denoiser = create_denoiser(load_checkpoint(args.checkpoint), options)
+    except RuntimeError as exc:  # TensorRT's own failures: the TensorRT log above says more, a traceback would not
+        log.error("%s", exc)
+        return 2
     print(f"{denoiser.describe()}: {denoiser.plan_path}")
     return 0

@@ -1,64 +1,33 @@
-"""Choosing and building an engine: ``engine="auto" | "tensorrt" | "onnxruntime" | "torch"``.
+"""Choosing and building an engine: ``engine="auto"`` or one of the names in ``ENGINES``.
 
-``auto`` takes the fastest engine that can run here and logs which one and why:
-TensorRT on a GPU when the ``tensorrt`` package imports, ONNX Runtime with a GPU
-provider otherwise, and on a CPU ONNX Runtime's CPU provider, which
-``benchmarks/bench_denoise.py`` measured 1.2-2.3x faster than torch with bf16 autocast
-per denoising step on the shipped ``cpu-32`` model at up to 24 streams (views x
-hypotheses); at 48 streams torch bf16 was 1.2x faster, and on the larger ``cpu-64``
-preset torch bf16 wins from 12 streams on: pick ``engine=torch`` there for large batches.
+``auto`` on a GPU takes the first of TensorRT (when a tensorrt >= 10 imports), ONNX Runtime
+with the CUDA provider, torch CUDA, and falls back to the next with the reason logged when
+one fails to build. On a CPU it takes the engine a short calibration measured fastest on
+this CPU (``calibration``): the ranking differs between CPUs (AMD Zen 4: ONNX Runtime;
+Intel with AMX: OpenVINO bf16). The log says what was chosen and why.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
+import dataclasses
 import logging
-import os
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable
 
 import torch
 
 from ..model.checkpoint import Checkpoint
 from .base import Denoiser
-from .onnx_export import export_matches_checkpoint, export_onnx
+from .cache import cache_dir, model_sha256, onnx_path_for
+from .calibration import Candidate, calibrate, installed
+from .cpu import cpu_supports_bf16
 from .onnxruntime_engine import OnnxRuntimeDenoiser, choose_providers
+from .options import ENGINES, EngineOptions, engine_help
+from .tensorrt_engine import MIN_TENSORRT_MAJOR, TensorRTDenoiser, import_tensorrt
 from .torch_engine import TorchDenoiser
 
+__all__ = ["BUILDERS", "ENGINES", "EngineOptions", "create_denoiser", "engine_help", "pick_engine", "resolve_device"]
+
 log = logging.getLogger(__name__)
-
-ENGINES = ("auto", "tensorrt", "onnxruntime", "torch")
-
-
-@dataclass
-class EngineOptions:
-    """Engine parameters, named as in Isaac ROS TensorRT where they mean the same."""
-
-    engine: str = "auto"
-    device: str = "auto"
-    onnx_file_path: str | None = None  # default: next to the checkpoint, exported on first use
-    engine_file_path: str | None = None  # TensorRT plan; default: the engine cache
-    force_engine_update: bool = False
-    enable_fp16: bool = True
-    max_workspace_size: int = 1 << 30
-    max_batch: int = 64  # streams per engine call (views x hypotheses beyond it are chunked)
-    use_cuda_graph: bool = False  # TensorRT: capture one CUDA graph per stream count and replay it
-    onnx_providers: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.engine not in ENGINES:
-            raise ValueError(f"unknown engine {self.engine!r}; choose one of {list(ENGINES)}")
-        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
-            raise ValueError(f"unknown device {self.device!r}; use auto, cpu, cuda or cuda:N")
-        if self.max_batch < 1:
-            raise ValueError(f"max_batch must be at least 1, got {self.max_batch}")
-
-
-def cache_dir() -> Path:
-    """Where exported ONNX files and TensorRT plans are cached ($NVS_FUSION_CACHE or ~/.cache)."""
-    root = os.environ.get("NVS_FUSION_CACHE") or Path.home() / ".cache" / "nvs_fusion_ros"
-    return Path(root)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -70,60 +39,111 @@ def resolve_device(device: str) -> torch.device:
     return resolved
 
 
-def tensorrt_available() -> bool:
-    return importlib.util.find_spec("tensorrt") is not None
+def build_torch(checkpoint: Checkpoint, options: EngineOptions, device: torch.device) -> Denoiser:
+    return TorchDenoiser(checkpoint.model, device, bf16=options.enable_bf16)
 
 
-def onnx_path_for(checkpoint: Checkpoint, options: EngineOptions) -> Path:
-    """The ONNX file for this checkpoint: the given one, the one shipped beside it, or a cached export."""
-    if options.onnx_file_path:
-        return Path(options.onnx_file_path)
-    if checkpoint.path is not None:
-        beside = checkpoint.path.with_suffix(".onnx")
-        if export_matches_checkpoint(beside, checkpoint.path):
-            return beside
-    state_hash = hashlib.sha256()
-    for key, value in sorted(checkpoint.model.state_dict().items()):
-        state_hash.update(key.encode())
-        state_hash.update(value.detach().cpu().float().numpy().tobytes())
-    path = cache_dir() / f"viewfusion-{state_hash.hexdigest()[:16]}.onnx"
-    if not path.is_file() or options.force_engine_update:
-        report = export_onnx(checkpoint.model, path)
-        log.info("exported the model to %s (max abs diff vs torch %.2e)", path, report.max_abs_diff)
-    return path
+def build_onnxruntime(checkpoint: Checkpoint, options: EngineOptions, device: torch.device) -> Denoiser:
+    providers = list(options.onnx_providers) or (["CPUExecutionProvider"] if device.type == "cpu" else None)
+    onnx_path = onnx_path_for(checkpoint, options.onnx_file_path, options.force_engine_update)
+    return OnnxRuntimeDenoiser(onnx_path, checkpoint.config, providers, device=device, max_batch=options.max_batch,
+                               fp16=options.enable_fp16, cache=cache_dir())
+
+
+def build_openvino(checkpoint: Checkpoint, options: EngineOptions, device: torch.device) -> Denoiser:
+    from .openvino_engine import OpenVinoDenoiser
+
+    onnx_path = onnx_path_for(checkpoint, options.onnx_file_path, options.force_engine_update)
+    return OpenVinoDenoiser(onnx_path, checkpoint.config, options.openvino_device, bf16=bool(options.enable_bf16))
+
+
+def build_tensorrt(checkpoint: Checkpoint, options: EngineOptions, device: torch.device) -> Denoiser:
+    if device.type != "cuda":
+        raise ValueError("engine 'tensorrt' needs a CUDA GPU and none is available; use onnxruntime, openvino or torch")
+    trt, problem = import_tensorrt()
+    if trt is None:
+        raise ValueError(f"engine 'tensorrt' needs the tensorrt Python package (>= {MIN_TENSORRT_MAJOR}): {problem}")
+    onnx_path = onnx_path_for(checkpoint, options.onnx_file_path, options.force_engine_update, fp16=options.enable_fp16)
+    return TensorRTDenoiser.from_onnx(onnx_path, checkpoint.config, options, device, cache_dir())
+
+
+#: how each engine of ``ENGINES`` (all but "auto") is built
+BUILDERS: dict[str, Callable[[Checkpoint, EngineOptions, torch.device], Denoiser]] = {
+    "tensorrt": build_tensorrt,
+    "onnxruntime": build_onnxruntime,
+    "openvino": build_openvino,
+    "torch": build_torch,
+}
+
+
+def gpu_candidates(device: torch.device) -> list[tuple[str, str]]:
+    """The engines ``auto`` tries on a GPU, best first, each with the reason it is in the list (or why not)."""
+    candidates = []
+    trt, problem = import_tensorrt()
+    if trt is not None:
+        candidates.append(("tensorrt", f"a CUDA GPU is present and tensorrt {trt.__version__} imports"))
+    else:
+        log.info("auto: not TensorRT: %s", problem)
+    if installed("onnxruntime") and "CUDAExecutionProvider" in choose_providers(gpu_present=True):
+        candidates.append(("onnxruntime", "a CUDA GPU is present and onnxruntime has the CUDA provider"))
+    candidates.append(("torch", "a CUDA GPU is present; torch CUDA is the engine that is always there"))
+    return candidates
 
 
 def pick_engine(options: EngineOptions, device: torch.device) -> tuple[str, str]:
-    """The engine ``auto`` resolves to here, and the reason, for the log."""
+    """The engine ``auto`` tries first here and the reason, for the log; on a CPU the choice is measured."""
     if options.engine != "auto":
         return options.engine, "asked for explicitly"
-    if device.type == "cuda" and tensorrt_available():
-        return "tensorrt", "a CUDA GPU is present and the tensorrt package imports"
-    if device.type == "cuda" and "CUDAExecutionProvider" in choose_providers(gpu_present=True):
-        return "onnxruntime", "a CUDA GPU is present, tensorrt is not installed, onnxruntime has CUDA"
     if device.type == "cuda":
-        return "torch", "a CUDA GPU is present but neither tensorrt nor onnxruntime-gpu is installed"
-    return "onnxruntime", "no GPU: ONNX Runtime's CPU provider measured fastest for the shipped model (bench_denoise.py)"
+        return gpu_candidates(device)[0]
+    return "calibrate", "no GPU: the CPU engines are measured (calibration)"
+
+
+def cpu_candidates(options: EngineOptions) -> list[Candidate]:
+    """The CPU engines installed here, each in fp32 and, where the CPU has native bf16 and it is allowed, bf16."""
+    bf16_allowed = options.enable_bf16 is not False and cpu_supports_bf16()
+    candidates = []
+    for engine, module in (("onnxruntime", "onnxruntime"), ("openvino", "openvino"), ("torch", "torch")):
+        if not installed(module):
+            continue
+        if options.enable_bf16 is not True or engine == "onnxruntime":
+            candidates.append(Candidate(engine, bf16=False))
+        if bf16_allowed and engine != "onnxruntime":
+            candidates.append(Candidate(engine, bf16=True))
+    return candidates
+
+
+def _create_on_cpu_by_measurement(checkpoint: Checkpoint, options: EngineOptions, device: torch.device) -> Denoiser:
+    def build(candidate: Candidate) -> Denoiser:
+        chosen = dataclasses.replace(options, engine=candidate.engine, enable_bf16=candidate.bf16)
+        return BUILDERS[candidate.engine](checkpoint, chosen, device)
+
+    result = calibrate(checkpoint.config, model_sha256(checkpoint.model), cpu_candidates(options), build,
+                       options.max_batch, cache_dir())
+    denoiser = result.denoiser or build(result.choice)
+    log.info("engine: %s (%s)", denoiser.describe(), result.reason())
+    return denoiser
 
 
 def create_denoiser(checkpoint: Checkpoint, options: EngineOptions | None = None) -> Denoiser:
     """Build the engine ``options`` ask for, for this checkpoint; log what was chosen and why."""
     options = options or EngineOptions()
     device = resolve_device(options.device)
-    name, reason = pick_engine(options, device)
-    if name == "torch":
-        denoiser: Denoiser = TorchDenoiser(checkpoint.model, device)
-    elif name == "onnxruntime":
-        providers = list(options.onnx_providers) or (["CPUExecutionProvider"] if device.type == "cpu" else None)
-        denoiser = OnnxRuntimeDenoiser(onnx_path_for(checkpoint, options), checkpoint.config.image_size, providers,
-                                       prediction=checkpoint.config.prediction)
-    else:
-        if device.type != "cuda":
-            raise ValueError("engine 'tensorrt' needs a CUDA GPU and none is available; use onnxruntime or torch")
-        if not tensorrt_available():
-            raise ValueError("engine 'tensorrt' needs the tensorrt Python package (>= 10), which is not installed")
-        from .tensorrt_engine import TensorRTDenoiser
-
-        denoiser = TensorRTDenoiser.from_onnx(onnx_path_for(checkpoint, options), checkpoint.config, options, device)
-    log.info("engine: %s (%s)", denoiser.describe(), reason)
+    if options.engine != "auto":
+        denoiser = BUILDERS[options.engine](checkpoint, options, device)
+        log.info("engine: %s (asked for explicitly)", denoiser.describe())
+        return denoiser
+    if device.type == "cpu":
+        return _create_on_cpu_by_measurement(checkpoint, options, device)
+    *earlier, (last, last_reason) = gpu_candidates(device)
+    for (name, reason), next_name in zip(earlier, [n for n, _ in earlier[1:]] + [last], strict=True):
+        try:
+            denoiser = BUILDERS[name](checkpoint, options, device)
+        except Exception as exc:  # a GPU engine that cannot build here (any error) hands over to the next
+            log.warning("auto: %s failed to build (%s: %s); falling back to %s", name, type(exc).__name__, exc, next_name)
+            continue
+        log.info("engine: %s (%s)", denoiser.describe(), reason)
+        return denoiser
+    denoiser = BUILDERS[last](checkpoint, options, device)
+    log.info("engine: %s (%s)", denoiser.describe(), last_reason)
     return denoiser

@@ -1,4 +1,4 @@
-"""PyTorch engine: runs the U-Net module directly (CPU or CUDA, optional bf16 autocast)."""
+"""PyTorch engine: runs the U-Net module directly (CPU or CUDA, optional bf16/fp16 autocast)."""
 
 from __future__ import annotations
 
@@ -6,23 +6,34 @@ import torch
 
 from ..model.unet import ViewFusionUNet
 from .base import Denoiser
+from .cpu import cpu_supports_bf16
+
+__all__ = ["TorchDenoiser", "cpu_supports_bf16", "cuda_supports_bf16", "default_autocast"]
 
 
-def cpu_supports_bf16() -> bool:
-    """True when the CPU has native bf16 matrix units (AMX-BF16 or AVX512-BF16).
+def cuda_supports_bf16(device: torch.device | int | None = None) -> bool:
+    """True when the GPU computes bf16 natively (compute capability 8.0 on: Ampere, Ada, Hopper, Orin).
 
-    Without them bf16 autocast is emulated and slower than fp32.
+    ``torch.cuda.is_bf16_supported()`` also counts emulation, which V100, T4 and Jetson Xavier
+    (7.x) offer at fp32 speed or worse; there fp16 autocast is the fast choice.
     """
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            flags = cpuinfo.read()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
+    major, _ = torch.cuda.get_device_capability(device)
+    return major >= 8
+
+
+def default_autocast(device: torch.device) -> torch.dtype | None:
+    """The autocast dtype that is fast here: bf16 where native, fp16 on older GPUs, else fp32 (None)."""
+    if device.type == "cuda":
+        return torch.bfloat16 if cuda_supports_bf16(device) else torch.float16
+    return torch.bfloat16 if cpu_supports_bf16() else None
 
 
 class TorchDenoiser(Denoiser):
-    """The network in eager PyTorch; ``bf16`` autocasts the convolutions and matmuls."""
+    """The network in eager PyTorch; autocast runs the convolutions and matmuls in bf16 or fp16.
+
+    ``bf16``: True or False forces bf16 autocast on or off (fp32); None takes
+    :func:`default_autocast` (which may pick fp16 on a GPU without native bf16).
+    """
 
     name = "torch"
 
@@ -30,15 +41,18 @@ class TorchDenoiser(Denoiser):
         device = torch.device(device)
         super().__init__(model.config.image_size, device, model.config.prediction)
         self.model = model.to(device).eval()
-        if bf16 is None:
-            bf16 = cpu_supports_bf16() if device.type == "cpu" else torch.cuda.is_bf16_supported()
-        self.bf16 = bool(bf16)
+        self.autocast: torch.dtype | None = default_autocast(device) if bf16 is None else (torch.bfloat16 if bf16 else None)
+
+    @property
+    def bf16(self) -> bool:
+        return self.autocast == torch.bfloat16
 
     @torch.inference_mode()
     def __call__(self, views, noisy, angle, noise_level):
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+        with torch.autocast(self.device.type, dtype=self.autocast or torch.bfloat16, enabled=self.autocast is not None):
             noise, logits = self.model(views, noisy, angle, noise_level)
         return noise.float(), logits.float()
 
     def describe(self) -> str:
-        return f"torch on {self.device}" + (" (bf16 autocast)" if self.bf16 else " (fp32)")
+        precision = {torch.bfloat16: "bf16 autocast", torch.float16: "fp16 autocast", None: "fp32"}[self.autocast]
+        return f"torch on {self.device} ({precision})"

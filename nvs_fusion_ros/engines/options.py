@@ -1,0 +1,51 @@
+"""The engine registry and the engine options: plain data, importable without torch or any engine.
+
+``ENGINES`` is the one list of engine names. The CLIs (``choices=``), the ROS parameter
+validation and the launch file's documented choices all read it, so adding an engine
+is one entry here plus its builder in ``factory.BUILDERS`` (a test checks the two agree).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: engine name -> what it is, for help texts and the launch file's description
+ENGINES: dict[str, str] = {
+    "auto": "the fastest engine that runs here: on a GPU TensorRT, else ONNX Runtime CUDA, else torch; "
+            "on a CPU the one a short cached calibration measured fastest",
+    "tensorrt": "NVIDIA TensorRT plan built on the target GPU (tensorrt >= 10)",
+    "onnxruntime": "ONNX Runtime (CUDA provider with onnxruntime-gpu, else CPU)",
+    "openvino": "Intel OpenVINO (CPU; GPU and NPU device names are passed through, untested)",
+    "torch": "PyTorch eager (CPU or CUDA, bf16/fp16 autocast where the hardware has it natively)",
+}
+
+
+def engine_help() -> str:
+    """One line naming every engine, for CLI and ROS parameter help."""
+    return "; ".join(f"{name}: {text}" for name, text in ENGINES.items())
+
+
+@dataclass
+class EngineOptions:
+    """Engine parameters, named as in Isaac ROS TensorRT where they mean the same."""
+
+    engine: str = "auto"
+    device: str = "auto"
+    onnx_file_path: str | None = None  # default: next to the checkpoint, exported on first use
+    engine_file_path: str | None = None  # TensorRT plan; default: the engine cache
+    force_engine_update: bool = False
+    enable_fp16: bool = True  # TensorRT: fp16 body from a strongly typed build (conditioning stays fp32)
+    enable_bf16: bool | None = None  # CPU torch/OpenVINO: None = the engine's measured default (see factory)
+    max_workspace_size: int = 1 << 30
+    max_batch: int = 64  # streams per engine call (views x hypotheses beyond it are chunked)
+    use_cuda_graph: bool = False  # TensorRT: capture one CUDA graph per stream count and replay it
+    onnx_providers: tuple[str, ...] = ()
+    openvino_device: str = "CPU"  # OpenVINO device name; "GPU", "NPU" are passed through untested
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ValueError(f"unknown engine {self.engine!r}; choose one of {list(ENGINES)}")
+        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise ValueError(f"unknown device {self.device!r}; use auto, cpu, cuda or cuda:N")
+        if self.max_batch < 1:
+            raise ValueError(f"max_batch must be at least 1, got {self.max_batch}")
