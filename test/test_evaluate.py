@@ -125,7 +125,8 @@ def test_evaluate_cli_end_to_end(dataset: Path, tiny_checkpoint: Path, tmp_path:
     code = main(["evaluate", "--model", str(tiny_checkpoint), "--data", str(dataset), "--steps", "3",
                  "--engine", "torch", "--out", str(out)])
     assert code == 0
-    for name in ("evaluation.json", "evaluation.md", "metrics_vs_views.png", "examples.png", "samples.jsonl"):
+    for name in ("evaluation.json", "evaluation.md", "metrics_vs_views.png", "examples.png", "samples.jsonl",
+                 "hidden_sides.png"):
         assert (out / name).stat().st_size > 0, name
     report = json.loads((out / "evaluation.json").read_text())
     cfg = report["config"]

@@ -294,6 +294,7 @@ class Evaluation:
     predictions: dict[str, np.ndarray]  # method -> (K, H, W, 3) uint8, aligned with ``draws``
     objects: list[np.ndarray]  # per object its 24 views (24, H, W, 3) uint8
     variable_counts: list[int]
+    hidden_sides: np.ndarray | None = None  # the hidden-side example sheet (RGB), when examples were asked for
 
 
 def evaluate(cfg: EvalConfig, show_progress: bool = True) -> Evaluation:
@@ -361,7 +362,9 @@ def evaluate(cfg: EvalConfig, show_progress: bool = True) -> Evaluation:
          "scores": {m: {k: (None if scores[m][k] is None else scores[m][k][i]) for k in METRICS} for m in METHODS}}
         for i, d in enumerate(draws)
     ]
-    return Evaluation(report, records, draws, predictions, objects, variable_counts)
+    hidden = (hidden_side_sheet(runner, sampler, objects, report["config"]["object_ids"], cfg.examples, cfg.seed)
+              if cfg.examples > 0 else None)
+    return Evaluation(report, records, draws, predictions, objects, variable_counts, hidden)
 
 
 # --------------------------------------------------------------------------- outputs
@@ -458,6 +461,26 @@ def write_examples(path: Path, evaluation: Evaluation, count: int) -> Path:
     return write_png(path, contact_sheet(rows, tile=64))
 
 
+HIDDEN_SIDE_INPUTS = (6, 18, 0)  # two side views and the anchor (last): the anchor's back (view 12) is unseen
+HIDDEN_SIDE_SAMPLES = 3
+
+
+def hidden_side_sheet(runner: ModelRunner, sampler: Sampler, objects: Sequence[np.ndarray], object_ids: Sequence[str],
+                      count: int, seed: int) -> np.ndarray:
+    """Per object: the anchor alone and with two side views, each followed by samples of the side
+    180 degrees from the anchor and the truth there: what a grasp planner would be shown."""
+    anchor = HIDDEN_SIDE_INPUTS[-1]
+    hidden = (anchor + VIEW_COUNT // 2) % VIEW_COUNT
+    rows = []
+    for obj, views in enumerate(objects[:count]):
+        for inputs in ((anchor,), HIDDEN_SIDE_INPUTS):
+            draws = [Draw("hidden_side", len(inputs), 0, inputs, hidden, seed + k) for k in range(HIDDEN_SIDE_SAMPLES)]
+            samples = sample_model(runner, sampler, draws, [views])
+            rows.append((f"{object_ids[obj]}: {len(inputs)} input(s), last = anchor | {HIDDEN_SIDE_SAMPLES} samples of "
+                         "the hidden side (180 deg) | truth", [*views[list(inputs)], *samples, views[hidden]]))
+    return contact_sheet(rows, tile=64)
+
+
 def write_outputs(out: Path, evaluation: Evaluation, examples: int) -> dict[str, Path]:
     """evaluation.json, samples.jsonl, evaluation.md, metrics_vs_views.png, examples.png under ``out``."""
     out.mkdir(parents=True, exist_ok=True)
@@ -468,6 +491,8 @@ def write_outputs(out: Path, evaluation: Evaluation, examples: int) -> dict[str,
     paths["markdown"].write_text(markdown_report(evaluation.report))
     plot_view_counts(evaluation.report, paths["plot"])
     write_examples(paths["examples"], evaluation, examples)
+    if evaluation.hidden_sides is not None:
+        paths["hidden_sides"] = write_png(out / "hidden_sides.png", evaluation.hidden_sides)
     return paths
 
 
