@@ -28,7 +28,7 @@ setup(
         # rclpy and the message packages from PyPI, for pip-only installs (a ROS install has them).
         "ros": [
             "ros-rclpy[fastrtps]", "ros-rcl-interfaces", "ros-builtin-interfaces", "ros-std-msgs", "ros-std-srvs",
-            "ros-sensor-msgs", "ros-geometry-msgs", "ros-visualization-msgs", "ros-diagnostic-msgs",
+            "ros-sensor-msgs", "ros-geometry-msgs", "ros-visualization-msgs", "ros-diagnostic-msgs", "ros-shape-msgs",
             "ros-ament-index-python",
         ],
         # Mesh clean-up and GLB export (used when it imports; it needs Debian's libusb-1.0-0).
