@@ -1,6 +1,6 @@
 """Pairing colour, depth and CameraInfo messages by header stamp within a slop.
 
-``message_filters`` (ApproximateTime) is not installable on pip-only ROS (DESIGN.md §3), so
+``message_filters`` (ApproximateTime) is not installable on pip-only ROS (docs/DESIGN.md §3), so
 the pairing is written here: each stream keeps its last few items by stamp (nanoseconds);
 whenever an item arrives, the newest colour item that has a depth *and* a CameraInfo within
 ``slop`` of its stamp makes a triple (the closest of each), and the colour and depth items at
