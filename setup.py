@@ -30,6 +30,7 @@ setup(
             "ros-rclpy[fastrtps]", "ros-rcl-interfaces", "ros-builtin-interfaces", "ros-std-msgs", "ros-std-srvs",
             "ros-sensor-msgs", "ros-geometry-msgs", "ros-visualization-msgs", "ros-diagnostic-msgs", "ros-shape-msgs",
             "ros-ament-index-python",
+            "open3d-cpu",  # rgbd_completion: support-plane RANSAC and DBSCAN of the object (nvs_fusion_ros.rgbd)
         ],
         # Mesh clean-up and GLB export (used when it imports; it needs Debian's libusb-1.0-0).
         "open3d": ["open3d-cpu"],
@@ -51,6 +52,7 @@ setup(
             "nvs-fusion = nvs_fusion_ros.cli:main",
             "view_buffer = nvs_fusion_ros.ros.view_buffer_node:main",
             "novel_view = nvs_fusion_ros.ros.novel_view_node:main",
+            "rgbd_completion = nvs_fusion_ros.ros.rgbd_node:main",
         ],
     },
 )

@@ -130,16 +130,10 @@ def test_the_object_nearest_the_image_centre_is_chosen_among_clutter() -> None:
 
 
 def test_an_empty_table_is_refused() -> None:
-    frame = box_scene()
-    depth = frame.depth.copy()
-    truth = true_mask(frame)
-    # replace the box by the table behind it: the plane's depth along each ray
-    seg_plane = segmentation.fit_plane(backproject(depth, frame.intrinsics)[~truth & np.isfinite(depth)],
-                                       segmentation.SegmentationConfig())
-    rays = backproject(np.ones_like(depth), frame.intrinsics)
-    depth[truth] = (-seg_plane.offset / (rays @ seg_plane.normal))[truth]
+    frame = tabletop.render(None, tabletop.TabletopCamera(0.7, math.radians(40)))
+    assert np.isfinite(frame.depth).mean() > 0.9 and len(frame.surface_points) == 0
     with pytest.raises(segmentation.NothingAbovePlaneError, match="nothing stands on the support plane"):
-        segmentation.segment_object(frame.colour, depth, frame.intrinsics)
+        segmentation.segment_object(frame.colour, frame.depth, frame.intrinsics)
 
 
 # ----------------------------------------------------------------------------- placement
@@ -223,3 +217,15 @@ def test_cloud_scores_by_hand() -> None:
     assert s["chamfer_mm"] == pytest.approx(0.5 * ((4 + 20) / 2 + (4 + 1000 * math.hypot(1.0, 0.004)) / 2))
     rows = metrics.error_by_confidence(predicted, np.array([0.9, 0.1]), truth, bins=2)
     assert [round(r["mean_error_mm"]) for r in rows] == [20, 4]  # bins [0, 0.5) and [0.5, 1]
+
+
+def test_a_given_roi_selects_the_object_inside_it() -> None:
+    frame = box_scene(yaw_deg=10.0)
+    other = box_scene(yaw_deg=10.0)
+    shift = 200
+    depth = frame.depth.copy()
+    depth[:, shift:] = np.where(true_mask(other)[:, :-shift], other.depth[:, :-shift], depth[:, shift:])
+    seg = segmentation.segment_object(frame.colour, depth, frame.intrinsics, roi=(420, 0, 220, 480))
+    assert seg.mask[:, 420:].any() and not seg.mask[:, :420].any()
+    with pytest.raises(segmentation.NothingAbovePlaneError):
+        segmentation.segment_object(frame.colour, depth, frame.intrinsics, roi=(0, 0, 100, 100))

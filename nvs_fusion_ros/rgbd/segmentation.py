@@ -84,14 +84,22 @@ def fit_plane(points: np.ndarray, config: SegmentationConfig) -> Plane:
 
 
 def segment_object(colour: np.ndarray, depth: np.ndarray, intrinsics: Intrinsics,
-                   config: SegmentationConfig | None = None) -> Segmentation:
-    """Plane, then the above-plane cluster nearest the image centre; raises NothingAbovePlaneError if none."""
+                   config: SegmentationConfig | None = None, roi: tuple[int, int, int, int] | None = None) -> Segmentation:
+    """Plane, then the above-plane cluster nearest the image centre (or the ROI's centre, among the
+    points inside a given ROI ``(x, y, width, height)``); raises NothingAbovePlaneError if none."""
     config = config or SegmentationConfig()
     points = backproject(depth, intrinsics)
     valid = np.isfinite(depth)
     plane = fit_plane(points[valid], config)
     height = np.where(valid, plane.height(np.nan_to_num(points)), -np.inf)
     above = (height > config.min_height) & (height < config.max_height)
+    centre = np.array([intrinsics.cx, intrinsics.cy])
+    if roi is not None and roi[2] > 0 and roi[3] > 0:
+        x, y, w, h = roi
+        inside = np.zeros_like(above)
+        inside[max(y, 0) : y + h, max(x, 0) : x + w] = True
+        above &= inside
+        centre = np.array([x + (w - 1) / 2.0, y + (h - 1) / 2.0])
     rows, cols = np.nonzero(above)
     if len(rows) < config.min_cluster_points:
         raise NothingAbovePlaneError(f"nothing stands on the support plane (only {len(rows)} pixels are "
@@ -101,7 +109,6 @@ def segment_object(colour: np.ndarray, depth: np.ndarray, intrinsics: Intrinsics
     down = np.asarray(cloud.voxel_down_sample(config.cluster_voxel).points)
     labels = np.asarray(o3d.geometry.PointCloud(o3d.utility.Vector3dVector(down)).cluster_dbscan(
         config.cluster_eps, min_points=4))
-    centre = np.array([intrinsics.cx, intrinsics.cy])
     best, best_distance = -1, np.inf
     for label in range(labels.max() + 1):
         members = down[labels == label]

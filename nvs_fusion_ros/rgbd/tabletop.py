@@ -105,15 +105,14 @@ def surface_points(vertices: np.ndarray, faces: np.ndarray, count: int, seed: in
     return np.asarray(mesh.sample_points_uniformly(count).points)
 
 
-def render(obj: TabletopObject, camera: TabletopCamera, surface_count: int = 20000, seed: int = 0) -> RGBDFrame:
-    """Render colour and depth of ``obj`` on the table, and sample its true surface in the optical frame."""
+def render(obj: TabletopObject | None, camera: TabletopCamera, surface_count: int = 20000, seed: int = 0,
+           empty_height: float = 0.1) -> RGBDFrame:
+    """Render colour and depth of ``obj`` on the table (``None``: the empty table, looked at as if an object
+    ``empty_height`` tall stood there), and sample its true surface in the optical frame."""
     p = _pybullet()
     intr = camera.intrinsics
-    vertices = obj.world_vertices()
-    normals = np.asarray(o3d.geometry.TriangleMesh(
-        o3d.utility.Vector3dVector(vertices), o3d.utility.Vector3iVector(obj.faces.astype(np.int32))
-    ).compute_vertex_normals().vertex_normals)
-    centre_z = (vertices[:, 2].max()) / 2.0
+    vertices = obj.world_vertices() if obj is not None else np.zeros((0, 3))
+    centre_z = (vertices[:, 2].max() if obj is not None else empty_height) / 2.0
     target = np.array([0.0, 0.0, centre_z])
     ce = math.cos(camera.elevation)
     eye = target + camera.distance * np.array([ce * math.cos(camera.azimuth), ce * math.sin(camera.azimuth),
@@ -124,9 +123,13 @@ def render(obj: TabletopObject, camera: TabletopCamera, surface_count: int = 200
         table = p.createVisualShape(p.GEOM_BOX, halfExtents=[TABLE_HALF_SIZE, TABLE_HALF_SIZE, 0.01],
                                     rgbaColor=list(TABLE_RGBA), physicsClientId=client)
         p.createMultiBody(baseMass=0, baseVisualShapeIndex=table, basePosition=[0, 0, -0.01], physicsClientId=client)
-        shape = p.createVisualShape(p.GEOM_MESH, vertices=vertices.tolist(), indices=obj.faces.reshape(-1).tolist(),
-                                    normals=normals.tolist(), rgbaColor=list(obj.rgba), physicsClientId=client)
-        p.createMultiBody(baseMass=0, baseVisualShapeIndex=shape, physicsClientId=client)
+        if obj is not None:
+            normals = np.asarray(o3d.geometry.TriangleMesh(
+                o3d.utility.Vector3dVector(vertices), o3d.utility.Vector3iVector(obj.faces.astype(np.int32))
+            ).compute_vertex_normals().vertex_normals)
+            shape = p.createVisualShape(p.GEOM_MESH, vertices=vertices.tolist(), indices=obj.faces.reshape(-1).tolist(),
+                                        normals=normals.tolist(), rgbaColor=list(obj.rgba), physicsClientId=client)
+            p.createMultiBody(baseMass=0, baseVisualShapeIndex=shape, physicsClientId=client)
         _, _, rgba, zbuffer, _ = p.getCameraImage(
             intr.width, intr.height, viewMatrix=view.T.flatten().tolist(),
             projectionMatrix=_projection(intr).T.flatten().tolist(), renderer=p.ER_TINY_RENDERER,
@@ -138,7 +141,7 @@ def render(obj: TabletopObject, camera: TabletopCamera, surface_count: int = 200
     depth = (FAR * NEAR / (FAR - (FAR - NEAR) * d)).astype(np.float32)
     depth[d >= 1.0 - 1e-7] = np.nan
     world_to_optical = OPENGL_TO_OPTICAL @ view
-    truth = surface_points(vertices, obj.faces, surface_count, seed)
+    truth = surface_points(vertices, obj.faces, surface_count, seed) if obj is not None else np.zeros((0, 3))
     truth = truth @ world_to_optical[:3, :3].T + world_to_optical[:3, 3]
     return RGBDFrame(colour=colour, depth=depth, intrinsics=intr, world_to_optical=world_to_optical, surface_points=truth)
 

@@ -1,0 +1,249 @@
+"""``rgbd_completion``: colour + registered depth + CameraInfo in; the object's mask and ROI for the key-view
+buffer, and on request the metric completion of its hidden side, in the colour camera's frame.
+
+Inputs (``input_qos``): ``colour_topic``, ``depth_topic`` (16UC1 mm or 32FC1 m, registered to the
+colour image), ``camera_info_topic``, paired by header stamp within ``sync_slop`` seconds
+(``rgbd.pairing``), and optionally ``roi_topic`` (RegionOfInterest) to choose the object.
+
+Outputs: ``~/mask`` (mono8, 255 = object) and ``~/roi`` (the training framing of the object, clipped)
+for each paired frame at most every ``mask_period`` s; point ``view_buffer``'s ``mask_topic`` and
+``roi_topic`` at them. ``~/complete`` (std_srvs/Trigger) checks that an object stands on the plane
+in the latest paired frame (else refuses, saying why), queues the completion and answers; the
+job publishes ``~/object_cloud`` (PointCloud2 x y z rgb confidence, ``rgbd_messages``),
+``~/object_mesh`` (Marker TRIANGLE_LIST) and ``~/collision_mesh`` (shape_msgs/Mesh), all in the
+colour image's frame_id at its stamp, in metres. Progress and problems: ``/diagnostics``.
+
+Bad input never stops the node: each cause (colour, depth, CameraInfo, frame, unpaired,
+segmentation) is counted in ``dropped`` and logged at most once per ``WARN_EVERY_S``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.node import Node
+from rclpy.time import Time
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2, RegionOfInterest
+from shape_msgs.msg import Mesh
+from std_msgs.msg import Header
+from std_srvs.srv import Trigger
+from visualization_msgs.msg import Marker
+
+from ..rgbd.completion import CompletionConfig, CompletionError
+from ..rgbd.depth import DepthError, Intrinsics, check_depth
+from ..rgbd.pairing import StampPairer
+from ..rgbd.pipeline import CompletionOptions, complete_scene
+from ..rgbd.placement import clipped_roi, fit_placement
+from ..rgbd.segmentation import NothingAbovePlaneError, mask_image, segment_object
+from ..synthesis.synthesizer import NovelViewSynthesizer
+from ..synthesis.worker import JobControl, LatestWinsWorker
+from .cloud_messages import triangle_marker
+from .harness import node_main
+from .image_conversions import ImageConversionError, image_to_rgb8, numpy_to_image
+from .parameters import ParamSpec, declare
+from .qos import INPUT_QOS_CHOICES, input_qos, output_qos
+from .rgbd_messages import collision_mesh, confidence_cloud, depth_from_image, intrinsics_from_info
+
+NODE_NAME = "rgbd_completion"
+WARN_EVERY_S = 5.0
+DIAGNOSTICS_PERIOD_S = 1.0
+CAUSES = ("colour", "depth", "camera_info", "frame", "unpaired", "segmentation")
+
+PARAMETERS = (
+    ParamSpec("colour_topic", "/camera/color/image_raw", "Colour image topic.", read_only=True),
+    ParamSpec("depth_topic", "/camera/aligned_depth_to_color/image_raw",
+              "Depth registered to the colour image: 16UC1 (mm) or 32FC1 (m).", read_only=True),
+    ParamSpec("camera_info_topic", "/camera/color/camera_info", "CameraInfo of the colour image.", read_only=True),
+    ParamSpec("roi_topic", "", "RegionOfInterest choosing the object; '' = the object nearest the image centre.",
+              read_only=True),
+    ParamSpec("sync_slop", 0.02, "Most seconds between the colour, depth and CameraInfo stamps of one frame.",
+              read_only=True, float_range=(0.0, 1.0)),
+    ParamSpec("mask_period", 0.2, "Least seconds between published masks (segmentation costs CPU).",
+              read_only=True, float_range=(0.0, 60.0)),
+    ParamSpec("model_path", "", "Checkpoint; '' = the shipped default model.", read_only=True),
+    ParamSpec("engine", "auto", "Inference engine (see novel_view).", read_only=True),
+    ParamSpec("samples", 4, "K occlusion hypotheses per azimuth; confidence is their agreement.", read_only=True,
+              int_range=(1, 32)),
+    ParamSpec("azimuths", 8, "Orbit azimuths the hidden side is sampled at.", read_only=True, int_range=(2, 36)),
+    ParamSpec("steps", 25, "Denoising steps per sample.", read_only=True, int_range=(1, 1000)),
+    ParamSpec("seed", 0, "Base seed of the hypotheses.", read_only=True, int_range=(0, 2**31 - 1)),
+    ParamSpec("resolution", 64, "Carving grid resolution per axis.", read_only=True, int_range=(16, 160)),
+    ParamSpec("input_qos", "sensor_data", "QoS of the input subscriptions.", read_only=True, choices=INPUT_QOS_CHOICES),
+    ParamSpec("input_qos_depth", 5, "History depth of the input subscriptions.", read_only=True, int_range=(1, 100)),
+)
+
+
+def stamp_ns(header: Header) -> int:
+    return Time.from_msg(header.stamp).nanoseconds
+
+
+class RgbdCompletionNode(Node):
+    """See the module docstring."""
+
+    def __init__(self, **node_options: object):
+        super().__init__(NODE_NAME, **node_options)
+        declare(self, PARAMETERS)
+        value = lambda name: self.get_parameter(name).value  # noqa: E731
+        self.options = CompletionOptions(samples=value("samples"), azimuths=value("azimuths"), steps=value("steps"),
+                                         seed=value("seed"), completion=CompletionConfig(resolution=value("resolution")))
+        self.synthesizer = NovelViewSynthesizer.from_checkpoint(value("model_path") or None, engine=value("engine"))
+        self.pairer: StampPairer[object] = StampPairer(round(value("sync_slop") * 1e9))
+        self.mask_period_s: float = value("mask_period")
+        self.dropped = dict.fromkeys(CAUSES, 0)
+        self.paired = 0
+        self.completions = 0
+        self._warned_at: dict[str, float] = {}
+        self._latest: tuple[Header, np.ndarray, np.ndarray, object] | None = None
+        self._roi: tuple[int, int, int, int] | None = None
+        self._last_mask_s = -np.inf
+        self._unpaired_seen = 0
+        self._state = (DiagnosticStatus.OK, "waiting for a paired colour + depth + CameraInfo frame")
+        self.worker = LatestWinsWorker(NODE_NAME, on_error=lambda kind, exc: self._finish(DiagnosticStatus.ERROR,
+                                                                                            f"{kind} failed: {exc}"))
+        qos = input_qos(value("input_qos"), value("input_qos_depth"))
+        self.create_subscription(Image, value("colour_topic"), self._on_colour, qos)
+        self.create_subscription(Image, value("depth_topic"), self._on_depth, qos)
+        self.create_subscription(CameraInfo, value("camera_info_topic"), self._on_info, qos)
+        if value("roi_topic"):
+            self.create_subscription(RegionOfInterest, value("roi_topic"), self._on_roi, qos)
+        self.mask_pub = self.create_publisher(Image, "~/mask", output_qos(5))
+        self.roi_pub = self.create_publisher(RegionOfInterest, "~/roi", output_qos(5))
+        self.cloud_pub = self.create_publisher(PointCloud2, "~/object_cloud", output_qos(2))
+        self.mesh_pub = self.create_publisher(Marker, "~/object_mesh", output_qos(2))
+        self.collision_pub = self.create_publisher(Mesh, "~/collision_mesh", output_qos(2))
+        self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", output_qos(10))
+        self.create_service(Trigger, "~/complete", self._on_complete)
+        self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics)
+        self.get_logger().info(f"pairing {value('colour_topic')}, {value('depth_topic')} and {value('camera_info_topic')} "
+                               f"within {value('sync_slop')} s; ~/complete samples {self.options.samples} hypotheses "
+                               f"at {self.options.azimuths} azimuths")
+
+    # --- inputs --------------------------------------------------------------------------------------
+
+    def _drop(self, cause: str, text: str) -> None:
+        """Count a dropped input and log it, at most once per WARN_EVERY_S per cause."""
+        self.dropped[cause] += 1
+        now = time.monotonic()
+        if now - self._warned_at.get(cause, -np.inf) >= WARN_EVERY_S:
+            self._warned_at[cause] = now
+            self.get_logger().warning(f"{text} ({self.dropped[cause]} dropped so far for this cause)")
+
+    def _on_colour(self, msg: Image) -> None:
+        try:
+            rgb = image_to_rgb8(msg)
+        except ImageConversionError as exc:
+            return self._drop("colour", f"dropped a colour image: {exc}")
+        self._add("colour", msg.header, (msg.header, rgb))
+
+    def _on_depth(self, msg: Image) -> None:
+        try:
+            depth = depth_from_image(msg)
+        except DepthError as exc:
+            return self._drop("depth", f"dropped a depth image: {exc}")
+        self._add("depth", msg.header, depth)
+
+    def _on_info(self, msg: CameraInfo) -> None:
+        try:
+            intrinsics = intrinsics_from_info(msg)
+        except DepthError as exc:
+            return self._drop("camera_info", f"dropped a CameraInfo: {exc}")
+        self._add("info", msg.header, intrinsics)
+
+    def _on_roi(self, msg: RegionOfInterest) -> None:
+        self._roi = (msg.x_offset, msg.y_offset, msg.width, msg.height)
+
+    def _add(self, stream: str, header: Header, item: object) -> None:
+        pair = self.pairer.add(stream, stamp_ns(header), item)
+        if self.pairer.unpaired > self._unpaired_seen:
+            self._unpaired_seen = self.pairer.unpaired
+            self._drop("unpaired", f"colour frames find no depth and CameraInfo within sync_slop "
+                       f"{self.pairer.slop_ns / 1e9} s (check the stamps, and that all three topics publish)")
+        if pair is None:
+            return
+        (header, colour), depth, intrinsics = pair.colour, pair.depth, pair.info
+        try:
+            check_depth(depth, intrinsics, colour.shape)
+        except DepthError as exc:
+            return self._drop("frame", f"dropped a paired frame: {exc}")
+        self.paired += 1
+        self._latest = (header, colour, depth, intrinsics)
+        if time.monotonic() - self._last_mask_s >= self.mask_period_s:
+            self._last_mask_s = time.monotonic()
+            self._publish_mask(header, colour, depth, intrinsics)
+
+    def _publish_mask(self, header: Header, colour: np.ndarray, depth: np.ndarray, intrinsics: Intrinsics) -> None:
+        try:
+            seg = segment_object(colour, depth, intrinsics, self.options.segmentation, self._roi)
+        except (NothingAbovePlaneError, DepthError) as exc:
+            return self._drop("segmentation", f"no object mask: {exc}")
+        x, y, w, h = clipped_roi(fit_placement(seg).view_box(intrinsics), intrinsics.width, intrinsics.height)
+        self.mask_pub.publish(numpy_to_image(mask_image(seg.mask), "mono8", header))
+        self.roi_pub.publish(RegionOfInterest(x_offset=x, y_offset=y, width=w, height=h, do_rectify=False))
+
+    # --- ~/complete ----------------------------------------------------------------------------------
+
+    def _on_complete(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        if self._latest is None:
+            response.success, response.message = False, ("no paired colour + depth + CameraInfo frame yet; "
+                                                         "see /diagnostics for dropped inputs")
+            return response
+        header, colour, depth, intrinsics = self._latest
+        roi = self._roi
+        try:
+            segment_object(colour, depth, intrinsics, self.options.segmentation, roi)
+        except (NothingAbovePlaneError, DepthError) as exc:
+            self.get_logger().error(f"completion refused: {exc}")
+            self._state = (DiagnosticStatus.ERROR, f"refused: {exc}")
+            response.success, response.message = False, f"refused: {exc}"
+            return response
+        replaced = self.worker.submit("complete", lambda control: self._complete(control, header, colour, depth,
+                                                                                 intrinsics))
+        stamp = f"{header.stamp.sec}.{header.stamp.nanosec:09d}"
+        response.success = True
+        response.message = f"queued the completion of the frame stamped {stamp} in {header.frame_id!r}" + (
+            " (replacing a waiting one)" if replaced else "")
+        self._state = (DiagnosticStatus.OK, "queued")
+        return response
+
+    def _complete(self, control: JobControl, header: Header, colour: np.ndarray, depth: np.ndarray,
+                  intrinsics: Intrinsics) -> None:
+        def progress(done: int, total: int) -> None:
+            control.check()
+            self._state = (DiagnosticStatus.OK, f"sampling hypotheses: azimuth {done}/{total}")
+
+        try:
+            result = complete_scene(colour, depth, intrinsics, self.synthesizer, self.options, progress)
+        except (NothingAbovePlaneError, CompletionError) as exc:
+            return self._finish(DiagnosticStatus.ERROR, f"refused: {exc}")
+        points, colors, confidence = result.cloud()
+        done = result.completion
+        with control.delivering():
+            self.cloud_pub.publish(confidence_cloud(points, colors, confidence, header))
+            self.mesh_pub.publish(triangle_marker(done.mesh_vertices, done.mesh_faces, done.mesh_colors, header,
+                                                  namespace=NODE_NAME))
+            self.collision_pub.publish(collision_mesh(done.mesh_vertices, done.mesh_faces))
+        self.completions += 1
+        self._finish(DiagnosticStatus.OK, f"published {len(result.segmentation.points)} visible + {len(done.points)} "
+                     f"completed points, a {len(done.mesh_faces)}-triangle mesh in {result.timings['total_s']:.1f} s")
+
+    def _finish(self, level: bytes, message: str) -> None:
+        self._state = (level, message)
+        (self.get_logger().info if level == DiagnosticStatus.OK else self.get_logger().error)(message)
+
+    def _publish_diagnostics(self) -> None:
+        level, message = self._state
+        values = {"paired_frames": self.paired, "completions": self.completions,
+                  "model": str(self.synthesizer.checkpoint.path), **{f"dropped_{k}": v for k, v in self.dropped.items()}}
+        status = DiagnosticStatus(level=level, name=f"{self.get_name()}: rgbd completion", message=message,
+                                  hardware_id=NODE_NAME, values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
+        self._diagnostics.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))
+
+    def stop_jobs(self, timeout: float) -> None:
+        """Called by the harness before the context goes: cancel and join the completion worker."""
+        self.worker.stop(timeout)
+
+
+def main(args: list[str] | None = None) -> int:
+    return node_main(RgbdCompletionNode, args)

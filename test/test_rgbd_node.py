@@ -1,0 +1,184 @@
+"""The rgbd_completion node over real rclpy + Fast DDS (ROS_DOMAIN_IDs 70-74): mask and ROI per frame, the
+metric cloud / meshes of ~/complete on a rendered box, bad depth counted with one log line, refusals."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField, RegionOfInterest
+from shape_msgs.msg import Mesh
+from std_msgs.msg import Header
+from std_srvs.srv import Trigger
+from visualization_msgs.msg import Marker
+
+from nvs_fusion_ros.rgbd import segmentation, tabletop
+from nvs_fusion_ros.rgbd.depth import Intrinsics
+from nvs_fusion_ros.ros.cloud_messages import read_triangle_marker
+from nvs_fusion_ros.ros.harness import RosSession, wait_until
+from nvs_fusion_ros.ros.image_conversions import image_to_numpy, numpy_to_image
+from nvs_fusion_ros.ros.qos import output_qos
+from nvs_fusion_ros.ros.rgbd_messages import read_collision_mesh, read_confidence_cloud
+from nvs_fusion_ros.ros.rgbd_node import RgbdCompletionNode
+
+pytestmark = pytest.mark.ros
+SMALL = Intrinsics(fx=307.5, fy=307.5, cx=159.5, cy=119.5, width=320, height=240)
+BOX = (0.08, 0.06, 0.12)
+FRAME_ID = "camera_color_optical_frame"
+_domains = itertools.cycle(range(70, 75))
+
+
+def scene(with_box: bool = True) -> tabletop.RGBDFrame:
+    vertices, faces = tabletop.box_mesh(BOX)
+    obj = tabletop.TabletopObject(vertices, faces, 0.5 * math.hypot(*BOX), math.radians(30)) if with_box else None
+    return tabletop.render(obj, tabletop.TabletopCamera(0.7, math.radians(40), intrinsics=SMALL))
+
+
+class Probe:
+    """A session with the node under test and a probe node that publishes inputs and records outputs."""
+
+    def __init__(self, checkpoint: Path):
+        self.session = RosSession(domain_id=next(_domains))
+        overrides = [Parameter("model_path", value=str(checkpoint)), Parameter("engine", value="torch"),
+                     Parameter("samples", value=2), Parameter("azimuths", value=3), Parameter("steps", value=2),
+                     Parameter("resolution", value=32), Parameter("mask_period", value=0.0),
+                     Parameter("input_qos", value="reliable"), Parameter("input_qos_depth", value=20)]
+        self.node = self.session.add(RgbdCompletionNode(context=self.session.context, parameter_overrides=overrides))
+        self.probe = self.session.add(Node("probe", context=self.session.context))
+        qos = output_qos(20)
+        self.colour = self.probe.create_publisher(Image, "/camera/color/image_raw", qos)
+        self.depth = self.probe.create_publisher(Image, "/camera/aligned_depth_to_color/image_raw", qos)
+        self.info = self.probe.create_publisher(CameraInfo, "/camera/color/camera_info", qos)
+        self.received: dict[str, list] = {"mask": [], "roi": [], "object_cloud": [], "object_mesh": [], "collision_mesh": []}
+        self._lock = threading.Lock()
+        for name, kind in (("mask", Image), ("roi", RegionOfInterest), ("object_cloud", PointCloud2),
+                           ("object_mesh", Marker), ("collision_mesh", Mesh)):
+            self.probe.create_subscription(kind, f"/rgbd_completion/{name}", self._keeper(name), qos)
+        self.trigger = self.probe.create_client(Trigger, "/rgbd_completion/complete")
+        self.session.start()
+        wait_until(lambda: self.colour.get_subscription_count() and self.depth.get_subscription_count()
+                   and self.info.get_subscription_count() and self.trigger.service_is_ready(), 20, "discovery")
+
+    def _keeper(self, name: str):
+        def keep(msg: object) -> None:
+            with self._lock:
+                self.received[name].append(msg)
+        return keep
+
+    def count(self, name: str) -> int:
+        with self._lock:
+            return len(self.received[name])
+
+    def send(self, frame: tabletop.RGBDFrame, sec: int, depth: Image | None = None, depth_offset_ns: int = 5_000_000,
+             info: bool = True) -> Header:
+        header = Header(frame_id=FRAME_ID)
+        header.stamp.sec, header.stamp.nanosec = sec, 0
+        self.colour.publish(numpy_to_image(frame.colour, "rgb8", header))
+        if depth is None:
+            depth = numpy_to_image(np.nan_to_num(frame.depth * 1000.0).round().astype(np.uint16), "16UC1")
+        depth.header = Header(frame_id=FRAME_ID)
+        depth.header.stamp.sec, depth.header.stamp.nanosec = sec, depth_offset_ns
+        self.depth.publish(depth)
+        if info:
+            k = frame.intrinsics.matrix().reshape(-1).tolist()
+            self.info.publish(CameraInfo(header=header, width=frame.intrinsics.width, height=frame.intrinsics.height, k=k))
+        return header
+
+    def complete(self) -> Trigger.Response:
+        future = self.trigger.call_async(Trigger.Request())
+        wait_until(future.done, 30, "the ~/complete answer")
+        return future.result()
+
+    def close(self) -> None:
+        self.session.close()
+
+
+@pytest.fixture
+def ros(tiny_checkpoint: Path) -> Iterator[Probe]:
+    probe = Probe(tiny_checkpoint)
+    yield probe
+    probe.close()
+
+
+def test_metric_cloud_and_meshes_of_a_box_on_a_table(ros: Probe) -> None:
+    frame = scene()
+    header = ros.send(frame, sec=10)
+    wait_until(lambda: ros.count("mask") and ros.count("roi"), 20, "mask and ROI")
+    mask = image_to_numpy(ros.received["mask"][0])
+    expected = segmentation.segment_object(frame.colour, frame.depth, frame.intrinsics)
+    assert ros.received["mask"][0].header.stamp == header.stamp and mask.shape == (240, 320)
+    assert ((mask > 0) == expected.mask).mean() > 0.995  # 16UC1 rounding to 1 mm moves a few edge pixels
+    answer = ros.complete()
+    assert answer.success and "queued" in answer.message, answer.message
+    wait_until(lambda: ros.count("object_cloud") and ros.count("object_mesh") and ros.count("collision_mesh"), 120,
+               "cloud and meshes")
+    cloud = ros.received["object_cloud"][0]
+    assert cloud.header.frame_id == FRAME_ID and cloud.header.stamp == header.stamp
+    assert [(f.name, f.offset, f.datatype, f.count) for f in cloud.fields] == [
+        ("x", 0, PointField.FLOAT32, 1), ("y", 4, PointField.FLOAT32, 1), ("z", 8, PointField.FLOAT32, 1),
+        ("rgb", 12, PointField.FLOAT32, 1), ("confidence", 16, PointField.FLOAT32, 1)]
+    assert cloud.point_step == 20 and cloud.row_step == 20 * cloud.width and cloud.height == 1 and not cloud.is_bigendian
+    points, colors, confidence = read_confidence_cloud(cloud)
+    assert ((confidence >= 0) & (confidence <= 1)).all()
+    # units and placement: the visible box surface is there in metres, within 3 mm of the true surface
+    from scipy.spatial import cKDTree
+
+    distance = cKDTree(frame.surface_points).query(points)[0]
+    assert (distance < 0.003).sum() >= 0.95 * len(expected.points)
+    centre = frame.world_to_optical[:3, :3] @ np.array([0, 0, BOX[2] / 2]) + frame.world_to_optical[:3, 3]
+    assert np.linalg.norm(points - centre, axis=1).max() < 2.5 * 0.5 * math.hypot(*BOX)  # metres, around the box
+    assert (colors[: len(expected.points)] == expected.colors).mean() > 0.95
+    marker = ros.received["object_mesh"][0]
+    assert marker.header.frame_id == FRAME_ID and marker.header.stamp == header.stamp and marker.type == Marker.TRIANGLE_LIST
+    corners, rgba = read_triangle_marker(marker)
+    assert rgba.shape == (len(corners), 3, 4) and (rgba[..., 3] == 1).all()
+    vertices, faces = read_collision_mesh(ros.received["collision_mesh"][0])
+    assert len(faces) == len(corners) > 0 and np.allclose(vertices[faces], corners, atol=1e-6)
+
+
+def test_bad_depth_is_counted_with_one_log_line_and_the_node_stays_alive(ros: Probe, capfd: pytest.CaptureFixture) -> None:
+    frame = scene()
+    nan_depth = numpy_to_image(np.full((240, 320), np.nan, np.float32), "32FC1")
+    zeros = numpy_to_image(np.zeros((240, 320), np.uint16), "16UC1")
+    small = numpy_to_image(np.full((120, 160), 700, np.uint16), "16UC1")
+    mono = numpy_to_image(np.zeros((240, 320), np.uint8), "mono8")
+    for sec, depth in enumerate([nan_depth, zeros, small, nan_depth], start=1):
+        ros.send(frame, sec, depth)
+    wait_until(lambda: ros.node.dropped["frame"] == 4, 20, "four bad frames counted")
+    ros.send(frame, 5, mono)
+    wait_until(lambda: ros.node.dropped["depth"] == 1, 20, "the wrong encoding counted")
+    for sec in range(6, 20):  # no CameraInfo at all
+        ros.send(frame, sec, info=False)
+    wait_until(lambda: ros.node.dropped["unpaired"] >= 1, 20, "missing CameraInfo noticed")
+    for sec in range(20, 34):  # depth 200 ms off: never pairs within the 20 ms slop
+        ros.send(frame, sec, depth_offset_ns=200_000_000)
+    wait_until(lambda: ros.node.dropped["unpaired"] >= 10, 20, "stamps that never pair counted")
+    assert ros.node.paired == 0 and ros.count("mask") == 0
+    answer = ros.complete()  # alive, and says why it cannot complete
+    assert not answer.success and "no paired colour + depth + CameraInfo frame" in answer.message
+    err = capfd.readouterr().err
+    assert err.count("dropped a paired frame") == 1, err  # four bad frames within WARN_EVERY_S: one line
+    assert "depth holds no valid reading" in err and "16UC1 (mm) or 32FC1 (m)" in err
+    assert err.count("find no depth and CameraInfo within sync_slop") == 1
+    ros.send(frame, 40)  # a good frame still goes through
+    wait_until(lambda: ros.node.paired == 1 and ros.count("mask") == 1, 20, "a good frame after the bad ones")
+
+
+def test_an_empty_table_is_refused_and_nothing_is_published(ros: Probe) -> None:
+    ros.send(scene(with_box=False), sec=1)
+    wait_until(lambda: ros.node.paired == 1, 20, "the empty table paired")
+    answer = ros.complete()
+    assert not answer.success and "refused: nothing stands on the support plane" in answer.message, answer.message
+    assert ros.node.dropped["segmentation"] == 1 and ros.count("mask") == 0
+    header = ros.send(scene(), sec=2)
+    wait_until(lambda: ros.node.paired == 2, 20, "the box paired")
+    assert ros.complete().success
+    wait_until(lambda: ros.count("object_cloud") == 1, 120, "the box's cloud")
+    assert ros.received["object_cloud"][0].header.stamp == header.stamp  # the first cloud is the box's: none came before
