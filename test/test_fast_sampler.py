@@ -22,7 +22,6 @@ from nvs_fusion_ros.diffusion.samplers import (
     make_sampler,
 )
 from nvs_fusion_ros.diffusion.schedules import NoiseSchedule, linear_schedule
-from nvs_fusion_ros.synthesis.synthesizer import NovelViewSynthesizer
 
 MU = torch.linspace(-0.5, 0.5, 16, dtype=torch.float64).view(1, 1, 4, 4)
 STD = 0.2
@@ -139,10 +138,11 @@ def test_log_snr_levels_are_even_in_log_snr() -> None:
 
 def test_registered_and_validated() -> None:
     schedule = linear_schedule()
-    assert SAMPLERS["dpmpp2m"] is DPMSolverPP2MSampler
+    assert isinstance(SAMPLERS["dpmpp2m"](schedule, 12, 0.0), DPMSolverPP2MSampler)
     sampler = make_sampler("dpmpp2m", schedule, steps=12)
     assert isinstance(sampler, DPMSolverPP2MSampler) and len(sampler.timesteps()) == 12
-    assert "dpmpp2m" in NovelViewSynthesizer.SAMPLERS
+    with pytest.raises(ValueError, match="dpmpp2m"):  # the registry's names are what an unknown name is told
+        make_sampler("dpm-solver", schedule)
     with pytest.raises(ValueError, match="spacing"):
         DPMSolverPP2MSampler(schedule, spacing="karras")
     with pytest.raises(ValueError, match="at least one step"):
