@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 
 from nvs_fusion_ros.rgbd import completion, metrics, placement, segmentation, tabletop
+from nvs_fusion_ros.rgbd.figure import completion_figure
 from nvs_fusion_ros.rgbd.pipeline import CompletionOptions, complete_scene
 
 log = logging.getLogger("tabletop_rgbd")
@@ -144,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
                 pooled_conf.append(done.completion.confidence)
                 pooled_err.append(metrics.point_errors_mm(done.completion.points, frame.surface_points))
                 if not results:
-                    picture(frame, seg, done, args.out / "tabletop_rgbd.png")
+                    completion_figure(seg.points, points, confidence, frame.surface_points, args.out / "tabletop_rgbd.png",
+                                      f"{setup['object']} ({model_name})")
             except completion.CompletionError as exc:
                 row["completed"] = row["completed_confident"] = row["visible"]
                 row["completion_error"] = str(exc)
@@ -176,33 +178,6 @@ def table(summary: dict) -> str:
         lines.append(f"| {name} | {m['chamfer_mm']:.1f} | {m['precision_5mm']:.3f} | {m['recall_5mm']:.3f} | {m['f_5mm']:.3f} | "
                      f"{m['precision_10mm']:.3f} | {m['recall_10mm']:.3f} | {m['f_10mm']:.3f} |")
     return "\n".join(lines)
-
-
-def picture(frame: tabletop.RGBDFrame, seg: segmentation.Segmentation, done: object, path: Path) -> None:
-    """Visible cloud | completed cloud coloured by confidence | true surface, seen from the side."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    points, _, confidence = done.cloud()  # type: ignore[attr-defined]
-    fig = plt.figure(figsize=(12, 4))
-    panels = [("visible depth points", seg.points, None), ("completed (colour = confidence)", points, confidence),
-              ("true surface", frame.surface_points, None)]
-    for i, (title, pts, value) in enumerate(panels):
-        ax = fig.add_subplot(1, 3, i + 1, projection="3d")
-        sub = pts[:: max(1, len(pts) // 6000)]
-        colour = value[:: max(1, len(pts) // 6000)] if value is not None else "tab:blue"
-        scatter = ax.scatter(sub[:, 0], sub[:, 2], -sub[:, 1], s=0.5, c=colour, cmap="viridis", vmin=0, vmax=1)
-        ax.set_title(title)
-        ax.set_xlabel("x (m)")
-        ax.set_ylabel("z (m)")
-        ax.view_init(elev=10, azim=-20)
-        if value is not None:
-            fig.colorbar(scatter, ax=ax, shrink=0.6, label="confidence")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,73 @@
+"""The picture of a completion: visible depth points | visible + completed coloured by confidence | true surface."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+MAX_POINTS = 6000  # per panel, so the scatter stays readable and fast
+
+
+def completion_figure(visible: np.ndarray, cloud: np.ndarray, confidence: np.ndarray, truth: np.ndarray | None,
+                      path: str | Path, title: str = "") -> Path:
+    """Three 3D scatter panels in the optical frame (drawn x right, z away, -y up), saved as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [("visible depth points", visible, None), ("visible + completed (colour: confidence)", cloud, confidence)]
+    if truth is not None and len(truth):
+        panels.append(("true surface", truth, None))
+    fig = plt.figure(figsize=(4.2 * len(panels), 4.2))
+    limits = np.concatenate([visible, cloud])
+    low, high = limits.min(axis=0), limits.max(axis=0)
+    for i, (name, pts, value) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), i + 1, projection="3d")
+        step = max(1, len(pts) // MAX_POINTS)
+        sub = pts[::step]
+        colour = value[::step] if value is not None else "tab:blue"
+        scatter = ax.scatter(sub[:, 0], sub[:, 2], -sub[:, 1], s=0.6, c=colour, cmap="viridis", vmin=0.0, vmax=1.0)
+        ax.set(xlim=(low[0], high[0]), ylim=(low[2], high[2]), zlim=(-high[1], -low[1]), xlabel="x (m)", ylabel="z (m)",
+               title=name)
+        ax.view_init(elev=15, azim=-35)
+        if value is not None:
+            fig.colorbar(scatter, ax=ax, shrink=0.6, label="confidence")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_ply(path: str | Path, points: np.ndarray, colors: np.ndarray, confidence: np.ndarray | None = None,
+              faces: np.ndarray | None = None) -> Path:
+    """A binary little-endian PLY: float x y z, uchar red green blue, optional float confidence, optional faces."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fields = [("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("red", "u1"), ("green", "u1"), ("blue", "u1")]
+    if confidence is not None:
+        fields.append(("confidence", "<f4"))
+    rows = np.empty(len(points), dtype=fields)
+    rows["x"], rows["y"], rows["z"] = points[:, 0], points[:, 1], points[:, 2]
+    rows["red"], rows["green"], rows["blue"] = colors[:, 0], colors[:, 1], colors[:, 2]
+    if confidence is not None:
+        rows["confidence"] = confidence
+    kinds = {"<f4": "float", "u1": "uchar"}
+    header = ["ply", "format binary_little_endian 1.0", f"element vertex {len(points)}"]
+    header += [f"property {kinds[t]} {n}" for n, t in fields]
+    if faces is not None:
+        header += [f"element face {len(faces)}", "property list uchar int vertex_indices"]
+    header.append("end_header")
+    with path.open("wb") as out:
+        out.write(("\n".join(header) + "\n").encode())
+        out.write(rows.tobytes())
+        if faces is not None:
+            face_rows = np.empty(len(faces), dtype=[("n", "u1"), ("v", "<i4", (3,))])
+            face_rows["n"], face_rows["v"] = 3, faces
+            out.write(face_rows.tobytes())
+    return path
