@@ -1,0 +1,68 @@
+"""``rgbd.pipeline.complete_scene`` with tiny random models of both angle conventions: which azimuths and
+elevation the hypotheses are taken at, and how the anchor's azimuth is fixed."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import randomise_weights
+
+from nvs_fusion_ros import cameras
+from nvs_fusion_ros.diffusion.schedules import linear_schedule
+from nvs_fusion_ros.model.checkpoint import save_checkpoint
+from nvs_fusion_ros.model.config import preset
+from nvs_fusion_ros.model.unet import ViewFusionUNet
+from nvs_fusion_ros.rgbd import tabletop
+from nvs_fusion_ros.rgbd.pipeline import CompletionOptions, complete_scene
+from nvs_fusion_ros.synthesis.synthesizer import NovelViewSynthesizer
+
+BOX = (0.08, 0.06, 0.12)
+
+
+@pytest.fixture(scope="module")
+def frame() -> tabletop.RGBDFrame:
+    vertices, faces = tabletop.box_mesh(BOX)
+    obj = tabletop.TabletopObject(vertices, faces, 0.5 * math.hypot(*BOX), math.radians(30))
+    return tabletop.render(obj, tabletop.TabletopCamera(0.7, math.radians(40)))
+
+
+def synthesizer(tmp_path: Path, reference: str) -> NovelViewSynthesizer:
+    config = dataclasses.replace(preset("tiny"), angle_reference=reference)
+    path = tmp_path / f"{reference}.pt"
+    save_checkpoint(path, randomise_weights(ViewFusionUNet(config)), linear_schedule(1e-4, 0.1, 100))
+    return NovelViewSynthesizer.from_checkpoint(path, engine="torch", device="cpu")
+
+
+OPTIONS = CompletionOptions(samples=2, azimuths=4, steps=2)
+
+
+def test_a_relative_model_is_asked_relative_azimuths_at_the_anchor_elevation(frame: tabletop.RGBDFrame,
+                                                                             tmp_path: Path) -> None:
+    done = complete_scene(frame.colour, frame.depth, frame.intrinsics, synthesizer(tmp_path, "relative"), OPTIONS)
+    assert done.angle_reference == "relative"
+    assert done.hypotheses.relative_azimuths == pytest.approx([math.pi / 2, math.pi, 3 * math.pi / 2])
+    assert done.placement.anchor_azimuth == 0.0
+    assert done.hypotheses.elevation == pytest.approx(done.placement.anchor_elevation)
+    assert math.degrees(done.hypotheses.elevation) == pytest.approx(40.0, abs=2.0)
+    assert done.hypotheses.images.shape == (2, 3, 16, 16, 3) and done.view.shape == (16, 16, 3)
+    points, colors, confidence = done.cloud()
+    n = len(done.segmentation.points)
+    assert np.array_equal(points[:n], done.segmentation.points) and (confidence[:n] == 1).all()
+    assert len(points) == len(colors) == len(confidence) == n + len(done.completion.points)
+
+
+def test_a_canonical_model_gets_canonical_azimuths_and_the_anchor_is_placed_by_matching(frame: tabletop.RGBDFrame,
+                                                                                       tmp_path: Path) -> None:
+    done = complete_scene(frame.colour, frame.depth, frame.intrinsics, synthesizer(tmp_path, "canonical"), OPTIONS)
+    anchor = done.placement.anchor_azimuth
+    assert done.angle_reference == "canonical" and 0.0 <= anchor < 2 * math.pi
+    assert done.hypotheses.relative_azimuths == pytest.approx([k * math.pi / 2 - anchor for k in range(4)])
+    assert done.hypotheses.elevation == pytest.approx(math.radians(cameras.DEFAULT_ELEVATION_DEG))
+    # the anchor camera of the model frame still points at the real camera, whatever azimuth it was given
+    pose = done.placement.orbit_camera_pose(done.placement.orbit_camera(0.0, 16, done.placement.anchor_elevation))
+    towards, real = pose[:3, 3] - done.placement.translation, -done.placement.translation
+    assert towards @ real / np.linalg.norm(towards) / np.linalg.norm(real) > math.cos(math.radians(2))
