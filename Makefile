@@ -11,13 +11,14 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup system-deps demo test lint bench clean
 
-$(STAMP): requirements.txt constraints.txt setup.py
+$(STAMP): requirements.txt requirements-typecheck.txt constraints.txt setup.py
 	$(MAKE) system-deps
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	# torch first, pinned: anything else would let pip pull the multi-GB CUDA build.
 	$(PIP) install --quiet torch==2.13.0
 	$(PIP) install --quiet -c constraints.txt -r requirements.txt
+	$(PIP) install --quiet --no-deps -r requirements-typecheck.txt
 	$(PIP) install --quiet -c constraints.txt --no-deps -e .
 	touch $(STAMP)
 

@@ -21,7 +21,7 @@ setup(
     include_package_data=True,
     # Every third-party import is declared here and in package.xml; test/test_packaging.py checks both.
     install_requires=[
-        "numpy", "torch", "onnx", "onnxruntime", "opencv-python-headless", "pyyaml", "tqdm",
+        "numpy", "torch", "onnx", "opencv-python-headless", "pyyaml", "tqdm",
         "scikit-image", "scipy", "kornia", "pillow",
     ],
     extras_require={
@@ -36,6 +36,9 @@ setup(
         "open3d": ["open3d-cpu"],
         # Offline tools: dataset rendering (render-dataset: pybullet, trimesh) and evaluation plots (evaluate).
         "training": ["pybullet", "trimesh", "matplotlib"],
+        # ONNX Runtime: the CPU build, or the GPU build in its place (the two cannot be installed side by side).
+        "cpu": ["onnxruntime"],
+        "gpu": ["onnxruntime-gpu"],
         # The OpenVINO engine (Intel CPUs, iGPUs, NPUs); engine=auto measures it when it is installed.
         "openvino": ["openvino"],
         # GPU targets: TensorRT plans (from NVIDIA's package index).

@@ -82,6 +82,7 @@ USED_WITHOUT_IMPORT = {"onnx": "torch.onnx.export (engines/onnx_export.py) needs
 NOT_PINNED_IN_REQUIREMENTS = {
     "torch": "pinned in constraints.txt; the Makefile installs the CPU build first",
     "tensorrt": "GPU targets only; it installs from NVIDIA's package index, which this machine cannot reach",
+    "onnxruntime-gpu": "the [gpu] extra: it replaces onnxruntime (pinned), and the two cannot be installed side by side",
 }
 
 
@@ -375,6 +376,105 @@ def test_everything_setup_py_declares_is_pinned_for_make_setup() -> None:
     pinned = pinned_requirements() | {_distribution(d) for d in NOT_PINNED_IN_REQUIREMENTS}
     missing = install.union(*extras.values()) - pinned
     assert not missing, f"declared in setup.py but not pinned in requirements.txt: {sorted(missing)}"
+
+
+# --------------------------------------------------------------------------------------------------
+# The architecture rules the import graph can show (docs/ARCHITECTURE.md)
+
+#: ROS run-time packages: only modules under ``nvs_fusion_ros.ros`` may import them. (ament_index_python
+#: only finds installed files, such as the shipped model, so it is allowed anywhere.)
+ROS_RUNTIME = {name for name in DEPENDENCIES if name == "rclpy" or name.endswith(("_msgs", "_srvs", "_interfaces"))} | {
+    "cv_bridge", "launch", "launch_ros"}
+
+
+def _module_of(name: str, modules: set[str]) -> str | None:
+    """The package module that an imported dotted name refers to (a module, or a name inside one)."""
+    parts = name.split(".")
+    for end in range(len(parts), 0, -1):
+        if ".".join(parts[:end]) in modules:
+            return ".".join(parts[:end])
+    return None
+
+
+def import_cycles(imports: dict[str, ModuleImports]) -> list[list[str]]:
+    """Groups of package modules that import one another, at load time or inside functions
+    (an import moved into a function to break a loop still makes one). Parent packages are skipped:
+    importing ``a.b`` runs ``a/__init__``, which imports nothing here."""
+    modules = set(imports)
+    graph = {
+        m: {t for n in imports[m].internal | imports[m].internal_lazy
+            if (t := _module_of(n, modules)) and t != m and not m.startswith(t + ".")}
+        for m in modules
+    }
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles = []
+
+    def visit(v: str) -> None:  # Tarjan's strongly connected components
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                cycles.append(sorted(group))
+
+    for module in sorted(modules):
+        if module not in index:
+            visit(module)
+    return cycles
+
+
+def test_the_cycle_finder_finds_a_loop_through_a_function_import() -> None:
+    a = read_imports("from . import b\n", "nvs_fusion_ros.x.a")
+    b = read_imports("def f():\n    from .a import thing\n", "nvs_fusion_ros.x.b")
+    c = read_imports("from .a import thing\n", "nvs_fusion_ros.x.c")
+    assert import_cycles({"nvs_fusion_ros.x.a": a, "nvs_fusion_ros.x.b": b, "nvs_fusion_ros.x.c": c}) == [
+        ["nvs_fusion_ros.x.a", "nvs_fusion_ros.x.b"]]
+
+
+def test_no_import_cycles() -> None:
+    cycles = import_cycles(all_imports())
+    assert not cycles, f"modules that import one another (move what they share into a module of its own): {cycles}"
+
+
+def test_only_ros_modules_import_ros() -> None:
+    """Maths and decisions stay ROS-free, so plain pytest drives them; ``ros/`` only converts and schedules."""
+    offenders = {module: sorted((found.required | found.optional) & ROS_RUNTIME)
+                 for module, found in all_imports().items()
+                 if not module.startswith(f"{PACKAGE}.ros.") and (found.required | found.optional) & ROS_RUNTIME}
+    assert not offenders, f"ROS imported outside nvs_fusion_ros.ros: {offenders}"
+
+
+def test_design_note_citations_point_into_the_repository() -> None:
+    """Comments cite ``docs/DESIGN.md §N``; the file ships with the repository and has section N."""
+    design = ROOT / "docs" / "DESIGN.md"
+    sections = set(re.findall(r"^## (\d+)\.", design.read_text(), re.M))
+    files = [*(ROOT / PACKAGE).rglob("*.py"), *(ROOT / "test").glob("*.py"), *(ROOT / "benchmarks").glob("*.py"),
+             *(ROOT / "launch").glob("*.py"), ROOT / "README.md", ROOT / "constraints.txt", ROOT / "Makefile",
+             ROOT / "docs" / "ARCHITECTURE.md"]
+    wrong, unknown = [], []
+    for path in files:
+        if path == Path(__file__).resolve():
+            continue  # this test names the file without citing it
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            where = f"{path.relative_to(ROOT)}:{number}"
+            if re.search(r"(?<!docs/)DESIGN\.md", line):
+                wrong.append(where)
+            unknown += [f"{where} §{n}" for n in re.findall(r"DESIGN\.md\s*§(\d+)", line) if n not in sections]
+    assert not wrong, f"cite the design notes as docs/DESIGN.md: {wrong}"
+    assert not unknown, f"docs/DESIGN.md has no such section: {unknown}"
 
 
 # --------------------------------------------------------------------------------------------------

@@ -44,6 +44,20 @@ class ExportReport:
     sha256: str
 
 
+def import_onnxruntime():
+    """The ``onnxruntime`` module (CPU build, or onnxruntime-gpu: both install it), or one clear error.
+
+    It is an extra (``[cpu]`` or ``[gpu]``), not a base requirement, because the two builds
+    cannot be installed side by side.
+    """
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise ValueError("ONNX Runtime is not installed: pip install 'nvs_fusion_ros[cpu]' "
+                         "(or '[gpu]' for onnxruntime-gpu)") from exc
+    return onnxruntime
+
+
 def input_shapes(config: UNetConfig, streams: int) -> dict[str, tuple[int, ...]]:
     """The shape of each graph input for ``streams`` streams: the one place engines read them from."""
     size = config.image_size
@@ -147,7 +161,7 @@ def export_onnx(model: ViewFusionUNet, path: str | Path, opset: int = DEFAULT_OP
     The caller's model is left as it was (device, dtype, mode): the export works on a copy.
     The fp16 graph's difference is against torch in fp32, so it measures the fp16 rounding too.
     """
-    import onnxruntime as ort
+    ort = import_onnxruntime()
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ import torch
 
 from ..model.config import UNetConfig
 from .base import Denoiser
-from .onnx_export import INPUT_NAMES, OUTPUT_NAMES, profile_shapes
+from .onnx_export import INPUT_NAMES, OUTPUT_NAMES, import_onnxruntime, profile_shapes
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def choose_providers(requested: list[str] | None = None, gpu_present: bool | Non
     GPU providers are skipped when no GPU is present: onnxruntime-gpu lists them
     anyway and then falls back to CPU with error logs (docs/DESIGN.md §3).
     """
-    import onnxruntime as ort
+    ort = import_onnxruntime()
 
     available = set(ort.get_available_providers())
     if gpu_present is None:
@@ -90,7 +90,7 @@ class OnnxRuntimeDenoiser(Denoiser):
 
     def __init__(self, onnx_path: str | Path, config: UNetConfig, providers: list[str] | None = None, threads: int = 0,
                  device: torch.device | None = None, max_batch: int = 64, fp16: bool = False, cache: Path | None = None):
-        import onnxruntime as ort
+        ort = import_onnxruntime()
 
         self.path = Path(onnx_path)
         if not self.path.is_file():
