@@ -5,7 +5,10 @@ One denoising step = one engine call on the N·K streams plus the composition ov
 ``cpu-32`` and ``cpu-64`` presets with random weights: speed depends on the architecture only.
 
 Engines: torch eager fp32, torch with bf16 autocast, ``torch.compile`` (inductor) with bf16
-autocast, ONNX Runtime's CPU provider (fp32, the exported graph), all on ``--threads`` threads.
+autocast, ONNX Runtime's CPU provider (fp32, the exported graph), OpenVINO on the CPU in fp32 and
+in bf16 (the same graph), all on ``--threads`` threads. The CPU's model and the instruction sets
+that decide the ranking (AVX-512, AVX512-BF16, AMX) are printed above the tables: the ranking
+differs between CPUs, which is why ``engine=auto`` measures it (``engines/calibration.py``).
 Memory is resident set size from /proc/self/status, in a fresh subprocess per (model, engine):
 "engine MB" is the RSS growth from building the model and engine (weights, session, compiled
 code), and "peak step MB" the peak RSS during a configuration's steps over the RSS before them
@@ -19,6 +22,7 @@ Ratios are against torch eager fp32 measured in the same run; absolute numbers o
 machine are inflated, ratios are what to compare.
 
     nice -n 10 .venv/bin/python benchmarks/bench_denoise.py --repeats 3
+    .venv/bin/python benchmarks/bench_denoise.py --threads 1 --engines eager,bf16,ort,ov,ov-bf16 --presets cpu-32
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ ENGINES = {
     "bf16": "torch bf16 autocast",
     "compile": "torch.compile + bf16 autocast",
     "ort": "ONNX Runtime CPU (fp32)",
+    "ov": "OpenVINO CPU (fp32)",
+    "ov-bf16": "OpenVINO CPU (bf16)",
 }
 GPU_ENGINES = ("TensorRT fp16", "ONNX Runtime CUDA", "torch CUDA")
 
@@ -68,6 +74,7 @@ def run_child(preset_name: str, engine: str, workdir: Path, repeats: int, thread
     from nvs_fusion_ros.diffusion.composition import compose_noise
     from nvs_fusion_ros.engines.onnx_export import example_inputs
     from nvs_fusion_ros.engines.onnxruntime_engine import OnnxRuntimeDenoiser
+    from nvs_fusion_ros.engines.openvino_engine import OpenVinoDenoiser, openvino_has_bf16
     from nvs_fusion_ros.engines.torch_engine import TorchDenoiser, cpu_supports_bf16
     from nvs_fusion_ros.model.config import preset
     from nvs_fusion_ros.model.unet import ViewFusionUNet
@@ -76,7 +83,12 @@ def run_child(preset_name: str, engine: str, workdir: Path, repeats: int, thread
     config = preset(preset_name)
     before_engine = reset_peak_rss()
     if engine == "ort":
-        denoiser = OnnxRuntimeDenoiser(workdir / f"{preset_name}.onnx", config.image_size, ["cpu"], threads=threads)
+        denoiser = OnnxRuntimeDenoiser(workdir / f"{preset_name}.onnx", config, ["cpu"], threads=threads)
+    elif engine.startswith("ov"):
+        if engine == "ov-bf16" and not openvino_has_bf16():
+            print(json.dumps({"error": "OpenVINO reports no native bf16 on this CPU"}))
+            return
+        denoiser = OpenVinoDenoiser(workdir / f"{preset_name}.onnx", config, bf16=engine == "ov-bf16", threads=threads)
     else:
         if engine != "eager" and not cpu_supports_bf16():
             print(json.dumps({"error": "the CPU has no bf16 units"}))
@@ -88,7 +100,7 @@ def run_child(preset_name: str, engine: str, workdir: Path, repeats: int, thread
             denoiser.model = torch.compile(denoiser.model)
     engine_mb = reset_peak_rss() - before_engine
     for n, k in sorted(((n, k) for n in VIEWS for k in HYPOTHESES), key=lambda nk: nk[0] * nk[1]):
-        inputs = example_inputs(config.image_size, n * k)
+        inputs = example_inputs(config, n * k)
         view_counts = torch.full((k,), n)
 
         def step(inputs=inputs, view_counts=view_counts) -> float:
@@ -150,6 +162,8 @@ def print_table(preset_name: str, results: dict[str, dict | str]) -> None:
 
 
 def main() -> int:
+    from nvs_fusion_ros.engines.cpu import ISA_FLAGS, cpu_isa, cpu_model
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--child", nargs=3, metavar=("PRESET", "ENGINE", "WORKDIR"), help=argparse.SUPPRESS)
     parser.add_argument("--repeats", type=int, default=3, help="timed steps per configuration (median reported)")
@@ -164,6 +178,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         prepare_models(workdir)
+        print(f"CPU: {cpu_model()}; instruction sets: {', '.join(cpu_isa()) or 'none of ' + ', '.join(ISA_FLAGS)}"
+              f" (AMX: {'yes' if 'amx_bf16' in cpu_isa() else 'no'})")
         print("views/s = streams (input view x hypothesis) through the U-Net per second; "
               f"{args.threads} threads, median of {args.repeats} steps after a warm-up")
         for preset_name in args.presets.split(","):
