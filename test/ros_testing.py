@@ -14,12 +14,16 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.publisher import Publisher
 from rclpy.time import Time
+from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
 from nvs_fusion_ros.ros.harness import RosSession, wait_until
+from nvs_fusion_ros.ros.image_conversions import numpy_to_image
 from nvs_fusion_ros.ros.novel_view_node import NovelViewNode
 from nvs_fusion_ros.ros.qos import output_qos
 from nvs_fusion_ros.ros.view_buffer_node import ViewBufferNode
@@ -58,7 +62,8 @@ class Ros:
 
     def __init__(self, checkpoint: Path, domain_id: int | None = None):
         self.checkpoint = checkpoint
-        self.session = RosSession(domain_id=next_domain() if domain_id is None else domain_id, num_threads=4)
+        self.domain_id = next_domain() if domain_id is None else domain_id
+        self.session = RosSession(domain_id=self.domain_id, num_threads=4)
         self.context = self.session.context
         self.probe = self.add(Node("probe", context=self.context))
         self.session.start()
@@ -82,3 +87,19 @@ class Ros:
 
     def close(self) -> None:
         self.session.close()
+
+
+def grey_image(level: int, stamp_sec: int, encoding: str = "rgb8", frame_id: str = "cam") -> Image:
+    """A 32x24 image of one grey level with a block of another, so letterboxing and thumbnails matter."""
+    header = Header(frame_id=frame_id)
+    header.stamp.sec = stamp_sec
+    pixels = np.full((24, 32, 3), level, np.uint8)
+    pixels[8:16, 8:24] = (level + 128) % 256
+    return numpy_to_image(pixels if encoding == "rgb8" else pixels[..., ::-1].copy(), encoding, header)
+
+
+def publisher_to(ros: Ros, topic: str, qos: object = None, msg_type: type = Image) -> Publisher:
+    """A probe publisher on ``topic``, once a subscriber has matched."""
+    publisher = ros.probe.create_publisher(msg_type, topic, qos or output_qos(10))
+    wait_for(lambda: publisher.get_subscription_count() >= 1, what=f"a subscriber on {topic}")
+    return publisher

@@ -16,9 +16,9 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from ros_testing import Ros, as_params, next_domain, stamp_ns, wait_for
+from ros_testing import Ros, as_params, grey_image, next_domain, publisher_to, stamp_ns, wait_for
 from sensor_msgs.msg import Image, RegionOfInterest
-from std_msgs.msg import Empty, Float32, Header
+from std_msgs.msg import Empty, Float32
 from std_srvs.srv import Trigger
 
 from nvs_fusion_ros import cli
@@ -38,20 +38,6 @@ def ros(tiny_checkpoint: Path) -> Iterator[Ros]:
     harness = Ros(tiny_checkpoint)
     yield harness
     harness.close()
-
-
-def grey_image(level: int, stamp_sec: int, encoding: str = "rgb8", frame_id: str = "cam") -> Image:
-    header = Header(frame_id=frame_id)
-    header.stamp.sec = stamp_sec
-    pixels = np.full((24, 32, 3), level, np.uint8)
-    pixels[8:16, 8:24] = (level + 128) % 256  # some structure, so letterboxing and thumbnails matter
-    return numpy_to_image(pixels if encoding == "rgb8" else pixels[..., ::-1].copy(), encoding, header)
-
-
-def publisher_to(ros: Ros, topic: str, qos: object = None) -> object:
-    publisher = ros.probe.create_publisher(Image, topic, qos or output_qos(10))
-    wait_for(lambda: publisher.get_subscription_count() >= 1, what=f"a subscriber on {topic}")
-    return publisher
 
 
 @pytest.mark.ros

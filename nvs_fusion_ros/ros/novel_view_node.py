@@ -303,7 +303,13 @@ class NovelViewNode(Node):
 
     def stop_jobs(self, timeout: float = JOB_STOP_TIMEOUT_S) -> bool:
         """Cancel the running job at its next step and join the worker (``harness.RosSession.close``)."""
-        return self.worker.stop(timeout)
+        running, cancelled = self.worker.busy_with, self.worker.cancelled
+        ended = self.worker.stop(timeout)
+        if not ended:
+            self.get_logger().error(f"shutdown: the running {running} job did not stop within {timeout:.0f} s")
+        elif self.worker.cancelled > cancelled:
+            self.get_logger().info(f"shutdown: {self.worker.cancelled - cancelled} job(s) cancelled (was running: {running})")
+        return ended
 
     def destroy_node(self) -> None:
         worker = getattr(self, "worker", None)  # absent when the model failed to load and rclpy cleans up the node
