@@ -361,3 +361,10 @@ def test_demo_runs_end_to_end_and_writes_its_files(tiny_checkpoint: Path, tmp_pa
     missing_model = [argv[0], "--model", str(tmp_path / "missing.pt"), *argv[3:-1], str(tmp_path / "never")]
     assert cli.main(missing_model) == 2  # a clear error, and the half-built node is cleaned up without a traceback
     assert not (tmp_path / "never").exists()
+
+
+def test_ros_modules_only_convert_and_schedule_and_stay_small() -> None:
+    """Issue 12: the nodes are message conversion, parameters and job scheduling; no ros/ module over 300 lines."""
+    ros_dir = Path(__file__).resolve().parents[1] / "nvs_fusion_ros" / "ros"
+    sizes = {path.name: len(path.read_text().splitlines()) for path in ros_dir.glob("*.py")}
+    assert sizes and max(sizes.values()) <= 300, sizes

@@ -30,6 +30,7 @@ from .novel_view_params import Request
 from .qos import output_qos
 
 VIDEO_FRAME_ID = "nvs_view_{}"  # frame_id of ~/video cell (v, f)
+RECONSTRUCT = "reconstruct"  # the worker's job kind of a reconstruction
 IMAGE_OUTPUTS = ("image", "hypotheses", "weights", "uncertainty", "orbit", "video")
 
 

@@ -23,9 +23,8 @@ Inputs
       ideally cropped to it (it is letterboxed on white to the model's size). The node keeps the
       last ``video_frames`` key frames, at least ``video_frame_period`` s apart by header stamp
       (``synthesis.frame_buffer``); a stamp older than the last kept one starts a new clip.
-  ``~/synthesize_video`` (std_srvs/Trigger): synthesize the held clip from every azimuth of
-      ``target_angles`` (``synthesis.video_synthesizer``). Answers when queued, refusing with the
-      reason when no frames are held.
+  ``~/synthesize_video`` (std_srvs/Trigger): the held clip from every azimuth of ``target_angles``
+      (``synthesis.video_synthesizer``); answers when queued, or refuses with the reason.
 
 Outputs (RELIABLE, depth ``output_qos_depth``), one message each per request; layouts in
 ``novel_view_jobs``: ``~/image``, ``~/hypotheses`` (K tiles), ``~/weights`` (32FC1, one tile per
@@ -56,7 +55,7 @@ import time
 from functools import partial
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
@@ -71,7 +70,8 @@ from ..synthesis.video_synthesizer import VideoSynthesizer, default_temporal_mod
 from ..synthesis.worker import LatestWinsWorker
 from .harness import JOB_STOP_TIMEOUT_S, node_main
 from .image_conversions import image_to_rgb8
-from .novel_view_jobs import NovelViewJobs
+from .novel_view_diagnostics import diagnostics_array
+from .novel_view_jobs import RECONSTRUCT, NovelViewJobs
 from .novel_view_params import PARAMETERS, Request
 from .parameters import declare, on_parameters_set
 from .peers import PeerWatch
@@ -80,7 +80,7 @@ from .qos import input_qos, latched_qos, output_qos
 NODE_NAME = "novel_view"
 WARN_EVERY_S = 5.0
 DIAGNOSTICS_PERIOD_S = 1.0
-SYNTHESIZE, ORBIT, RECONSTRUCT, VIDEO = "synthesize", "orbit", "reconstruct", "video"  # the worker's job kinds
+SYNTHESIZE, ORBIT, VIDEO = "synthesize", "orbit", "video"  # the worker's job kinds, with RECONSTRUCT
 
 
 def stamp_text(header: Header) -> str:
@@ -220,25 +220,25 @@ class NovelViewNode(Node):
     def _on_synthesize_orbit(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         snapshot = self._snapshot()
         if snapshot is None or not snapshot[2].target_angles:
-            return _refuse(response, "no key views received yet" if snapshot is None else "target_angles is empty")
+            return _answer(response, False, "no key views received yet" if snapshot is None else "target_angles is empty")
         views, header, request = snapshot
         self.worker.submit(ORBIT, partial(self.jobs.orbit, views=views, request=request, header=header,
                                           received=time.monotonic()))
-        return _accept(response, f"queued an orbit of {len(request.target_angles)} views on ~/orbit, "
+        return _answer(response, True, f"queued an orbit of {len(request.target_angles)} views on ~/orbit, "
                                  f"stamped {stamp_text(header)}")
 
     def _on_reconstruct(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         # Service callbacks share the node's mutually exclusive default group, so check-then-submit cannot race.
         if RECONSTRUCT in self.worker.waiting() or self.worker.busy_with == RECONSTRUCT:
-            return _refuse(response, "a reconstruction is already waiting or running; see /diagnostics for its progress")
+            return _answer(response, False, "a reconstruction is already waiting or running; see /diagnostics for its progress")
         snapshot = self._snapshot()
         if snapshot is None:
-            return _refuse(response, "no key views received yet")
+            return _answer(response, False, "no key views received yet")
         views, header, request = snapshot
         header.frame_id = request.frame_id or header.frame_id
         self.worker.submit(RECONSTRUCT, partial(self.jobs.reconstruct, views=views, request=request, header=header,
                                                 received=time.monotonic()))
-        return _accept(response, f"queued a reconstruction of {len(views)} views ({request.distill.iterations} "
+        return _answer(response, True, f"queued a reconstruction of {len(views)} views ({request.distill.iterations} "
                                  f"iterations) on ~/points and ~/mesh, stamped {stamp_text(header)}")
 
     def _on_synthesize_video(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
@@ -251,11 +251,11 @@ class NovelViewNode(Node):
         if not frames:
             problem = "no frames received yet"
         if problem:
-            return _refuse(response, problem)
+            return _answer(response, False, problem)
         self.worker.submit(VIDEO, partial(self.jobs.video_clip, frames=frames, request=request,
                                           received=time.monotonic()))
         views = len(request.target_angles)
-        return _accept(response, f"queued a {request.video_method} clip of {views} views x {len(frames)} frames on "
+        return _answer(response, True, f"queued a {request.video_method} clip of {views} views x {len(frames)} frames on "
                                  f"~/video ({views * len(frames)} images)")
 
     def _job_failed(self, kind: str, exc: Exception) -> None:
@@ -266,40 +266,11 @@ class NovelViewNode(Node):
     # --- diagnostics -------------------------------------------------------------------------------
 
     def _publish_diagnostics(self) -> None:
-        worker = self.worker
-        warnings = self.peers.poll()
-        state = f"busy: {worker.busy_with}" if worker.busy_with else "idle"
-        engine = self.synthesizer.runner.describe()
-        values = {
-            "engine": engine,
-            "model": str(self.synthesizer.checkpoint.path),
-            "last_latency_s": f"{self.jobs.last_latency_s:.3f}",
-            "views_held": str(len(self.views)),
-            "frames_held": str(len(self.frames)) if self.video is not None else "n/a (static mode)",
-            "requests_dropped": str(worker.dropped),
-            "requests_done": str(worker.done),
-            "requests_failed": str(worker.failed),
-            "requests_cancelled": str(worker.cancelled),
-            "resets": str(self.resets),
-            "waiting": ",".join(worker.waiting()),
-            "state": state,
-            "last_error": worker.last_error,
-            "warnings": " | ".join(warnings),
-        }
-        problems = [p for p in (f"last error: {worker.last_error}" if worker.last_error else "", *warnings) if p]
-        status = DiagnosticStatus(
-            level=DiagnosticStatus.WARN if problems else DiagnosticStatus.OK,
-            name=f"{self.get_fully_qualified_name()}: novel view synthesis",
-            message="; ".join([state, *problems]), hardware_id=engine,
-            values=[KeyValue(key=k, value=v) for k, v in values.items()],
-        )
-        level, message = self.jobs.reconstruction
-        if RECONSTRUCT in worker.waiting():  # a reset may cancel it before it starts, so it is not stored
-            level, message = DiagnosticStatus.OK, f"reconstruction: waiting; {message}"
-        reconstruction = DiagnosticStatus(level=level, name=f"{self.get_fully_qualified_name()}: 3D reconstruction",
-                                          message=message, hardware_id=engine)
-        self._diagnostics.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()),
-                                                  status=[status, reconstruction]))
+        held = {"views_held": str(len(self.views)), "resets": str(self.resets),
+                "frames_held": str(len(self.frames)) if self.video is not None else "n/a (static mode)"}
+        self._diagnostics.publish(diagnostics_array(
+            self.get_fully_qualified_name(), self.get_clock().now().to_msg(), self.synthesizer, self.worker,
+            self.jobs, held, self.peers.poll()))
 
     def stop_jobs(self, timeout: float = JOB_STOP_TIMEOUT_S) -> bool:
         """Cancel the running job at its next step and join the worker (``harness.RosSession.close``)."""
@@ -318,13 +289,8 @@ class NovelViewNode(Node):
         super().destroy_node()
 
 
-def _refuse(response: Trigger.Response, message: str) -> Trigger.Response:
-    response.success, response.message = False, message
-    return response
-
-
-def _accept(response: Trigger.Response, message: str) -> Trigger.Response:
-    response.success, response.message = True, message
+def _answer(response: Trigger.Response, success: bool, message: str) -> Trigger.Response:
+    response.success, response.message = success, message
     return response
 
 
