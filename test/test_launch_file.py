@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import os
 import signal
@@ -9,42 +10,94 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
+from xml.etree import ElementTree
 
 import pytest
 import yaml
 from ros_testing import next_domain
 
+from nvs_fusion_ros.diffusion.samplers import SAMPLERS
+from nvs_fusion_ros.engines.factory import ENGINES
 from nvs_fusion_ros.ros.bringup import apply_sets, default_config_path, key_matches, load_parameters
+from nvs_fusion_ros.ros.rviz_config import adapt, display_topics
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH_FILE = ROOT / "launch" / "viewfusion.launch.py"
 CONFIG = ROOT / "config" / "viewfusion.yaml"
+RVIZ = ROOT / "config" / "viewfusion.rviz"
 
 
-@pytest.mark.skipif(importlib.util.find_spec("launch_ros") is None,
-                    reason="launch_ros is not installable from PyPI; the launch file is parsed only on a ROS 2 install")
-def test_launch_file_parses_into_both_nodes(monkeypatch: pytest.MonkeyPatch) -> None:
-    import ament_index_python.packages
-    from launch_ros.actions import Node
-
-    monkeypatch.setattr(ament_index_python.packages, "get_package_share_directory", lambda package: str(ROOT))
+def launch_module() -> ModuleType:
+    """The launch file as a module; it imports launch only inside generate_launch_description."""
     spec = importlib.util.spec_from_file_location("viewfusion_launch", LAUNCH_FILE)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    description = module.generate_launch_description()
-    nodes = [e for e in description.entities if isinstance(e, Node)]
-    assert {(n.node_package, n.node_executable) for n in nodes} >= {("nvs_fusion_ros", "view_buffer"),
-                                                                    ("nvs_fusion_ros", "novel_view")}
-    arguments = {a.name for a in description.get_launch_arguments()}
-    assert {"image_topic", "engine", "model_file_path", "namespace", "config"} <= arguments
+    return module
 
 
-def test_launch_file_is_valid_python_naming_the_console_scripts() -> None:
-    """Where launch_ros is missing, at least check the file compiles and names the executables setup.py must provide."""
-    source = LAUNCH_FILE.read_text()
-    compile(source, str(LAUNCH_FILE), "exec")
-    for executable in ("view_buffer", "novel_view"):
-        assert f'executable="{executable}"' in source
+@pytest.mark.skipif(importlib.util.find_spec("launch_ros") is None,
+                    reason="launch_ros is not installable from PyPI; the launch file is run only on a ROS 2 install")
+def test_launch_file_runs_into_both_nodes_and_rviz(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ament_index_python.packages
+    from launch.actions import DeclareLaunchArgument, OpaqueFunction
+    from launch_ros.actions import Node
+
+    from launch import LaunchContext
+
+    monkeypatch.setattr(ament_index_python.packages, "get_package_share_directory", lambda package: str(ROOT))
+    description = launch_module().generate_launch_description()
+    context = LaunchContext()
+    declared = [e for e in description.entities if isinstance(e, DeclareLaunchArgument)]
+    for argument in declared:
+        argument.execute(context)  # sets the defaults
+    context.launch_configurations.update(namespace="robot1", rviz="true", image_topic="/arm/image")
+    (function,) = [e for e in description.entities if isinstance(e, OpaqueFunction)]
+    nodes = [a for a in function.execute(context) if isinstance(a, Node)]
+    assert {(n.node_package, n.node_executable) for n in nodes} == {("nvs_fusion_ros", "view_buffer"),
+                                                                   ("nvs_fusion_ros", "novel_view"), ("rviz2", "rviz2")}
+    assert {a.name for a in declared} == set(launch_module().ARGUMENT_NAMES)
+
+
+def test_every_launch_argument_read_is_declared_and_every_override_is_a_parameter() -> None:
+    """Where launch is missing: the declarations are read from the source, the argument mapping is run."""
+    from nvs_fusion_ros.ros.novel_view_params import PARAMETERS as NOVEL_VIEW_PARAMETERS
+    from nvs_fusion_ros.ros.view_buffer_node import PARAMETERS as VIEW_BUFFER_PARAMETERS
+
+    tree = ast.parse(LAUNCH_FILE.read_text())
+    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)]
+    declared = {c.args[0].value for c in calls if c.func.id == "DeclareLaunchArgument"}
+    literal_reads = {c.args[0].value for c in calls if c.func.id == "LaunchConfiguration" and isinstance(c.args[0], ast.Constant)}
+    module = launch_module()
+    assert set(module.ARGUMENT_NAMES) | literal_reads == declared
+    assert not [c for c in calls if c.func.id == "remappings"]  # topics are parameters, not remapped literals
+
+    config = load_parameters(CONFIG)
+    everything = {name: "x" for name in module.ARGUMENT_NAMES}
+    buffer, novel_view = module.parameter_overrides(everything)
+    assert set(buffer) <= {s.name for s in VIEW_BUFFER_PARAMETERS} and set(buffer) <= set(config["view_buffer"])
+    assert set(novel_view) <= {s.name for s in NOVEL_VIEW_PARAMETERS} and set(novel_view) <= set(config["novel_view"])
+    assert buffer == {"image_topics": ["x"]} and novel_view["frames_topic"] == "x"
+    assert module.parameter_overrides({name: "" for name in module.ARGUMENT_NAMES}) == ({}, {})  # '' keeps the yaml
+    assert module.choices("engine")[1:] == list(ENGINES) and module.choices("sampler")[1:] == list(SAMPLERS)
+
+
+def test_rviz_layout_shows_every_output_under_the_namespace_with_the_given_fixed_frame() -> None:
+    from nvs_fusion_ros.ros.novel_view_jobs import IMAGE_OUTPUTS
+
+    text = RVIZ.read_text()
+    outputs = {"/views", *(f"/novel_view/{name}" for name in (*IMAGE_OUTPUTS, "points", "mesh"))}
+    assert set(display_topics(yaml.safe_load(text))) == outputs
+    layout = adapt(text, "robot1", "odom")
+    assert set(display_topics(layout)) == {f"/robot1{topic}" for topic in outputs}
+    assert layout["Visualization Manager"]["Global Options"]["Fixed Frame"] == "odom"
+    assert display_topics(adapt(text, "/", "base_link")) == display_topics(yaml.safe_load(text))
+    classes = {d["Class"] for d in layout["Visualization Manager"]["Displays"]}
+    assert {"rviz_default_plugins/PointCloud2", "rviz_default_plugins/Marker", "rviz_default_plugins/Image"} <= classes
+    with pytest.raises(ValueError, match="fixed_frame"):
+        adapt(text, "", "")
+    depends = {e.text for e in ElementTree.parse(ROOT / "package.xml").getroot().iter("exec_depend")}
+    assert "rviz2" in depends
 
 
 @pytest.mark.ros
