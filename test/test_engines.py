@@ -15,7 +15,7 @@ from nvs_fusion_ros.engines.cache import onnx_path_for
 from nvs_fusion_ros.engines.factory import BUILDERS, ENGINES, EngineOptions, create_denoiser, pick_engine
 from nvs_fusion_ros.engines.onnx_export import example_inputs, export_matches_checkpoint, export_onnx
 from nvs_fusion_ros.engines.onnxruntime_engine import OnnxRuntimeDenoiser, choose_providers
-from nvs_fusion_ros.engines.openvino_engine import OpenVinoDenoiser
+from nvs_fusion_ros.engines.openvino_engine import OpenVinoDenoiser, openvino_has_bf16
 from nvs_fusion_ros.engines.torch_engine import TorchDenoiser
 from nvs_fusion_ros.model.checkpoint import load_checkpoint, save_checkpoint
 from nvs_fusion_ros.model.config import UNetConfig
@@ -56,6 +56,22 @@ def test_relative_pixel_unshuffle_model_runs_alike_on_torch_onnxruntime_and_open
                 torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4, msg=engine.describe)
     with pytest.raises(Exception, match=r"(?i)shape|dim|channel"):  # a 3-channel views tensor is refused, not misread
         engines[1](torch.zeros(1, 3, 64, 64), *example_inputs(RELATIVE_64U, 1)[1:])
+
+
+@pytest.mark.skipif(not openvino_has_bf16(), reason="OpenVINO reports no native bf16 on this CPU (needs AVX512-BF16 or AMX)")
+def test_openvino_bf16_keeps_the_conditioning_in_fp32(tmp_path: Path) -> None:
+    """With the whole graph in bf16 the last DDIM level (gamma = 1 - 1e-4) rounds to 1 and the outputs are NaN."""
+    model = randomise_weights(ViewFusionUNet(RELATIVE_64U), seed=5)
+    report = export_onnx(model, tmp_path / "relative.onnx")
+    bf16 = OpenVinoDenoiser(report.path, RELATIVE_64U, bf16=True)
+    assert bf16.bf16 and "conditioning fp32" in bf16.describe()
+    inputs = example_inputs(RELATIVE_64U, 4, seed=6)
+    inputs[3][:] = torch.tensor([1 - 1e-4, 1 - 1e-3, 0.5, 1e-4])
+    expected = TorchDenoiser(model, "cpu", bf16=False)(*inputs)
+    for _ in range(2):  # the request pair is reused
+        for got, want in zip(bf16(*inputs), expected, strict=True):
+            assert torch.isfinite(got).all()
+            assert float((got - want).abs().max()) < 0.05 * float(want.abs().max())  # bf16 rounding only
 
 
 def test_export_leaves_the_callers_model_as_it_was(tmp_path: Path) -> None:
