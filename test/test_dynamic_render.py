@@ -12,6 +12,7 @@ from nvs_fusion_ros import cameras
 from nvs_fusion_ros.cli import main
 from nvs_fusion_ros.training import render_dataset as rd
 from nvs_fusion_ros.training import render_dynamic as rdy
+from nvs_fusion_ros.training import scene, sources
 from nvs_fusion_ros.training.video_dataset import VideoClips
 
 SIZE, FRAMES = 24, 3
@@ -22,12 +23,12 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One articulated clip (kuka) and one tumbling random_urdfs clip."""
     root = tmp_path_factory.mktemp("dynamic")
     common = dict(frames=FRAMES, size=SIZE, elevation_deg=30.0)
-    kuka = rdy.ClipJob("articulated", "kuka_iiwa_000", Path(rd.pybullet_data.getDataPath()) / rdy.ARTICULATED_MODELS[0],
+    kuka = rdy.ClipJob("articulated", "kuka_iiwa_000", Path(sources.pybullet_data.getDataPath()) / rdy.ARTICULATED_MODELS[0],
                        root / rdy.ARTICULATED_SYNSET / "kuka_iiwa_000", seed=0, **common)
     tumbling = rdy.tumbling_jobs(root, 1, 0, **common)[0]
     for job in (kuka, tumbling):
         assert rdy.render_clip(job) == (job.clip_id, None)
-        rd.write_split_lists(job.out_dir.parent, {"train": [job.clip_id], "val": [], "test": []})
+        scene.write_split_lists(job.out_dir.parent, {"train": [job.clip_id], "val": [], "test": []})
     return root
 
 
@@ -52,7 +53,7 @@ def test_every_clip_has_frames_times_24_views_inside_the_image(clips: Path) -> N
 def test_cameras_are_the_static_orbit(clips: Path) -> None:
     for clip in clip_dirs(clips):
         with np.load(clip / "cameras.npz") as data:
-            expected = rd.orbit_cameras(SIZE, 30.0)
+            expected = scene.orbit_cameras(SIZE, 30.0)
             np.testing.assert_allclose(data["azimuth"], [c.azimuth for c in expected])
             for i in (0, 7, 23):
                 np.testing.assert_allclose(data[f"world_mat_{i}"], expected[i].view_matrix())
@@ -70,8 +71,9 @@ def test_the_objects_move_between_frames(clips: Path) -> None:
 
 def test_tumbling_frame_zero_is_the_static_render(clips: Path, tmp_path: Path) -> None:
     clip = next(d for d in (clips / rdy.TUMBLING_SYNSET).iterdir() if d.is_dir())
-    source = next(s for s in rd.random_urdf_sources() if s.object_id == clip.name)
-    assert rd.render_object(rd._Job(source, tmp_path / clip.name, SIZE, 30.0))[1] is None
+    source = next(s for s in sources.random_urdf_sources() if s.object_id == clip.name)
+    job = rd.RenderJob(source, tmp_path / clip.name, SIZE, "principal-axes", 30.0, 0.0, scene.Lighting())
+    assert rd.render_object(job)[1] is None
     for view in (0, 9):
         static = cv2.imread(str(tmp_path / clip.name / "image" / f"{view:04d}.png"))
         dynamic = cv2.imread(str(clip / "frames/0000/image" / f"{view:04d}.png"))

@@ -13,7 +13,9 @@ import pytest
 import yaml
 
 from nvs_fusion_ros import cameras
+from nvs_fusion_ros.training import placement, scene
 from nvs_fusion_ros.training import render_dataset as rd
+from nvs_fusion_ros.training.meshes import load_surfaces
 
 SIZE = 32
 
@@ -80,14 +82,25 @@ def test_cameras_npz_matches_shared_conventions(rendered: tuple[Path, rd.RenderR
     obj = next(d for d in (root / rd.RANDOM_URDFS_SYNSET).iterdir() if d.is_dir())
     with np.load(obj / "cameras.npz") as data:
         assert data["azimuth"].shape == (24,)
-        assert math.isclose(float(data["elevation"]), math.radians(30.0))
+        elevation = float(data["elevation"])  # drawn per object from the default 10-50 degrees
+        assert math.radians(10.0) <= elevation <= math.radians(50.0)
         for i in range(24):
-            cam = cameras.OrbitCamera(cameras.view_azimuth(i), width=SIZE, height=SIZE)
+            cam = cameras.OrbitCamera(cameras.view_azimuth(i), elevation, width=SIZE, height=SIZE)
             np.testing.assert_allclose(data[f"world_mat_{i}"], cam.view_matrix(), atol=1e-12)
             np.testing.assert_allclose(data[f"camera_mat_{i}"], cam.projection_matrix(), atol=1e-12)
             assert math.isclose(data["azimuth"][i], 2 * math.pi * i / 24)
         assert float(data["distance"]) == cameras.DEFAULT_DISTANCE
         assert float(data["fov_deg"]) == cameras.DEFAULT_FOV_DEG
+        assert str(data["source"]) == "random_urdfs" and 0.0 <= float(data["yaw"]) < 2 * math.pi
+
+
+def test_each_object_draws_its_own_elevation(rendered: tuple[Path, rd.RenderReport]) -> None:
+    root, _ = rendered
+    elevations = set()
+    for obj in (d for d in (root / rd.RANDOM_URDFS_SYNSET).iterdir() if d.is_dir()):
+        with np.load(obj / "cameras.npz") as data:
+            elevations.add(round(float(data["elevation"]), 9))
+    assert len(elevations) == 3
 
 
 def test_normalised_mesh_fits_bounding_sphere(rendered: tuple[Path, rd.RenderReport]) -> None:
@@ -142,8 +155,8 @@ def test_off_centre_point_projects_where_cameras_says() -> None:
         p.createMultiBody(
             baseMass=0, baseVisualShapeIndex=shape, basePosition=point.tolist(), physicsClientId=client
         )
-        for cam in rd.orbit_cameras(64, 30.0)[::4]:
-            _, mask = rd.render_view(client, cam)
+        for cam in scene.orbit_cameras(64, 30.0)[::4]:
+            _, mask = scene.render_view(client, cam)
             rows, cols = np.nonzero(mask)
             expected = cam.project(point[None])[0]
             assert np.hypot(cols.mean() + 0.5 - expected[0], rows.mean() + 0.5 - expected[1]) < 1.0
@@ -164,9 +177,10 @@ def test_centre_projects_to_image_centre(mesh_folder: Path, tmp_path: Path) -> N
 
 def test_broken_meshes_are_skipped_and_counted(mesh_folder: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    report = rd.render_dataset(out, sources=mesh_folder, size=SIZE, val_count=0, test_count=0)
+    report = rd.render_dataset(out, sources=mesh_folder, size=SIZE, val_count=0, test_count=0, orientation="file")
     assert (report.rendered, report.skipped) == (1, 2)
-    assert report.skipped_names == ["empty", "garbage"]
+    assert report.skipped_names == ["custom/empty", "custom/garbage"]
+    assert report.failures == {"obj: empty file": 1, "obj: unreadable": 1}
     synset = out / rd.CUSTOM_SYNSET
     assert len(list((synset / "sub_cube" / "image").glob("*.png"))) == 24
     assert (synset / "softras_train.lst").read_text() == "sub_cube\n"
@@ -176,13 +190,13 @@ def test_broken_meshes_are_skipped_and_counted(mesh_folder: Path, tmp_path: Path
         np.testing.assert_allclose(np.abs(mesh["vertices"]), cameras.OBJECT_RADIUS / math.sqrt(3), rtol=1e-5)
 
 
-def test_parse_obj_triangulates_polygons(tmp_path: Path) -> None:
+def test_obj_polygons_are_triangulated(tmp_path: Path) -> None:
     path = tmp_path / "cube.obj"
-    path.write_text(CUBE_OBJ)
-    vertices, faces = rd.parse_obj(path)
-    assert vertices.shape == (8, 3) and faces.shape == (12, 3)
-    np.testing.assert_array_equal(faces[:2], [[0, 3, 2], [0, 2, 1]])
-    np.testing.assert_array_equal(faces[-2:], [[0, 4, 7], [0, 7, 3]])  # negative indices
+    path.write_text(CUBE_OBJ)  # quads, mixed v/vt/vn forms, negative indices, a missing MTL
+    surfaces = load_surfaces(path)
+    vertices = np.concatenate([s.vertices for s in surfaces])
+    assert sum(len(s.faces) for s in surfaces) == 12
+    np.testing.assert_allclose(np.abs(vertices), 1.0)
 
 
 def test_cli_registers_render_dataset(tmp_path: Path) -> None:
@@ -194,30 +208,28 @@ def test_cli_registers_render_dataset(tmp_path: Path) -> None:
     assert len(list((tmp_path / rd.RANDOM_URDFS_SYNSET).glob("*/image/0023.png"))) == 1
 
 
-def _box_part(rotation: np.ndarray) -> rd.MeshPart:
-    """A 4 x 2 x 1 box, turned by ``rotation``, as a mesh part."""
-    corners = np.array([[x, y, z] for x in (-2, 2) for y in (-1, 1) for z in (-0.5, 0.5)], float) @ rotation.T
-    faces = np.array([[0, 1, 2], [1, 2, 3], [4, 5, 6], [5, 6, 7], [0, 1, 4], [1, 4, 5]])
-    return rd.MeshPart(Path("box.obj"), np.ones(3), (0.0, 0.0, 0.0, 1.0), np.zeros(3), None, corners, faces)
+def _box_corners(rotation: np.ndarray) -> np.ndarray:
+    """The corners of a 4 x 2 x 1 box, turned by ``rotation``."""
+    return np.array([[x, y, z] for x in (-2, 2) for y in (-1, 1) for z in (-0.5, 0.5)], float) @ rotation.T
 
 
 def test_principal_axes_put_the_longest_axis_on_x_and_the_shortest_up() -> None:
     angle = 0.7
     turn = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
     tilt = np.array([[1, 0, 0], [0, np.cos(0.4), -np.sin(0.4)], [0, np.sin(0.4), np.cos(0.4)]])
-    part = _box_part(turn @ tilt)
-    rotation = rd.principal_axes_rotation([part])
+    corners = _box_corners(turn @ tilt)
+    rotation = placement.principal_axes_rotation(corners)
     np.testing.assert_allclose(rotation @ rotation.T, np.eye(3), atol=1e-9)
     assert np.linalg.det(rotation) == pytest.approx(1.0)
-    aligned = part.vertices @ rotation.T
+    aligned = corners @ rotation.T
     np.testing.assert_allclose(np.abs(aligned).max(axis=0), [2.0, 1.0, 0.5], atol=1e-9)
 
 
 def test_quaternion_matches_pybullets_rotation_matrix() -> None:
-    p = rd._pybullet()
+    p = scene.pybullet()
     rng = np.random.default_rng(0)
     for _ in range(20):
         q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
         q = q * np.sign(np.linalg.det(q))
-        back = np.asarray(p.getMatrixFromQuaternion(rd._quaternion(q))).reshape(3, 3)
+        back = np.asarray(p.getMatrixFromQuaternion(scene.quaternion(q))).reshape(3, 3)
         np.testing.assert_allclose(back, q, atol=1e-6)

@@ -9,7 +9,7 @@ Two kinds of motion, each its own synset:
 * **tumbling** (:data:`TUMBLING_SYNSET`): ``random_urdfs`` objects rotating about a random axis
   through their centre, from the canonical pose at frame 0 through a random total angle.
 
-The cameras are the static renderer's (:func:`render_dataset.orbit_cameras`, :mod:`cameras`):
+The cameras are the static renderer's (:func:`scene.orbit_cameras`, :mod:`cameras`):
 the same 24 azimuths at every frame. A clip is normalised once, over its whole trajectory, so the
 object stays inside the bounding sphere of radius ``OBJECT_RADIUS`` in every frame and its size
 does not change between frames. Layout of a clip::
@@ -24,7 +24,10 @@ with ``softras_{train,val,test}.lst`` clip lists per synset and ``metadata.yaml`
 
 from __future__ import annotations
 
+import logging
 import math
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +37,12 @@ import pybullet_data
 from tqdm import tqdm
 
 from .. import cameras
-from . import render_dataset as rd
+from . import scene
+from .meshes import MeshError, bake, points
+from .placement import normalisation, principal_axes_rotation
+from .sources import Source, random_urdf_sources, read_object
+
+LOG = logging.getLogger(__name__)
 
 ARTICULATED_SYNSET = "99999997"
 TUMBLING_SYNSET = "99999996"
@@ -118,16 +126,16 @@ def _trajectory_bounds(p, body: int, client: int, joints: list[int], trajectory:
             low, high = np.minimum(low, lo), np.maximum(high, hi)
     radius = float(np.linalg.norm(high - low)) / 2.0  # the box's circumscribed sphere
     if not np.isfinite(radius) or radius < 1e-9:
-        raise rd.MeshError("zero-size bounding box")
+        raise MeshError("zero-size bounding box")
     return (low + high) / 2.0, cameras.OBJECT_RADIUS / radius
 
 
-def _articulated_frames(p, client: int, job: ClipJob, rng: np.random.Generator):
+def _articulated_frames(p, client: int, job: ClipJob, rng: np.random.Generator, workdir: Path):
     """Load the robot normalised over its whole trajectory; returns (motion record, pose(frame))."""
     body = p.loadURDF(str(job.path), useFixedBase=True, physicsClientId=client)
     joints, names, limits = _movable_joints(p, body, client)
     if not joints:
-        raise rd.MeshError(f"{job.path.name} has no movable joints")
+        raise MeshError(f"{job.path.name} has no movable joints")
     trajectory = smooth_joint_trajectory(limits, job.frames, rng)
     centre, scale = _trajectory_bounds(p, body, client, joints, trajectory)
     p.resetSimulation(physicsClientId=client)
@@ -137,17 +145,19 @@ def _articulated_frames(p, client: int, job: ClipJob, rng: np.random.Generator):
     return motion, (lambda f: _set_joints(p, body, client, joints, trajectory[f]))
 
 
-def _tumbling_frames(p, client: int, job: ClipJob, rng: np.random.Generator):
-    """Build the normalised object as the static renderer does; returns (motion record, pose(frame))."""
-    parts = rd.load_parts(rd.Source(job.clip_id, job.path))
-    canonical = rd.principal_axes_rotation(parts)  # frame 0 is the static renderer's canonical pose
-    centre, scale = rd.normalisation(parts, canonical)
-    bodies = rd.build_scene(client, parts, centre, scale, canonical)
+def _tumbling_frames(p, client: int, job: ClipJob, rng: np.random.Generator, workdir: Path):
+    """Build the normalised object as the static renderer does (``principal-axes``, baked into
+    ``workdir``); returns (motion record, pose(frame))."""
+    surfaces = read_object(Source(job.clip_id, job.path, "random_urdfs"), workdir / "source")
+    canonical = principal_axes_rotation(points(surfaces))  # frame 0 is the static renderer's principal-axes pose
+    centre, scale = normalisation(points(surfaces), canonical)
+    parts = bake(surfaces, workdir / "baked")
+    bodies = scene.build_scene(client, parts, centre, scale, canonical)
     rotations = tumbling_rotations(job.frames, rng)
     offset = -centre * scale  # every part's body origin, before rotation about the object centre (the origin)
 
     def pose(f: int) -> None:
-        quaternion = rd._quaternion(rotations[f] @ canonical)
+        quaternion = scene.quaternion(rotations[f] @ canonical)
         for body in bodies:
             p.resetBasePositionAndOrientation(body, (rotations[f] @ offset).tolist(), quaternion, physicsClientId=client)
 
@@ -156,24 +166,27 @@ def _tumbling_frames(p, client: int, job: ClipJob, rng: np.random.Generator):
 
 def render_clip(job: ClipJob) -> tuple[str, str | None]:
     """Render one clip; returns ``(clip_id, error)`` instead of raising, so one bad model never aborts."""
-    p = rd._pybullet()
-    client = rd._worker_client()
+    p = scene.pybullet()
+    client = scene.worker_client()
+    workdir = Path(tempfile.mkdtemp(prefix="nvs_clip_"))
     try:
         p.resetSimulation(physicsClientId=client)
         rng = np.random.default_rng([job.seed, *job.clip_id.encode()])
-        scene = _articulated_frames if job.kind == "articulated" else _tumbling_frames
-        motion, pose = scene(p, client, job, rng)
-        cams = rd.orbit_cameras(job.size, job.elevation_deg)
+        frames = _articulated_frames if job.kind == "articulated" else _tumbling_frames
+        motion, pose = frames(p, client, job, rng, workdir)
+        cams = scene.orbit_cameras(job.size, job.elevation_deg)
         for f in range(job.frames):
             pose(f)
-            views = [rd.render_view(client, cam) for cam in cams]
+            views = [scene.render_view(client, cam) for cam in cams]
             if not any(mask.any() for _, mask in views):
-                raise rd.MeshError(f"nothing visible in frame {f}")
-            rd.write_views(job.out_dir / "frames" / f"{f:04d}", views)
-        rd.write_cameras(job.out_dir, cams)
+                raise MeshError(f"nothing visible in frame {f}")
+            scene.write_views(job.out_dir / "frames" / f"{f:04d}", views)
+        scene.write_cameras(job.out_dir, cams)
         np.savez(job.out_dir / "motion.npz", **motion)
-    except (rd.MeshError, p.error, OSError, ValueError) as error:
+    except (MeshError, p.error, OSError, ValueError) as error:
         return job.clip_id, f"{type(error).__name__}: {error}"
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
     return job.clip_id, None
 
 
@@ -191,7 +204,7 @@ def articulated_jobs(out_root: Path, clips_per_model: int, **common) -> list[Cli
 
 def tumbling_jobs(out_root: Path, limit: int | None, seed: int, **common) -> list[ClipJob]:
     """One tumbling clip per random_urdfs object, the first ``limit`` of a seeded order."""
-    sources = rd.random_urdf_sources()
+    sources = random_urdf_sources()
     order = np.random.default_rng(seed).permutation(len(sources))[:limit]
     return [ClipJob("tumbling", sources[i].object_id, sources[i].path, out_root / TUMBLING_SYNSET / sources[i].object_id,
                     seed=seed, **common) for i in order]
@@ -209,7 +222,7 @@ def render_dynamic_dataset(
     seed: int = 0,
     workers: int = 1,
     kinds: tuple[str, ...] = ("articulated", "tumbling"),
-) -> rd.RenderReport:
+) -> scene.RenderReport:
     """Render articulated clips (``clips_per_model`` per model) and tumbling clips (``limit`` objects).
 
     Splits are drawn per synset over the clips that rendered (``val_count`` / ``test_count`` each).
@@ -226,20 +239,20 @@ def render_dynamic_dataset(
         "articulated": (ARTICULATED_SYNSET, lambda: articulated_jobs(out_root, clips_per_model, seed=seed, **common)),
         "tumbling": (TUMBLING_SYNSET, lambda: tumbling_jobs(out_root, limit, seed, **common)),
     }
-    report = rd.RenderReport()
+    report = scene.RenderReport()
     for kind in kinds:
         synset, make_jobs = synsets[kind]
         jobs = make_jobs()
         rendered = []
-        for clip_id, error in tqdm(rd._run_jobs(jobs, workers, render_clip), total=len(jobs), desc=kind, unit="clip"):
+        for clip_id, error in tqdm(scene.run_jobs(jobs, workers, render_clip), total=len(jobs), desc=kind, unit="clip"):
             if error is None:
                 rendered.append(clip_id)
             else:
-                rd.LOG.warning("skipping %s clip %s: %s", kind, clip_id, error)
+                LOG.warning("skipping %s clip %s: %s", kind, clip_id, error)
                 report.skipped_names.append(f"{synset}/{clip_id}")
         (out_root / synset).mkdir(parents=True, exist_ok=True)
-        rd.write_split_lists(out_root / synset, rd.split_objects(rendered, val_count, test_count, seed))
-        rd.write_metadata(out_root, synset, f"dynamic_{kind}")
+        scene.write_split_lists(out_root / synset, scene.split_objects(rendered, val_count, test_count, seed))
+        scene.write_metadata(out_root, synset, f"dynamic_{kind}")
         report.rendered += len(rendered)
     report.skipped = len(report.skipped_names)
     report.skipped_names.sort()
