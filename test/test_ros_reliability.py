@@ -303,6 +303,33 @@ def test_ros_args_give_integers_for_doubles_remapping_and_sim_time(tiny_checkpoi
         ros.close()
 
 
+@pytest.mark.ros
+def test_the_novel_view_console_script_takes_an_integer_rate_and_refuses_a_bad_steps(tiny_checkpoint: Path) -> None:
+    script = Path(sys.executable).parent / "novel_view"
+    base = [str(script), "--ros-args", "-p", f"model_file_path:={tiny_checkpoint}", "-p", "engine:=torch",
+            "-p", "device:=cpu"]
+    env = {**os.environ, "ROS_DOMAIN_ID": str(next_domain()), "PYTHONUNBUFFERED": "1"}
+    refused = subprocess.run([*base, "-p", "steps:=abc"], env=env, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "Traceback" not in refused.stdout + refused.stderr
+    assert "novel_view: steps must be an integer in [1, 2000], got 'abc'" in refused.stdout + refused.stderr
+    process = subprocess.Popen([*base, "-p", "rate:=1"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
+    reader.start()
+    try:
+        wait_for(lambda: any("running /novel_view" in line for line in lines) or process.poll() is not None, 120,
+                 what="novel_view running")
+        assert process.poll() is None, "".join(lines)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    reader.join(10)
+    assert "Traceback" not in "".join(lines) and "InvalidParameterTypeException" not in "".join(lines)
+
+
 def test_the_bringup_takes_ros_args_last() -> None:
     args = cli.build_parser().parse_args(["launch", "--set", "novel_view.steps=3", "--ros-args", "-r", "views:=/v",
                                           "-p", "use_sim_time:=true"])
