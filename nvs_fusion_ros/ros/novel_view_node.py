@@ -62,11 +62,10 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Empty, Float32, Header
 from std_srvs.srv import Trigger
 
-from ..model.checkpoint import load_checkpoint
 from ..synthesis.frame_buffer import FrameBuffer
 from ..synthesis.key_views import ReceivedViews
 from ..synthesis.synthesizer import NovelViewSynthesizer
-from ..synthesis.video_synthesizer import VideoSynthesizer, default_temporal_model_path
+from ..synthesis.video_synthesizer import VideoSynthesizer
 from ..synthesis.worker import LatestWinsWorker
 from .harness import JOB_STOP_TIMEOUT_S, node_main
 from .image_conversions import image_to_rgb8
@@ -94,17 +93,16 @@ class NovelViewNode(Node):
         super().__init__(NODE_NAME, **node_options)
         declare(self, PARAMETERS)
         value = self._value
-        self.synthesizer = NovelViewSynthesizer.from_checkpoint(
-            value("model_file_path") or None, engine=value("engine"), device=value("device"),
-            max_views=value("max_views"), engine_file_path=value("engine_file_path") or None,
-            force_engine_update=value("force_engine_update"), enable_fp16=value("enable_fp16"),
-        )
-        video = None
+        options = {"engine": value("engine"), "device": value("device"), "max_views": value("max_views"),
+                   "engine_file_path": value("engine_file_path") or None,
+                   "force_engine_update": value("force_engine_update"), "enable_fp16": value("enable_fp16")}
+        self.video: VideoSynthesizer | None = None
         if value("mode") == "dynamic":
-            temporal = load_checkpoint(value("temporal_model_file_path") or default_temporal_model_path(),
-                                       map_location=self.synthesizer.runner.device, kind="temporal")
-            video = VideoSynthesizer(self.synthesizer, temporal)
-        self.video = video
+            self.video = VideoSynthesizer.from_checkpoints(value("model_file_path") or None,
+                                                           value("temporal_model_file_path") or None, **options)
+            self.synthesizer = self.video.views
+        else:
+            self.synthesizer = NovelViewSynthesizer.from_checkpoint(value("model_file_path") or None, **options)
         self.frames: FrameBuffer[Header] = FrameBuffer(value("video_frames"), value("video_frame_period"))
         self.views = ReceivedViews(value("max_views"))
         self._views_lock = threading.Lock()
@@ -112,7 +110,7 @@ class NovelViewNode(Node):
         self._next_angle = 0
         self.resets = 0
         self.views_received = 0  # messages on views, decodable or not (tests count deliveries by it)
-        self.jobs = NovelViewJobs(self, self.synthesizer, video, value("output_qos_depth"))
+        self.jobs = NovelViewJobs(self, self.synthesizer, self.video, value("output_qos_depth"))
         self.worker = LatestWinsWorker(NODE_NAME, on_error=self._job_failed)
         on_parameters_set(self, PARAMETERS, self._apply_parameters)
 
@@ -122,7 +120,7 @@ class NovelViewNode(Node):
         self.create_subscription(Empty, "reset", self._on_reset, output_qos(10))
         self.create_service(Trigger, "~/synthesize_orbit", self._on_synthesize_orbit)
         self.create_service(Trigger, "~/reconstruct", self._on_reconstruct)
-        if video is not None:
+        if self.video is not None:
             self.create_subscription(Image, value("frames_topic"), self._on_frame, input_qos(value("input_qos"), 5))
             self.create_service(Trigger, "~/synthesize_video", self._on_synthesize_video)
         self.peers = PeerWatch(self, views.topic_name, value("max_views"))
