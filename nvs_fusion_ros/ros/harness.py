@@ -160,7 +160,8 @@ def serve(make_nodes: Callable[[Context], Sequence[Node]], args: Sequence[str] |
         except KeyboardInterrupt:  # a signal while the nodes were being built
             log.info("interrupted; shutting down")
         except STARTUP_ERRORS as exc:
-            log.error("%s", " ".join(str(exc).split()))
+            message = " ".join(str(exc).split())
+            log.error("unknown ROS arguments %s" if isinstance(exc, UnknownROSArgsError) else "%s", message)
             return 2
         finally:
             stop.serving = True  # a second signal during teardown must not interrupt it
