@@ -9,34 +9,41 @@ import numpy as np
 MAX_POINTS = 6000  # per panel, so the scatter stays readable and fast
 
 
-def completion_figure(visible: np.ndarray, cloud: np.ndarray, confidence: np.ndarray, truth: np.ndarray | None,
+def completion_figure(visible: np.ndarray, completed: np.ndarray, confidence: np.ndarray, truth: np.ndarray | None,
                       path: str | Path, title: str = "") -> Path:
-    """Three 3D scatter panels in the optical frame (drawn x right, z away, -y up), saved as a PNG."""
+    """Three 3D scatter panels in the optical frame, seen from behind the object (the side the camera misses):
+    the visible depth points; them (grey) with the completed points coloured by confidence; the true surface."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [("visible depth points", visible, None), ("visible + completed (colour: confidence)", cloud, confidence)]
+    panels = [("visible depth points", [(visible, None)]),
+              ("+ completed (colour: confidence)", [(visible, None), (completed, confidence)])]
     if truth is not None and len(truth):
-        panels.append(("true surface", truth, None))
-    fig = plt.figure(figsize=(4.2 * len(panels), 4.2))
-    limits = np.concatenate([visible, cloud])
-    low, high = limits.min(axis=0), limits.max(axis=0)
-    for i, (name, pts, value) in enumerate(panels):
+        panels.append(("true surface", [(truth, None)]))
+    fig = plt.figure(figsize=(4.4 * len(panels), 4.4))
+    everything = np.concatenate([visible, completed] + ([truth] if truth is not None and len(truth) else []))
+    low, high = everything.min(axis=0), everything.max(axis=0)
+    scatter = None
+    for i, (name, layers) in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), i + 1, projection="3d")
-        step = max(1, len(pts) // MAX_POINTS)
-        sub = pts[::step]
-        colour = value[::step] if value is not None else "tab:blue"
-        scatter = ax.scatter(sub[:, 0], sub[:, 2], -sub[:, 1], s=0.6, c=colour, cmap="viridis", vmin=0.0, vmax=1.0)
-        ax.set(xlim=(low[0], high[0]), ylim=(low[2], high[2]), zlim=(-high[1], -low[1]), xlabel="x (m)", ylabel="z (m)",
-               title=name)
-        ax.view_init(elev=15, azim=-35)
-        if value is not None:
-            fig.colorbar(scatter, ax=ax, shrink=0.6, label="confidence")
+        for pts, value in layers:
+            step = max(1, len(pts) // MAX_POINTS)
+            sub = pts[::step]
+            if value is None:
+                ax.scatter(sub[:, 0], sub[:, 2], -sub[:, 1], s=0.5, c="0.55" if len(layers) > 1 else "tab:blue")
+            else:
+                scatter = ax.scatter(sub[:, 0], sub[:, 2], -sub[:, 1], s=0.8, c=value[::step], cmap="viridis",
+                                     vmin=0.0, vmax=1.0)
+        ax.set(xlim=(low[0], high[0]), ylim=(low[2], high[2]), zlim=(-high[1], -low[1]), title=name)
+        ax.set_box_aspect(tuple(np.maximum(high - low, 1e-3)[[0, 2, 1]]))
+        ax.set_xticks([]), ax.set_yticks([]), ax.set_zticks([])
+        ax.view_init(elev=25, azim=55)
+    if scatter is not None:
+        fig.colorbar(scatter, ax=fig.axes, shrink=0.6, label="confidence")
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

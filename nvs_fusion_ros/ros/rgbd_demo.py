@@ -122,7 +122,8 @@ def run_rgbd(args: argparse.Namespace) -> int:
     write_ply(out / "cloud.ply", points, colors, confidence)
     write_ply(out / "mesh.ply", vertices, np.full((len(vertices), 3), 200, np.uint8), faces=faces)
     cv2.imwrite(str(out / "colour.png"), frame.colour[..., ::-1])
-    completion_figure(visible, points, confidence, frame.surface_points, out / "rgbd_completion.png",
+    completion_figure(visible, points[len(visible):], confidence[len(visible):], frame.surface_points,
+                      out / "rgbd_completion.png",
                       f"nvs-fusion demo --rgbd ({node.synthesizer.checkpoint.path})")
     cloud = received["object_cloud"]
     summary = {
