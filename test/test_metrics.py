@@ -116,3 +116,77 @@ def test_lpips_weight_files_in_another_format_are_refused(tmp_path: Path) -> Non
         ImageMetrics(wrong)
     with pytest.raises(FileNotFoundError):
         ImageMetrics(tmp_path / "absent.pt")
+
+
+# --------------------------------------------------------------------------- foreground measures
+
+
+def _squares() -> tuple[np.ndarray, np.ndarray]:
+    """8x8: a true 4x4 square at rows/cols 0-3, a predicted one at rows/cols 2-5 (overlap 2x2)."""
+    true = np.zeros((8, 8), bool)
+    true[0:4, 0:4] = True
+    predicted = np.zeros((8, 8), bool)
+    predicted[2:6, 2:6] = True
+    return predicted, true
+
+
+def test_silhouette_iou_by_hand() -> None:
+    predicted, true = _squares()
+    assert metrics_module.silhouette_iou(predicted, true) == pytest.approx(4 / 28)  # 2x2 over 16 + 16 - 4
+    assert metrics_module.silhouette_iou(true, true) == 1.0
+    assert metrics_module.silhouette_iou(np.zeros((8, 8), bool), np.zeros((8, 8), bool)) == 1.0
+    assert metrics_module.silhouette_iou(predicted, ~predicted) == 0.0
+
+
+def test_prediction_foreground_is_its_non_white_pixels() -> None:
+    image = np.full((4, 4, 3), 255, np.uint8)
+    image[0, 0] = (250, 250, 250)  # sampling noise on the background: 5/255 < 0.06
+    image[1, 1] = (255, 255, 200)  # a pale yellow surface: 55/255 > 0.06
+    image[2, 2] = (0, 0, 0)
+    np.testing.assert_array_equal(np.argwhere(metrics_module.non_background(image)), [[1, 1], [2, 2]])
+
+
+def test_psnr_inside_the_union_by_hand() -> None:
+    """7 of the 28 union pixels are off by 0.1 in every channel: MSE 0.0025 inside, 7 * 0.01 / 64 overall."""
+    reference = np.ones((8, 8, 3))
+    region = np.zeros((8, 8), bool)
+    region[0:4, 0:4] = region[2:6, 2:6] = True
+    assert region.sum() == 28
+    image = reference.copy()
+    image[0, 0:4] -= 0.1
+    image[1, 0:3] -= 0.1
+    assert metrics_module.masked_psnr(image, reference, region) == pytest.approx(10 * math.log10(1 / 0.0025))  # 26.02
+    assert psnr(image, reference) == pytest.approx(10 * math.log10(64 / 0.07))  # 29.61: the white inflates it
+    assert metrics_module.masked_psnr(image, reference, np.zeros((8, 8), bool)) == PSNR_CAP_DB
+
+
+def test_ssim_inside_a_region_by_hand() -> None:
+    """Two flat images a, b: every SSIM window gives (2ab + C1) / (a² + b² + C1), C1 = (0.01 · 1)²."""
+    a, b, c1 = 0.5, 0.4, 0.01**2
+    expected = (2 * a * b + c1) / (a * a + b * b + c1)  # 0.97563...
+    region = np.zeros((12, 12), bool)
+    region[3:7, 5:9] = True
+    assert metrics_module.masked_ssim(np.full((12, 12, 3), b), np.full((12, 12, 3), a), region) == pytest.approx(expected)
+    image, reference = noisy_pair(size=16)
+    interior = np.zeros((16, 16), bool)
+    interior[3:-3, 3:-3] = True  # scikit-image's mean SSIM leaves out the 3-pixel border of a 7x7 window
+    assert metrics_module.masked_ssim(image, reference, interior) == pytest.approx(ssim(image, reference))
+    assert metrics_module.masked_ssim(image, image, np.ones((16, 16), bool)) == pytest.approx(1.0)
+
+
+def test_image_metrics_add_foreground_scores_with_masks() -> None:
+    """A white reference with a dark 4x4 square, the prediction's square shifted by two pixels."""
+    predicted, true = _squares()
+    reference = np.full((1, 8, 8, 3), 255, np.uint8)
+    reference[0][true] = 0
+    image = np.full((1, 8, 8, 3), 255, np.uint8)
+    image[0][predicted] = 0
+    masks = true[None].astype(np.uint8) * 255
+    scores = ImageMetrics()(image, reference, masks)
+    assert scores["iou"] == [pytest.approx(4 / 28)]
+    # 24 of the 28 union pixels are wrong by 1.0 in every channel: MSE 24/28; the whole image dilutes it by 28/64.
+    assert scores["psnr_fg"] == [pytest.approx(10 * math.log10(28 / 24))]
+    assert scores["psnr"] == [pytest.approx(10 * math.log10(64 / 24))]
+    assert ImageMetrics()(image, reference)["iou"] is None
+    with pytest.raises(ValueError, match="masks"):
+        ImageMetrics()(image, reference, masks[:, :4])

@@ -1,4 +1,11 @@
-"""Image metrics of the paper's evaluation (§4.3): PSNR, SSIM and LPIPS (VGG).
+"""Image metrics of the paper's evaluation (§4.3): PSNR, SSIM and LPIPS (VGG), and measures of
+the object itself: silhouette IoU and PSNR/SSIM inside the foreground.
+
+On a white background a small object is a few per cent of the pixels, so whole-image PSNR and
+SSIM are mostly the background's score: a prediction that loses the object's shape still scores
+well. The foreground measures look at the object only: the true foreground is the view's mask,
+a prediction's foreground is its non-background pixels (:func:`non_background`), and PSNR/SSIM
+are taken over the union of the two, so a missing part and a spurious blob both count.
 
 PSNR and SSIM come from scikit-image on RGB images in [0, 1]. PSNR of two
 identical images is infinite; it is reported as ``PSNR_CAP_DB`` so that means
@@ -24,6 +31,10 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from torch import nn
 
 PSNR_CAP_DB = 100.0
+#: A predicted pixel is foreground when some channel is darker than white by more than this (in
+#: [0, 1]): sampling noise on the background stays under it, the palest rendered surfaces do not.
+BACKGROUND_TOLERANCE = 0.06
+FOREGROUND_METRICS = ("iou", "psnr_fg", "ssim_fg")
 LPIPS_BATCH = 64  # image pairs per VGG pass: bounds the activation memory on large test sets
 LPIPS_UNAVAILABLE = "n/a (no VGG weights)"
 
@@ -73,6 +84,50 @@ def ssim(image: np.ndarray, reference: np.ndarray) -> float:
     if min(image.shape[:2]) < 7:
         raise ValueError(f"SSIM needs images of at least 7x7 pixels, got {image.shape[:2]}")
     return float(structural_similarity(to_unit_float(reference), to_unit_float(image), data_range=1.0, channel_axis=-1))
+
+
+def non_background(image: np.ndarray, tolerance: float = BACKGROUND_TOLERANCE) -> np.ndarray:
+    """Boolean (H, W) foreground of an image on white: pixels with a channel below 1 - tolerance."""
+    return (1.0 - to_unit_float(image)).max(axis=-1) > tolerance
+
+
+def silhouette_iou(predicted: np.ndarray, true: np.ndarray) -> float:
+    """Intersection over union of two boolean (H, W) foregrounds; two empty ones agree fully (1.0)."""
+    if predicted.shape != true.shape:
+        raise ValueError(f"silhouettes differ in shape: {predicted.shape} and {true.shape}")
+    union = np.logical_or(predicted, true).sum()
+    return 1.0 if union == 0 else float(np.logical_and(predicted, true).sum() / union)
+
+
+def masked_psnr(image: np.ndarray, reference: np.ndarray, region: np.ndarray) -> float:
+    """PSNR in dB of the pixels inside ``region`` (boolean H x W, all three channels); an empty
+    region or identical pixels give ``PSNR_CAP_DB``."""
+    _check_pair(image, reference)
+    if not region.any():
+        return PSNR_CAP_DB
+    mse = float(np.mean((to_unit_float(image)[region] - to_unit_float(reference)[region]) ** 2))
+    return PSNR_CAP_DB if mse == 0 else float(min(10.0 * np.log10(1.0 / mse), PSNR_CAP_DB))
+
+
+def masked_ssim(image: np.ndarray, reference: np.ndarray, region: np.ndarray) -> float:
+    """Mean of the SSIM map (as :func:`ssim` computes it) over the pixels inside ``region``; 1.0
+    for an empty region."""
+    _check_pair(image, reference)
+    if min(image.shape[:2]) < 7:
+        raise ValueError(f"SSIM needs images of at least 7x7 pixels, got {image.shape[:2]}")
+    if not region.any():
+        return 1.0
+    _, full = structural_similarity(to_unit_float(reference), to_unit_float(image), data_range=1.0, channel_axis=-1,
+                                    full=True)
+    return float(full.mean(axis=-1)[region].mean())
+
+
+def foreground_scores(image: np.ndarray, reference: np.ndarray, true_mask: np.ndarray) -> dict[str, float]:
+    """Silhouette IoU and PSNR/SSIM inside the union of the true (mask > 0) and predicted foreground."""
+    true, predicted = true_mask > 0, non_background(image)
+    union = true | predicted
+    return {"iou": silhouette_iou(predicted, true), "psnr_fg": masked_psnr(image, reference, union),
+            "ssim_fg": masked_ssim(image, reference, union)}
 
 
 def vgg16_features() -> nn.Sequential:
@@ -144,7 +199,8 @@ class LPIPS(nn.Module):
 
 
 class ImageMetrics:
-    """PSNR, SSIM and, when VGG/LPIPS weights are given, LPIPS of uint8 RGB image pairs."""
+    """PSNR, SSIM and, when VGG/LPIPS weights are given, LPIPS of uint8 RGB image pairs; with the
+    true masks, the foreground measures too."""
 
     def __init__(self, lpips_weights: str | Path | None = None):
         self.lpips = LPIPS().load_weights(lpips_weights) if lpips_weights else None
@@ -153,15 +209,23 @@ class ImageMetrics:
     def lpips_available(self) -> bool:
         return self.lpips is not None
 
-    def __call__(self, images: np.ndarray, references: np.ndarray) -> dict[str, list[float] | None]:
-        """(K, H, W, 3) uint8 images vs references -> {"psnr": [...], "ssim": [...], "lpips": [...] or None}."""
+    def __call__(self, images: np.ndarray, references: np.ndarray,
+                 masks: np.ndarray | None = None) -> dict[str, list[float] | None]:
+        """(K, H, W, 3) uint8 images vs references -> {"psnr": [...], "ssim": [...], "lpips": [...] or None,
+        "iou"/"psnr_fg"/"ssim_fg": [...], or None without the references' (K, H, W) ``masks``}."""
         if images.shape != references.shape or images.ndim != 4:
             raise ValueError(f"need two (K, H, W, 3) stacks of the same shape, got {images.shape} and {references.shape}")
+        if masks is not None and masks.shape != images.shape[:3]:
+            raise ValueError(f"need (K, H, W) masks for {images.shape} images, got {masks.shape}")
         scores: dict[str, list[float] | None] = {
             "psnr": [psnr(a, b) for a, b in zip(images, references, strict=True)],
             "ssim": [ssim(a, b) for a, b in zip(images, references, strict=True)],
             "lpips": None,
         }
+        foreground = ([foreground_scores(a, b, m) for a, b, m in zip(images, references, masks, strict=True)]
+                      if masks is not None else None)
+        for name in FOREGROUND_METRICS:
+            scores[name] = None if foreground is None else [f[name] for f in foreground]
         if self.lpips is not None:
             def as_tensor(x: np.ndarray) -> torch.Tensor:
                 return torch.from_numpy(x).permute(0, 3, 1, 2).float() / 127.5 - 1.0
