@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 from tqdm import tqdm
 
 from .. import cameras
@@ -48,12 +49,18 @@ from ..synthesis.contact_sheet import contact_sheet, write_png
 from ..synthesis.runner import Conditioning, ModelRunner
 from ..synthesis.synthesizer import default_model_path
 from ..synthesis.tensors import to_tensor, to_uint8
-from .metrics import LPIPS_UNAVAILABLE, PSNR_CAP_DB, ImageMetrics
+from .metrics import FOREGROUND_METRICS, LPIPS_UNAVAILABLE, PSNR_CAP_DB, ImageMetrics
 from .nmr_dataset import VIEW_COUNT, NMRViews
 
 log = logging.getLogger(__name__)
 
-METRICS = ("psnr", "ssim", "lpips")
+METRICS = ("psnr", "ssim", "lpips", *FOREGROUND_METRICS)
+NO_MASKS = "n/a (no masks)"
+FOREGROUND_DESCRIPTIONS = {
+    "iou": "silhouette IoU: the view's mask against the prediction's non-white pixels, higher is better",
+    "psnr_fg": "PSNR (dB) inside the union of true and predicted foreground, higher is better",
+    "ssim_fg": "mean SSIM map inside the union of true and predicted foreground, higher is better",
+}
 METHODS = {
     "viewfusion": "the model: per-view noise composed with the learned softmax weights",
     "uniform_weights": "ablation: the same model with uniform weights 1/N (zero logits)",
@@ -242,6 +249,30 @@ def sample_model(
 # --------------------------------------------------------------------------- summaries
 
 
+def source_names(root: Path, synsets: Sequence[str]) -> list[str]:
+    """Each object's source: its synset's name in ``metadata.yaml`` (one synset per rendered
+    source), or the synset itself where the file names none."""
+    path = root / "metadata.yaml"
+    metadata = {str(k): v for k, v in ((yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}).items()}
+    return [str(metadata[s].get("name", s)) if isinstance(metadata.get(s), dict) else s for s in synsets]
+
+
+def per_source(draws: Sequence[Draw], scores: dict[str, dict], variable_counts: Sequence[int],
+               sources: Sequence[str]) -> dict:
+    """Means of every metric for every method per source (the objects' category) in the single-view
+    and the variable-views protocols, so no source's result is hidden in the overall mean."""
+    index = {(d.protocol, d.group, d.obj): i for i, d in enumerate(draws)}
+    summary = {}
+    for source in sorted(set(sources)):
+        objects = [o for o, name in enumerate(sources) if name == source]
+        single = [i for i, d in enumerate(draws) if d.protocol == SINGLE and sources[d.obj] == source]
+        variable = [index[(PER_COUNT, variable_counts[o], o)] for o in objects]
+        summary[source] = {"objects": len(objects),
+                           SINGLE: {m: mean_scores(scores[m], single) for m in METHODS},
+                           VARIABLE: {m: mean_scores(scores[m], variable) for m in METHODS}}
+    return summary
+
+
 def mean_scores(scores: dict[str, list[float] | None], rows: Sequence[int]) -> dict[str, float | None]:
     """Mean of each metric over ``rows``; None for a metric that is unavailable."""
     return {m: (None if scores[m] is None else float(np.mean([scores[m][i] for i in rows]))) for m in METRICS}
@@ -304,13 +335,16 @@ def evaluate(cfg: EvalConfig, show_progress: bool = True) -> Evaluation:
     size = checkpoint.config.image_size
     dataset = NMRViews(cfg.data, cfg.split, max_views=cfg.max_views, image_size=size)
     count = len(dataset) if cfg.limit is None else min(cfg.limit, len(dataset))
-    objects = [dataset.load_object(i)[0] for i in range(count)]
+    loaded_objects = [dataset.load_object(i) for i in range(count)]
+    objects = [views for views, _ in loaded_objects]
+    masks = None if any(m is None for _, m in loaded_objects) else [m for _, m in loaded_objects]
     metrics = ImageMetrics(cfg.lpips_weights)
     runner = ModelRunner.from_checkpoint(checkpoint, EngineOptions(engine=cfg.engine, device=cfg.device,
                                                                   max_batch=cfg.max_batch))
     draws = single_view_draws(count, cfg.repeats, cfg.seed) + view_count_draws(count, cfg.max_views, cfg.seed)
     variable_counts = variable_view_counts(count, cfg.max_views, cfg.seed)
     truths = np.stack([objects[d.obj][d.target] for d in draws])
+    truth_masks = None if masks is None else np.stack([masks[d.obj][d.target] for d in draws])
     loaded = time.perf_counter()
 
     # With one view the softmax weight is 1 whatever the logits, so the ablation equals the model
@@ -335,7 +369,7 @@ def evaluate(cfg: EvalConfig, show_progress: bool = True) -> Evaluation:
         predictions["posterior_mean"] = sample_model(runner, one_step, draws, objects, lambda: bar.update(1))
         t3 = time.perf_counter()
     predictions.update(baseline_images(draws, objects))
-    scores = {m: metrics(predictions[m], truths) for m in METHODS}
+    scores = {m: metrics(predictions[m], truths, truth_masks) for m in METHODS}
     done = time.perf_counter()
     timings = {
         "load_s": loaded - started, "viewfusion_sampling_s": t1 - t0, "uniform_weights_sampling_s": t2 - t1,
@@ -351,9 +385,12 @@ def evaluate(cfg: EvalConfig, show_progress: bool = True) -> Evaluation:
                    "training_metadata": checkpoint.metadata},
         "metrics": {"psnr": f"dB, higher is better; identical images count as {PSNR_CAP_DB:g} dB",
                     "ssim": "scikit-image SSIM, 7x7 window, higher is better",
-                    "lpips": "VGG LPIPS v0.1, lower is better" if metrics.lpips_available else LPIPS_UNAVAILABLE},
+                    "lpips": "VGG LPIPS v0.1, lower is better" if metrics.lpips_available else LPIPS_UNAVAILABLE,
+                    **(FOREGROUND_DESCRIPTIONS if masks is not None else dict.fromkeys(FOREGROUND_METRICS, NO_MASKS))},
         "methods": METHODS,
         "protocols": summarise(draws, scores, variable_counts, cfg),
+        "per_source": per_source(draws, scores, variable_counts,
+                                 source_names(Path(cfg.data), [dataset.objects[i].synset for i in range(count)])),
         "timings": timings,
     }
     records = [
@@ -370,12 +407,14 @@ def evaluate(cfg: EvalConfig, show_progress: bool = True) -> Evaluation:
 # --------------------------------------------------------------------------- outputs
 
 
-def _fmt(value: float | None, digits: int) -> str:
-    return LPIPS_UNAVAILABLE if value is None else f"{value:.{digits}f}"
+def _fmt(value: float | None, metric: str) -> str:
+    return MISSING[metric] if value is None else f"{value:.{DIGITS[metric]}f}"
 
 
-DIGITS = {"psnr": 2, "ssim": 3, "lpips": 3}
-ARROWS = {"psnr": "↑", "ssim": "↑", "lpips": "↓"}
+DIGITS = {"psnr": 2, "ssim": 3, "lpips": 3, "iou": 3, "psnr_fg": 2, "ssim_fg": 3}
+ARROWS = {"psnr": "↑", "ssim": "↑", "lpips": "↓", "iou": "↑", "psnr_fg": "↑", "ssim_fg": "↑"}
+LABELS = {"psnr": "PSNR", "ssim": "SSIM", "lpips": "LPIPS", "iou": "IoU", "psnr_fg": "PSNR fg", "ssim_fg": "SSIM fg"}
+MISSING = {"psnr": "n/a", "ssim": "n/a", "lpips": LPIPS_UNAVAILABLE, **dict.fromkeys(FOREGROUND_METRICS, NO_MASKS)}
 
 
 def sampler_label(cfg: dict) -> str:
@@ -396,23 +435,34 @@ def markdown_report(report: dict) -> str:
         f"Sampler {sampler_label(cfg)}, {cfg['denoising_levels']} steps, seed {cfg['seed']}, engine {cfg['engine_description']}; "
         f"{report['timings']['seconds_per_object']:.1f} s per object.",
         "",
-        f"| method | single view ({cfg['repeats']}x) PSNR ↑ | SSIM ↑ | LPIPS ↓ "
-        f"| 1..{cfg['max_views']} views PSNR ↑ | SSIM ↑ | LPIPS ↓ |",
-        "|---|---|---|---|---|---|---|",
+        f"| method | single view ({cfg['repeats']}x) {LABELS[METRICS[0]]} {ARROWS[METRICS[0]]} | "
+        + " | ".join(f"{LABELS[m]} {ARROWS[m]}" for m in METRICS[1:])
+        + f" | 1..{cfg['max_views']} views {LABELS[METRICS[0]]} {ARROWS[METRICS[0]]} | "
+        + " | ".join(f"{LABELS[m]} {ARROWS[m]}" for m in METRICS[1:]) + " |",
+        "|---|" + "---|" * (2 * len(METRICS)),
     ]
     for method in METHODS:
-        cells = [_fmt(protocols[p]["results"][method][m], DIGITS[m]) for p in (SINGLE, VARIABLE) for m in METRICS]
+        cells = [_fmt(protocols[p]["results"][method].get(m), m) for p in (SINGLE, VARIABLE) for m in METRICS]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     counts = list(protocols[PER_COUNT])
     for metric in METRICS:
-        if protocols[PER_COUNT][counts[0]]["results"]["viewfusion"][metric] is None:
-            lines += ["", f"{metric.upper()} by number of input views: {LPIPS_UNAVAILABLE}"]
+        if protocols[PER_COUNT][counts[0]]["results"]["viewfusion"].get(metric) is None:
+            lines += ["", f"{LABELS[metric]} by number of input views: {MISSING[metric]}"]
             continue
-        lines += ["", f"{metric.upper()} {ARROWS[metric]} by number of input views", "",
+        lines += ["", f"{LABELS[metric]} {ARROWS[metric]} by number of input views", "",
                   "| method | " + " | ".join(f"N={n}" for n in counts) + " |", "|---|" + "---|" * len(counts)]
         for method in METHODS:
-            cells = [_fmt(protocols[PER_COUNT][n]["results"][method][metric], DIGITS[metric]) for n in counts]
+            cells = [_fmt(protocols[PER_COUNT][n]["results"][method][metric], metric) for n in counts]
             lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    sources = report.get("per_source", {})
+    if sources:
+        lines += ["", f"Per source, 1..{cfg['max_views']} views (one category per source)", "",
+                  "| source (objects) | method | " + " | ".join(f"{LABELS[m]} {ARROWS[m]}" for m in METRICS) + " |",
+                  "|---|---|" + "---|" * len(METRICS)]
+        for source, entry in sources.items():
+            for method in METHODS:
+                cells = [_fmt(entry[VARIABLE][method].get(m), m) for m in METRICS]
+                lines.append(f"| {source} ({entry['objects']}) | {method} | " + " | ".join(cells) + " |")
     lines += ["", "nearest_view is an oracle: it knows the true azimuths, which the model never sees."]
     return "\n".join(lines) + "\n"
 
@@ -428,12 +478,12 @@ def plot_view_counts(report: dict, path: Path) -> Path:
     counts = [int(n) for n in per_count]
     fig, axes = plt.subplots(1, len(METRICS), figsize=(4.2 * len(METRICS), 3.4))
     for ax, metric in zip(axes, METRICS, strict=True):
-        ax.set_title(f"{metric.upper()} {ARROWS[metric]}")
+        ax.set_title(f"{LABELS[metric]} {ARROWS[metric]}")
         ax.set_xlabel("input views")
         ax.set_xticks(counts)
         values = {m: [per_count[str(n)]["results"][m][metric] for n in counts] for m in METHODS}
         if any(v is None for vs in values.values() for v in vs):
-            ax.text(0.5, 0.5, LPIPS_UNAVAILABLE, ha="center", va="center", transform=ax.transAxes)
+            ax.text(0.5, 0.5, MISSING[metric], ha="center", va="center", transform=ax.transAxes)
             continue
         for method, ys in values.items():
             style = "-o" if method in DIFFUSION_METHODS else "--"

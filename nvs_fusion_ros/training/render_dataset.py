@@ -113,7 +113,7 @@ def render_object(job: RenderJob) -> tuple[Source, str | None, str | None]:
 
 def stratified_counts(sizes: dict[str, int], total: int) -> dict[str, int]:
     """Split ``total`` held-out objects over sources in proportion to their sizes (largest
-    remainders), at least one per source that has two or more objects, never all of a source."""
+    remainders), at least one per source that has two or more objects."""
     whole = sum(sizes.values())
     if whole == 0 or total <= 0:
         return dict.fromkeys(sizes, 0)
@@ -121,7 +121,7 @@ def stratified_counts(sizes: dict[str, int], total: int) -> dict[str, int]:
     counts = {name: int(share) for name, share in shares.items()}
     for name in sorted(shares, key=lambda k: counts[k] - shares[k])[: total - sum(counts.values())]:
         counts[name] += 1
-    return {name: min(max(counts[name], 1 if n >= 2 else 0), max(n - 1, 0)) for name, n in sizes.items()}
+    return {name: min(max(counts[name], 1 if n >= 2 else 0), n) for name, n in sizes.items()}
 
 
 def render_dataset(
