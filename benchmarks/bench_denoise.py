@@ -116,7 +116,7 @@ def run_child(preset_name: str, engine: str, workdir: Path, repeats: int, thread
                           "peak_mb": peak_rss_mb() - before_step, "engine_mb": engine_mb}), flush=True)
 
 
-def prepare_models(workdir: Path) -> None:
+def prepare_models(workdir: Path, presets: list[str]) -> None:
     """Randomly initialised models of each preset as state dicts and exported ONNX files."""
     import torch
 
@@ -124,7 +124,7 @@ def prepare_models(workdir: Path) -> None:
     from nvs_fusion_ros.model.config import preset
     from nvs_fusion_ros.model.unet import ViewFusionUNet
 
-    for name in PRESETS:
+    for name in presets:
         torch.manual_seed(0)
         model = ViewFusionUNet(preset(name))
         torch.save(model.state_dict(), workdir / f"{name}.pt")
@@ -177,7 +177,7 @@ def main() -> int:
     engines = ["eager", *[e for e in args.engines.split(",") if e in ENGINES and e != "eager"]]
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        prepare_models(workdir)
+        prepare_models(workdir, args.presets.split(","))
         print(f"CPU: {cpu_model()}; instruction sets: {', '.join(cpu_isa()) or 'none of ' + ', '.join(ISA_FLAGS)}"
               f" (AMX: {'yes' if 'amx_bf16' in cpu_isa() else 'no'})")
         print("views/s = streams (input view x hypothesis) through the U-Net per second; "

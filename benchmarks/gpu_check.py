@@ -2,7 +2,7 @@
 
 Needs torch with CUDA and this package's base requirements; TensorRT (``tensorrt>=10``) and
 ONNX Runtime GPU (``onnxruntime-gpu``) are checked when installed and skipped with the reason
-otherwise. On one GPU it takes a few minutes (the budget is 8):
+otherwise. It is sized to finish within 8 minutes on one GPU (not yet run on one):
 
 1. the torch CUDA engine against torch fp32 on the CPU: network outputs of the shipped model
    (fp32 with TF32 off, and the default autocast: bf16 where native, fp16 elsewhere), including
