@@ -38,6 +38,7 @@ from nvs_fusion_ros import cameras
 
 from . import placement, scene
 from .meshes import MeshError, bake, merged, points
+from .render_dynamic import render_dynamic_dataset
 from .scene import RenderReport, split_objects, write_metadata, write_split_lists
 from .sources import SYNSETS, Source, folder_sources, named_sources, random_urdf_sources, read_object
 
@@ -232,8 +233,6 @@ def _cli_main(args: argparse.Namespace) -> int:
     if args.dynamic:
         if args.meshes is not None or args.sources is not None:
             raise ValueError("--dynamic renders pybullet_data's robots and random_urdfs; --meshes/--sources do not apply")
-        from .render_dynamic import render_dynamic_dataset
-
         report = render_dynamic_dataset(
             args.out, frames=args.frames, clips_per_model=args.clips_per_model, limit=args.limit, size=args.size,
             elevation_deg=cameras.DEFAULT_ELEVATION_DEG if args.elevation is None else args.elevation,
