@@ -91,13 +91,15 @@ def sample_hypotheses(synthesizer: object, view: np.ndarray, angles: list[float]
 
 
 def complete_scene(colour: np.ndarray, depth: np.ndarray, intrinsics: Intrinsics, synthesizer: object,
-                   options: CompletionOptions | None = None, progress: Progress | None = None) -> SceneCompletion:
-    """Segment, place, sample hypotheses and carve them; raises NothingAbovePlaneError / CompletionError."""
+                   options: CompletionOptions | None = None, progress: Progress | None = None,
+                   roi: tuple[int, int, int, int] | None = None) -> SceneCompletion:
+    """Segment (within ``roi`` when given), place, sample hypotheses and carve them; raises
+    NothingAbovePlaneError / CompletionError."""
     from ..reconstruction.distill import estimate_azimuths  # torch-heavy: imported on use
 
     options = options or CompletionOptions()
     started = time.perf_counter()
-    segmentation = segment_object(colour, depth, intrinsics, options.segmentation)
+    segmentation = segment_object(colour, depth, intrinsics, options.segmentation, roi)
     placement = fit_placement(segmentation)
     size = int(synthesizer.image_size)  # type: ignore[attr-defined]
     view = model_view(colour, segmentation.mask, placement.view_box(intrinsics), size)

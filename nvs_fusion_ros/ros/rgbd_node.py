@@ -199,7 +199,7 @@ class RgbdCompletionNode(Node):
             response.success, response.message = False, f"refused: {exc}"
             return response
         replaced = self.worker.submit("complete", lambda control: self._complete(control, header, colour, depth,
-                                                                                 intrinsics))
+                                                                                 intrinsics, roi))
         stamp = f"{header.stamp.sec}.{header.stamp.nanosec:09d}"
         response.success = True
         response.message = f"queued the completion of the frame stamped {stamp} in {header.frame_id!r}" + (
@@ -208,13 +208,13 @@ class RgbdCompletionNode(Node):
         return response
 
     def _complete(self, control: JobControl, header: Header, colour: np.ndarray, depth: np.ndarray,
-                  intrinsics: Intrinsics) -> None:
+                  intrinsics: Intrinsics, roi: tuple[int, int, int, int] | None) -> None:
         def progress(done: int, total: int) -> None:
             control.check()
             self._state = (DiagnosticStatus.OK, f"sampling hypotheses: azimuth {done}/{total}")
 
         try:
-            result = complete_scene(colour, depth, intrinsics, self.synthesizer, self.options, progress)
+            result = complete_scene(colour, depth, intrinsics, self.synthesizer, self.options, progress, roi)
         except (NothingAbovePlaneError, CompletionError) as exc:
             return self._finish(DiagnosticStatus.ERROR, f"refused: {exc}")
         points, colors, confidence = result.cloud()
