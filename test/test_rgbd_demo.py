@@ -20,7 +20,7 @@ def test_demo_rgbd_writes_cloud_mesh_picture_and_summary(tiny_checkpoint: Path, 
     parser = argparse.ArgumentParser()
     add_rgbd_arguments(parser)
     args = parser.parse_args(["--rgbd", "--rgbd-azimuths", "3"])
-    args.model, args.engine, args.steps, args.num_hypotheses = str(tiny_checkpoint), "torch", 2, 2
+    args.model, args.engine, args.device, args.steps, args.num_hypotheses = str(tiny_checkpoint), "torch", "cpu", 2, 2
     args.timeout, args.out = 120.0, str(tmp_path / "demo")
     assert run_rgbd(args) == 0
     out = Path(args.out)

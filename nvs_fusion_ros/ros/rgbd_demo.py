@@ -65,7 +65,8 @@ def run_rgbd(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     frame = tabletop.render(load_object(args.rgbd_object), tabletop.TabletopCamera(0.7, math.radians(40)))
     frames = [frame] * 3  # a still camera: the same view three times, 100 ms apart
-    overrides = [Parameter("model_path", value=args.model or ""), Parameter("engine", value=args.engine),
+    overrides = [Parameter("model_file_path", value=args.model or ""), Parameter("engine", value=args.engine),
+                 Parameter("device", value=args.device),
                  Parameter("samples", value=args.num_hypotheses), Parameter("azimuths", value=args.rgbd_azimuths),
                  Parameter("steps", value=args.steps), Parameter("input_qos", value="reliable"),
                  Parameter("mask_period", value=0.0)]

@@ -42,6 +42,7 @@ from ..synthesis.worker import JobControl, LatestWinsWorker
 from .cloud_messages import triangle_marker
 from .harness import node_main
 from .image_conversions import ImageConversionError, image_to_rgb8, numpy_to_image
+from .novel_view_params import PARAMETERS as NOVEL_VIEW_PARAMETERS
 from .parameters import ParamSpec, declare
 from .qos import INPUT_QOS_CHOICES, input_qos, output_qos
 from .rgbd_messages import collision_mesh, confidence_cloud, depth_from_image, intrinsics_from_info
@@ -62,8 +63,7 @@ PARAMETERS = (
               read_only=True, float_range=(0.0, 1.0)),
     ParamSpec("mask_period", 0.2, "Least seconds between published masks (segmentation costs CPU).",
               read_only=True, float_range=(0.0, 60.0)),
-    ParamSpec("model_path", "", "Checkpoint; '' = the shipped default model.", read_only=True),
-    ParamSpec("engine", "auto", "Inference engine (see novel_view).", read_only=True),
+    *(spec for spec in NOVEL_VIEW_PARAMETERS if spec.name in ("engine", "device", "model_file_path")),
     ParamSpec("samples", 4, "K occlusion hypotheses per azimuth; confidence is their agreement.", read_only=True,
               int_range=(1, 32)),
     ParamSpec("azimuths", 8, "Orbit azimuths the hidden side is sampled at.", read_only=True, int_range=(2, 36)),
@@ -88,7 +88,8 @@ class RgbdCompletionNode(Node):
         value = lambda name: self.get_parameter(name).value  # noqa: E731
         self.options = CompletionOptions(samples=value("samples"), azimuths=value("azimuths"), steps=value("steps"),
                                          seed=value("seed"), completion=CompletionConfig(resolution=value("resolution")))
-        self.synthesizer = NovelViewSynthesizer.from_checkpoint(value("model_path") or None, engine=value("engine"))
+        self.synthesizer = NovelViewSynthesizer.from_checkpoint(value("model_file_path") or None, engine=value("engine"),
+                                                                device=value("device"))
         self.pairer: StampPairer[object] = StampPairer(round(value("sync_slop") * 1e9))
         self.mask_period_s: float = value("mask_period")
         self.dropped = dict.fromkeys(CAUSES, 0)
