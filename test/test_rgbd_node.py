@@ -44,18 +44,19 @@ def scene(with_box: bool = True) -> tabletop.RGBDFrame:
 class Probe:
     """A session with the node under test and a probe node that publishes inputs and records outputs."""
 
-    def __init__(self, checkpoint: Path):
+    def __init__(self, checkpoint: Path, extra: tuple[Parameter, ...] = ()):
         self.session = RosSession(domain_id=next(_domains))
         overrides = [Parameter("model_file_path", value=str(checkpoint)), Parameter("engine", value="torch"),
                      Parameter("samples", value=2), Parameter("azimuths", value=3), Parameter("steps", value=2),
                      Parameter("resolution", value=32), Parameter("mask_period", value=0.0),
-                     Parameter("input_qos", value="reliable"), Parameter("input_qos_depth", value=20)]
+                     Parameter("input_qos", value="reliable"), Parameter("input_qos_depth", value=20), *extra]
         self.node = self.session.add(RgbdCompletionNode(context=self.session.context, parameter_overrides=overrides))
         self.probe = self.session.add(Node("probe", context=self.session.context))
         qos = output_qos(20)
         self.colour = self.probe.create_publisher(Image, "/camera/color/image_raw", qos)
         self.depth = self.probe.create_publisher(Image, "/camera/aligned_depth_to_color/image_raw", qos)
         self.info = self.probe.create_publisher(CameraInfo, "/camera/color/camera_info", qos)
+        self.roi = self.probe.create_publisher(RegionOfInterest, "/object_roi", qos)
         self.received: dict[str, list] = {"mask": [], "roi": [], "object_cloud": [], "object_mesh": [], "collision_mesh": []}
         self._lock = threading.Lock()
         for name, kind in (("mask", Image), ("roi", RegionOfInterest), ("object_cloud", PointCloud2),
@@ -182,3 +183,21 @@ def test_an_empty_table_is_refused_and_nothing_is_published(ros: Probe) -> None:
     assert ros.complete().success
     wait_until(lambda: ros.count("object_cloud") == 1, 120, "the box's cloud")
     assert ros.received["object_cloud"][0].header.stamp == header.stamp  # the first cloud is the box's: none came before
+
+
+def test_a_given_roi_chooses_the_object(tiny_checkpoint: Path) -> None:
+    ros = Probe(tiny_checkpoint, (Parameter("roi_topic", value="/object_roi"),))
+    try:
+        wait_until(lambda: ros.roi.get_subscription_count() > 0, 20, "the ROI subscription")
+        ros.roi.publish(RegionOfInterest(x_offset=0, y_offset=0, width=60, height=60))  # a corner: table only
+        wait_until(lambda: ros.node._roi == (0, 0, 60, 60), 20, "the ROI")
+        ros.send(scene(), sec=1)
+        wait_until(lambda: ros.node.paired == 1, 20, "the frame paired")
+        answer = ros.complete()
+        assert not answer.success and "nothing stands on the support plane" in answer.message
+        ros.roi.publish(RegionOfInterest(x_offset=100, y_offset=40, width=120, height=160))  # around the box
+        wait_until(lambda: ros.node._roi == (100, 40, 120, 160), 20, "the new ROI")
+        assert ros.complete().success
+        wait_until(lambda: ros.count("object_cloud") == 1, 120, "the box's cloud")
+    finally:
+        ros.close()
