@@ -165,3 +165,12 @@ def test_formats_load_through_trimesh(tmp_path: Path) -> None:
         vertices = np.concatenate([s.vertices for s in surfaces])
         assert sum(len(s.faces) for s in surfaces) == 12, suffix
         np.testing.assert_allclose(np.ptp(vertices, axis=0), [1, 2, 3], atol=1e-6, err_msg=suffix)
+
+
+def test_embedded_glb_texture_is_kept(tmp_path: Path) -> None:
+    mesh = _box((0, 0, 0), (1, 1, 1))
+    uv = np.random.default_rng(0).uniform(size=(len(mesh.vertices), 2))
+    mesh.visual = trimesh.visual.TextureVisuals(uv=uv, image=Image.new("RGB", (8, 8), RED))
+    mesh.export(tmp_path / "textured.glb")
+    (surface,) = load_surfaces(tmp_path / "textured.glb")
+    assert surface.textured and surface.texture.getpixel((3, 3)) == RED
