@@ -126,7 +126,7 @@ def check_synthesis(report: Report, checkpoint: Checkpoint, device: torch.device
         report.check(label, value >= floor, f"min PSNR {value:.1f} dB (floor {floor} dB)")
 
 
-def gpu_engines(report: Report, checkpoint: Checkpoint, device: torch.device, cache: Path) -> dict[str, Denoiser]:
+def gpu_engines(report: Report, checkpoint: Checkpoint, device: torch.device) -> dict[str, Denoiser]:
     """Every GPU engine that builds here, each checked against CPU fp32 first."""
     autocast = torch_engine(checkpoint, device)
     engines: dict[str, Denoiser] = {f"torch {device} ({autocast.describe().split('(')[-1]}": autocast}
@@ -297,7 +297,7 @@ def main() -> int:
         os.environ["NVS_FUSION_CACHE"] = tmp  # plans and exports of this run only
         check_network(report, checkpoint, device)
         check_synthesis(report, checkpoint, device, args.steps)
-        engines = gpu_engines(report, checkpoint, device, Path(tmp))
+        engines = gpu_engines(report, checkpoint, device)
         latency_table(engines, checkpoint, args.repeats, name)
         check_training(report, args.train_steps, Path(tmp))
     print(f"total {time.perf_counter() - started:.0f} s")

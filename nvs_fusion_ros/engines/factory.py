@@ -21,11 +21,11 @@ from .cache import cache_dir, model_sha256, onnx_path_for
 from .calibration import Candidate, calibrate, installed
 from .cpu import cpu_supports_bf16
 from .onnxruntime_engine import OnnxRuntimeDenoiser, choose_providers
-from .options import ENGINES, EngineOptions, engine_help
+from .options import ENGINES, EngineOptions
 from .tensorrt_engine import MIN_TENSORRT_MAJOR, TensorRTDenoiser, import_tensorrt
 from .torch_engine import TorchDenoiser
 
-__all__ = ["BUILDERS", "ENGINES", "EngineOptions", "create_denoiser", "engine_help", "pick_engine", "resolve_device"]
+__all__ = ["BUILDERS", "ENGINES", "EngineOptions", "create_denoiser", "pick_engine", "resolve_device"]
 
 log = logging.getLogger(__name__)
 

@@ -20,11 +20,6 @@ ENGINES: dict[str, str] = {
 }
 
 
-def engine_help() -> str:
-    """One line naming every engine, for CLI and ROS parameter help."""
-    return "; ".join(f"{name}: {text}" for name, text in ENGINES.items())
-
-
 @dataclass
 class EngineOptions:
     """Engine parameters, named as in Isaac ROS TensorRT where they mean the same."""
