@@ -249,10 +249,10 @@ class TensorRTDenoiser(Denoiser):
             inputs = [t.to(self.device, torch.float32).contiguous() for t in (views, noisy, angle, noise_level)]
             self._stream.wait_stream(caller)  # the inputs are written on the caller's stream
             if self.use_cuda_graph:
-                replayed = self._replay(inputs)
+                replayed = self._replay(inputs, caller)
                 if replayed is not None:
                     caller.wait_stream(self._stream)
-                    return replayed[0].clone(), replayed[1].clone()  # the clones are the caller's, on its stream
+                    return replayed
             outputs = [torch.empty_like(inputs[1]) for _ in OUTPUT_NAMES]
             self._bind(self.context, inputs, outputs)
             if not self.context.execute_async_v3(self._stream.cuda_stream):
@@ -270,8 +270,9 @@ class TensorRTDenoiser(Denoiser):
         for name, tensor in zip(OUTPUT_NAMES, outputs, strict=True):
             context.set_tensor_address(name, tensor.data_ptr())
 
-    def _replay(self, inputs: list[torch.Tensor]) -> list[torch.Tensor] | None:
-        """Copy into this stream count's static buffers (captured on first use) and replay the graph on our stream.
+    def _replay(self, inputs: list[torch.Tensor], caller: torch.cuda.Stream) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Copy into this stream count's static buffers (captured on first use), replay the graph on our stream
+        and copy the outputs out on it too, so the next replay cannot overwrite what the caller still reads.
 
         None when capture failed: the engine then stays with plain enqueues (logged once).
         """
@@ -287,7 +288,10 @@ class TensorRTDenoiser(Denoiser):
                 buffer.copy_(tensor)
                 tensor.record_stream(self._stream)
             graph.replay()
-        return static_out
+            noise, logits = static_out[0].clone(), static_out[1].clone()
+        for tensor in (noise, logits):
+            tensor.record_stream(caller)  # made on our stream, used on the caller's
+        return noise, logits
 
     def _capture(self, inputs: list[torch.Tensor]):
         """Capture one enqueue into a CUDA graph, thread-locally on the engine's stream (other threads keep running)."""
