@@ -196,3 +196,11 @@ def test_evaluate_refuses_bad_input(dataset: Path, tiny_checkpoint: Path, tmp_pa
     assert main(["evaluate", "--model", str(tiny_checkpoint), "--data", str(dataset), "--split", "nope",
                  "--out", str(tmp_path)]) == 2
     assert main(["evaluate", "--model", str(tmp_path / "absent.pt"), "--data", str(dataset), "--out", str(tmp_path)]) == 2
+
+
+def test_evaluate_without_examples_writes_no_sheets(dataset: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:
+    out = tmp_path / "eval"
+    code = main(["evaluate", "--model", str(tiny_checkpoint), "--data", str(dataset), "--steps", "2", "--limit", "1",
+                 "--repeats", "1", "--max-views", "2", "--examples", "0", "--engine", "torch", "--out", str(out)])
+    assert code == 0 and (out / "evaluation.json").is_file()
+    assert not (out / "examples.png").exists() and not (out / "hidden_sides.png").exists()

@@ -532,7 +532,8 @@ def hidden_side_sheet(runner: ModelRunner, sampler: Sampler, objects: Sequence[n
 
 
 def write_outputs(out: Path, evaluation: Evaluation, examples: int) -> dict[str, Path]:
-    """evaluation.json, samples.jsonl, evaluation.md, metrics_vs_views.png, examples.png under ``out``."""
+    """evaluation.json, samples.jsonl, evaluation.md, metrics_vs_views.png and, with examples, examples.png and
+    hidden_sides.png under ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "evaluation.json", "samples": out / "samples.jsonl", "markdown": out / "evaluation.md",
              "plot": out / "metrics_vs_views.png", "examples": out / "examples.png"}
@@ -540,7 +541,10 @@ def write_outputs(out: Path, evaluation: Evaluation, examples: int) -> dict[str,
     paths["samples"].write_text("".join(json.dumps(r) + "\n" for r in evaluation.records))
     paths["markdown"].write_text(markdown_report(evaluation.report))
     plot_view_counts(evaluation.report, paths["plot"])
-    write_examples(paths["examples"], evaluation, examples)
+    if examples > 0:
+        write_examples(paths["examples"], evaluation, examples)
+    else:
+        del paths["examples"]
     if evaluation.hidden_sides is not None:
         paths["hidden_sides"] = write_png(out / "hidden_sides.png", evaluation.hidden_sides)
     return paths
