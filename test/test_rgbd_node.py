@@ -157,7 +157,7 @@ def test_bad_depth_is_counted_with_one_log_line_and_the_node_stays_alive(ros: Pr
     wait_until(lambda: ros.node.dropped["depth"] == 1, 20, "the wrong encoding counted")
     for sec in range(6, 20):  # no CameraInfo at all
         ros.send(frame, sec, info=False)
-    wait_until(lambda: ros.node.dropped["unpaired"] >= 1, 20, "missing CameraInfo noticed")
+    wait_until(lambda: ros.node.dropped["no_camera_info"] >= 1, 20, "missing CameraInfo noticed")
     for sec in range(20, 34):  # depth 200 ms off: never pairs within the 20 ms slop
         ros.send(frame, sec, depth_offset_ns=200_000_000)
     wait_until(lambda: ros.node.dropped["unpaired"] >= 10, 20, "stamps that never pair counted")
@@ -167,6 +167,7 @@ def test_bad_depth_is_counted_with_one_log_line_and_the_node_stays_alive(ros: Pr
     err = capfd.readouterr().err
     assert err.count("dropped a paired frame") == 1, err  # four bad frames within WARN_EVERY_S: one line
     assert "depth holds no valid reading" in err and "16UC1 (mm) or 32FC1 (m)" in err
+    assert err.count("no CameraInfo on /camera/color/camera_info for the last") == 1
     assert err.count("find no depth and CameraInfo within sync_slop") == 1
     ros.send(frame, 40)  # a good frame still goes through
     wait_until(lambda: ros.node.paired == 1 and ros.count("mask") == 1, 20, "a good frame after the bad ones")
