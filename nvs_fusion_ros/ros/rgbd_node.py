@@ -13,8 +13,10 @@ job publishes ``~/object_cloud`` (PointCloud2 x y z rgb confidence, ``rgbd_messa
 ``~/object_mesh`` (Marker TRIANGLE_LIST) and ``~/collision_mesh`` (shape_msgs/Mesh), all in the
 colour image's frame_id at its stamp, in metres. Progress and problems: ``/diagnostics``.
 
-Bad input never stops the node: each cause (colour, depth, CameraInfo, frame, unpaired,
-segmentation) is counted in ``dropped`` and logged at most once per ``WARN_EVERY_S``.
+Bad input never stops the node: each cause (``CAUSES``: an unreadable colour, depth or CameraInfo
+message, a paired frame whose depth is empty or the wrong size, no depth or no CameraInfo for
+several colour frames, stamps that never pair, no object on the plane) is counted in ``dropped``
+and logged at most once per ``WARN_EVERY_S``.
 """
 
 from __future__ import annotations
