@@ -43,7 +43,7 @@ setup(
         # The OpenVINO engine (Intel CPUs, iGPUs, NPUs); engine=auto measures it when it is installed.
         "openvino": ["openvino"],
         # GPU targets: TensorRT plans (from NVIDIA's package index).
-        "tensorrt": ["tensorrt>=10"],
+        "tensorrt": ["tensorrt>=10.1"],
     },
     zip_safe=False,
     maintainer="nvs_fusion_ros maintainers",

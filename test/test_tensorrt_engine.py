@@ -49,7 +49,7 @@ IDENTITY = PlanIdentity(
 )
 TRT, TRT_PROBLEM = import_tensorrt()
 NO_TENSORRT_GPU = TRT is None or not torch.cuda.is_available()
-NO_TENSORRT_GPU_REASON = f"needs tensorrt >= 10 ({TRT_PROBLEM or 'installed'}) and a CUDA GPU ({torch.cuda.is_available()=})"
+NO_TENSORRT_GPU_REASON = f"needs tensorrt >= 10.1 ({TRT_PROBLEM or 'installed'}) and a CUDA GPU ({torch.cuda.is_available()=})"
 
 
 def fake_tensorrt(version: str, fail_build: bool = False) -> types.ModuleType:
@@ -238,9 +238,10 @@ def test_plan_builds_strongly_typed_on_tensorrt_10_and_11(version: str, fp16: bo
         (None, "not installed"),
         ("raise OSError('libnvinfer.so.10: cannot open shared object file')", "does not import.*libnvinfer"),
         ("", "no __version__"),
-        ("__version__ = '8.6.1'", "8.6.1 is older than 10"),
+        ("__version__ = '8.6.1'", "8.6.1 is older than 10.1"),
+        ("__version__ = '10.0.1.6'", "10.0.1.6 is older than 10.1"),
     ],
-    ids=["absent", "broken", "stubs-only", "8.x"],
+    ids=["absent", "broken", "stubs-only", "8.x", "10.0"],
 )
 def test_auto_falls_back_from_an_unusable_tensorrt_with_the_reason(
     module_source: str | None, reason: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -1,6 +1,6 @@
 """Choosing and building an engine: ``engine="auto"`` or one of the names in ``ENGINES``.
 
-``auto`` on a GPU takes the first of TensorRT (when a tensorrt >= 10 imports), ONNX Runtime
+``auto`` on a GPU takes the first of TensorRT (when a tensorrt >= 10.1 imports), ONNX Runtime
 with the CUDA provider, torch CUDA, and falls back to the next with the reason logged when
 one fails to build. On a CPU it takes the engine a short calibration measured fastest on
 this CPU (``calibration``): the ranking differs between CPUs (AMD Zen 4: ONNX Runtime;
@@ -22,7 +22,7 @@ from .calibration import Candidate, calibrate, installed
 from .cpu import cpu_supports_bf16
 from .onnxruntime_engine import OnnxRuntimeDenoiser, choose_providers
 from .options import ENGINES, EngineOptions
-from .tensorrt_engine import MIN_TENSORRT_MAJOR, TensorRTDenoiser, import_tensorrt
+from .tensorrt_engine import TensorRTDenoiser, import_tensorrt
 from .torch_engine import TorchDenoiser
 
 __all__ = ["BUILDERS", "ENGINES", "EngineOptions", "create_denoiser", "pick_engine", "resolve_device"]
@@ -64,7 +64,7 @@ def build_tensorrt(checkpoint: Checkpoint, options: EngineOptions, device: torch
         raise ValueError("engine 'tensorrt' needs a CUDA GPU and none is available; use onnxruntime, openvino or torch")
     trt, problem = import_tensorrt()
     if trt is None:
-        raise ValueError(f"engine 'tensorrt' needs the tensorrt Python package (>= {MIN_TENSORRT_MAJOR}): {problem}")
+        raise ValueError(f"engine 'tensorrt' needs the tensorrt Python package (>= 10.1): {problem}")
     onnx_path = onnx_path_for(checkpoint, options.onnx_file_path, options.force_engine_update, fp16=options.enable_fp16)
     return TensorRTDenoiser.from_onnx(onnx_path, checkpoint.config, options, device, cache_dir())
 

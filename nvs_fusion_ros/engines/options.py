@@ -13,7 +13,7 @@ from dataclasses import dataclass
 ENGINES: dict[str, str] = {
     "auto": "the fastest engine that runs here: on a GPU TensorRT, else ONNX Runtime CUDA, else torch; "
             "on a CPU the one a short cached calibration measured fastest",
-    "tensorrt": "NVIDIA TensorRT plan built on the target GPU (tensorrt >= 10)",
+    "tensorrt": "NVIDIA TensorRT plan built on the target GPU (tensorrt >= 10.1)",
     "onnxruntime": "ONNX Runtime (CUDA provider with onnxruntime-gpu, else CPU)",
     "openvino": "Intel OpenVINO (CPU; GPU and NPU device names are passed through, untested)",
     "torch": "PyTorch eager (CPU or CUDA, bf16/fp16 autocast where the hardware has it natively)",

@@ -39,7 +39,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MIN_TENSORRT_MAJOR = 10
+#: the oldest TensorRT this engine runs on: 10.1 added ``set_device_memory`` and ``device_memory_size_v2``
+#: (the shared scratch buffer), which TensorRT 11 keeps while dropping the older names. JetPack 6.1 has 10.3.
+MIN_TENSORRT = (10, 1)
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ def write_plan(plan_path: Path, plan: bytes, identity: PlanIdentity) -> None:
 
 
 def import_tensorrt() -> tuple[Any, str | None]:
-    """The ``tensorrt`` module when a usable one (>= 10) imports here, else None and the reason.
+    """The ``tensorrt`` module when a usable one (>= 10.1) imports here, else None and the reason.
 
     Finding the package is not enough: a broken install (missing CUDA libraries), the type stubs
     alone, or an 8.x install must make ``auto`` fall back, not fail later.
@@ -111,9 +113,9 @@ def import_tensorrt() -> tuple[Any, str | None]:
     version = getattr(trt, "__version__", None)
     if not isinstance(version, str):
         return None, "the tensorrt package has no __version__ (only its type stubs, or a broken install)"
-    major = version.split(".")[0]
-    if not major.isdigit() or int(major) < MIN_TENSORRT_MAJOR:
-        return None, f"tensorrt {version} is older than {MIN_TENSORRT_MAJOR} (this engine uses the TensorRT 10 tensor API)"
+    parts = version.split(".")[:2]
+    if not all(p.isdigit() for p in parts) or tuple(int(p) for p in parts) < MIN_TENSORRT:
+        return None, f"tensorrt {version} is older than {'.'.join(map(str, MIN_TENSORRT))} (the API this engine uses)"
     return trt, None
 
 
@@ -215,7 +217,7 @@ class TensorRTDenoiser(Denoiser):
         """Load the cached plan for this ONNX file and GPU, or build (and cache) one when it is missing or stale."""
         _, problem = import_tensorrt()
         if problem is not None:
-            raise ValueError(f"engine 'tensorrt' needs the tensorrt Python package (>= {MIN_TENSORRT_MAJOR}): {problem}")
+            raise ValueError(f"engine 'tensorrt' needs the tensorrt Python package (>= 10.1): {problem}")
         onnx_path = Path(onnx_path)
         identity = current_identity(onnx_path, options, device)
         plan_path = plan_path_for(identity, options.engine_file_path, cache)
