@@ -11,7 +11,7 @@ import pytest
 from conftest import randomised_tiny_model
 
 from nvs_fusion_ros.diffusion.schedules import linear_schedule
-from nvs_fusion_ros.engines.cpu import cpu_model
+from nvs_fusion_ros.engines.cpu import cpu_model, cpu_supports_bf16
 from nvs_fusion_ros.engines.factory import EngineOptions, cpu_candidates, create_denoiser
 from nvs_fusion_ros.model.checkpoint import load_checkpoint, save_checkpoint
 
@@ -58,6 +58,9 @@ def test_an_engine_that_cannot_run_is_left_out_with_its_reason(tiny_checkpoint: 
     monkeypatch.setenv("NVS_FUSION_CACHE", str(tmp_path))
     options = EngineOptions(engine="auto", device="cpu", max_batch=4, openvino_device="NPU", enable_bf16=False)
     assert all(not c.bf16 for c in cpu_candidates(options))
+    if cpu_supports_bf16():  # True: bf16 only, except ONNX Runtime, which has no bf16 here
+        labels = [c.label for c in cpu_candidates(EngineOptions(enable_bf16=True))]
+        assert labels == ["onnxruntime fp32", "openvino bf16", "torch bf16"]
     with caplog.at_level(logging.INFO):
         engine = create_denoiser(load_checkpoint(tiny_checkpoint), options)
     assert engine.name in ("onnxruntime", "torch")

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from ..model.config import UNetConfig
 from .base import Denoiser
 from .cpu import cpu_isa, cpu_model
 from .onnx_export import TYPICAL_STREAMS, example_inputs
@@ -98,7 +99,7 @@ class Calibration:
         return f"no GPU; fastest per call at {self.streams} streams on {cpu_model()} ({how}): {figures}"
 
 
-def calibrate(config, model_sha256: str, candidates: list[Candidate], build: Callable[[Candidate], Denoiser],
+def calibrate(config: UNetConfig, model_sha256: str, candidates: list[Candidate], build: Callable[[Candidate], Denoiser],
               max_batch: int, cache: Path) -> Calibration:
     """Measure each candidate (or read the cached measurement) and return the fastest.
 

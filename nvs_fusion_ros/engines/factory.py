@@ -102,15 +102,21 @@ def pick_engine(options: EngineOptions, device: torch.device) -> tuple[str, str]
 
 
 def cpu_candidates(options: EngineOptions) -> list[Candidate]:
-    """The CPU engines installed here, each in fp32 and, where the CPU has native bf16 and it is allowed, bf16."""
-    bf16_allowed = options.enable_bf16 is not False and cpu_supports_bf16()
+    """The CPU engines installed here, in fp32 and, where the CPU has native bf16, in bf16.
+
+    ``enable_bf16`` False leaves the bf16 variants out, True the fp32 ones (where bf16 is native;
+    ONNX Runtime, which has no bf16 here, stays in fp32).
+    """
+    native = cpu_supports_bf16()
+    with_bf16 = native and options.enable_bf16 is not False
+    with_fp32 = not (native and options.enable_bf16 is True)
     candidates = []
-    for engine, module in (("onnxruntime", "onnxruntime"), ("openvino", "openvino"), ("torch", "torch")):
-        if not installed(module):
+    for engine in ("onnxruntime", "openvino", "torch"):
+        if not installed(engine):
             continue
-        if options.enable_bf16 is not True or engine == "onnxruntime":
+        if with_fp32 or engine == "onnxruntime":
             candidates.append(Candidate(engine, bf16=False))
-        if bf16_allowed and engine != "onnxruntime":
+        if with_bf16 and engine != "onnxruntime":
             candidates.append(Candidate(engine, bf16=True))
     return candidates
 
