@@ -56,10 +56,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-#: soak defaults for the node: the shipped model and config, lighter steps and reconstructions so a CPU keeps up
-SOAK_SETS = ["novel_view.steps=10", "novel_view.num_hypotheses=2", "novel_view.reconstruction_iterations=60",
-             "novel_view.reconstruction_grid=24", "novel_view.reconstruction_orbit_views=4",
-             "novel_view.reconstruction_points=2000"]
+#: soak defaults for the node: the shipped model and config with fewer steps, and a reconstruction that fits
+#: between two resets on a CPU (about 8 s unloaded: 150 orbit-fit iterations on a 24³ grid; the config's 300
+#: iterations with mode seeking take over a minute, and a reset cancels a running reconstruction)
+SOAK_SETS = ["novel_view.steps=10", "novel_view.num_hypotheses=2", "novel_view.reconstruction_iterations=150",
+             "novel_view.reconstruction_mode_seeking=false", "novel_view.reconstruction_grid=24",
+             "novel_view.reconstruction_orbit_views=6", "novel_view.reconstruction_points=2000"]
 
 
 def rss_mb(pid: int) -> float:
@@ -176,6 +178,7 @@ def run(args: argparse.Namespace) -> dict:
     reader.join(10)
     text = "".join(output)
     record["tracebacks"] = text.count("Traceback") + text.count("terminate called")
+    record["errors"] = sorted({line.split("]: ", 1)[-1].strip() for line in output if "ERROR" in line})
     record["crashes"] = int(not record["alive_at_end"]) + int(record["exit_code"] != 0) + record["tracebacks"]
     return record
 
@@ -206,6 +209,7 @@ def table(record: dict, args: argparse.Namespace) -> str:
         "",
         "RSS over time: " + ", ".join(f"{t:.0f} s: {r:.0f} MB" for t, r in rss),
     ]
+    lines += [f"bringup error: {error}" for error in record["errors"]]
     if node.get("warnings"):
         lines.append(f"node warnings: {node['warnings']}")
     return "\n".join(lines)
