@@ -229,3 +229,16 @@ def test_a_given_roi_selects_the_object_inside_it() -> None:
     assert seg.mask[:, 420:].any() and not seg.mask[:, :420].any()
     with pytest.raises(segmentation.NothingAbovePlaneError):
         segmentation.segment_object(frame.colour, depth, frame.intrinsics, roi=(0, 0, 100, 100))
+
+
+def test_pairing_says_which_partner_was_missing_and_how_far() -> None:
+    pairer: StampPairer[int] = StampPairer(slop_ns=5 * MS, depth=2)
+    for i in range(3):  # depth on time, CameraInfo never
+        pairer.add("colour", i * 100 * MS, i)
+        pairer.add("depth", i * 100 * MS + 2 * MS, i)
+    assert pairer.unpaired == 1 and pairer.missing == {"info": None}
+    for i in range(3, 6):  # CameraInfo now, but depth 40 ms late
+        pairer.add("info", i * 100 * MS, i)
+        pairer.add("colour", i * 100 * MS, i)
+        pairer.add("depth", i * 100 * MS + 40 * MS, i)
+    assert pairer.unpaired == 4 and pairer.missing == {"depth": 40 * MS}

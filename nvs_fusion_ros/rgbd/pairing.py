@@ -6,8 +6,9 @@ whenever an item arrives, the newest colour item that has a depth *and* a Camera
 ``slop`` of its stamp makes a triple (the closest of each), and the colour and depth items at
 or before it are dropped, so a triple is emitted once and the queues stay bounded (CameraInfo
 items stay: a driver may publish them less often than frames).
-``unpaired`` counts colour items dropped without a partner, so a caller can say that stamps
-never pair (one throttled log line) instead of staying silent.
+``unpaired`` counts colour items dropped without a partner and ``missing`` says, for the last
+one, how far the nearest depth and CameraInfo stamps were (None: none held), so a caller can say
+which input does not pair (one throttled log line) instead of staying silent.
 """
 
 from __future__ import annotations
@@ -37,8 +38,11 @@ class StampPairer(Generic[T]):
         if slop_ns < 0 or depth < 1:
             raise ValueError(f"slop must be >= 0 and queue depth >= 1, got {slop_ns} ns and {depth}")
         self.slop_ns = int(slop_ns)
-        self._queues: dict[str, deque[tuple[int, T]]] = {name: deque(maxlen=depth) for name in STREAMS}
+        # partners keep twice as many, so a colour item that falls out still finds the partners it had
+        self._queues: dict[str, deque[tuple[int, T]]] = {name: deque(maxlen=depth * (1 if name == "colour" else 2))
+                                                         for name in STREAMS}
         self.unpaired = 0
+        self.missing: dict[str, int | None] = {}  # stream -> nanoseconds to its nearest stamp, for the last unpaired item
 
     def add(self, stream: str, stamp_ns: int, item: T) -> Paired[T] | None:
         """Add an item; return the newest complete triple it makes possible, if any."""
@@ -46,9 +50,18 @@ class StampPairer(Generic[T]):
             raise ValueError(f"unknown stream {stream!r}; one of {STREAMS}")
         queue = self._queues[stream]
         if stream == "colour" and len(queue) == queue.maxlen:
-            self.unpaired += 1  # the oldest colour item falls out without ever pairing
+            self._dropped(queue[0][0])  # the oldest colour item falls out without ever pairing
         queue.append((int(stamp_ns), item))
         return self._match()
+
+    def _dropped(self, stamp: int) -> None:
+        self.unpaired += 1
+        self.missing = {}
+        for name in ("depth", "info"):
+            offsets = [abs(s - stamp) for s, _ in self._queues[name]]
+            nearest = min(offsets, default=None)
+            if nearest is None or nearest > self.slop_ns:
+                self.missing[name] = nearest
 
     def _closest(self, stream: str, stamp: int) -> tuple[int, T] | None:
         best = min(self._queues[stream], key=lambda entry: abs(entry[0] - stamp), default=None)
@@ -60,8 +73,8 @@ class StampPairer(Generic[T]):
             if depth is None or info is None:
                 continue
             colours = self._queues["colour"]
-            older = sum(1 for s, _ in colours if s < stamp)
-            self.unpaired += older
+            for older in [s for s, _ in colours if s < stamp]:
+                self._dropped(older)
             self._queues["colour"] = deque(((s, c) for s, c in colours if s > stamp), maxlen=colours.maxlen)
             q = self._queues["depth"]
             self._queues["depth"] = deque(((s, x) for s, x in q if s > depth[0]), maxlen=q.maxlen)

@@ -14,8 +14,8 @@ job publishes ``~/object_cloud`` (PointCloud2 x y z rgb confidence, ``rgbd_messa
 colour image's frame_id at its stamp, in metres. Progress and problems: ``/diagnostics``.
 
 Bad input never stops the node: each cause (``CAUSES``: an unreadable colour, depth or CameraInfo
-message, a paired frame whose depth is empty or the wrong size, no depth or no CameraInfo for
-several colour frames, stamps that never pair, no object on the plane) is counted in ``dropped``
+message, a paired frame whose depth is empty or the wrong size, colour frames that found no depth
+or no CameraInfo within ``sync_slop`` (never sent, or stamped apart), no object on the plane) is counted in ``dropped``
 and logged at most once per ``WARN_EVERY_S``.
 """
 
@@ -52,7 +52,7 @@ from .rgbd_messages import collision_mesh, confidence_cloud, depth_from_image, i
 NODE_NAME = "rgbd_completion"
 WARN_EVERY_S = 5.0
 DIAGNOSTICS_PERIOD_S = 1.0
-CAUSES = ("colour", "depth", "camera_info", "frame", "no_depth", "no_camera_info", "unpaired", "segmentation")
+CAUSES = ("colour", "depth", "camera_info", "frame", "no_depth", "no_info", "segmentation")
 
 PARAMETERS = (
     ParamSpec("colour_topic", "/camera/color/image_raw", "Colour image topic.", read_only=True),
@@ -102,7 +102,6 @@ class RgbdCompletionNode(Node):
         self._roi: tuple[int, int, int, int] | None = None
         self._last_mask_s = -np.inf
         self._unpaired_seen = 0
-        self._colours_since = {"depth": 0, "info": 0}  # colour frames since the last usable depth / CameraInfo
         self._topics = {"depth": value("depth_topic"), "info": value("camera_info_topic")}
         self._state = (DiagnosticStatus.OK, "waiting for a paired colour + depth + CameraInfo frame")
         self.worker = LatestWinsWorker(NODE_NAME, on_error=lambda kind, exc: self._finish(DiagnosticStatus.ERROR,
@@ -160,23 +159,14 @@ class RgbdCompletionNode(Node):
         self._roi = (msg.x_offset, msg.y_offset, msg.width, msg.height)
 
     def _add(self, stream: str, header: Header, item: object) -> None:
-        if stream == "colour":
-            self._colours_since = {k: v + 1 for k, v in self._colours_since.items()}
-        else:
-            self._colours_since[stream] = 0
         pair = self.pairer.add(stream, stamp_ns(header), item)
         if self.pairer.unpaired > self._unpaired_seen:
             self._unpaired_seen = self.pairer.unpaired
-            waited = self._colours_since
-            if waited["info"] > 1:
-                self._drop("no_camera_info", f"no CameraInfo on {self._topics['info']} for the last {waited['info']} "
-                           "colour frames")
-            elif waited["depth"] > 1:
-                self._drop("no_depth", f"no usable depth on {self._topics['depth']} for the last {waited['depth']} "
-                           "colour frames")
-            else:
-                self._drop("unpaired", f"colour frames find no depth and CameraInfo within sync_slop "
-                           f"{self.pairer.slop_ns / 1e9} s of their stamps (check the drivers' clocks and stamps)")
+            for name, nearest in self.pairer.missing.items():
+                away = "none received recently" if nearest is None else f"the nearest is {nearest / 1e9:.3f} s away"
+                self._drop(f"no_{name}", f"colour frames find no {self._topics[name]} message within sync_slop "
+                           f"{self.pairer.slop_ns / 1e9} s of their stamps ({away}; check that it publishes, "
+                           "and the drivers' stamps)")
         if pair is None:
             return
         (header, colour), depth, intrinsics = pair.colour, pair.depth, pair.info
