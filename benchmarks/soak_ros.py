@@ -164,8 +164,8 @@ def run(args: argparse.Namespace) -> dict:
         record["latency_s"] = list(arrivals)
         record["points"] = len(points)
         values = {v.key: v.value for v in diagnostics[-1].status[0].values} if diagnostics else {}
-        record["node"] = {k: values.get(k, "?") for k in ("requests_done", "requests_dropped", "requests_cancelled",
-                                                          "requests_failed", "resets", "warnings")}
+        record["node"] = {k: values.get(k, "?") for k in ("engine", "requests_done", "requests_dropped",
+                                                          "requests_cancelled", "requests_failed", "resets", "warnings")}
     stopped = time.monotonic()
     if bringup.poll() is None:
         bringup.send_signal(signal.SIGINT)
@@ -190,7 +190,8 @@ def table(record: dict, args: argparse.Namespace) -> str:
     lines = [
         f"{record['elapsed_s']:.0f} s of {args.width}x{args.height} rgb8 at {args.fps:g} Hz "
         f"({record['frames']} frames), target_angle at {args.request_hz:g} Hz, reset every {args.reset_every:g} s, "
-        f"~/reconstruct every {args.reconstruct_every:g} s; bringup overrides {' '.join(SOAK_SETS + args.set)}",
+        f"~/reconstruct every {args.reconstruct_every:g} s; engine {node['engine']}; "
+        f"bringup overrides {' '.join(SOAK_SETS + args.set)}",
         "",
         "| measure | value |",
         "|---|---:|",
