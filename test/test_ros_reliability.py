@@ -77,7 +77,8 @@ def test_a_reset_storm_while_frames_and_requests_flow_leaves_both_nodes_alive_an
         if i % 7 == 3:
             angle.publish(Float32(data=0.1 * i))
         time.sleep(0.05)
-    wait_for(lambda: buffer.resets == resets and node.resets == resets, timeout=60, what=f"{resets} resets at both nodes")
+    wait_for(lambda: buffer.resets == resets and node.resets == resets, timeout=60,
+             what=f"{resets} resets at both nodes (now {buffer.resets} and {node.resets}; executor error: {ros.session.error!r})")
     assert ros.session.error is None and ros.session.spinning
 
     storm_over = ros.probe.get_clock().now().nanoseconds

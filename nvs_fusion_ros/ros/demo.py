@@ -201,10 +201,11 @@ def write_outputs(out: Path, record: dict[str, Any], args: argparse.Namespace, t
 
     ``truth`` maps whole-degree azimuths to the shipped views, shown beside the outputs at those angles.
     """
-    from .image_conversions import image_to_numpy, image_to_rgb8
+    from .image_conversions import image_to_numpy, image_to_rgb8, is_reset_marker
     from .novel_view_jobs import untile
 
     received = record.pop("received")
+    received["views"] = [m for m in received["views"] if not is_reset_marker(m)]
     key_views = [image_to_rgb8(m) for m in received["views"]]
     key_views = list({m.header.stamp.sec * 10**9 + m.header.stamp.nanosec: v for m, v in zip(received["views"], key_views,
                                                                                              strict=True)}.values())

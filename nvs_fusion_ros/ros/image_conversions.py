@@ -51,6 +51,15 @@ def check_image_message(msg: Image) -> tuple[int, np.dtype]:
     return channels, dtype
 
 
+def reset_marker(header: Header) -> Image:
+    """The ``views`` protocol's reset marker: an Image with no pixels (``synthesis/key_views.py``)."""
+    return Image(header=header, height=0, width=0, encoding="rgb8", step=0)
+
+
+def is_reset_marker(msg: Image) -> bool:
+    return msg.height == 0 and msg.width == 0 and len(msg.data) == 0
+
+
 def image_to_numpy(msg: Image) -> np.ndarray:
     """The pixels in the message's own encoding: (H, W) or (H, W, C), native byte order, row padding removed."""
     channels, dtype = check_image_message(msg)

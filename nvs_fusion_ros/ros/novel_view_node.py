@@ -2,9 +2,9 @@
 
 Inputs
   ``views`` (sensor_msgs/Image, RELIABLE + TRANSIENT_LOCAL): the key-view set of ``view_buffer``,
-      received by the rule of ``synthesis.key_views.ReceivedViews``, a view keyed by its stamp,
-      frame_id *and* pixels, so cameras that stamp 0 or repeat stamps still give distinct views.
-      ``max_views`` must equal the buffer's; a mismatch is reported (``peers``).
+      received by the rule of ``synthesis.key_views.ReceivedViews`` (a reset marker clears it), a
+      view keyed by its stamp, frame_id *and* pixels, so cameras that stamp 0 or repeat stamps
+      still give distinct views. ``max_views`` must equal the buffer's (else a ``peers`` warning).
   ``target_angle`` (std_msgs/Float32, radians, any finite value): one synthesis request.
   ``reset`` (std_msgs/Empty): forget the views and frames, drop waiting requests and cancel the
       running one at its next step; nothing requested before the reset is published after it.
@@ -32,9 +32,7 @@ key view, oldest first), ``~/uncertainty`` (32FC1), ``~/orbit`` (one per angle),
 (cell (v, f): the stamp of frame f, frame_id ``nvs_view_<v>``), ``~/points`` (PointCloud2,
 x y z rgb) and ``~/mesh`` (Marker TRIANGLE_LIST) in the object frame ``reconstruction_frame_id``
 ('' = the views' frame_id), also written under ``reconstruction_output_dir`` when set.
-``/diagnostics``: "novel view synthesis" (engine, model, latency, views held, requests
-dropped/done/failed/cancelled, state, warnings about namesakes or a ``max_views`` mismatch) and
-"3D reconstruction" (progress, last result, or ERROR with the reason, e.g. an empty field).
+``/diagnostics``: "novel view synthesis" and "3D reconstruction" (``novel_view_diagnostics``).
 
 Headers: Float32 and Trigger carry no header, so every output of a request carries the stamp
 of the node clock when the request was received (the timer's tick in periodic mode) and the
@@ -68,13 +66,13 @@ from ..synthesis.synthesizer import NovelViewSynthesizer
 from ..synthesis.video_synthesizer import VideoSynthesizer
 from ..synthesis.worker import LatestWinsWorker
 from .harness import JOB_STOP_TIMEOUT_S, node_main
-from .image_conversions import image_to_rgb8
+from .image_conversions import image_to_rgb8, is_reset_marker
 from .novel_view_diagnostics import diagnostics_array
 from .novel_view_jobs import RECONSTRUCT, NovelViewJobs
 from .novel_view_params import PARAMETERS, Request
 from .parameters import declare, on_parameters_set
 from .peers import PeerWatch
-from .qos import input_qos, latched_qos, output_qos
+from .qos import input_qos, latched_qos, output_qos, reset_qos
 
 NODE_NAME = "novel_view"
 WARN_EVERY_S = 5.0
@@ -117,7 +115,7 @@ class NovelViewNode(Node):
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", output_qos(10))
         views = self.create_subscription(Image, "views", self._on_view, latched_qos(value("max_views")))
         self.create_subscription(Float32, "target_angle", self._on_target_angle, output_qos(10))
-        self.create_subscription(Empty, "reset", self._on_reset, output_qos(10))
+        self.create_subscription(Empty, "reset", self._on_reset, reset_qos())
         self.create_service(Trigger, "~/synthesize_orbit", self._on_synthesize_orbit)
         self.create_service(Trigger, "~/reconstruct", self._on_reconstruct)
         if self.video is not None:
@@ -144,6 +142,10 @@ class NovelViewNode(Node):
 
     def _on_view(self, msg: Image) -> None:
         self.views_received += 1
+        if is_reset_marker(msg):  # view_buffer was reset: forget the views before the marker
+            with self._views_lock:
+                self.views.clear()
+            return
         image = self._rgb8_or_none(msg, "view")
         if image is None:
             return

@@ -29,3 +29,11 @@ def latched_qos(depth: int) -> QoSProfile:
     """Reliable + transient-local: a late subscriber gets the last ``depth`` messages (the key-view set)."""
     return QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL,
                       history=HistoryPolicy.KEEP_LAST)
+
+
+RESET_DEPTH = 100  # resets are tiny and must not be lost while a busy node catches up (a storm of them is legal)
+
+
+def reset_qos() -> QoSProfile:
+    """Reliable, volatile, keep-last ``RESET_DEPTH``: the ``reset`` subscriptions."""
+    return output_qos(RESET_DEPTH)

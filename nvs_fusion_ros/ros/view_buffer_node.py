@@ -6,10 +6,11 @@ to and a mono8 object mask whose background is painted white), keeps the key vie
 (rgb8, ``image_size`` x ``image_size``, each with its source image's header; RELIABLE +
 TRANSIENT_LOCAL, depth ``max_views``) whenever it changes. The protocol, and why a late
 subscriber ends up with exactly the current set, is in ``synthesis/key_views.py``.
-``reset`` (std_msgs/Empty) empties the set and recreates the publisher, so its
-transient-local history holds no stale views. The ``views`` publisher is created without QoS
-event handlers: those are waitables the executor holds while it waits, and destroying them
-from a callback (a reset) while another thread waits made rclpy raise ``InvalidHandle``.
+``reset`` (std_msgs/Empty) empties the set and publishes the protocol's reset marker (an
+Image with no pixels), so a receiver, live or late, forgets the views before it. (The
+publisher used to be destroyed and recreated instead: destroying its QoS event waitables from
+a callback while the executor waited on them made rclpy raise ``InvalidHandle``, and every
+reset cost a DDS discovery round.)
 A frame that cannot be a key view (non-finite, one flat colour, smaller than 8x8 after the
 ROI, or an empty mask) is dropped with one throttled log line that says why.
 Other nodes named like this one in the domain are reported in the log (``peers``).
@@ -25,26 +26,19 @@ from functools import partial
 
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.publisher import Publisher
 from sensor_msgs.msg import Image, RegionOfInterest
 from std_msgs.msg import Empty, Header
 
 from ..synthesis.key_views import KeyViewSet, check_min_view_difference, prepare_key_view
 from .harness import node_main
-from .image_conversions import image_to_rgb8, mask_from_image, numpy_to_image
+from .image_conversions import image_to_rgb8, mask_from_image, numpy_to_image, reset_marker
 from .parameters import ParamSpec, declare, on_parameters_set, topic_name, topic_names
 from .peers import PeerWatch
-from .qos import INPUT_QOS_CHOICES, input_qos, latched_qos, output_qos
+from .qos import INPUT_QOS_CHOICES, input_qos, latched_qos, reset_qos
 
 NODE_NAME = "view_buffer"
 WARN_EVERY_S = 5.0
 PEER_CHECK_PERIOD_S = 2.0
-
-try:
-    from rclpy.event_handler import PublisherEventCallbacks
-except ImportError:  # Humble
-    from rclpy.qos_event import PublisherEventCallbacks
-
 
 def _optional_topic(name: str) -> Callable[[str], str | None]:
     check = topic_name(name)
@@ -95,18 +89,14 @@ class ViewBufferNode(Node):
             self.create_subscription(RegionOfInterest, value("roi_topic"), self._on_roi, qos)
         if value("mask_topic"):
             self.create_subscription(Image, value("mask_topic"), self._on_mask, qos)
-        self.create_subscription(Empty, "reset", self._on_reset, output_qos(10))
-        self._views_publisher = self._create_views_publisher()
+        self.create_subscription(Empty, "reset", self._on_reset, reset_qos())
+        self._views_publisher = self.create_publisher(Image, "views", latched_qos(self.key_views.max_views))
         self.peers = PeerWatch(self)
         self.create_timer(PEER_CHECK_PERIOD_S, self.peers.poll)
         self.get_logger().info(
             f"keeping up to {self.key_views.max_views} key views from {value('image_topics')} "
             f"(min_view_difference {self.key_views.min_view_difference})"
         )
-
-    def _create_views_publisher(self) -> Publisher:
-        return self.create_publisher(Image, "views", latched_qos(self.key_views.max_views),
-                                     event_callbacks=PublisherEventCallbacks(use_default_callbacks=False))
 
     def _apply_parameters(self, params: list[Parameter]) -> None:
         for param in params:
@@ -142,8 +132,7 @@ class ViewBufferNode(Node):
 
     def _on_reset(self, _msg: Empty) -> None:
         self.key_views.clear()
-        self.destroy_publisher(self._views_publisher)
-        self._views_publisher = self._create_views_publisher()
+        self._views_publisher.publish(reset_marker(Header(stamp=self.get_clock().now().to_msg())))
         self.resets += 1
         self.get_logger().info("reset: key views cleared")
 

@@ -24,8 +24,11 @@ kept views in their order and the newest view last. ``ReceivedViews`` is the rec
 rule: keep the last ``max_views`` *distinct* views, a repeated view moving to the end.
 Processing the stream in order then yields exactly the current set, both for a live
 subscriber and for a late joiner that gets the last ``max_views`` messages from the
-transient-local history (a set only shrinks on reset, when the buffer recreates its
-publisher so that history is empty).
+transient-local history. A set only shrinks on reset; the buffer then publishes a *reset
+marker* (an Image with no pixels) and a receiver forgets every view it holds when it reads
+one (``ReceivedViews.clear``), so the rule holds whether or not the marker is still in the
+history a late joiner gets: if it is, everything before it is forgotten; if not, nothing from
+before the reset is in the history either.
 """
 
 from __future__ import annotations
