@@ -35,6 +35,7 @@ from nvs_fusion_ros.ros.novel_view_node import NovelViewNode
 from nvs_fusion_ros.ros.novel_view_params import PARAMETERS
 from nvs_fusion_ros.ros.parameters import on_parameters_set
 from nvs_fusion_ros.ros.qos import latched_qos, output_qos
+from nvs_fusion_ros.ros.view_buffer_node import ViewBufferNode
 
 
 @pytest.fixture
@@ -353,15 +354,21 @@ def test_a_max_views_mismatch_is_reported_in_diagnostics(ros: Ros) -> None:
 
 @pytest.mark.ros
 def test_two_bringups_in_one_domain_are_reported(ros: Ros) -> None:
+    ros.buffer()
     ros.novel_view()
     other = RosSession(domain_id=ros.domain_id)
     try:
+        other.add(ViewBufferNode(context=other.context))
         other.add(NovelViewNode(context=other.context, parameter_overrides=as_params(
             {"model_file_path": str(ros.checkpoint), "engine": "torch", "device": "cpu"})))
         other.start()
         diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
-        wait_for(lambda: any("1 other node(s) named /novel_view" in status_values(d)["warnings"] for d in diagnostics),
-                 timeout=30, what="the namesake warning")
+
+        def warned(array: DiagnosticArray) -> bool:
+            warnings = status_values(array)["warnings"]
+            return "1 other node(s) named /novel_view" in warnings and "2 nodes named /view_buffer publish /views" in warnings
+
+        wait_for(lambda: any(warned(d) for d in diagnostics), timeout=30, what="both namesake warnings")
     finally:
         other.close()
 

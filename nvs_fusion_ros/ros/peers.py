@@ -26,7 +26,7 @@ def fully_qualified(name: str, namespace: str) -> str:
 
 
 class PeerWatch:
-    """Polled from a node's timer: namesakes of the node, and ``max_views`` of every publisher of ``views_topic``.
+    """Polled from a node's timer: namesakes of the node and of the view sources, and the sources' ``max_views``.
 
     ``views_topic`` is the resolved name (after remapping) of the node's ``views`` subscription, or
     None for a node without one. ``warnings`` holds the current findings, one line each.
@@ -49,7 +49,11 @@ class PeerWatch:
             warnings.append(f"{others} other node(s) named {self._node.get_fully_qualified_name()} run in this domain: "
                             "every request is answered more than once")
         if self._views_topic is not None:
-            self._ask_view_sources()
+            sources = [fully_qualified(info.node_name, info.node_namespace)
+                       for info in self._node.get_publishers_info_by_topic(self._views_topic)]
+            warnings += [f"{sources.count(name)} nodes named {name} publish {self._views_topic}"
+                         for name in sorted(set(sources)) if sources.count(name) > 1]
+            self._ask_view_sources(set(sources))
             for source, count in sorted(self._source_views.items()):
                 if count != self._max_views:
                     warnings.append(f"{source} keeps max_views={count} but {self._node.get_name()} composes up to "
@@ -61,9 +65,8 @@ class PeerWatch:
         self.warnings = warnings
         return warnings
 
-    def _ask_view_sources(self) -> None:
-        for info in self._node.get_publishers_info_by_topic(self._views_topic):
-            source = fully_qualified(info.node_name, info.node_namespace)
+    def _ask_view_sources(self, sources: set[str]) -> None:
+        for source in sorted(sources):
             if source == self._node.get_fully_qualified_name() or source in self._source_views:
                 continue
             pending = self._pending.get(source)
