@@ -16,6 +16,15 @@ from nvs_fusion_ros.model.unet import ViewFusionUNet
 from nvs_fusion_ros.synthesis.runner import ModelRunner
 
 
+@pytest.fixture
+def one_torch_thread():
+    """One thread: on cores shared with a training run, OpenMP threads of tiny ops wait on each other for seconds."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def randomise_weights(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     """Every weight random, in eval mode: zero-initialised output layers would hide bugs."""
     generator = torch.Generator().manual_seed(seed)

@@ -40,14 +40,7 @@ from nvs_fusion_ros.training.evaluate import (
 )
 from nvs_fusion_ros.training.render_dataset import render_dataset
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One thread: on cores shared with a training run, OpenMP threads of tiny ops wait on each other for seconds."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

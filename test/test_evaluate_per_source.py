@@ -7,19 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from nvs_fusion_ros.cli import main
 from nvs_fusion_ros.training.evaluate import METHODS, SINGLE, VARIABLE, source_names
 from nvs_fusion_ros.training.render_dataset import render_dataset
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
