@@ -1,29 +1,28 @@
-"""``nvs-fusion demo --rgbd`` end to end over Fast DDS (ROS_DOMAIN_ID 73) with a tiny random model."""
+"""``nvs-fusion demo --rgbd`` end to end over Fast DDS (a domain of this run) with a tiny random model."""
 
 from __future__ import annotations
 
-import argparse
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from ros_testing import next_domain
 
-from nvs_fusion_ros.ros.rgbd_demo import add_rgbd_arguments, run_rgbd
-
-pytestmark = pytest.mark.ros
+from nvs_fusion_ros.cli import main
 
 
+@pytest.mark.ros
 def test_demo_rgbd_writes_cloud_mesh_picture_and_summary(tiny_checkpoint: Path, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ROS_DOMAIN_ID", "73")
-    parser = argparse.ArgumentParser()
-    add_rgbd_arguments(parser)
-    args = parser.parse_args(["--rgbd", "--rgbd-azimuths", "3"])
-    args.model, args.engine, args.device, args.steps, args.num_hypotheses = str(tiny_checkpoint), "torch", "cpu", 2, 2
-    args.timeout, args.out = 120.0, str(tmp_path / "demo")
-    assert run_rgbd(args) == 0
-    out = Path(args.out)
+    """Through the real command line: ``--rgbd`` must reach ``run_rgbd`` (the RGB demo writes no cloud.ply)."""
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(next_domain()))
+    out = tmp_path / "demo"
+    assert main(["demo", "--rgbd", "--rgbd-azimuths", "3", "--model", str(tiny_checkpoint), "--engine", "torch",
+                 "--device", "cpu", "--steps", "2", "--num-hypotheses", "2", "--timeout", "120", "--out", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["frame_id"] == "camera_color_optical_frame" and summary["stamp"] == "1.200000000"
     assert summary["visible_points"] > 1000 and summary["points"] == summary["visible_points"] + summary["completed_points"]
@@ -37,3 +36,12 @@ def test_demo_rgbd_writes_cloud_mesh_picture_and_summary(tiny_checkpoint: Path, 
     assert f"element face {summary['mesh_triangles']}" in (out / "mesh.ply").read_bytes()[:400].decode(errors="ignore")
     for picture in ("rgbd_completion.png", "colour.png"):
         assert (out / picture).stat().st_size > 1000
+
+
+def test_the_command_line_does_not_load_ros_or_open3d_for_rgbd_arguments() -> None:
+    """``demo`` imports ``rgbd_demo`` for its arguments at every ``nvs-fusion`` start; ROS and Open3D wait for a run."""
+    code = ("import sys; from nvs_fusion_ros.cli import build_parser; build_parser(); "
+            "print(sorted(m for m in ('rclpy', 'open3d', 'sensor_msgs') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr

@@ -6,6 +6,7 @@ object, see ``data/sample_views/README.txt``) on ``/camera/image_raw``; ``view_b
 The demo then asks for K hypotheses of a side the inputs do not show and for an orbit, and
 writes what arrives on the output topics to ``--out``: PNGs, ``contact_sheet.png`` and
 ``summary.json`` (per-request latency from request to the last output message).
+``--rgbd`` runs the RGB-D demo instead (``rgbd_demo``: tabletop frames to ``rgbd_completion``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from ..synthesis.cli import add_engine_arguments
 from ..synthesis.contact_sheet import colorize, contact_sheet, write_png
 from ..synthesis.tensors import read_rgb
 from .bringup import default_config_path, load_parameters
+from .rgbd_demo import add_rgbd_arguments, run_rgbd
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +73,13 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--views-dir", default=str(SAMPLE_VIEWS), help="folder of view_NN.png sample views")
     parser.add_argument("--config", default=None, help="ROS 2 params file (default: the shipped viewfusion.yaml)")
     parser.add_argument("--out", default="out/demo", help="output folder")
+    add_rgbd_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.rgbd:
+        return run_rgbd(args)
     if args.steps < 1 or args.num_hypotheses < 1 or args.orbit < 1 or args.input_views < 1:
         raise ValueError("--steps, --num-hypotheses, --orbit and --input-views must be at least 1")
     views = sample_views(Path(args.views_dir))

@@ -1,9 +1,9 @@
 """``nvs-fusion demo --rgbd``: rendered RGB-D frames of a tabletop object replayed over real ROS 2 topics to
 the ``rgbd_completion`` node; ``~/complete`` is called and what arrives is written out.
 
-Hook (in ``ros/demo.py``): ``add_rgbd_arguments(parser)`` in its ``add_cli``, and at the top of its
-``run``: ``if args.rgbd: return run_rgbd(args)``. The demo's ``--model``, ``--engine``, ``--steps``,
-``--num-hypotheses``, ``--timeout`` and ``--out`` apply.
+``ros/demo.py`` adds these arguments to ``nvs-fusion demo`` and hands ``--rgbd`` runs to ``run_rgbd``;
+ROS, Open3D and OpenCV are imported only there, so the CLI stays quick to start. The demo's ``--model``,
+``--engine``, ``--steps``, ``--num-hypotheses``, ``--timeout`` and ``--out`` apply.
 
 Writes ``cloud.ply`` (x y z, colour, confidence), ``mesh.ply`` (the TRIANGLE_LIST marker's mesh),
 ``rgbd_completion.png`` (visible | completed by confidence | true surface), ``colour.png`` and
@@ -19,23 +19,12 @@ import math
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
-from rclpy.node import Node
-from rclpy.parameter import Parameter
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
-from shape_msgs.msg import Mesh
-from std_msgs.msg import Header
-from std_srvs.srv import Trigger
-from visualization_msgs.msg import Marker
 
-from ..rgbd import metrics, segmentation, tabletop
-from ..rgbd.figure import completion_figure, write_ply
-from .harness import RosSession, wait_until
-from .image_conversions import numpy_to_image
-from .qos import output_qos
-from .rgbd_messages import read_collision_mesh, read_confidence_cloud
+if TYPE_CHECKING:  # rclpy, Open3D and OpenCV load in run_rgbd: `nvs-fusion --help` must not pay for them
+    from ..rgbd.tabletop import TabletopObject
 
 log = logging.getLogger(__name__)
 FRAME_ID = "camera_color_optical_frame"
@@ -51,7 +40,9 @@ def add_rgbd_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rgbd-azimuths", type=int, default=8, help="orbit azimuths of the completion (default 8)")
 
 
-def load_object(path: str | None) -> tabletop.TabletopObject:
+def load_object(path: str | None) -> TabletopObject:
+    from ..rgbd import tabletop
+
     if path is None:
         vertices, faces = tabletop.box_mesh(BOX)
         return tabletop.TabletopObject(vertices, faces, 0.5 * math.hypot(*BOX), math.radians(30))
@@ -61,6 +52,22 @@ def load_object(path: str | None) -> tabletop.TabletopObject:
 
 
 def run_rgbd(args: argparse.Namespace) -> int:
+    import cv2
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+    from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+    from shape_msgs.msg import Mesh
+    from std_msgs.msg import Header
+    from std_srvs.srv import Trigger
+    from visualization_msgs.msg import Marker
+
+    from ..rgbd import metrics, segmentation, tabletop
+    from ..rgbd.figure import completion_figure, write_ply
+    from .harness import RosSession, wait_until
+    from .image_conversions import numpy_to_image
+    from .qos import output_qos
+    from .rgbd_messages import read_collision_mesh, read_confidence_cloud
+
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     frame = tabletop.render(load_object(args.rgbd_object), tabletop.TabletopCamera(0.7, math.radians(40)))
