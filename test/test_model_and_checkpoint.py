@@ -108,3 +108,15 @@ def test_full_size_presets_build() -> None:
     for name in ("cpu-32", "cpu-64"):
         model = ViewFusionUNet(preset(name))
         assert 1e6 < sum(p.numel() for p in model.parameters()) < 2e7
+
+
+def test_a_half_precision_checkpoint_is_half_the_size_and_loads_as_fp32(tmp_path: Path) -> None:
+    model, schedule = randomised_tiny_model(), linear_schedule(1e-4, 0.1, 10)
+    full = save_checkpoint(tmp_path / "full.pt", model, schedule)
+    half = save_checkpoint(tmp_path / "half.pt", model, schedule, half=True)
+    assert half.stat().st_size < 0.7 * full.stat().st_size
+    loaded = load_checkpoint(half)
+    for name, value in model.state_dict().items():
+        got = loaded.model.state_dict()[name]
+        assert got.dtype == torch.float32
+        torch.testing.assert_close(got, value, atol=2e-3, rtol=1e-3)

@@ -54,9 +54,14 @@ class Checkpoint:
 
 
 def save_checkpoint(
-    path: str | Path, model: ViewFusionUNet | TemporalUNet, schedule: NoiseSchedule, metadata: dict | None = None
+    path: str | Path, model: ViewFusionUNet | TemporalUNet, schedule: NoiseSchedule, metadata: dict | None = None,
+    half: bool = False,
 ) -> Path:
-    """Write a checkpoint atomically (a crash mid-write never leaves a truncated file behind)."""
+    """Write a checkpoint atomically (a crash mid-write never leaves a truncated file behind).
+
+    ``half`` stores the weights in fp16, half the size (e.g. a training run's state kept in git
+    between sessions); loading casts them back to fp32, so the file loads like any other.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -65,7 +70,8 @@ def save_checkpoint(
         "kind": model_kind(model),
         "config": model.config.to_dict(),
         "schedule": schedule.to_dict(),
-        "state_dict": {k: v.detach().cpu().float().contiguous() for k, v in model.state_dict().items()},
+        "state_dict": {k: v.detach().cpu().to(torch.float16 if half else torch.float32).contiguous()
+                       for k, v in model.state_dict().items()},
         "metadata": dict(metadata or {}),
     }
     tmp = path.with_name(path.name + ".tmp")
