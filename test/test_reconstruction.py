@@ -26,6 +26,7 @@ from nvs_fusion_ros.reconstruction.distill import (
 from nvs_fusion_ros.reconstruction.extract import EmptySurfaceError, extract_mesh, sample_surface, sample_triangles
 from nvs_fusion_ros.reconstruction.field import VoxelField
 from nvs_fusion_ros.reconstruction.metrics import surface_scores
+from nvs_fusion_ros.reconstruction.pipeline import reconstruct
 from nvs_fusion_ros.reconstruction.renderer import render_view
 from nvs_fusion_ros.synthesis.contact_sheet import write_png
 from nvs_fusion_ros.synthesis.synthesizer import NovelViewSynthesizer
@@ -227,3 +228,17 @@ def test_cli_reports_an_empty_field_instead_of_writing_files(tiny_checkpoint: Pa
                  "--surface-threshold", "0.99"])
     assert code == 2
     assert not (out / "mesh.ply").exists() and not (out / "points.ply").exists()
+
+
+def test_reconstruct_reports_one_count_over_orbit_steps_and_field_iterations(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    """``reconstruct``'s progress: every orbit denoising step, then every field iteration, on one count."""
+    synth = NovelViewSynthesizer.from_checkpoint(tiny_checkpoint, engine="torch", device="cpu")
+    views = [analytic_sphere_view(orbit_camera(0.0, 16))]
+    calls: list[tuple[int, int, str]] = []
+    config = DistillConfig(iterations=30, mode_seeking=False, orbit_views=2, orbit_steps=3, grid_resolution=12)
+    result = reconstruct(synth, views, config, surface_threshold=0.01, points=50, out_dir=tmp_path,
+                         progress=lambda done, total, stage: calls.append((done, total, stage)))
+    total = 2 * 3 + 30
+    assert [c[0] for c in calls] == list(range(1, total + 1)) and {c[1] for c in calls} == {total}
+    assert [c[2] for c in calls] == ["orbit"] * 6 + ["field"] * 30
+    assert len(result.cloud.points) == 50 and {p.name for p in result.files} >= {"points.ply", "mesh.ply", "mesh.obj"}

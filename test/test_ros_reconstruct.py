@@ -109,9 +109,11 @@ def test_reconstruct_publishes_points_and_mesh_stamped_like_the_request(ros: Ros
     assert {p.name for p in folder.iterdir()} - {"mesh.glb"} == {"points.ply", "mesh.ply", "mesh.obj"}  # glb: Open3D
     assert all(p.stat().st_size > 0 for p in folder.iterdir())
 
-    progress = [reconstruction_status(d).message for d in diagnostics]
+    # Diagnostics come at 1 Hz, so a fast run may show no progress line at all (the count itself is
+    # tested without ROS in test_reconstruction.py); every progress line that did arrive has the format.
     total = 3 * 2 + 30  # orbit views x DDIM steps, then field iterations
-    assert any(re.fullmatch(rf"reconstruction: \d+/{total} \(field\)", m) for m in progress), progress
+    progress = [m for m in (reconstruction_status(d).message for d in diagnostics) if m.startswith("reconstruction: ")]
+    assert all(re.fullmatch(rf"reconstruction: (starting|\d+/{total} \((orbit|field)\))", m) for m in progress), progress
     wait_for(lambda: reconstruction_status(diagnostics[-1]).message.startswith("last reconstruction: 200 points"),
              what="the finished reconstruction in diagnostics")
     assert reconstruction_status(diagnostics[-1]).level == DiagnosticStatus.OK
