@@ -9,6 +9,15 @@ novel_view's ``frames_topic`` (dynamic mode). ``engine`` and ``sampler`` offer t
 names (``engines.options`` and ``diffusion.samplers.SAMPLERS``, through the node's parameter
 table). ``rviz:=true`` starts RViz on the shipped layout with every topic under ``namespace``
 and ``fixed_frame`` as the fixed frame (``nvs_fusion_ros.ros.rviz_config``).
+``rgbd:=true`` also starts ``rgbd_completion`` (RGB-D object selection and metric completion; opt-in,
+it loads a second model) with the config's ``rgbd_completion`` section, and feeds ``view_buffer``
+from it: its colour topic (or ``image_topic``), ``rgbd_completion/mask`` and ``rgbd_completion/roi``
+(``bringup.rgbd_feed``, shared with ``nvs-fusion launch --rgbd``); ``engine`` and
+``model_file_path`` apply to it too.
+
+``novel_view``'s ``target_angle`` (and ``target_angles``) is measured from the newest key view (by
+header stamp) for a camera-relative model (checkpoint ``angle_reference: relative``), in the
+object's canonical frame for a canonical one; the node logs which at start.
 Works with ROS 2 Humble, Jazzy and Kilted (OpaqueFunction, launch_ros.actions.Node).
 
 The mapping from arguments to parameters (``parameter_overrides``) is plain Python, so a
@@ -28,19 +37,30 @@ if TYPE_CHECKING:  # launch is imported only when a description is built
 PACKAGE = "nvs_fusion_ros"
 #: novel_view parameters that a non-empty launch argument of the same name overrides
 NOVEL_VIEW_ARGUMENTS = ("engine", "sampler", "model_file_path", "mode")
+#: rgbd_completion parameters that a non-empty launch argument of the same name overrides
+RGBD_ARGUMENTS = ("engine", "model_file_path")
 TRUE = ("true", "True", "1")
 #: every launch argument the description reads (each must be declared: test_launch_file checks)
-ARGUMENT_NAMES = ("config", "namespace", "image_topic", "rviz", "fixed_frame", *NOVEL_VIEW_ARGUMENTS)
+ARGUMENT_NAMES = ("config", "namespace", "image_topic", "rviz", "fixed_frame", "rgbd", *NOVEL_VIEW_ARGUMENTS)
+
+Overrides = dict[str, object]
 
 
-def parameter_overrides(values: dict[str, str]) -> tuple[dict[str, object], dict[str, object]]:
-    """(view_buffer, novel_view) parameter overrides from the launch arguments' values; '' = keep the yaml's."""
-    buffer: dict[str, object] = {}
-    novel_view: dict[str, object] = {name: values[name] for name in NOVEL_VIEW_ARGUMENTS if values.get(name)}
+def parameter_overrides(values: dict[str, str], rgbd_config: dict[str, object] | None = None
+                        ) -> tuple[Overrides, Overrides, Overrides]:
+    """(view_buffer, novel_view, rgbd_completion) parameter overrides from the launch arguments' values; '' = keep
+    the yaml's. ``rgbd_config``: the config's rgbd_completion section, read when ``rgbd`` is true."""
+    from nvs_fusion_ros.ros.bringup import rgbd_feed
+
+    buffer: Overrides = {}
+    novel_view: Overrides = {name: values[name] for name in NOVEL_VIEW_ARGUMENTS if values.get(name)}
+    rgbd: Overrides = {name: values[name] for name in RGBD_ARGUMENTS if values.get(name)}
     if values.get("image_topic"):
         buffer["image_topics"] = [values["image_topic"]]
-        novel_view["frames_topic"] = values["image_topic"]
-    return buffer, novel_view
+        novel_view["frames_topic"] = rgbd["colour_topic"] = values["image_topic"]
+    if values.get("rgbd") in TRUE:
+        buffer.update(rgbd_feed({**(rgbd_config or {}), **rgbd}))
+    return buffer, novel_view, rgbd
 
 
 def choices(parameter: str) -> list[str]:
@@ -71,22 +91,32 @@ def generate_launch_description() -> LaunchDescription:
                               description="inference engine of novel_view; '' = the config's"),
         DeclareLaunchArgument("sampler", default_value="", choices=choices("sampler"),
                               description="sampler of novel_view; '' = the config's"),
-        DeclareLaunchArgument("model_file_path", default_value="", description="checkpoint; '' = the config's"),
+        DeclareLaunchArgument("model_file_path", default_value="",
+                              description="checkpoint; '' = the config's. novel_view's target_angle is relative to the "
+                                          "newest key view for a relative-mode model, canonical otherwise"),
         DeclareLaunchArgument("mode", default_value="", choices=choices("mode"),
                               description="novel_view mode (dynamic adds ~/synthesize_video and ~/video); '' = the config's"),
-        DeclareLaunchArgument("namespace", default_value="", description="namespace of both nodes (and RViz's topics)"),
+        DeclareLaunchArgument("namespace", default_value="", description="namespace of the nodes (and RViz's topics)"),
         DeclareLaunchArgument("rviz", default_value="false", description="also start RViz on config/viewfusion.rviz"),
+        DeclareLaunchArgument("rgbd", default_value="false",
+                              description="also start rgbd_completion (a second model) and feed view_buffer its "
+                                          "colour topic, rgbd_completion/mask and rgbd_completion/roi"),
         DeclareLaunchArgument("fixed_frame", default_value="base_link",
                               description="RViz fixed frame: a TF frame that exists, e.g. the frame of ~/points"),
     ]
 
     def nodes(context: LaunchContext) -> list[NodeAction]:
+        from nvs_fusion_ros.ros.bringup import RGBD_NODE, load_parameters
+
         values = {name: LaunchConfiguration(name).perform(context) for name in ARGUMENT_NAMES}
-        buffer, novel_view = parameter_overrides(values)
+        rgbd_on = values["rgbd"] in TRUE
+        rgbd_config = load_parameters(values["config"], values["namespace"], rgbd=True)[RGBD_NODE] if rgbd_on else None
+        buffer, novel_view, rgbd = parameter_overrides(values, rgbd_config)
         actions = [
             Node(package=PACKAGE, executable=name, name=name, namespace=values["namespace"],
                  parameters=[values["config"], *([overrides] if overrides else [])], output="screen")
-            for name, overrides in (("view_buffer", buffer), ("novel_view", novel_view))
+            for name, overrides in (("view_buffer", buffer), ("novel_view", novel_view), (RGBD_NODE, rgbd))
+            if name != RGBD_NODE or rgbd_on
         ]
         if values["rviz"] in TRUE:
             from nvs_fusion_ros.ros.rviz_config import write_adapted

@@ -38,7 +38,7 @@ def launch_module() -> ModuleType:
 
 @pytest.mark.skipif(importlib.util.find_spec("launch_ros") is None,
                     reason="launch_ros is not installable from PyPI; the launch file is run only on a ROS 2 install")
-def test_launch_file_runs_into_both_nodes_and_rviz(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_launch_file_runs_into_the_nodes_and_rviz(monkeypatch: pytest.MonkeyPatch) -> None:
     import ament_index_python.packages
     from launch.actions import DeclareLaunchArgument, OpaqueFunction
     from launch_ros.actions import Node
@@ -56,12 +56,16 @@ def test_launch_file_runs_into_both_nodes_and_rviz(monkeypatch: pytest.MonkeyPat
     nodes = [a for a in function.execute(context) if isinstance(a, Node)]
     assert {(n.node_package, n.node_executable) for n in nodes} == {("nvs_fusion_ros", "view_buffer"),
                                                                    ("nvs_fusion_ros", "novel_view"), ("rviz2", "rviz2")}
+    context.launch_configurations.update(rgbd="true")
+    nodes = [a for a in function.execute(context) if isinstance(a, Node)]
+    assert ("nvs_fusion_ros", "rgbd_completion") in {(n.node_package, n.node_executable) for n in nodes}
     assert {a.name for a in declared} == set(launch_module().ARGUMENT_NAMES)
 
 
 def test_every_launch_argument_read_is_declared_and_every_override_is_a_parameter() -> None:
     """Where launch is missing: the declarations are read from the source, the argument mapping is run."""
     from nvs_fusion_ros.ros.novel_view_params import PARAMETERS as NOVEL_VIEW_PARAMETERS
+    from nvs_fusion_ros.ros.rgbd_node import PARAMETERS as RGBD_PARAMETERS
     from nvs_fusion_ros.ros.view_buffer_node import PARAMETERS as VIEW_BUFFER_PARAMETERS
 
     tree = ast.parse(LAUNCH_FILE.read_text())
@@ -72,14 +76,36 @@ def test_every_launch_argument_read_is_declared_and_every_override_is_a_paramete
     assert set(module.ARGUMENT_NAMES) | literal_reads == declared
     assert not [c for c in calls if c.func.id == "remappings"]  # topics are parameters, not remapped literals
 
-    config = load_parameters(CONFIG)
+    config = load_parameters(CONFIG, rgbd=True)
     everything = {name: "x" for name in module.ARGUMENT_NAMES}
-    buffer, novel_view = module.parameter_overrides(everything)
+    buffer, novel_view, rgbd = module.parameter_overrides(everything)
     assert set(buffer) <= {s.name for s in VIEW_BUFFER_PARAMETERS} and set(buffer) <= set(config["view_buffer"])
     assert set(novel_view) <= {s.name for s in NOVEL_VIEW_PARAMETERS} and set(novel_view) <= set(config["novel_view"])
-    assert buffer == {"image_topics": ["x"]} and novel_view["frames_topic"] == "x"
-    assert module.parameter_overrides({name: "" for name in module.ARGUMENT_NAMES}) == ({}, {})  # '' keeps the yaml
+    assert set(rgbd) <= {s.name for s in RGBD_PARAMETERS} and set(rgbd) <= set(config["rgbd_completion"])
+    assert buffer == {"image_topics": ["x"]} and novel_view["frames_topic"] == "x" and rgbd["colour_topic"] == "x"
+    blank = {name: "" for name in module.ARGUMENT_NAMES}
+    assert module.parameter_overrides(blank) == ({}, {}, {})  # '' keeps the yaml
     assert module.choices("engine")[1:] == list(ENGINES) and module.choices("sampler")[1:] == list(SAMPLERS)
+
+
+def test_rgbd_argument_feeds_view_buffer_the_completion_nodes_colour_mask_and_roi() -> None:
+    from rclpy.expand_topic_name import expand_topic_name
+
+    module = launch_module()
+    blank = {name: "" for name in module.ARGUMENT_NAMES}
+    section = load_parameters(CONFIG, rgbd=True)["rgbd_completion"]
+    buffer, _, rgbd = module.parameter_overrides({**blank, "rgbd": "true"}, section)
+    assert buffer == {"image_topics": [section["colour_topic"]], "mask_topic": "rgbd_completion/mask",
+                      "roi_topic": "rgbd_completion/roi"} and rgbd == {}
+    for output in ("mask", "roi"):  # view_buffer's relative name is rgbd_completion's private topic in any namespace
+        assert expand_topic_name(buffer[f"{output}_topic"], "view_buffer", "/robot1") == \
+            expand_topic_name(f"~/{output}", "rgbd_completion", "/robot1") == f"/robot1/rgbd_completion/{output}"
+    buffer, _, rgbd = module.parameter_overrides({**blank, "rgbd": "true", "image_topic": "/arm/color"}, section)
+    assert buffer["image_topics"] == ["/arm/color"] and rgbd == {"colour_topic": "/arm/color"}
+    tree = ast.parse(LAUNCH_FILE.read_text())
+    (rgbd_argument,) = [c for c in ast.walk(tree) if isinstance(c, ast.Call) and getattr(c.func, "id", "") ==
+                        "DeclareLaunchArgument" and c.args[0].value == "rgbd"]
+    assert {k.arg: ast.literal_eval(k.value) for k in rgbd_argument.keywords}["default_value"] == "false"  # opt-in
 
 
 def test_rviz_layout_shows_every_output_under_the_namespace_with_the_given_fixed_frame() -> None:
@@ -102,23 +128,26 @@ def test_rviz_layout_shows_every_output_under_the_namespace_with_the_given_fixed
 
 @pytest.mark.ros
 def test_config_holds_exactly_the_parameters_the_nodes_declare(tiny_checkpoint: Path) -> None:
-    """Start both nodes from the shipped yaml (so each value also has the declared type) and compare names."""
+    """Start the three nodes from the shipped yaml (so each value also has the declared type) and compare names."""
     import rclpy
     from rclpy.context import Context
 
     from nvs_fusion_ros.ros.bringup import create_nodes
 
-    params = load_parameters(CONFIG)
+    params = load_parameters(CONFIG, rgbd=True)
     declared_in_yaml = {name: set(values) for name, values in params.items()}
-    params["novel_view"].update(model_file_path=str(tiny_checkpoint), engine="torch", device="cpu")
+    for name in ("novel_view", "rgbd_completion"):
+        params[name].update(model_file_path=str(tiny_checkpoint), engine="torch", device="cpu")
     context = Context()
     rclpy.init(context=context, domain_id=next_domain())
     try:
         nodes = create_nodes(params, context=context)
         try:
+            assert [node.get_name() for node in nodes] == ["view_buffer", "novel_view", "rgbd_completion"]
             for node in nodes:
                 declared = set(node._parameters) - {"use_sim_time", "start_type_description_service"}
                 assert declared_in_yaml[node.get_name()] == declared, node.get_name()
+            assert nodes[0].get_parameter("mask_topic").value == "rgbd_completion/mask"
             assert nodes[0].get_parameter("max_views").value == nodes[1].get_parameter("max_views").value
         finally:
             for node in nodes:
@@ -146,6 +175,9 @@ def test_load_parameters_merges_sections_in_order_and_applies_sets(tmp_path: Pat
     }))
     params = load_parameters(path, namespace="robot")
     assert params == {"view_buffer": {"max_views": 4}, "novel_view": {"max_views": 5, "steps": 3}}
+    with_rgbd = load_parameters(path, namespace="robot", rgbd=True)  # no section: the node's defaults, view_buffer fed
+    assert with_rgbd["rgbd_completion"] == {"max_views": 4} and with_rgbd["view_buffer"]["image_topics"] == [
+        "/camera/color/image_raw"] and with_rgbd["view_buffer"]["roi_topic"] == "rgbd_completion/roi"
     apply_sets(params, ["novel_view.target_angles=[0, 1.5]", "view_buffer.mask_topic=", "novel_view.enable_fp16=false"])
     assert params["novel_view"]["target_angles"] == [0, 1.5] and params["novel_view"]["enable_fp16"] is False
     assert params["view_buffer"]["mask_topic"] == ""
@@ -167,13 +199,18 @@ def test_unknown_parameters_are_refused_before_any_node_starts() -> None:
 
 
 @pytest.mark.ros
-@pytest.mark.parametrize("ctrl_c_after", ["running /view_buffer, /novel_view", "[view_buffer]: keeping up to"],
-                         ids=["while spinning", "while the nodes start"])
-def test_bringup_runs_both_nodes_and_stops_cleanly_on_ctrl_c(tiny_checkpoint: Path, ctrl_c_after: str) -> None:
+@pytest.mark.parametrize(("ctrl_c_after", "rgbd"), [("running /view_buffer, /novel_view;", False),
+                                                    ("[view_buffer]: keeping up to", False),
+                                                    ("running /view_buffer, /novel_view, /rgbd_completion;", True)],
+                         ids=["while spinning", "while the nodes start", "with --rgbd, while spinning"])
+def test_bringup_runs_the_nodes_and_stops_cleanly_on_ctrl_c(tiny_checkpoint: Path, ctrl_c_after: str, rgbd: bool) -> None:
     env = {**os.environ, "ROS_DOMAIN_ID": str(next_domain()), "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "nvs_fusion_ros.cli", "launch", "--set", f"novel_view.model_file_path={tiny_checkpoint}",
                "--set", "novel_view.engine=torch", "--set", "novel_view.device=cpu", "--set", "view_buffer.max_views=4",
                "--set", "novel_view.max_views=4"]
+    if rgbd:
+        command += ["--rgbd", "--set", f"rgbd_completion.model_file_path={tiny_checkpoint}", "--set",
+                    "rgbd_completion.engine=torch", "--set", "rgbd_completion.device=cpu"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         lines = []

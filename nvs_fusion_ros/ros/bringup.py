@@ -1,5 +1,9 @@
 """``nvs-fusion launch``: both nodes in one process, for installs without ``ros2 launch``.
 
+``--rgbd`` also runs ``rgbd_completion`` (opt-in: it loads a second model) from the params file's
+``rgbd_completion`` section and feeds ``view_buffer`` from it (``rgbd_feed``), like the launch file's
+``rgbd:=true``; ``--set`` applies after that, so it can still change any of them.
+
 Reads the same ROS 2 params file as the launch file (``node_name: ros__parameters: ...``;
 keys may be ``view_buffer``, ``/ns/view_buffer`` or wildcards such as ``/**/view_buffer``
 and ``/**``), applies ``--set node.param=value`` overrides (values parsed as YAML), and
@@ -20,6 +24,7 @@ from typing import Any
 import yaml
 
 NODE_NAMES = ("view_buffer", "novel_view")
+RGBD_NODE = "rgbd_completion"  # opt-in: started only when its parameters are loaded (rgbd=True)
 CONFIG_NAME = "viewfusion.yaml"
 
 
@@ -60,22 +65,36 @@ def key_matches(key: str, node_fqn: str) -> bool:
     return re.fullmatch(pattern, node_fqn) is not None
 
 
-def load_parameters(path: str | Path, namespace: str = "") -> dict[str, dict[str, Any]]:
-    """Each node's parameters from a ROS 2 params file; sections apply in file order, later ones win."""
+def load_parameters(path: str | Path, namespace: str = "", rgbd: bool = False) -> dict[str, dict[str, Any]]:
+    """Each node's parameters from a ROS 2 params file; sections apply in file order, later ones win.
+
+    With ``rgbd``, also ``rgbd_completion``'s, and ``view_buffer`` takes its inputs from that node (``rgbd_feed``).
+    """
     try:
         document = yaml.safe_load(Path(path).read_text())
     except yaml.YAMLError as exc:
         raise ValueError(f"{path} is not valid YAML: {exc}") from None
     if not isinstance(document, dict):
         raise ValueError(f"{path} must map node names to {{ros__parameters: ...}}")
-    params: dict[str, dict[str, Any]] = {name: {} for name in NODE_NAMES}
+    params: dict[str, dict[str, Any]] = {name: {} for name in (*NODE_NAMES, *([RGBD_NODE] if rgbd else []))}
     for key, section in document.items():
         if not isinstance(section, dict) or not isinstance(section.get("ros__parameters"), dict):
             raise ValueError(f"{path}: section {key!r} has no 'ros__parameters' mapping")
-        for name in NODE_NAMES:
+        for name in params:
             if key_matches(str(key), fully_qualified_name(namespace, name)):
                 params[name].update(section["ros__parameters"])
+    if rgbd:
+        params["view_buffer"].update(rgbd_feed(params[RGBD_NODE]))
     return params
+
+
+def rgbd_feed(rgbd_params: dict[str, Any]) -> dict[str, Any]:
+    """view_buffer's inputs when rgbd_completion runs: its colour topic, mask and ROI (relative names: same namespace)."""
+    from .rgbd_node import PARAMETERS
+
+    (colour,) = [spec.default for spec in PARAMETERS if spec.name == "colour_topic"]
+    return {"image_topics": [rgbd_params.get("colour_topic", colour)], "mask_topic": f"{RGBD_NODE}/mask",
+            "roi_topic": f"{RGBD_NODE}/roi"}
 
 
 def apply_sets(params: dict[str, dict[str, Any]], sets: list[str]) -> None:
@@ -91,16 +110,22 @@ def apply_sets(params: dict[str, dict[str, Any]], sets: list[str]) -> None:
 
 
 def create_nodes(params: dict[str, dict[str, Any]], namespace: str = "", context: object = None) -> list:
-    """Both nodes with these parameters (unknown names are an error, ints accepted for doubles)."""
+    """Both nodes, and rgbd_completion when ``params`` holds its section, with these parameters (unknown names are
+    an error, ints accepted for doubles)."""
     from .novel_view_node import NovelViewNode
     from .novel_view_params import PARAMETERS as NOVEL_VIEW_PARAMETERS
     from .parameters import overrides
     from .view_buffer_node import PARAMETERS as VIEW_BUFFER_PARAMETERS
     from .view_buffer_node import ViewBufferNode
 
+    kinds = [(ViewBufferNode, VIEW_BUFFER_PARAMETERS, "view_buffer"), (NovelViewNode, NOVEL_VIEW_PARAMETERS, "novel_view")]
+    if RGBD_NODE in params:
+        from .rgbd_node import PARAMETERS as RGBD_PARAMETERS
+        from .rgbd_node import RgbdCompletionNode
+
+        kinds.append((RgbdCompletionNode, RGBD_PARAMETERS, RGBD_NODE))
     plan = []
-    for cls, specs, name in ((ViewBufferNode, VIEW_BUFFER_PARAMETERS, "view_buffer"),
-                             (NovelViewNode, NOVEL_VIEW_PARAMETERS, "novel_view")):
+    for cls, specs, name in kinds:
         try:  # every value is checked before any node (and the model) is loaded
             plan.append((cls, overrides(specs, params.get(name, {}))))
         except ValueError as exc:
@@ -122,6 +147,8 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
                         help="override one parameter, e.g. novel_view.engine=onnxruntime (repeatable)")
     parser.add_argument("--namespace", default="", help="namespace of both nodes")
+    parser.add_argument("--rgbd", action="store_true",
+                        help="also run rgbd_completion (a second model) and feed view_buffer its colour, mask and ROI")
     parser.add_argument("--ros-args", dest="ros_args", nargs=argparse.REMAINDER, default=None,
                         help="ROS arguments for both nodes, last on the line (e.g. --ros-args -r views:=/cam/views)")
     parser.set_defaults(func=run)
@@ -139,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
         except InvalidNamespaceException as exc:
             reason = str(exc).splitlines()[0].removeprefix("Invalid namespace: ").rstrip(":")
             raise ValueError(f"--namespace {args.namespace!r} is not a valid ROS namespace: {reason}") from None
-    params = load_parameters(args.config or default_config_path(), args.namespace)
+    params = load_parameters(args.config or default_config_path(), args.namespace, args.rgbd)
     apply_sets(params, args.set)
     ros_args = None if args.ros_args is None else ["--ros-args", *args.ros_args]
     return serve(lambda context: create_nodes(params, args.namespace, context), ros_args)
