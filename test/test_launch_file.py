@@ -112,8 +112,13 @@ def test_rviz_layout_shows_every_output_under_the_namespace_with_the_given_fixed
     from nvs_fusion_ros.ros.novel_view_jobs import IMAGE_OUTPUTS
 
     text = RVIZ.read_text()
-    outputs = {"/views", *(f"/novel_view/{name}" for name in (*IMAGE_OUTPUTS, "points", "mesh"))}
+    outputs = {"/views", *(f"/novel_view/{name}" for name in (*IMAGE_OUTPUTS, "points", "mesh")),
+               "/rgbd_completion/object_cloud", "/rgbd_completion/object_mesh"}
     assert set(display_topics(yaml.safe_load(text))) == outputs
+    (completion,) = [d for d in yaml.safe_load(text)["Visualization Manager"]["Displays"]
+                     if d.get("Topic", {}).get("Value") == "/rgbd_completion/object_cloud"]
+    assert (completion["Color Transformer"], completion["Channel Name"]) == ("Intensity", "confidence")
+    assert (completion["Min Intensity"], completion["Max Intensity"]) == (0, 1)
     layout = adapt(text, "robot1", "odom")
     assert set(display_topics(layout)) == {f"/robot1{topic}" for topic in outputs}
     assert layout["Visualization Manager"]["Global Options"]["Fixed Frame"] == "odom"
