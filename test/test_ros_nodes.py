@@ -23,10 +23,10 @@ from std_srvs.srv import Trigger
 
 from nvs_fusion_ros import cli
 from nvs_fusion_ros.ros.image_conversions import image_to_numpy, numpy_to_image
-from nvs_fusion_ros.ros.novel_view_node import NovelViewNode
+from nvs_fusion_ros.ros.novel_view_node import NovelViewNode, newest_last
 from nvs_fusion_ros.ros.qos import latched_qos, output_qos
 from nvs_fusion_ros.ros.view_buffer_node import ViewBufferNode
-from nvs_fusion_ros.synthesis.key_views import prepare_key_view
+from nvs_fusion_ros.synthesis.key_views import KeyViewSet, ReceivedViews, prepare_key_view
 from nvs_fusion_ros.synthesis.tensors import read_rgb
 from nvs_fusion_ros.synthesis.worker import LatestWinsWorker
 
@@ -98,6 +98,42 @@ def test_images_to_key_views_to_synthesized_outputs_with_the_request_header(ros:
 
 def kv(diagnostics: DiagnosticArray, key: str) -> str:
     return {v.key: v.value for v in diagnostics.status[0].values}[key]
+
+
+def test_jobs_get_the_newest_key_view_last_the_relative_models_anchor() -> None:
+    """Issue 14: a relative model measures target_angle from views[-1], so that must be the newest view by stamp."""
+    def key(sec: int, frame_id: str, level: int) -> tuple[int, int, str, int]:
+        return sec, 0, frame_id, level
+
+    buffer: KeyViewSet[tuple] = KeyViewSet(2, 0.02)  # full at two views: a more diverse view replaces one
+    received = ReceivedViews(2)
+    for sec, level in ((1, 0), (2, 40), (3, 240)):
+        buffer.offer(np.full((16, 16, 3), level, np.uint8), key(sec, "cam", level))
+        for kept in buffer.views:  # view_buffer republishes the whole set on each change
+            received.receive(kept.meta, kept.image)
+    views, _ = newest_last(received)
+    assert [int(v[0, 0, 0]) for v in views] == [0, 240]  # 240 replaced 40 and is last, the oldest kept first
+
+    received = ReceivedViews(4)  # two cameras: the newest frame arrives first, then an older one of the other camera
+    for sec, frame_id, level in ((5, "arm", 10), (3, "head", 20), (0, "a", 30), (0, "b", 40)):
+        received.receive(key(sec, frame_id, level), np.full((2, 2, 3), level, np.uint8))
+    views, frame_id = newest_last(received)
+    assert [int(v[0, 0, 0]) for v in views] == [30, 40, 20, 10] and frame_id == "arm"  # equal stamps: by arrival
+
+
+@pytest.mark.ros
+def test_outputs_carry_the_frame_of_the_newest_view_by_stamp_not_by_arrival(ros: Ros) -> None:
+    node = ros.novel_view()
+    images = ros.collect(Image, "/novel_view/image")
+    views = publisher_to(ros, "views", latched_qos(6))
+    views.publish(grey_image(30, 20, frame_id="arm_camera"))  # the newest view arrives first
+    views.publish(grey_image(90, 10, frame_id="head_camera"))
+    wait_for(lambda: len(node.views) == 2, what="both views")
+    angle = ros.probe.create_publisher(Float32, "target_angle", output_qos(10))
+    wait_for(lambda: angle.get_subscription_count() == 1, what="novel_view on target_angle")
+    angle.publish(Float32(data=0.5))
+    wait_for(lambda: len(images) == 1, what="the answer")
+    assert images[0].header.frame_id == "arm_camera"
 
 
 @pytest.mark.ros

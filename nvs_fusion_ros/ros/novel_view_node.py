@@ -1,48 +1,46 @@
 """``novel_view``: key views in, synthesized views, hypotheses and uncertainty out.
 
 Inputs
-  ``views`` (sensor_msgs/Image, RELIABLE + TRANSIENT_LOCAL): the key-view set of ``view_buffer``,
-      received by the rule of ``synthesis.key_views.ReceivedViews`` (a reset marker clears it), a
-      view keyed by its stamp, frame_id *and* pixels, so cameras that stamp 0 or repeat stamps
-      still give distinct views. ``max_views`` must equal the buffer's (else a ``peers`` warning).
-  ``target_angle`` (std_msgs/Float32, radians, any finite value): one synthesis request.
-  ``reset`` (std_msgs/Empty): forget the views and frames, drop waiting requests and cancel the
-      running one at its next step; nothing requested before the reset is published after it.
-  ``~/synthesize_orbit`` (std_srvs/Trigger): queue an orbit over ``target_angles``; it answers
-      as soon as the job is queued, with the stamp the outputs will carry.
-  ``~/reconstruct`` (std_srvs/Trigger): distill the held views into a 3D model
-      (``reconstruction.pipeline.reconstruct``: an orbit of ``reconstruction_orbit_views`` views at
-      ``steps`` DDIM steps, then ``reconstruction_iterations`` field iterations on a
-      ``reconstruction_grid``³ grid, mode seeking after the first third unless
-      ``reconstruction_mode_seeking`` is False). It answers when queued, with the stamp the outputs
-      will carry, and refuses (success False, with the reason) without views or while a
-      reconstruction is already waiting or running.
+  ``views`` (sensor_msgs/Image, RELIABLE + TRANSIENT_LOCAL): the key-view set of ``view_buffer``, received by the
+      rule of ``synthesis.key_views.ReceivedViews`` (a reset marker clears it), a view keyed by its stamp, frame_id
+      *and* pixels, so cameras that stamp 0 or repeat stamps still give distinct views. ``max_views`` must equal the
+      buffer's (else a ``peers`` warning). Jobs get the views oldest first by header stamp, arrival breaking ties.
+  ``target_angle`` (std_msgs/Float32, radians, any finite value): one synthesis request. Like ``target_angles``,
+      measured from the newest key view (the last one) for a relative-mode model (checkpoint ``angle_reference:
+      relative``), in the object's canonical frame otherwise; the node logs which at start.
+  ``reset`` (std_msgs/Empty): forget the views and frames, drop waiting requests and cancel the running one at its
+      next step; nothing requested before the reset is published after it.
+  ``~/synthesize_orbit`` (std_srvs/Trigger): queue an orbit over ``target_angles``; it answers as soon as the job is
+      queued, with the stamp the outputs will carry.
+  ``~/reconstruct`` (std_srvs/Trigger): distill the held views into a 3D model (``reconstruction.pipeline.reconstruct``:
+      an orbit of ``reconstruction_orbit_views`` views at ``steps`` DDIM steps, then ``reconstruction_iterations``
+      field iterations on a ``reconstruction_grid``³ grid, mode seeking after the first third unless
+      ``reconstruction_mode_seeking`` is False). It answers when queued, with the stamp the outputs will carry, and
+      refuses (success False, with the reason) without views or while a reconstruction is already waiting or running.
   With ``rate`` > 0 a timer requests the next angle of ``target_angles`` (cycling) at that rate.
   Dynamic mode only (``mode: dynamic``, for moving objects):
-  ``frames_topic`` (sensor_msgs/Image, ``input_qos``): the camera stream of the moving object,
-      ideally cropped to it (it is letterboxed on white to the model's size). The node keeps the
-      last ``video_frames`` key frames, at least ``video_frame_period`` s apart by header stamp
-      (``synthesis.frame_buffer``); a stamp older than the last kept one starts a new clip.
+  ``frames_topic`` (sensor_msgs/Image, ``input_qos``): the camera stream of the moving object, ideally cropped to it
+      (it is letterboxed on white to the model's size). The node keeps the last ``video_frames`` key frames, at least
+      ``video_frame_period`` s apart by header stamp (``synthesis.frame_buffer``); a stamp older than the last kept
+      one starts a new clip.
   ``~/synthesize_video`` (std_srvs/Trigger): the held clip from every azimuth of ``target_angles``
       (``synthesis.video_synthesizer``); answers when queued, or refuses with the reason.
 
-Outputs (RELIABLE, depth ``output_qos_depth``), one message each per request; layouts in
-``novel_view_jobs``: ``~/image``, ``~/hypotheses`` (K tiles), ``~/weights`` (32FC1, one tile per
-key view, oldest first), ``~/uncertainty`` (32FC1), ``~/orbit`` (one per angle), ``~/video``
-(cell (v, f): the stamp of frame f, frame_id ``nvs_view_<v>``), ``~/points`` (PointCloud2,
-x y z rgb) and ``~/mesh`` (Marker TRIANGLE_LIST) in the object frame ``reconstruction_frame_id``
-('' = the views' frame_id), also written under ``reconstruction_output_dir`` when set.
+Outputs (RELIABLE, depth ``output_qos_depth``), one message each per request; layouts in ``novel_view_jobs``:
+``~/image``, ``~/hypotheses`` (K tiles), ``~/weights`` (32FC1, one tile per key view, oldest first), ``~/uncertainty``
+(32FC1), ``~/orbit`` (one per angle), ``~/video`` (cell (v, f): the stamp of frame f, frame_id ``nvs_view_<v>``),
+``~/points`` (PointCloud2, x y z rgb) and ``~/mesh`` (Marker TRIANGLE_LIST) in the object frame
+``reconstruction_frame_id`` ('' = the views' frame_id), also written under ``reconstruction_output_dir`` when set.
 ``/diagnostics``: "novel view synthesis" and "3D reconstruction" (``novel_view_diagnostics``).
 
-Headers: Float32 and Trigger carry no header, so every output of a request carries the stamp
-of the node clock when the request was received (the timer's tick in periodic mode) and the
-frame_id of the newest key view. Every job parameter is read at that moment too
-(``novel_view_params.Request``).
+Headers: Float32 and Trigger carry no header, so every output of a request carries the stamp of the node clock when
+the request was received (the timer's tick in periodic mode) and the frame_id of the newest key view. Every job
+parameter is read at that moment too (``novel_view_params.Request``).
 
-The model runs on a worker thread with one latest-wins slot per job kind (``synthesis.worker``),
-so callbacks never wait for inference; a newer request replaces a waiting one and the drop is
-counted. A reconstruction shares the one engine and thread: view requests wait in their slots
-behind it ("busy: reconstruct" in diagnostics), never refused or lost.
+The model runs on a worker thread with one latest-wins slot per job kind (``synthesis.worker``), so callbacks never
+wait for inference; a newer request replaces a waiting one and the drop is counted. A reconstruction shares the one
+engine and thread: view requests wait in their slots behind it ("busy: reconstruct" in diagnostics), never refused
+or lost.
 """
 
 from __future__ import annotations
@@ -84,6 +82,13 @@ def stamp_text(header: Header) -> str:
     return f"{header.stamp.sec}.{header.stamp.nanosec:09d}"
 
 
+def newest_last(views: ReceivedViews) -> tuple[list[np.ndarray], str]:
+    """The views by header stamp (keys start with it; a stable sort: arrival breaks ties) and the newest's frame_id:
+    the newest last, a relative model's anchor ``views[-1]``, also when cameras' frames arrive out of stamp order."""
+    held = sorted(zip(views.keys(), views.images(), strict=True), key=lambda view: view[0][:2])
+    return [image for _, image in held], held[-1][0][2]
+
+
 class NovelViewNode(Node):
     """Runs ``NovelViewSynthesizer`` on the key views; see the module docstring for the interface."""
 
@@ -104,7 +109,6 @@ class NovelViewNode(Node):
         self.frames: FrameBuffer[Header] = FrameBuffer(value("video_frames"), value("video_frame_period"))
         self.views = ReceivedViews(value("max_views"))
         self._views_lock = threading.Lock()
-        self._newest_frame_id = ""
         self._next_angle = 0
         self.resets = 0
         self.views_received = 0  # messages on views, decodable or not (tests count deliveries by it)
@@ -125,7 +129,9 @@ class NovelViewNode(Node):
         self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics)
         if value("rate") > 0.0:
             self.create_timer(1.0 / value("rate"), self._on_tick)
-        self.get_logger().info(f"engine {self.synthesizer.runner.describe()}, model {self.synthesizer.checkpoint.path}")
+        relative = self.synthesizer.checkpoint.config.angle_reference == "relative"
+        self.get_logger().info(f"engine {self.synthesizer.runner.describe()}, model {self.synthesizer.checkpoint.path}; "
+                               + ("target angles from the newest key view" if relative else "canonical target angles"))
 
     def _value(self, name: str) -> object:
         return self.get_parameter(name).value
@@ -153,7 +159,6 @@ class NovelViewNode(Node):
         key = (stamp.sec, stamp.nanosec, msg.header.frame_id, hashlib.blake2b(image.tobytes(), digest_size=16).digest())
         with self._views_lock:
             self.views.receive(key, image)
-            self._newest_frame_id = msg.header.frame_id
 
     def _on_frame(self, msg: Image) -> None:
         stamp = msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec
@@ -203,7 +208,7 @@ class NovelViewNode(Node):
         with self._views_lock:
             if not len(self.views):
                 return None
-            views, frame_id = self.views.images(), self._newest_frame_id
+            views, frame_id = newest_last(self.views)
         return views, Header(stamp=self.get_clock().now().to_msg(), frame_id=frame_id), Request.snapshot(self._value)
 
     def _request(self, angle: float) -> None:
@@ -245,11 +250,8 @@ class NovelViewNode(Node):
         with self._views_lock:
             frames = self.frames.frames()
         request = Request.snapshot(self._value)
-        problem = request.video_problem
-        if not request.target_angles:
-            problem = "target_angles is empty"
-        if not frames:
-            problem = "no frames received yet"
+        problem = ("no frames received yet" if not frames else "target_angles is empty" if not request.target_angles
+                   else request.video_problem)
         if problem:
             return _answer(response, False, problem)
         self.worker.submit(VIDEO, partial(self.jobs.video_clip, frames=frames, request=request,
