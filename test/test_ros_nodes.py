@@ -9,10 +9,12 @@ import json
 import math
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import randomise_weights
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -22,6 +24,10 @@ from std_msgs.msg import Empty, Float32
 from std_srvs.srv import Trigger
 
 from nvs_fusion_ros import cli
+from nvs_fusion_ros.diffusion.schedules import linear_schedule
+from nvs_fusion_ros.model.checkpoint import save_checkpoint
+from nvs_fusion_ros.model.config import preset
+from nvs_fusion_ros.model.unet import ViewFusionUNet
 from nvs_fusion_ros.ros.image_conversions import image_to_numpy, numpy_to_image
 from nvs_fusion_ros.ros.novel_view_node import NovelViewNode, newest_last
 from nvs_fusion_ros.ros.qos import latched_qos, output_qos
@@ -134,6 +140,20 @@ def test_outputs_carry_the_frame_of_the_newest_view_by_stamp_not_by_arrival(ros:
     angle.publish(Float32(data=0.5))
     wait_for(lambda: len(images) == 1, what="the answer")
     assert images[0].header.frame_id == "arm_camera"
+
+
+@pytest.mark.ros
+def test_the_node_logs_what_its_models_target_angles_are_measured_from(ros: Ros, tmp_path: Path,
+                                                                     capfd: pytest.CaptureFixture[str]) -> None:
+    relative = tmp_path / "relative.pt"
+    model = randomise_weights(ViewFusionUNet(replace(preset("tiny"), angle_reference="relative")))
+    save_checkpoint(relative, model, linear_schedule(1e-4, 0.1, 100), {"note": "random, untrained"})
+    ros.novel_view()
+    assert "canonical target angles" in capfd.readouterr().err
+    ros.add(NovelViewNode(context=ros.context, namespace="relative", parameter_overrides=as_params(
+        {"model_file_path": str(relative), "engine": "torch", "device": "cpu"})))
+    err = capfd.readouterr().err
+    assert "target angles from the newest key view" in err and "canonical" not in err
 
 
 @pytest.mark.ros
