@@ -114,7 +114,8 @@ def test_reconstruct_publishes_points_and_mesh_stamped_like_the_request(ros: Ros
     total = 3 * 2 + 30  # orbit views x DDIM steps, then field iterations
     progress = [m for m in (reconstruction_status(d).message for d in diagnostics) if m.startswith("reconstruction: ")]
     assert all(re.fullmatch(rf"reconstruction: (starting|\d+/{total} \((orbit|field)\))", m) for m in progress), progress
-    wait_for(lambda: reconstruction_status(diagnostics[-1]).message.startswith("last reconstruction: 200 points"),
+    wait_for(lambda: bool(diagnostics)
+             and reconstruction_status(diagnostics[-1]).message.startswith("last reconstruction: 200 points"),
              what="the finished reconstruction in diagnostics")
     assert reconstruction_status(diagnostics[-1]).level == DiagnosticStatus.OK
     assert node.worker.failed == 0 and len(points) == 1 and len(meshes) == 1
