@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from ..model.config import UNetConfig
+from .atomic_file import atomic_path
 from .base import Denoiser
 from .cpu import cpu_isa, cpu_model
 from .onnx_export import TYPICAL_STREAMS, example_inputs
@@ -137,10 +138,9 @@ def calibrate(config: UNetConfig, model_sha256: str, candidates: list[Candidate]
     result = Calibration(best[1], measured, streams, cached=False, denoiser=best[2],
                          seconds=time.perf_counter() - started)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"key": key, "choice": result.choice.label, "measured_ms": measured,
-                               "seconds": result.seconds}, indent=2))
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps({"key": key, "choice": result.choice.label, "measured_ms": measured,
+                                   "seconds": result.seconds}, indent=2))
     return result
 
 

@@ -28,6 +28,7 @@ from torch import nn
 
 from ..model.config import UNetConfig
 from ..model.unet import ViewFusionUNet
+from .atomic_file import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -169,13 +170,11 @@ def export_onnx(model: ViewFusionUNet, path: str | Path, opset: int = DEFAULT_OP
     exported: nn.Module = _MixedPrecisionUNet(copy.deepcopy(reference)) if fp16 else reference
     config = model.config
     dynamic = {name: {0: "streams"} for name in INPUT_NAMES + OUTPUT_NAMES}
-    tmp = path.with_name(path.name + ".tmp")
-    with torch.no_grad():
+    with atomic_path(path) as tmp, torch.no_grad():
         torch.onnx.export(
             exported, example_inputs(config, 2), str(tmp), input_names=list(INPUT_NAMES),
             output_names=list(OUTPUT_NAMES), dynamic_axes=dynamic, opset_version=opset, dynamo=False,
         )
-    tmp.replace(path)
     inputs = example_inputs(config, verify_streams, seed=1)
     with torch.no_grad():
         expected = reference(*inputs)

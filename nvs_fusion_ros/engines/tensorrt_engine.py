@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..model.config import UNetConfig
+from .atomic_file import atomic_path
 from .base import Denoiser
 from .onnx_export import INPUT_NAMES, OUTPUT_NAMES, file_sha256, profile_shapes
 from .options import EngineOptions
@@ -90,12 +91,10 @@ def write_plan(plan_path: Path, plan: bytes, identity: PlanIdentity) -> None:
     """Write plan and sidecar atomically; the sidecar goes last, so a half-written pair is never trusted."""
     plan_path.parent.mkdir(parents=True, exist_ok=True)
     sidecar_path(plan_path).unlink(missing_ok=True)
-    tmp = plan_path.with_name(plan_path.name + ".tmp")
-    tmp.write_bytes(plan)
-    tmp.replace(plan_path)
-    tmp_sidecar = sidecar_path(plan_path).with_name(sidecar_path(plan_path).name + ".tmp")
-    tmp_sidecar.write_text(json.dumps({"key": identity.key(), **asdict(identity)}, indent=2))
-    tmp_sidecar.replace(sidecar_path(plan_path))
+    with atomic_path(plan_path) as tmp:
+        tmp.write_bytes(plan)
+    with atomic_path(sidecar_path(plan_path)) as tmp:
+        tmp.write_text(json.dumps({"key": identity.key(), **asdict(identity)}, indent=2))
 
 
 def import_tensorrt() -> tuple[Any, str | None]:
