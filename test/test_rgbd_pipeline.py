@@ -66,3 +66,22 @@ def test_a_canonical_model_gets_canonical_azimuths_and_the_anchor_is_placed_by_m
     pose = done.placement.orbit_camera_pose(done.placement.orbit_camera(0.0, 16, done.placement.anchor_elevation))
     towards, real = pose[:3, 3] - done.placement.translation, -done.placement.translation
     assert towards @ real / np.linalg.norm(towards) / np.linalg.norm(real) > math.cos(math.radians(2))
+
+
+class Cancelled(Exception):
+    pass
+
+
+def test_the_step_callback_reaches_the_sampler_so_a_cancel_stops_within_the_first_azimuth(frame: tabletop.RGBDFrame,
+                                                                                         tmp_path: Path) -> None:
+    calls: list[tuple[int, int]] = []
+    azimuths: list[int] = []
+
+    def cancel(done: int, total: int) -> None:
+        calls.append((done, total))
+        raise Cancelled
+
+    with pytest.raises(Cancelled):
+        complete_scene(frame.colour, frame.depth, frame.intrinsics, synthesizer(tmp_path, "relative"), OPTIONS,
+                       progress=lambda done, _total: azimuths.append(done), callback=cancel)
+    assert len(calls) == 1 and azimuths == []  # stopped at the first denoising step, before any azimuth finished

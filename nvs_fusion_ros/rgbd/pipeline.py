@@ -78,12 +78,16 @@ def angle_reference(synthesizer: object) -> str:
 
 
 def sample_hypotheses(synthesizer: object, view: np.ndarray, angles: list[float], options: CompletionOptions,
-                      progress: Progress | None = None) -> np.ndarray:
-    """(K, A, S, S, 3) images: K samples at each of the ``angles`` (the synthesizer's own angle convention)."""
+                      progress: Progress | None = None, callback: Progress | None = None) -> np.ndarray:
+    """(K, A, S, S, 3) images: K samples at each of the ``angles`` (the synthesizer's own angle convention).
+
+    ``progress(done, total)`` is called after each angle, ``callback(step, steps)`` after each
+    denoising step (the sampler's own callback: raising there cancels within a step).
+    """
     per_angle = []
     for i, angle in enumerate(angles):
         result = synthesizer.synthesize([view], angle, num_samples=options.samples, steps=options.steps,  # type: ignore[attr-defined]
-                                        seed=options.seed + 1000 * i)
+                                        seed=options.seed + 1000 * i, callback=callback)
         per_angle.append(result.images)
         if progress is not None:
             progress(i + 1, len(angles))
@@ -92,9 +96,9 @@ def sample_hypotheses(synthesizer: object, view: np.ndarray, angles: list[float]
 
 def complete_scene(colour: np.ndarray, depth: np.ndarray, intrinsics: Intrinsics, synthesizer: object,
                    options: CompletionOptions | None = None, progress: Progress | None = None,
-                   roi: tuple[int, int, int, int] | None = None) -> SceneCompletion:
+                   roi: tuple[int, int, int, int] | None = None, callback: Progress | None = None) -> SceneCompletion:
     """Segment (within ``roi`` when given), place, sample hypotheses and carve them; raises
-    NothingAbovePlaneError / CompletionError."""
+    NothingAbovePlaneError / CompletionError. ``progress`` and ``callback`` as in :func:`sample_hypotheses`."""
     from ..reconstruction.distill import estimate_azimuths  # torch-heavy: imported on use
 
     options = options or CompletionOptions()
@@ -108,11 +112,11 @@ def complete_scene(colour: np.ndarray, depth: np.ndarray, intrinsics: Intrinsics
     step = 2.0 * math.pi / options.azimuths
     if reference == "relative":
         angles = [step * j for j in range(1, options.azimuths)]
-        images = sample_hypotheses(synthesizer, view, angles, options, progress)
+        images = sample_hypotheses(synthesizer, view, angles, options, progress, callback)
         relative, elevation = angles, placement.anchor_elevation
     else:
         angles = [step * j for j in range(options.azimuths)]
-        images = sample_hypotheses(synthesizer, view, angles, options, progress)
+        images = sample_hypotheses(synthesizer, view, angles, options, progress, callback)
         mean_views = images.astype(np.float32).mean(axis=0).round().astype(np.uint8)
         anchor = estimate_azimuths(view[None], mean_views, angles)[0].azimuth
         placement = fit_placement(segmentation, anchor_azimuth=anchor)

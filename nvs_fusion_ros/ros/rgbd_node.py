@@ -221,7 +221,8 @@ class RgbdCompletionNode(Node):
             self._state = (DiagnosticStatus.OK, f"sampling hypotheses: azimuth {done}/{total}")
 
         try:
-            result = complete_scene(colour, depth, intrinsics, self.synthesizer, self.options, progress, roi)
+            result = complete_scene(colour, depth, intrinsics, self.synthesizer, self.options, progress, roi,
+                                    callback=lambda _step, _steps: control.check())
         except (NothingAbovePlaneError, CompletionError) as exc:
             return self._finish(DiagnosticStatus.ERROR, f"refused: {exc}")
         points, colors, confidence = result.cloud()
