@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -390,6 +391,22 @@ def test_worker_cancels_the_running_job_at_its_next_step_and_it_delivers_nothing
         assert delivered == ["stopped True"] and steps == [0, 1, 2] and worker.cancelled == 4
     finally:
         worker.stop(timeout=5)
+
+
+def test_a_second_stop_does_not_wait_again_for_a_stuck_job() -> None:
+    """The harness's stop_jobs then destroy_node both stop the worker: a stuck job must cost one timeout, not two."""
+    release = threading.Event()
+    worker = LatestWinsWorker()
+    worker.submit("reconstruct", lambda control: release.wait())  # ignores its cancel, like a step stuck in native code
+    wait_for(lambda: worker.busy_with == "reconstruct", what="the stuck job to start")
+    try:
+        assert worker.stop(timeout=0.2) is False
+        started = time.monotonic()
+        assert worker.stop(timeout=60) is False
+        assert time.monotonic() - started < 5  # returned at once instead of joining for up to 60 s
+    finally:
+        release.set()
+    wait_for(lambda: worker.stop(timeout=5), what="a later stop to report that the thread has ended")
 
 
 @pytest.mark.ros

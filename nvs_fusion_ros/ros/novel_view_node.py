@@ -287,7 +287,7 @@ class NovelViewNode(Node):
     def destroy_node(self) -> None:
         worker = getattr(self, "worker", None)  # absent when the model failed to load and rclpy cleans up the node
         if worker is not None:
-            worker.stop(JOB_STOP_TIMEOUT_S)
+            worker.stop(JOB_STOP_TIMEOUT_S)  # waits only when the harness's stop_jobs has not already
         super().destroy_node()
 
 

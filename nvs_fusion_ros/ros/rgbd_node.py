@@ -42,7 +42,7 @@ from ..rgbd.segmentation import NothingAbovePlaneError, mask_image, segment_obje
 from ..synthesis.synthesizer import NovelViewSynthesizer
 from ..synthesis.worker import JobControl, LatestWinsWorker
 from .cloud_messages import triangle_marker
-from .harness import node_main
+from .harness import JOB_STOP_TIMEOUT_S, node_main
 from .image_conversions import ImageConversionError, image_to_rgb8, numpy_to_image
 from .novel_view_params import PARAMETERS as NOVEL_VIEW_PARAMETERS
 from .parameters import ParamSpec, declare
@@ -251,6 +251,12 @@ class RgbdCompletionNode(Node):
     def stop_jobs(self, timeout: float) -> None:
         """Called by the harness before the context goes: cancel and join the completion worker."""
         self.worker.stop(timeout)
+
+    def destroy_node(self) -> None:
+        worker = getattr(self, "worker", None)  # absent when the model failed to load and rclpy cleans up the node
+        if worker is not None:
+            worker.stop(JOB_STOP_TIMEOUT_S)  # waits only when the harness's stop_jobs has not already
+        super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> int:

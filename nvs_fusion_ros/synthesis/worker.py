@@ -17,8 +17,9 @@ ends after a reset must not publish results from views the user asked to forget.
   the job was cancelled and holds the worker's lock while it publishes, so a cancel either
   comes first (nothing is published) or waits until the publishing is over (everything was
   published before the cancel returned): nothing from before a reset is published after it;
-- ``stop`` cancels, then joins the thread (bounded), so a process can shut its middleware
-  down only once no job is inside native code or about to publish.
+- ``stop`` cancels, then joins the thread (bounded, and only once: a later stop does not wait
+  again), so a process can shut its middleware down only once no job is inside native code or
+  about to publish.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class LatestWinsWorker:
         self._waiting: OrderedDict[str, Job] = OrderedDict()
         self._condition = threading.Condition()
         self._stopping = False
+        self._joined = False  # a stop already waited for the thread (ended or timed out)
         self._running: JobControl | None = None
         self.dropped = 0
         self.failed = 0
@@ -121,13 +123,21 @@ class LatestWinsWorker:
             return not self._waiting and self.busy_with is None
 
     def stop(self, timeout: float | None = None) -> bool:
-        """Cancel everything and end the thread; True when it ended within ``timeout``."""
+        """Cancel everything and end the thread; True when it ended within ``timeout``.
+
+        Only the first stop waits: a later one (``destroy_node`` after the harness's ``stop_jobs``)
+        returns at once whether the thread has ended, so a stuck job is waited for once, not twice.
+        """
         with self._condition:
+            if self._joined:
+                return not self._thread.is_alive()
             self._stopping = True
         self.cancel_all()
         with self._condition:
             self._condition.notify()
         self._thread.join(timeout)
+        with self._condition:
+            self._joined = True
         if self._thread.is_alive():
             log.warning("worker %s still running a %s job after %s s", self._thread.name, self.busy_with, timeout)
             return False
