@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ from nvs_fusion_ros.cli import main
 
 @pytest.mark.ros
 def test_demo_rgbd_writes_cloud_mesh_picture_and_summary(tiny_checkpoint: Path, tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+                                                         monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture) -> None:
     """Through the real command line: ``--rgbd`` must reach ``run_rgbd`` (the RGB demo writes no cloud.ply)."""
     monkeypatch.setenv("ROS_DOMAIN_ID", str(next_domain()))
     out = tmp_path / "demo"
@@ -25,7 +26,10 @@ def test_demo_rgbd_writes_cloud_mesh_picture_and_summary(tiny_checkpoint: Path, 
                  "--device", "cpu", "--steps", "2", "--num-hypotheses", "2", "--timeout", "120", "--out", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["frame_id"] == "camera_color_optical_frame" and summary["stamp"] == "1.200000000"
-    assert summary["visible_points"] > 1000 and summary["points"] == summary["visible_points"] + summary["completed_points"]
+    # the demo splits the cloud where the node did: its visible count is the one the node logged
+    logged = re.findall(r"published (\d+) visible \+ (\d+) completed points", capfd.readouterr().err)
+    assert logged and summary["visible_points"] > 1000
+    assert [int(n) for n in logged[-1]] == [summary["visible_points"], summary["completed_points"]]
     assert summary["scores"]["visible"]["precision_5mm"] > 0.99  # the visible points are in metres where the box is
     assert summary["timings_s"]["cloud_after_request"] > 0
     header = (out / "cloud.ply").read_bytes().split(b"end_header\n")[0].decode()
@@ -33,6 +37,7 @@ def test_demo_rgbd_writes_cloud_mesh_picture_and_summary(tiny_checkpoint: Path, 
     body = (out / "cloud.ply").read_bytes().split(b"end_header\n", 1)[1]
     rows = np.frombuffer(body, dtype=[("xyz", "<f4", 3), ("rgb", "u1", 3), ("confidence", "<f4")])
     assert len(rows) == summary["points"] and ((rows["confidence"] >= 0) & (rows["confidence"] <= 1)).all()
+    assert (rows["confidence"][:summary["visible_points"]] == 1).all()
     assert f"element face {summary['mesh_triangles']}" in (out / "mesh.ply").read_bytes()[:400].decode(errors="ignore")
     for picture in ("rgbd_completion.png", "colour.png"):
         assert (out / picture).stat().st_size > 1000

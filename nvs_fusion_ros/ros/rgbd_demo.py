@@ -62,6 +62,7 @@ def run_rgbd(args: argparse.Namespace) -> int:
     from visualization_msgs.msg import Marker
 
     from ..rgbd import metrics, segmentation, tabletop
+    from ..rgbd.depth import decode_depth
     from ..rgbd.figure import completion_figure, write_ply
     from .harness import RosSession, wait_until
     from .image_conversions import numpy_to_image
@@ -126,7 +127,8 @@ def run_rgbd(args: argparse.Namespace) -> int:
                    "the cloud and meshes")
     points, colors, confidence = read_confidence_cloud(received["object_cloud"])  # type: ignore[arg-type]
     vertices, faces = read_collision_mesh(received["collision_mesh"])  # type: ignore[arg-type]
-    visible = segmentation.segment_object(frame.colour, frame.depth, frame.intrinsics).points
+    # segment the depth as the node received it (16UC1, whole mm), so the visible/completed split matches its cloud
+    visible = segmentation.segment_object(frame.colour, decode_depth(depth_mm, "16UC1"), frame.intrinsics).points
     write_ply(out / "cloud.ply", points, colors, confidence)
     write_ply(out / "mesh.ply", vertices, np.full((len(vertices), 3), 200, np.uint8), faces=faces)
     cv2.imwrite(str(out / "colour.png"), frame.colour[..., ::-1])
