@@ -33,17 +33,17 @@ from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker
 
-from ..rgbd.completion import CompletionConfig, CompletionError
-from ..rgbd.depth import DepthError, Intrinsics, check_depth
+from ..rgbd.completion import CompletionConfig
+from ..rgbd.depth import Intrinsics, check_depth
 from ..rgbd.pairing import StampPairer
 from ..rgbd.pipeline import CompletionOptions, complete_scene
 from ..rgbd.placement import clipped_roi, fit_placement
-from ..rgbd.segmentation import NothingAbovePlaneError, mask_image, segment_object
+from ..rgbd.segmentation import mask_image, segment_object
 from ..synthesis.synthesizer import NovelViewSynthesizer
 from ..synthesis.worker import JobControl, LatestWinsWorker
 from .cloud_messages import triangle_marker
 from .harness import JOB_STOP_TIMEOUT_S, node_main
-from .image_conversions import ImageConversionError, image_to_rgb8, numpy_to_image
+from .image_conversions import image_to_rgb8, numpy_to_image
 from .novel_view_params import PARAMETERS as NOVEL_VIEW_PARAMETERS
 from .parameters import ParamSpec, declare
 from .qos import INPUT_QOS_CHOICES, input_qos, output_qos
@@ -137,21 +137,21 @@ class RgbdCompletionNode(Node):
     def _on_colour(self, msg: Image) -> None:
         try:
             rgb = image_to_rgb8(msg)
-        except ImageConversionError as exc:
+        except ValueError as exc:  # ImageConversionError, or anything else the message makes numpy refuse
             return self._drop("colour", f"dropped a colour image: {exc}")
         self._add("colour", msg.header, (msg.header, rgb))
 
     def _on_depth(self, msg: Image) -> None:
         try:
             depth = depth_from_image(msg)
-        except DepthError as exc:
+        except ValueError as exc:  # DepthError, or anything else the message makes numpy refuse
             return self._drop("depth", f"dropped a depth image: {exc}")
         self._add("depth", msg.header, depth)
 
     def _on_info(self, msg: CameraInfo) -> None:
         try:
             intrinsics = intrinsics_from_info(msg)
-        except DepthError as exc:
+        except ValueError as exc:
             return self._drop("camera_info", f"dropped a CameraInfo: {exc}")
         self._add("info", msg.header, intrinsics)
 
@@ -172,7 +172,7 @@ class RgbdCompletionNode(Node):
         (header, colour), depth, intrinsics = pair.colour, pair.depth, pair.info
         try:
             check_depth(depth, intrinsics, colour.shape)
-        except DepthError as exc:
+        except ValueError as exc:
             return self._drop("frame", f"dropped a paired frame: {exc}")
         self.paired += 1
         self._latest = (header, colour, depth, intrinsics)
@@ -183,9 +183,9 @@ class RgbdCompletionNode(Node):
     def _publish_mask(self, header: Header, colour: np.ndarray, depth: np.ndarray, intrinsics: Intrinsics) -> None:
         try:
             seg = segment_object(colour, depth, intrinsics, self.options.segmentation, self._roi)
-        except (NothingAbovePlaneError, DepthError) as exc:
+            x, y, w, h = clipped_roi(fit_placement(seg).view_box(intrinsics), intrinsics.width, intrinsics.height)
+        except ValueError as exc:  # NothingAbovePlaneError, DepthError, or a placement that cannot be fitted
             return self._drop("segmentation", f"no object mask: {exc}")
-        x, y, w, h = clipped_roi(fit_placement(seg).view_box(intrinsics), intrinsics.width, intrinsics.height)
         self.mask_pub.publish(numpy_to_image(mask_image(seg.mask), "mono8", header))
         self.roi_pub.publish(RegionOfInterest(x_offset=x, y_offset=y, width=w, height=h, do_rectify=False))
 
@@ -200,7 +200,7 @@ class RgbdCompletionNode(Node):
         roi = self._roi
         try:
             segment_object(colour, depth, intrinsics, self.options.segmentation, roi)
-        except (NothingAbovePlaneError, DepthError) as exc:
+        except ValueError as exc:  # NothingAbovePlaneError, DepthError (both ValueErrors) or any other bad input
             self.get_logger().error(f"completion refused: {exc}")
             self._state = (DiagnosticStatus.ERROR, f"refused: {exc}")
             response.success, response.message = False, f"refused: {exc}"
@@ -223,7 +223,7 @@ class RgbdCompletionNode(Node):
         try:
             result = complete_scene(colour, depth, intrinsics, self.synthesizer, self.options, progress, roi,
                                     callback=lambda _step, _steps: control.check())
-        except (NothingAbovePlaneError, CompletionError) as exc:
+        except ValueError as exc:  # NothingAbovePlaneError, CompletionError, or a placement that cannot be fitted
             return self._finish(DiagnosticStatus.ERROR, f"refused: {exc}")
         points, colors, confidence = result.cloud()
         done = result.completion
