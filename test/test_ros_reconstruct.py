@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,10 +29,12 @@ from visualization_msgs.msg import Marker
 
 from nvs_fusion_ros.reconstruction.distill import orbit_camera
 from nvs_fusion_ros.reconstruction.field import DEFAULT_HALF_EXTENT
+from nvs_fusion_ros.ros import novel_view_jobs
 from nvs_fusion_ros.ros.cloud_messages import read_point_cloud2, read_triangle_marker
 from nvs_fusion_ros.ros.image_conversions import numpy_to_image
 from nvs_fusion_ros.ros.novel_view_node import NovelViewNode
 from nvs_fusion_ros.ros.qos import latched_qos, output_qos
+from nvs_fusion_ros.synthesis.worker import JobCancelled, JobControl
 
 FAST = {"steps": 2, "reconstruction_grid": 12, "reconstruction_orbit_views": 3, "reconstruction_points": 200,
         "max_views": 2, "seed": 3}  # two views fill max_views: the orbit then conditions on the inputs only
@@ -119,6 +122,28 @@ def test_reconstruct_publishes_points_and_mesh_stamped_like_the_request(ros: Ros
              what="the finished reconstruction in diagnostics")
     assert reconstruction_status(diagnostics[-1]).level == DiagnosticStatus.OK
     assert node.worker.failed == 0 and len(points) == 1 and len(meshes) == 1
+
+
+@pytest.mark.ros
+def test_a_reconstruction_cancelled_after_its_fit_writes_no_files(ros: Ros, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reset that lands between the end of the fit and the publishing: nothing from before it is written after it."""
+    node = ros.novel_view(**FAST, reconstruction_iterations=30, reconstruction_mode_seeking=False,
+                          reconstruction_surface_threshold=0.01, reconstruction_output_dir=str(tmp_path))
+    send_sphere_views(ros, node)
+    views, header, request = node._snapshot()
+    control = JobControl(threading.Condition())
+    real_reconstruct = novel_view_jobs.reconstruct
+
+    def then_reset(*args: object, **kwargs: object) -> object:
+        result = real_reconstruct(*args, **kwargs)  # the real fit, then a reset arrives
+        control.cancel()
+        return result
+
+    monkeypatch.setattr(novel_view_jobs, "reconstruct", then_reset, raising=True)
+    with pytest.raises(JobCancelled):
+        node.jobs.reconstruct(control, views, request, header, received=0.0)
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.ros

@@ -86,13 +86,21 @@ def reconstruct(
     started = time.perf_counter()
     mesh = extract_mesh(distilled.field, surface_threshold)
     cloud = sample_surface(mesh, distilled.field, points, seed=config.seed)
-    files: list[Path] = []
-    if out_dir is not None:
-        out = Path(out_dir)
-        files = [write_point_cloud(out / "points.ply", cloud), write_mesh(out / "mesh.ply", mesh),
-                 write_mesh(out / "mesh.obj", mesh)]
-        if open3d_module() is not None:
-            files.append(write_mesh(out / "mesh.glb", mesh))
+    files = write_files(out_dir, mesh, cloud) if out_dir is not None else []
     timings = {**distilled.timings, "extract_s": time.perf_counter() - started}
     timings["total_s"] = distilled.timings["total_s"] + timings["extract_s"]
     return Reconstruction(distilled, mesh, cloud, files, timings)
+
+
+def write_files(out_dir: str | Path, mesh: SurfaceMesh, cloud: PointCloud) -> list[Path]:
+    """Write ``points.ply``, ``mesh.ply``, ``mesh.obj`` and, with Open3D, ``mesh.glb``; returns their paths.
+
+    Its own function so that a caller that may be cancelled (the ROS reconstruct job) writes only
+    once it knows it delivers.
+    """
+    out = Path(out_dir)
+    files = [write_point_cloud(out / "points.ply", cloud), write_mesh(out / "mesh.ply", mesh),
+             write_mesh(out / "mesh.obj", mesh)]
+    if open3d_module() is not None:
+        files.append(write_mesh(out / "mesh.glb", mesh))
+    return files

@@ -20,7 +20,7 @@ from sensor_msgs.msg import Image, PointCloud2
 from std_msgs.msg import Header
 from visualization_msgs.msg import Marker
 
-from ..reconstruction.pipeline import reconstruct
+from ..reconstruction.pipeline import reconstruct, write_files
 from ..synthesis.synthesizer import NovelViewSynthesizer
 from ..synthesis.video_synthesizer import VideoSynthesizer
 from ..synthesis.worker import JobControl
@@ -109,10 +109,12 @@ class NovelViewJobs:
         self.reconstruction = (DiagnosticStatus.OK, "reconstruction: starting")
         # EmptySurfaceError: reported by the node's on_error, nothing is published
         result = reconstruct(self.synthesizer, views, request.distill, request.surface_threshold, request.points,
-                             out_dir=folder, progress=progress)
+                             progress=progress)
         cloud_msg = point_cloud2(result.cloud.points, result.cloud.colors, header)
         mesh_msg = triangle_marker(result.mesh.vertices, result.mesh.faces, result.mesh.colors, header)
-        with control.delivering():
+        with control.delivering():  # the files too: nothing from before a reset is written after it
+            if folder is not None:
+                result.files = write_files(folder, result.mesh, result.cloud)
             self.points.publish(cloud_msg)
             self.mesh.publish(mesh_msg)
             self.last_latency_s = time.monotonic() - received
