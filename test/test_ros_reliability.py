@@ -253,6 +253,17 @@ def test_a_bad_start_up_value_exits_2_with_one_line_naming_it(sets: list[str], e
     assert len(errors) == 1 and errors[0].startswith(expected) and "\n" not in errors[0], errors
 
 
+@pytest.mark.parametrize(("item", "expected"), [
+    ("rgbd_completion.depth_topic=bad topic", "rgbd_completion: depth_topic must be a valid topic name, got 'bad topic'"),
+    ("rgbd_completion.roi_topic=1roi", "rgbd_completion: roi_topic must be a valid topic name, got '1roi'"),
+])
+def test_a_bad_rgbd_topic_exits_2_before_the_model_loads(item: str, expected: str,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    assert cli.main(["launch", "--rgbd", "--set", item]) == 2
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and errors[0].startswith(expected) and "\n" not in errors[0], errors
+
+
 def test_a_bad_namespace_exits_2_with_one_line(caplog: pytest.LogCaptureFixture) -> None:
     assert cli.main(["launch", "--namespace", "1robot"]) == 2
     (error,) = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]

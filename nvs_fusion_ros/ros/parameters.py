@@ -137,6 +137,12 @@ def topic_name(name: str) -> Callable[[str], str | None]:
     return check
 
 
+def optional_topic_name(name: str) -> Callable[[str], str | None]:
+    """A check that the value is '' (the topic is not used) or a valid ROS topic name."""
+    check = topic_name(name)
+    return lambda topic: check(topic) if topic else None
+
+
 def topic_names(name: str) -> Callable[[list[str]], str | None]:
     """A check that the list names at least one topic and only valid topic names."""
     single = topic_name(name)

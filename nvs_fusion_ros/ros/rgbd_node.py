@@ -45,7 +45,7 @@ from .cloud_messages import triangle_marker
 from .harness import JOB_STOP_TIMEOUT_S, node_main
 from .image_conversions import image_to_rgb8, numpy_to_image
 from .novel_view_params import PARAMETERS as NOVEL_VIEW_PARAMETERS
-from .parameters import ParamSpec, declare
+from .parameters import ParamSpec, declare, optional_topic_name, topic_name
 from .qos import INPUT_QOS_CHOICES, input_qos, output_qos
 from .rgbd_messages import collision_mesh, confidence_cloud, depth_from_image, intrinsics_from_info
 
@@ -55,12 +55,15 @@ DIAGNOSTICS_PERIOD_S = 1.0
 CAUSES = ("colour", "depth", "camera_info", "frame", "no_depth", "no_info", "segmentation")
 
 PARAMETERS = (
-    ParamSpec("colour_topic", "/camera/color/image_raw", "Colour image topic.", read_only=True),
+    ParamSpec("colour_topic", "/camera/color/image_raw", "Colour image topic.", read_only=True,
+              check=topic_name("colour_topic")),
     ParamSpec("depth_topic", "/camera/aligned_depth_to_color/image_raw",
-              "Depth registered to the colour image: 16UC1 (mm) or 32FC1 (m).", read_only=True),
-    ParamSpec("camera_info_topic", "/camera/color/camera_info", "CameraInfo of the colour image.", read_only=True),
+              "Depth registered to the colour image: 16UC1 (mm) or 32FC1 (m).", read_only=True,
+              check=topic_name("depth_topic")),
+    ParamSpec("camera_info_topic", "/camera/color/camera_info", "CameraInfo of the colour image.", read_only=True,
+              check=topic_name("camera_info_topic")),
     ParamSpec("roi_topic", "", "RegionOfInterest choosing the object; '' = the object nearest the image centre.",
-              read_only=True),
+              read_only=True, check=optional_topic_name("roi_topic")),
     ParamSpec("sync_slop", 0.02, "Most seconds between the colour, depth and CameraInfo stamps of one frame.",
               read_only=True, float_range=(0.0, 1.0)),
     ParamSpec("mask_period", 0.2, "Least seconds between published masks (segmentation costs CPU).",

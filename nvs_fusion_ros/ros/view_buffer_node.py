@@ -21,7 +21,6 @@ synchronisation: message_filters is not available on pip-only installs).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import partial
 
 from rclpy.node import Node
@@ -32,7 +31,7 @@ from std_msgs.msg import Empty, Header
 from ..synthesis.key_views import KeyViewSet, check_min_view_difference, prepare_key_view
 from .harness import node_main
 from .image_conversions import image_to_rgb8, mask_from_image, numpy_to_image, reset_marker
-from .parameters import ParamSpec, declare, on_parameters_set, topic_name, topic_names
+from .parameters import ParamSpec, declare, on_parameters_set, optional_topic_name, topic_names
 from .peers import PeerWatch
 from .qos import INPUT_QOS_CHOICES, input_qos, latched_qos, reset_qos
 
@@ -40,18 +39,13 @@ NODE_NAME = "view_buffer"
 WARN_EVERY_S = 5.0
 PEER_CHECK_PERIOD_S = 2.0
 
-def _optional_topic(name: str) -> Callable[[str], str | None]:
-    check = topic_name(name)
-    return lambda topic: check(topic) if topic else None
-
-
 PARAMETERS = (
     ParamSpec("image_topics", ["/camera/image_raw"], "Camera image topics to take key views from.", read_only=True,
               check=topic_names("image_topics")),
     ParamSpec("roi_topic", "", "sensor_msgs/RegionOfInterest topic to crop images to; '' = none.", read_only=True,
-              check=_optional_topic("roi_topic")),
+              check=optional_topic_name("roi_topic")),
     ParamSpec("mask_topic", "", "mono8 object-mask topic (non-zero = object; background painted white); '' = none.",
-              read_only=True, check=_optional_topic("mask_topic")),
+              read_only=True, check=optional_topic_name("mask_topic")),
     ParamSpec("max_views", 6, "Most key views kept; also the depth of the transient-local 'views' topic.",
               read_only=True, int_range=(1, 32)),
     ParamSpec("min_view_difference", 0.02,
