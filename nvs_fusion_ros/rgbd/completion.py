@@ -32,7 +32,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
-from scipy.spatial import cKDTree
 from skimage import measure
 
 from .. import cameras
@@ -182,15 +181,3 @@ def _mesh(occupancy: np.ndarray, config: CompletionConfig) -> tuple[np.ndarray, 
     spacing = 2.0 * config.half_extent / (config.resolution - 1)
     vertices, faces, _, _ = measure.marching_cubes(padded, 0.5, spacing=(spacing,) * 3)
     return (vertices - spacing - config.half_extent).astype(np.float32), faces.astype(np.int32)
-
-
-def paint_from_visible(points: np.ndarray, colors: np.ndarray, visible: np.ndarray, visible_colors: np.ndarray,
-                       radius_m: float = 0.005) -> np.ndarray:
-    """Colours of ``points`` (N, 3): the nearest visible point's within ``radius_m``, else their own."""
-    if len(points) == 0 or len(visible) == 0:
-        return colors
-    distance, index = cKDTree(visible).query(points, distance_upper_bound=radius_m)
-    out = colors.copy()
-    hit = np.isfinite(distance)
-    out[hit] = visible_colors[index[hit]]
-    return out

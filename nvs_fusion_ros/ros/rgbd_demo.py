@@ -94,7 +94,7 @@ def run_rgbd(args: argparse.Namespace) -> int:
                     received.setdefault(f"{name}_at", time.perf_counter())
             return store
 
-        for name, kind in (("object_cloud", PointCloud2), ("object_mesh", Marker), ("collision_mesh", Mesh), ("mask", Image)):
+        for name, kind in (("object_cloud", PointCloud2), ("object_mesh", Marker), ("collision_mesh", Mesh)):
             driver.create_subscription(kind, f"/{node.get_name()}/{name}", keep(name), output_qos(2))
         pubs = {topic: driver.create_publisher(kind, topic, output_qos(5)) for topic, kind in (
             ("/camera/color/image_raw", Image), ("/camera/aligned_depth_to_color/image_raw", Image),
