@@ -131,6 +131,14 @@ def test_rviz_layout_shows_every_output_under_the_namespace_with_the_given_fixed
     assert "rviz2" in depends
 
 
+def test_the_adapted_rviz_layout_is_removed_when_the_launch_process_exits() -> None:
+    code = ("import sys; from nvs_fusion_ros.ros.rviz_config import write_adapted; "
+            "path = write_adapted(sys.argv[1], 'robot1', 'odom'); print(path); assert path.is_file()")
+    result = subprocess.run([sys.executable, "-c", code, str(RVIZ)], capture_output=True, text=True, check=True)
+    path = Path(result.stdout.strip())
+    assert path.name == "viewfusion.rviz" and not path.parent.exists()
+
+
 @pytest.mark.ros
 def test_config_holds_exactly_the_parameters_the_nodes_declare(tiny_checkpoint: Path) -> None:
     """Start the three nodes from the shipped yaml (so each value also has the declared type) and compare names."""

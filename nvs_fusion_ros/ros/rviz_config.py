@@ -8,6 +8,8 @@ on the robot: the default ``base_link``, or the frame of ``~/points``).
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -40,9 +42,13 @@ def adapt(layout_text: str, namespace: str, fixed_frame: str) -> dict[str, Any]:
 
 
 def write_adapted(layout_path: str | Path, namespace: str, fixed_frame: str) -> Path:
-    """``adapt`` the layout file and write it to a fresh temporary file for ``rviz2 -d``."""
+    """``adapt`` the layout file and write it to a fresh temporary file for ``rviz2 -d``.
+
+    The folder is removed when the process that wrote it (the launch) exits, after RViz has read it.
+    """
     layout = adapt(Path(layout_path).read_text(), namespace, fixed_frame)
     folder = Path(tempfile.mkdtemp(prefix="nvs_fusion_rviz_"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
     path = folder / "viewfusion.rviz"
     path.write_text(yaml.safe_dump(layout, sort_keys=False))
     return path
