@@ -74,7 +74,8 @@ def test_every_launch_argument_read_is_declared_and_every_override_is_a_paramete
     literal_reads = {c.args[0].value for c in calls if c.func.id == "LaunchConfiguration" and isinstance(c.args[0], ast.Constant)}
     module = launch_module()
     assert set(module.ARGUMENT_NAMES) | literal_reads == declared
-    assert not [c for c in calls if c.func.id == "remappings"]  # topics are parameters, not remapped literals
+    node_calls = [c for c in calls if c.func.id == "Node"]
+    assert node_calls and not [k.arg for c in node_calls for k in c.keywords if k.arg == "remappings"]  # topics are parameters
 
     config = load_parameters(CONFIG, rgbd=True)
     everything = {name: "x" for name in module.ARGUMENT_NAMES}
