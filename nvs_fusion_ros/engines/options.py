@@ -20,6 +20,12 @@ ENGINES: dict[str, str] = {
 }
 
 
+def device_problem(device: str) -> str | None:
+    """Why ``device`` is not one the engines take (auto, cpu, cuda, cuda:N), or None; also the ROS parameter check."""
+    ok = device in ("auto", "cpu", "cuda") or device.startswith("cuda:")
+    return None if ok else f"device must be auto, cpu, cuda or cuda:N, got {device!r}"
+
+
 @dataclass
 class EngineOptions:
     """Engine parameters, named as in Isaac ROS TensorRT where they mean the same."""
@@ -40,7 +46,7 @@ class EngineOptions:
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
             raise ValueError(f"unknown engine {self.engine!r}; choose one of {list(ENGINES)}")
-        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
-            raise ValueError(f"unknown device {self.device!r}; use auto, cpu, cuda or cuda:N")
+        if problem := device_problem(self.device):
+            raise ValueError(problem)
         if self.max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, got {self.max_batch}")

@@ -19,6 +19,7 @@ from typing import Any
 from ..diffusion.samplers import SAMPLERS
 from ..diffusion.score_composition import RENOISE_MODES
 from ..engines.factory import ENGINES
+from ..engines.options import device_problem
 from ..reconstruction.distill import DistillConfig
 from ..reconstruction.extract import DEFAULT_SURFACE_THRESHOLD
 from ..synthesis.video_synthesizer import METHODS as VIDEO_METHODS
@@ -29,15 +30,10 @@ from .qos import INPUT_QOS_CHOICES
 RANDOM_SEED = -1
 
 
-def _device_problem(device: str) -> str | None:
-    ok = device in ("auto", "cpu", "cuda") or device.startswith("cuda:")
-    return None if ok else f"device must be auto, cpu, cuda or cuda:N, got {device!r}"
-
-
 PARAMETERS = (
     ParamSpec("engine", "auto", "Inference engine; auto picks the fastest available here.", read_only=True,
               choices=tuple(ENGINES)),
-    ParamSpec("device", "auto", "auto, cpu, cuda or cuda:N.", read_only=True, check=_device_problem),
+    ParamSpec("device", "auto", "auto, cpu, cuda or cuda:N.", read_only=True, check=device_problem),
     ParamSpec("model_file_path", "", "Checkpoint (.pt); '' = the shipped default model.", read_only=True),
     ParamSpec("engine_file_path", "", "TensorRT plan path; '' = the engine cache.", read_only=True),
     ParamSpec("force_engine_update", False, "Rebuild the ONNX export / TensorRT plan even if cached.", read_only=True),
