@@ -186,7 +186,7 @@ def test_carving_with_true_silhouettes_recovers_the_hidden_side_and_disagreement
     scores = metrics.cloud_scores(np.concatenate([seg.points, exact_only.points]), frame.surface_points)
     assert scores["recall_10mm"] > 0.97 and scores["precision_10mm"] > 0.97, scores
     assert set(np.unique(done.confidence)) <= {0.5, 1.0} and (done.confidence == 0.5).any()
-    error = metrics.error_by_confidence(done.points, done.confidence, frame.surface_points, bins=4)
+    error = metrics.errors_by_confidence(metrics.point_errors_mm(done.points, frame.surface_points), done.confidence, bins=4)
     assert [row["confidence_min"] for row in error] == [0.5, 0.75]
     assert error[0]["mean_error_mm"] > error[1]["mean_error_mm"]  # the points only the wrong guess made are worse
     assert done.mesh_faces.shape[1] == 3 and done.mesh_faces.max() < len(done.mesh_vertices)
@@ -215,7 +215,7 @@ def test_cloud_scores_by_hand() -> None:
     assert s["precision_5mm"] == 0.5 and s["recall_5mm"] == 0.5 and s["f_5mm"] == pytest.approx(0.5)
     # predicted->truth: 4 and 20 mm; truth->predicted: 4 mm and sqrt(1 + 0.004²) m
     assert s["chamfer_mm"] == pytest.approx(0.5 * ((4 + 20) / 2 + (4 + 1000 * math.hypot(1.0, 0.004)) / 2))
-    rows = metrics.error_by_confidence(predicted, np.array([0.9, 0.1]), truth, bins=2)
+    rows = metrics.errors_by_confidence(metrics.point_errors_mm(predicted, truth), np.array([0.9, 0.1]), bins=2)
     assert [round(r["mean_error_mm"]) for r in rows] == [20, 4]  # bins [0, 0.5) and [0.5, 1]
 
 

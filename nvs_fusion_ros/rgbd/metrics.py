@@ -35,11 +35,6 @@ def point_errors_mm(points: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return cKDTree(truth).query(points)[0] * 1000.0 if len(points) else np.zeros(0)
 
 
-def error_by_confidence(points: np.ndarray, confidence: np.ndarray, truth: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
-    """Mean distance to the true surface (mm) of the points in each confidence decile (lowest first)."""
-    return errors_by_confidence(point_errors_mm(points, truth), confidence, bins)
-
-
 def errors_by_confidence(error_mm: np.ndarray, confidence: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
     """Mean of ``error_mm`` in each of ``bins`` equal-width confidence bins over [0, 1] (lowest first; empty ones left out).
 
