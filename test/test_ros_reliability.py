@@ -78,7 +78,9 @@ def test_a_reset_storm_while_frames_and_requests_flow_leaves_both_nodes_alive_an
         if i % 7 == 3:
             angle.publish(Float32(data=0.1 * i))
         time.sleep(0.05)
-    wait_for(lambda: buffer.resets == resets and node.resets == resets, timeout=60,
+    # Every reset must arrive (reliable), but not promptly: on a loaded 2-core CI machine Fast DDS's
+    # reliable repair once held view_buffer's resets back for ~75 s while best-effort frames flowed.
+    wait_for(lambda: buffer.resets == resets and node.resets == resets, timeout=180,
              what=f"{resets} resets at both nodes (now {buffer.resets} and {node.resets}; executor error: {ros.session.error!r})")
     assert ros.session.error is None and ros.session.spinning
 
