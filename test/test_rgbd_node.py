@@ -1,11 +1,12 @@
 """The rgbd_completion node over real rclpy + Fast DDS (ROS_DOMAIN_IDs 70-74): mask and ROI per frame, the
-metric cloud / meshes of ~/complete on a rendered box, bad depth counted with one log line, refusals."""
+metric cloud / meshes of ~/complete on a rendered box, bad depth counted with throttled log lines, refusals."""
 
 from __future__ import annotations
 
 import itertools
 import math
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from nvs_fusion_ros.ros.harness import RosSession, wait_until
 from nvs_fusion_ros.ros.image_conversions import image_to_numpy, numpy_to_image
 from nvs_fusion_ros.ros.qos import output_qos
 from nvs_fusion_ros.ros.rgbd_messages import read_collision_mesh, read_confidence_cloud
-from nvs_fusion_ros.ros.rgbd_node import RgbdCompletionNode
+from nvs_fusion_ros.ros.rgbd_node import WARN_EVERY_S, RgbdCompletionNode
 
 pytestmark = pytest.mark.ros
 SMALL = Intrinsics(fx=307.5, fy=307.5, cx=159.5, cy=119.5, width=320, height=240)
@@ -144,7 +145,16 @@ def test_metric_cloud_and_meshes_of_a_box_on_a_table(ros: Probe) -> None:
     assert len(faces) == len(corners) > 0 and np.allclose(vertices[faces], corners, atol=1e-6)
 
 
-def test_bad_depth_is_counted_with_one_log_line_and_the_node_stays_alive(ros: Probe, capfd: pytest.CaptureFixture) -> None:
+def throttled_lines(err: str, text: str, started: float, dropped: int) -> bool:
+    """True when ``text`` was logged at least once, at most once per WARN_EVERY_S since ``started`` (the throttle's
+    promise, which holds however slowly a loaded machine delivers the frames: a slow CI run spread the missing-
+    CameraInfo drops over two windows and logged two lines, correctly) and fewer times than ``dropped``."""
+    windows = 1 + int((time.monotonic() - started) // WARN_EVERY_S)
+    return 1 <= err.count(text) <= windows and err.count(text) < dropped
+
+
+def test_bad_depth_is_counted_with_few_log_lines_and_the_node_stays_alive(ros: Probe, capfd: pytest.CaptureFixture) -> None:
+    started = time.monotonic()
     frame = scene()
     nan_depth = numpy_to_image(np.full((240, 320), np.nan, np.float32), "32FC1")
     zeros = numpy_to_image(np.zeros((240, 320), np.uint16), "16UC1")
@@ -165,10 +175,12 @@ def test_bad_depth_is_counted_with_one_log_line_and_the_node_stays_alive(ros: Pr
     answer = ros.complete()  # alive, and says why it cannot complete
     assert not answer.success and "no paired colour + depth + CameraInfo frame" in answer.message
     err = capfd.readouterr().err
-    assert err.count("dropped a paired frame") == 1, err  # four bad frames within WARN_EVERY_S: one line
+    assert ros.node.dropped["frame"] == 4 and throttled_lines(err, "dropped a paired frame", started, 4), err
     assert "depth holds no valid reading" in err and "16UC1 (mm) or 32FC1 (m)" in err
-    assert err.count("find no /camera/color/camera_info message within sync_slop") == 1
-    assert err.count("find no /camera/aligned_depth_to_color/image_raw message within sync_slop 0.02 s") == 1
+    assert throttled_lines(err, "find no /camera/color/camera_info message within sync_slop", started,
+                           ros.node.dropped["no_info"]), err
+    assert throttled_lines(err, "find no /camera/aligned_depth_to_color/image_raw message within sync_slop 0.02 s",
+                           started, ros.node.dropped["no_depth"]), err
     ros.send(frame, 50)  # a good frame still goes through
     wait_until(lambda: ros.node.paired == 1 and ros.count("mask") == 1, 20, "a good frame after the bad ones")
 
