@@ -1,7 +1,7 @@
 """End-to-end ROS latency of a view request against the bare synthesizer on the same request.
 
 In one process, ``view_buffer`` and ``novel_view`` run with the shipped config (model, steps
-and a fixed seed overridden) on a MultiThreadedExecutor over real DDS, built by the same
+and a fixed seed overridden) on the harness's executor over real DDS, built by the same
 functions and the same in-process harness (``ros.harness.RosSession``) as ``nvs-fusion demo`` /
 ``nvs-fusion launch``. A driver node replays the shipped
 sample views on ``/camera/image_raw`` until ``novel_view`` holds them, then sends

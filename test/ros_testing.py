@@ -63,7 +63,7 @@ class Ros:
     def __init__(self, checkpoint: Path, domain_id: int | None = None):
         self.checkpoint = checkpoint
         self.domain_id = next_domain() if domain_id is None else domain_id
-        self.session = RosSession(domain_id=self.domain_id, num_threads=4)
+        self.session = RosSession(domain_id=self.domain_id)
         self.context = self.session.context
         self.probe = self.add(Node("probe", context=self.context))
         self.session.start()

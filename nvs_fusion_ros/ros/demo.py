@@ -2,7 +2,7 @@
 
 A camera-replay node publishes the first ``--input-views`` shipped sample views (a test-split
 object, see ``data/sample_views/README.txt``) on ``/camera/image_raw``; ``view_buffer`` and
-``novel_view`` run with the shipped config over real DDS topics on a MultiThreadedExecutor.
+``novel_view`` run with the shipped config over real DDS topics on the harness's executor.
 The demo then asks for K hypotheses of a side the inputs do not show and for an orbit, and
 writes what arrives on the output topics to ``--out``: PNGs, ``contact_sheet.png`` and
 ``summary.json`` (per-request latency from request to the last output message).

@@ -10,6 +10,13 @@ nodes through ``RosSession``, so shutdown happens one way everywhere:
    job never publishes on a dead context and no thread is left inside ONNX Runtime or torch;
 3. shut the executor down, destroy the nodes, shut the context down.
 
+The executor is rclpy's SingleThreadedExecutor. Every callback here is short (long work runs on
+each node's worker thread), and rclpy 9.1's MultiThreadedExecutor (Kilted; rclpy#1452, fixed
+upstream by rclpy#1547) yields a callback task again while it still waits in the thread pool:
+on an idle machine its spinner thread held the GIL re-submitting the same tasks (thousands of
+futures within seconds), and view_buffer took 200 resets at 20 Hz at a few per second and lost
+the oldest from its queue. The single-threaded executor runs each task before it waits again.
+
 rclpy's own SIGINT/SIGTERM handlers shut every context down at once (step 3 before step 2), so
 the session initialises rclpy without them; ``serve`` installs Python handlers that ask for
 the ordered teardown instead and exit 0.
@@ -28,7 +35,7 @@ import rclpy
 from rclpy._rclpy_pybind11 import RCLError, UnknownROSArgsError
 from rclpy.context import Context
 from rclpy.exceptions import NameValidationException, ParameterException
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
@@ -51,16 +58,16 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str, error: 
 
 
 class RosSession:
-    """One rclpy context with a MultiThreadedExecutor; ``add`` nodes, ``start`` spinning, ``close`` once."""
+    """One rclpy context with a SingleThreadedExecutor; ``add`` nodes, ``start`` spinning, ``close`` once."""
 
-    def __init__(self, args: Sequence[str] | None = None, domain_id: int | None = None, num_threads: int | None = None):
+    def __init__(self, args: Sequence[str] | None = None, domain_id: int | None = None):
         """``args``: command-line arguments (``--ros-args`` remappings and parameters apply to every node)."""
         self.context = Context()
         rclpy.init(args=list(args) if args is not None else None, context=self.context, domain_id=domain_id,
                    signal_handler_options=SignalHandlerOptions.NO)
         # Built before any node: a Ctrl-C that lands inside the executor's constructor leaves a half-built
         # object whose __del__ prints a traceback (rclpy's Executor sets _sigint_gc last).
-        self.executor = MultiThreadedExecutor(num_threads=num_threads, context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
         self.nodes: list[Node] = []
         self.error: BaseException | None = None  # what ended the spinner, when not a requested stop
         self._stop = threading.Event()
