@@ -18,7 +18,6 @@ import numpy as np
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.publisher import Publisher
-from rclpy.time import Time
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
@@ -51,10 +50,6 @@ def wait_for(condition: Callable[[], bool], timeout: float = 30.0, what: str = "
 
 def as_params(values: dict[str, object]) -> list[Parameter]:
     return [Parameter(k, value=v) for k, v in values.items()]
-
-
-def stamp_ns(header: Header) -> int:
-    return Time.from_msg(header.stamp).nanoseconds
 
 
 class Ros:

@@ -10,7 +10,7 @@ import pytest
 
 from nvs_fusion_ros.rgbd import completion, metrics, placement, segmentation, tabletop
 from nvs_fusion_ros.rgbd.depth import DepthError, Intrinsics, backproject, check_depth, decode_depth
-from nvs_fusion_ros.rgbd.pairing import StampPairer
+from nvs_fusion_ros.rgbd.pairing import MASKED_STREAMS, StampPairer
 
 BOX = (0.08, 0.06, 0.12)  # metres
 BOX_RADIUS = 0.5 * math.sqrt(sum(s * s for s in BOX))
@@ -45,15 +45,26 @@ def test_pairing_matches_within_slop_once_and_reuses_camera_info() -> None:
     # CameraInfo 0 is 100 ms away from colour 100: out of slop, so no triple yet
     assert pairer.add("depth", 103 * MS, "d103") is None
     pair = pairer.add("info", 101 * MS, "i101")
-    assert pair is not None and (pair.stamp_ns, pair.colour, pair.depth, pair.info) == (100 * MS, "c100", "d103", "i101")
+    assert pair is not None and (pair.stamp_ns, pair["colour"], pair["depth"], pair["info"]) == (100 * MS, "c100", "d103", "i101")
     assert pairer.add("depth", 104 * MS, "d104") is None  # colour 100 was used up
     pair = pairer.add("colour", 133 * MS, "c133")
     assert pair is None  # depth 104 is 29 ms away
     pair = pairer.add("depth", 131 * MS, "d131")
     assert pair is None  # no CameraInfo within 5 ms of 133
     pair = pairer.add("info", 133 * MS, "i133")
-    assert pair is not None and (pair.colour, pair.depth, pair.info) == ("c133", "d131", "i133")
+    assert pair is not None and (pair["colour"], pair["depth"], pair["info"]) == ("c133", "d131", "i133")
     assert pairer.unpaired == 0
+
+
+def test_image_mask_pairing_takes_each_image_with_its_own_mask_and_consumes_both() -> None:
+    pairer: StampPairer[str] = StampPairer(slop_ns=0, streams=MASKED_STREAMS)
+    for i in range(3):  # images at 30 Hz; the masker answers late and only for image 0 and image 2
+        assert pairer.add("image", i * 33 * MS, f"image{i}") is None
+    pair = pairer.add("mask", 66 * MS, "mask2")
+    assert pair is not None and (pair.stamp_ns, pair["image"], pair["mask"]) == (66 * MS, "image2", "mask2")
+    assert pairer.unpaired == 2 and pairer.missing == {"mask": 33 * MS}  # images 0 and 1 passed over; 1 is 33 ms off
+    assert pairer.add("mask", 0, "mask0") is None  # image 0 went with the match after it: never paired late
+    assert pairer.add("image", 99 * MS, "image3") is None  # mask 2 was used up; mask 0 is 99 ms away
 
 
 def test_pairing_counts_colour_frames_that_never_pair() -> None:

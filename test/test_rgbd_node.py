@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from builtin_interfaces.msg import Time
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField, RegionOfInterest
@@ -24,8 +25,8 @@ from nvs_fusion_ros.rgbd import segmentation, tabletop
 from nvs_fusion_ros.rgbd.depth import Intrinsics
 from nvs_fusion_ros.ros.cloud_messages import read_triangle_marker
 from nvs_fusion_ros.ros.harness import RosSession, wait_until
-from nvs_fusion_ros.ros.image_conversions import image_to_numpy, numpy_to_image
-from nvs_fusion_ros.ros.qos import output_qos
+from nvs_fusion_ros.ros.image_conversions import image_to_numpy, numpy_to_image, reset_marker
+from nvs_fusion_ros.ros.qos import latched_qos, output_qos
 from nvs_fusion_ros.ros.rgbd_messages import read_collision_mesh, read_confidence_cloud
 from nvs_fusion_ros.ros.rgbd_node import WARN_EVERY_S, RgbdCompletionNode
 
@@ -214,3 +215,22 @@ def test_a_given_roi_chooses_the_object(tiny_checkpoint: Path) -> None:
         wait_until(lambda: ros.count("object_cloud") == 1, 120, "the box's cloud")
     finally:
         ros.close()
+
+
+def test_key_views_condition_the_completion_but_not_the_anchors_own_and_a_reset_clears_them(ros: Probe) -> None:
+    views = ros.probe.create_publisher(Image, "/views", latched_qos(6))
+    wait_until(lambda: views.get_subscription_count() > 0, 20, "the node on views")
+    for sec, level in ((3, 40), (5, 200), (10, 120)):  # the last is the anchor frame's own key view
+        header = Header(frame_id=FRAME_ID, stamp=Time(sec=sec))
+        views.publish(numpy_to_image(np.full((64, 64, 3), level, np.uint8), "rgb8", header))
+    wait_until(lambda: len(ros.node.key_views) == 3, 20, "three key views")
+    ros.send(scene(), sec=10)
+    wait_until(lambda: ros.node.paired == 1, 20, "the frame paired")
+    answer = ros.complete()
+    assert answer.success and "with 2 other key view(s)" in answer.message, answer.message
+    wait_until(lambda: ros.count("object_cloud") == 1, 120, "the cloud")
+    views.publish(reset_marker(Header(stamp=Time(sec=11))))
+    wait_until(lambda: len(ros.node.key_views) == 0, 20, "the reset marker to clear the key views")
+    answer = ros.complete()
+    assert answer.success and "with 0 other key view(s)" in answer.message, answer.message
+    wait_until(lambda: ros.count("object_cloud") == 2, 120, "the second cloud")

@@ -15,13 +15,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from builtin_interfaces.msg import Time
 from conftest import randomise_weights
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from ros_testing import Ros, as_params, grey_image, next_domain, publisher_to, stamp_ns, wait_for
+from ros_testing import Ros, as_params, grey_image, next_domain, publisher_to, wait_for
 from sensor_msgs.msg import Image, RegionOfInterest
-from std_msgs.msg import Empty, Float32
+from std_msgs.msg import Empty, Float32, Header
 from std_srvs.srv import Trigger
 
 from nvs_fusion_ros import cli
@@ -29,8 +30,8 @@ from nvs_fusion_ros.diffusion.schedules import linear_schedule
 from nvs_fusion_ros.model.checkpoint import save_checkpoint
 from nvs_fusion_ros.model.config import preset
 from nvs_fusion_ros.model.unet import ViewFusionUNet
-from nvs_fusion_ros.ros.image_conversions import image_to_numpy, numpy_to_image
-from nvs_fusion_ros.ros.novel_view_node import NovelViewNode, newest_last
+from nvs_fusion_ros.ros.image_conversions import image_to_numpy, numpy_to_image, stamp_ns
+from nvs_fusion_ros.ros.novel_view_node import NovelViewNode
 from nvs_fusion_ros.ros.qos import latched_qos, output_qos
 from nvs_fusion_ros.ros.view_buffer_node import ViewBufferNode
 from nvs_fusion_ros.synthesis.key_views import KeyViewSet, ReceivedViews, prepare_key_view
@@ -118,13 +119,13 @@ def test_jobs_get_the_newest_key_view_last_the_relative_models_anchor() -> None:
         buffer.offer(np.full((16, 16, 3), level, np.uint8), key(sec, "cam", level))
         for kept in buffer.views:  # view_buffer republishes the whole set on each change
             received.receive(kept.meta, kept.image)
-    views, _ = newest_last(received)
+    views, _ = received.newest_last()
     assert [int(v[0, 0, 0]) for v in views] == [0, 240]  # 240 replaced 40 and is last, the oldest kept first
 
     received = ReceivedViews(4)  # two cameras: the newest frame arrives first, then an older one of the other camera
     for sec, frame_id, level in ((5, "arm", 10), (3, "head", 20), (0, "a", 30), (0, "b", 40)):
         received.receive(key(sec, frame_id, level), np.full((2, 2, 3), level, np.uint8))
-    views, frame_id = newest_last(received)
+    views, frame_id = received.newest_last()
     assert [int(v[0, 0, 0]) for v in views] == [30, 40, 20, 10] and frame_id == "arm"  # equal stamps: by arrival
 
 
@@ -287,28 +288,27 @@ def test_late_node_gets_exactly_the_buffered_set_and_reset_clears(ros: Ros) -> N
 
 
 @pytest.mark.ros
-def test_roi_and_mask_shape_the_key_view_and_a_mismatched_mask_drops_the_image(ros: Ros) -> None:
+def test_each_image_is_masked_by_its_own_frames_mask_and_the_roi_crops_it(ros: Ros) -> None:
     buffer = ros.buffer(roi_topic="roi", mask_topic="mask", image_size=32)
     roi = ros.probe.create_publisher(RegionOfInterest, "roi", output_qos(10))
     mask = publisher_to(ros, "mask")
     camera = publisher_to(ros, "/camera/image_raw")
     wait_for(lambda: roi.get_subscription_count() == 1, what="view_buffer on roi")
     frame = image_to_numpy(grey_image(0, 1))  # 24x32, black with a grey block at rows 8..16, cols 8..24
-    wrong_size = np.zeros((10, 10), np.uint8)
-    mask.publish(numpy_to_image(wrong_size, "mono8"))
-    wait_for(lambda: buffer._mask is not None, what="the mask")
     camera.publish(grey_image(0, 1))
-    wait_for(lambda: buffer.dropped_images == 1, what="the image under the mismatched mask to be dropped")
+    mask.publish(numpy_to_image(np.zeros((10, 10), np.uint8), "mono8", Header(stamp=Time(sec=1))))  # wrong size
+    wait_for(lambda: buffer.dropped_images == 1, what="the image under its mismatched mask to be dropped")
     object_mask = np.zeros((24, 32), np.uint8)
     object_mask[4:20, 4:28] = 255
     roi.publish(RegionOfInterest(x_offset=4, y_offset=4, width=24, height=16))
-    mask.publish(numpy_to_image(object_mask, "mono8"))
-    wait_for(lambda: buffer._mask is not None and buffer._mask.shape == (24, 32) and buffer._roi is not None,
-             what="the right mask and the ROI")
-    camera.publish(grey_image(0, 2))
+    wait_for(lambda: buffer._roi is not None, what="the ROI")
+    camera.publish(grey_image(0, 2))  # no mask is ever stamped 2: passed over, never masked by another frame's
+    camera.publish(grey_image(0, 3))
+    mask.publish(numpy_to_image(object_mask, "mono8", Header(stamp=Time(sec=3))))
     wait_for(lambda: len(buffer.key_views) == 1, what="a key view")
+    assert buffer.masked_images == 2  # the wrong-size pair (stamp 1) and stamp 3; image 2 met no mask
     kept = buffer.key_views.views[0]
-    assert kept.meta.stamp.sec == 2  # the image under the mismatched mask was dropped
+    assert kept.meta.stamp.sec == 3
     assert np.array_equal(kept.image, prepare_key_view(frame, 32, (4, 4, 24, 16), object_mask))
 
 

@@ -18,11 +18,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from ros_testing import Ros, as_params, grey_image, next_domain, publisher_to, stamp_ns, wait_for
+from ros_testing import Ros, as_params, grey_image, next_domain, publisher_to, wait_for
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image, PointCloud2, RegionOfInterest
 from std_msgs.msg import Empty, Float32, Header
@@ -30,7 +31,7 @@ from std_srvs.srv import Trigger
 
 from nvs_fusion_ros import cli
 from nvs_fusion_ros.ros.harness import RosSession
-from nvs_fusion_ros.ros.image_conversions import image_to_numpy, numpy_to_image
+from nvs_fusion_ros.ros.image_conversions import image_to_numpy, numpy_to_image, stamp_ns
 from nvs_fusion_ros.ros.novel_view_node import NovelViewNode
 from nvs_fusion_ros.ros.novel_view_params import PARAMETERS
 from nvs_fusion_ros.ros.parameters import on_parameters_set
@@ -395,25 +396,28 @@ def test_degenerate_frames_are_refused_with_a_reason(ros: Ros) -> None:
     buffer = ros.buffer(roi_topic="roi", mask_topic="mask")
     camera, mask = publisher_to(ros, "/camera/image_raw"), publisher_to(ros, "mask")
     roi = publisher_to(ros, "roi", msg_type=RegionOfInterest)
-    header = Header(frame_id="cam")
-    camera.publish(numpy_to_image(np.full((24, 32), np.nan, np.float32), "32FC1", header))  # all NaN
-    camera.publish(numpy_to_image(np.zeros((1, 1, 3), np.uint8), "rgb8", header))  # 1x1
-    camera.publish(numpy_to_image(np.full((24, 32, 3), 90, np.uint8), "rgb8", header))  # one flat colour
+
+    def frame_and_mask(sec: int, image: Image, mask_pixels: np.ndarray) -> None:
+        image.header = Header(frame_id="cam", stamp=Time(sec=sec))
+        camera.publish(image)
+        mask.publish(numpy_to_image(mask_pixels, "mono8", Header(stamp=Time(sec=sec))))
+
+    full = np.full((24, 32), 255, np.uint8)
+    frame_and_mask(1, numpy_to_image(np.full((24, 32), np.nan, np.float32), "32FC1"), full)  # all NaN
+    frame_and_mask(2, numpy_to_image(np.zeros((1, 1, 3), np.uint8), "rgb8"), full[:1, :1])  # 1x1
+    frame_and_mask(3, numpy_to_image(np.full((24, 32, 3), 90, np.uint8), "rgb8"), full)  # one flat colour
     wait_for(lambda: buffer.dropped_images == 3, what="three refused frames")
-    mask.publish(numpy_to_image(np.zeros((24, 32), np.uint8), "mono8"))  # an empty mask
-    wait_for(lambda: buffer._mask is not None, what="the empty mask")
-    camera.publish(distinct_image(1))
+    frame_and_mask(4, distinct_image(1), np.zeros((24, 32), np.uint8))  # an empty mask
     wait_for(lambda: buffer.dropped_images == 4, what="the frame under the empty mask refused")
-    mask.publish(numpy_to_image(np.full((24, 32), 255, np.uint8), "mono8"))
     roi.publish(RegionOfInterest(x_offset=3, y_offset=3, width=1, height=1))  # a 1x1 ROI
-    wait_for(lambda: buffer._roi == (3, 3, 1, 1) and buffer._mask.all(), what="the full mask and the 1x1 ROI")
-    camera.publish(distinct_image(1))
+    wait_for(lambda: buffer._roi == (3, 3, 1, 1), what="the 1x1 ROI")
+    frame_and_mask(5, distinct_image(1), full)
     wait_for(lambda: buffer.dropped_images == 5, what="the frame under the 1x1 ROI refused")
     roi.publish(RegionOfInterest())  # the full image
     wait_for(lambda: buffer._roi == (0, 0, 0, 0), what="the full-image ROI")
-    camera.publish(distinct_image(1))
+    frame_and_mask(6, distinct_image(1), full)
     wait_for(lambda: len(buffer.key_views) == 1, what="a good frame kept")
-    assert buffer.dropped_images == 5
+    assert buffer.dropped_images == 5 and buffer.masked_images == 6
 
 
 # --- Humble: no post-set parameter callbacks -----------------------------------------------------------------

@@ -11,15 +11,17 @@ with ``num_samples = K``), conditioned on the anchor view cropped as :mod:`place
   anchor's azimuth is estimated by matching it against the mean of each angle's hypotheses
   (``reconstruction.distill.estimate_azimuths``), and the views are at the dataset's 30° elevation.
 
-Only the anchor view conditions the model here (the key-view buffer's other views have no depth
-and no pose); the visible cloud is the anchor's object depth points.
+The anchor is the RGB-D frame, cropped as :mod:`placement` frames it: the newest view, the one
+with depth, so the one that places the completion. ``key_views`` (the key-view buffer's other
+views; no depth, no pose) condition the model too, one ViewFusion stream each, before the anchor;
+the visible cloud is the anchor's object depth points.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -77,16 +79,17 @@ def angle_reference(synthesizer: object) -> str:
     return getattr(synthesizer.checkpoint.config, "angle_reference", "canonical")  # type: ignore[attr-defined]
 
 
-def sample_hypotheses(synthesizer: object, view: np.ndarray, angles: list[float], options: CompletionOptions,
+def sample_hypotheses(synthesizer: object, views: list[np.ndarray], angles: list[float], options: CompletionOptions,
                       progress: Progress | None = None, callback: Progress | None = None) -> np.ndarray:
-    """(K, A, S, S, 3) images: K samples at each of the ``angles`` (the synthesizer's own angle convention).
+    """(K, A, S, S, 3) images: K samples at each of the ``angles`` (the synthesizer's own angle convention),
+    conditioned on ``views`` (the anchor last).
 
     ``progress(done, total)`` is called after each angle, ``callback(step, steps)`` after each
     denoising step (the sampler's own callback: raising there cancels within a step).
     """
     per_angle = []
     for i, angle in enumerate(angles):
-        result = synthesizer.synthesize([view], angle, num_samples=options.samples, steps=options.steps,  # type: ignore[attr-defined]
+        result = synthesizer.synthesize(views, angle, num_samples=options.samples, steps=options.steps,  # type: ignore[attr-defined]
                                         seed=options.seed + 1000 * i, callback=callback)
         per_angle.append(result.images)
         if progress is not None:
@@ -96,9 +99,11 @@ def sample_hypotheses(synthesizer: object, view: np.ndarray, angles: list[float]
 
 def complete_scene(colour: np.ndarray, depth: np.ndarray, intrinsics: Intrinsics, synthesizer: object,
                    options: CompletionOptions | None = None, progress: Progress | None = None,
-                   roi: tuple[int, int, int, int] | None = None, callback: Progress | None = None) -> SceneCompletion:
-    """Segment (within ``roi`` when given), place, sample hypotheses and carve them; raises
-    NothingAbovePlaneError / CompletionError. ``progress`` and ``callback`` as in :func:`sample_hypotheses`."""
+                   roi: tuple[int, int, int, int] | None = None, callback: Progress | None = None,
+                   key_views: Sequence[np.ndarray] = ()) -> SceneCompletion:
+    """Segment (within ``roi`` when given), place, sample hypotheses conditioned on ``key_views`` and the anchor,
+    and carve them; raises NothingAbovePlaneError / CompletionError. ``progress`` and ``callback`` as in
+    :func:`sample_hypotheses`."""
     from ..reconstruction.distill import estimate_azimuths  # torch-heavy: imported on use
 
     options = options or CompletionOptions()
@@ -107,16 +112,17 @@ def complete_scene(colour: np.ndarray, depth: np.ndarray, intrinsics: Intrinsics
     placement = fit_placement(segmentation)
     size = int(synthesizer.image_size)  # type: ignore[attr-defined]
     view = model_view(colour, segmentation.mask, placement.view_box(intrinsics), size)
+    views = [*key_views, view]
     segmented = time.perf_counter()
     reference = angle_reference(synthesizer)
     step = 2.0 * math.pi / options.azimuths
     if reference == "relative":
         angles = [step * j for j in range(1, options.azimuths)]
-        images = sample_hypotheses(synthesizer, view, angles, options, progress, callback)
+        images = sample_hypotheses(synthesizer, views, angles, options, progress, callback)
         relative, elevation = angles, placement.anchor_elevation
     else:
         angles = [step * j for j in range(options.azimuths)]
-        images = sample_hypotheses(synthesizer, view, angles, options, progress, callback)
+        images = sample_hypotheses(synthesizer, views, angles, options, progress, callback)
         mean_views = images.astype(np.float32).mean(axis=0).round().astype(np.uint8)
         anchor = estimate_azimuths(view[None], mean_views, angles)[0].azimuth
         placement = fit_placement(segmentation, anchor_azimuth=anchor)

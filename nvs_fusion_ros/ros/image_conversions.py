@@ -51,6 +51,11 @@ def check_image_message(msg: Image) -> tuple[int, np.dtype]:
     return channels, dtype
 
 
+def stamp_ns(header: Header) -> int:
+    """A header's stamp in integer nanoseconds (how messages are paired and ordered)."""
+    return header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+
+
 def reset_marker(header: Header) -> Image:
     """The ``views`` protocol's reset marker: an Image with no pixels (``synthesis/key_views.py``)."""
     return Image(header=header, height=0, width=0, encoding="rgb8", step=0)

@@ -45,7 +45,6 @@ or lost.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from functools import partial
@@ -80,13 +79,6 @@ SYNTHESIZE, ORBIT, VIDEO = "synthesize", "orbit", "video"  # the worker's job ki
 
 def stamp_text(header: Header) -> str:
     return f"{header.stamp.sec}.{header.stamp.nanosec:09d}"
-
-
-def newest_last(views: ReceivedViews) -> tuple[list[np.ndarray], str]:
-    """The views by header stamp (keys start with it; a stable sort: arrival breaks ties) and the newest's frame_id:
-    the newest last, a relative model's anchor ``views[-1]``, also when cameras' frames arrive out of stamp order."""
-    held = sorted(zip(views.keys(), views.images(), strict=True), key=lambda view: view[0][:2])
-    return [image for _, image in held], held[-1][0][2]
 
 
 class NovelViewNode(Node):
@@ -156,9 +148,8 @@ class NovelViewNode(Node):
         if image is None:
             return
         stamp = msg.header.stamp
-        key = (stamp.sec, stamp.nanosec, msg.header.frame_id, hashlib.blake2b(image.tobytes(), digest_size=16).digest())
         with self._views_lock:
-            self.views.receive(key, image)
+            self.views.receive(ReceivedViews.key(stamp.sec, stamp.nanosec, msg.header.frame_id, image), image)
 
     def _on_frame(self, msg: Image) -> None:
         stamp = msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec
@@ -208,7 +199,7 @@ class NovelViewNode(Node):
         with self._views_lock:
             if not len(self.views):
                 return None
-            views, frame_id = newest_last(self.views)
+            views, frame_id = self.views.newest_last()
         return views, Header(stamp=self.get_clock().now().to_msg(), frame_id=frame_id), Request.snapshot(self._value)
 
     def _request(self, angle: float) -> None:

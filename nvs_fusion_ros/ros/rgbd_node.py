@@ -7,9 +7,12 @@ colour image), ``camera_info_topic``, paired by header stamp within ``sync_slop`
 
 Outputs: ``~/mask`` (mono8, 255 = object) and ``~/roi`` (the training framing of the object, clipped)
 for each paired frame at most every ``mask_period`` s; point ``view_buffer``'s ``mask_topic`` and
-``roi_topic`` at them. ``~/complete`` (std_srvs/Trigger) checks that an object stands on the plane
-in the latest paired frame (else refuses, saying why), queues the completion and answers; the
-job publishes ``~/object_cloud`` (PointCloud2 x y z rgb confidence, ``rgbd_messages``),
+``roi_topic`` at them. ``views`` (view_buffer's key-view set, received like ``novel_view`` does,
+a reset marker clears it): ``~/complete`` composes the model over the current key views (up to
+``max_views`` - 1, those stamped apart from the anchor) with the latest paired frame as the anchor,
+the newest view, the only one with depth. ``~/complete`` (std_srvs/Trigger) checks that an object
+stands on the plane in the latest paired frame (else refuses, saying why), queues the completion
+and answers; the job publishes ``~/object_cloud`` (PointCloud2 x y z rgb confidence, ``rgbd_messages``),
 ``~/object_mesh`` (Marker TRIANGLE_LIST) and ``~/collision_mesh`` (shape_msgs/Mesh), all in the
 colour image's frame_id at its stamp, in metres. Progress and problems: ``/diagnostics``.
 
@@ -21,12 +24,12 @@ and logged at most once per ``WARN_EVERY_S``.
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
-from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, RegionOfInterest
 from shape_msgs.msg import Mesh
 from std_msgs.msg import Header
@@ -39,20 +42,21 @@ from ..rgbd.pairing import StampPairer
 from ..rgbd.pipeline import CompletionOptions, complete_scene
 from ..rgbd.placement import clipped_roi, fit_placement
 from ..rgbd.segmentation import mask_image, segment_object
+from ..synthesis.key_views import ReceivedViews
 from ..synthesis.synthesizer import NovelViewSynthesizer
 from ..synthesis.worker import JobControl, LatestWinsWorker
 from .cloud_messages import triangle_marker
 from .harness import JOB_STOP_TIMEOUT_S, node_main
-from .image_conversions import image_to_rgb8, numpy_to_image
+from .image_conversions import image_to_rgb8, is_reset_marker, numpy_to_image, stamp_ns
 from .novel_view_params import PARAMETERS as NOVEL_VIEW_PARAMETERS
 from .parameters import ParamSpec, declare, optional_topic_name, topic_name
-from .qos import INPUT_QOS_CHOICES, input_qos, output_qos
+from .qos import INPUT_QOS_CHOICES, input_qos, latched_qos, output_qos
 from .rgbd_messages import collision_mesh, confidence_cloud, depth_from_image, intrinsics_from_info
 
 NODE_NAME = "rgbd_completion"
 WARN_EVERY_S = 5.0
 DIAGNOSTICS_PERIOD_S = 1.0
-CAUSES = ("colour", "depth", "camera_info", "frame", "no_depth", "no_info", "segmentation")
+CAUSES = ("colour", "depth", "camera_info", "frame", "no_depth", "no_info", "segmentation", "view")
 
 PARAMETERS = (
     ParamSpec("colour_topic", "/camera/color/image_raw", "Colour image topic.", read_only=True,
@@ -68,7 +72,7 @@ PARAMETERS = (
               read_only=True, float_range=(0.0, 1.0)),
     ParamSpec("mask_period", 0.2, "Least seconds between published masks (segmentation costs CPU).",
               read_only=True, float_range=(0.0, 60.0)),
-    *(spec for spec in NOVEL_VIEW_PARAMETERS if spec.name in ("engine", "device", "model_file_path")),
+    *(spec for spec in NOVEL_VIEW_PARAMETERS if spec.name in ("engine", "device", "model_file_path", "max_views")),
     ParamSpec("samples", 4, "K occlusion hypotheses per azimuth; confidence is their agreement.", read_only=True,
               int_range=(1, 32)),
     ParamSpec("azimuths", 8, "Orbit azimuths the hidden side is sampled at.", read_only=True, int_range=(2, 36)),
@@ -78,10 +82,6 @@ PARAMETERS = (
     ParamSpec("input_qos", "sensor_data", "QoS of the input subscriptions.", read_only=True, choices=INPUT_QOS_CHOICES),
     ParamSpec("input_qos_depth", 5, "History depth of the input subscriptions.", read_only=True, int_range=(1, 100)),
 )
-
-
-def stamp_ns(header: Header) -> int:
-    return Time.from_msg(header.stamp).nanoseconds
 
 
 class RgbdCompletionNode(Node):
@@ -94,7 +94,9 @@ class RgbdCompletionNode(Node):
         self.options = CompletionOptions(samples=value("samples"), azimuths=value("azimuths"), steps=value("steps"),
                                          seed=value("seed"), completion=CompletionConfig(resolution=value("resolution")))
         self.synthesizer = NovelViewSynthesizer.from_checkpoint(value("model_file_path") or None, engine=value("engine"),
-                                                                device=value("device"))
+                                                                device=value("device"), max_views=value("max_views"))
+        self.key_views = ReceivedViews(value("max_views"))
+        self._views_lock = threading.Lock()
         self.pairer: StampPairer[object] = StampPairer(round(value("sync_slop") * 1e9))
         self.mask_period_s: float = value("mask_period")
         self.dropped = dict.fromkeys(CAUSES, 0)
@@ -113,6 +115,7 @@ class RgbdCompletionNode(Node):
         self.create_subscription(Image, value("colour_topic"), self._on_colour, qos)
         self.create_subscription(Image, value("depth_topic"), self._on_depth, qos)
         self.create_subscription(CameraInfo, value("camera_info_topic"), self._on_info, qos)
+        self.create_subscription(Image, "views", self._on_view, latched_qos(value("max_views")))
         if value("roi_topic"):
             self.create_subscription(RegionOfInterest, value("roi_topic"), self._on_roi, qos)
         self.mask_pub = self.create_publisher(Image, "~/mask", output_qos(5))
@@ -158,6 +161,27 @@ class RgbdCompletionNode(Node):
             return self._drop("camera_info", f"dropped a CameraInfo: {exc}")
         self._add("info", msg.header, intrinsics)
 
+    def _on_view(self, msg: Image) -> None:
+        if is_reset_marker(msg):  # view_buffer was reset: forget the views before the marker
+            with self._views_lock:
+                self.key_views.clear()
+            return
+        try:
+            image = image_to_rgb8(msg)
+        except ValueError as exc:
+            return self._drop("view", f"dropped a key view: {exc}")
+        stamp = msg.header.stamp
+        with self._views_lock:
+            self.key_views.receive(ReceivedViews.key(stamp.sec, stamp.nanosec, msg.header.frame_id, image), image)
+
+    def _other_views(self, anchor: Header) -> list[np.ndarray]:
+        """The key views stamped apart from the anchor's frame (that one *is* the anchor), newest last."""
+        with self._views_lock:
+            held = self.key_views.by_stamp()
+        others = [image for key, image in held
+                  if abs(key[0] * 1_000_000_000 + key[1] - stamp_ns(anchor)) > self.pairer.slop_ns]
+        return others[len(others) - (self.key_views.max_views - 1):] if self.key_views.max_views > 1 else []
+
     def _on_roi(self, msg: RegionOfInterest) -> None:
         self._roi = (msg.x_offset, msg.y_offset, msg.width, msg.height)
 
@@ -172,7 +196,7 @@ class RgbdCompletionNode(Node):
                            "and the drivers' stamps)")
         if pair is None:
             return
-        (header, colour), depth, intrinsics = pair.colour, pair.depth, pair.info
+        (header, colour), depth, intrinsics = pair["colour"], pair["depth"], pair["info"]
         try:
             check_depth(depth, intrinsics, colour.shape)
         except ValueError as exc:
@@ -189,8 +213,9 @@ class RgbdCompletionNode(Node):
             x, y, w, h = clipped_roi(fit_placement(seg).view_box(intrinsics), intrinsics.width, intrinsics.height)
         except ValueError as exc:  # NothingAbovePlaneError, DepthError, or a placement that cannot be fitted
             return self._drop("segmentation", f"no object mask: {exc}")
-        self.mask_pub.publish(numpy_to_image(mask_image(seg.mask), "mono8", header))
+        # the ROI first: view_buffer applies the latest ROI when the mask pairs with its image
         self.roi_pub.publish(RegionOfInterest(x_offset=x, y_offset=y, width=w, height=h, do_rectify=False))
+        self.mask_pub.publish(numpy_to_image(mask_image(seg.mask), "mono8", header))
 
     # --- ~/complete ----------------------------------------------------------------------------------
 
@@ -208,24 +233,26 @@ class RgbdCompletionNode(Node):
             self._state = (DiagnosticStatus.ERROR, f"refused: {exc}")
             response.success, response.message = False, f"refused: {exc}"
             return response
+        others = self._other_views(header)
         replaced = self.worker.submit("complete", lambda control: self._complete(control, header, colour, depth,
-                                                                                 intrinsics, roi))
+                                                                                 intrinsics, roi, others))
         stamp = f"{header.stamp.sec}.{header.stamp.nanosec:09d}"
         response.success = True
-        response.message = f"queued the completion of the frame stamped {stamp} in {header.frame_id!r}" + (
+        response.message = (f"queued the completion of the frame stamped {stamp} in {header.frame_id!r} with "
+                            f"{len(others)} other key view(s)") + (
             " (replacing a waiting one)" if replaced else "")
         self._state = (DiagnosticStatus.OK, "queued")
         return response
 
     def _complete(self, control: JobControl, header: Header, colour: np.ndarray, depth: np.ndarray,
-                  intrinsics: Intrinsics, roi: tuple[int, int, int, int] | None) -> None:
+                  intrinsics: Intrinsics, roi: tuple[int, int, int, int] | None, others: list[np.ndarray]) -> None:
         def progress(done: int, total: int) -> None:
             control.check()
             self._state = (DiagnosticStatus.OK, f"sampling hypotheses: azimuth {done}/{total}")
 
         try:
             result = complete_scene(colour, depth, intrinsics, self.synthesizer, self.options, progress, roi,
-                                    callback=lambda _step, _steps: control.check())
+                                    callback=lambda _step, _steps: control.check(), key_views=others)
         except ValueError as exc:  # NothingAbovePlaneError, CompletionError, or a placement that cannot be fitted
             return self._finish(DiagnosticStatus.ERROR, f"refused: {exc}")
         points, colors, confidence = result.cloud()

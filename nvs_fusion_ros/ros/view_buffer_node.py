@@ -15,8 +15,12 @@ A frame that cannot be a key view (non-finite, one flat colour, smaller than 8x8
 ROI, or an empty mask) is dropped with one throttled log line that says why.
 Other nodes named like this one in the domain are reported in the log (``peers``).
 
-The ROI and mask are the latest received ones, applied to each following image (no time
-synchronisation: message_filters is not available on pip-only installs).
+With ``mask_topic``, each image waits (the last ``MASK_WAIT_IMAGES`` per topic) for the mask
+stamped like it, within ``mask_slop`` (``rgbd.pairing``; message_filters is not available on
+pip-only installs): a key view is masked by its own frame's mask, never by a newer frame's, and
+images no mask answers are passed over (a masker may segment only every few frames). The ROI
+has no stamp: the latest received one applies (``rgbd_completion`` publishes a frame's ROI
+before its mask, so the ROI is that frame's when its mask arrives).
 """
 
 from __future__ import annotations
@@ -28,9 +32,10 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image, RegionOfInterest
 from std_msgs.msg import Empty, Header
 
+from ..rgbd.pairing import MASKED_STREAMS, StampPairer
 from ..synthesis.key_views import KeyViewSet, check_min_view_difference, prepare_key_view
 from .harness import node_main
-from .image_conversions import image_to_rgb8, mask_from_image, numpy_to_image, reset_marker
+from .image_conversions import image_to_rgb8, mask_from_image, numpy_to_image, reset_marker, stamp_ns
 from .parameters import ParamSpec, declare, on_parameters_set, optional_topic_name, topic_names
 from .peers import PeerWatch
 from .qos import INPUT_QOS_CHOICES, input_qos, latched_qos, reset_qos
@@ -38,6 +43,7 @@ from .qos import INPUT_QOS_CHOICES, input_qos, latched_qos, reset_qos
 NODE_NAME = "view_buffer"
 WARN_EVERY_S = 5.0
 PEER_CHECK_PERIOD_S = 2.0
+MASK_WAIT_IMAGES = 30  # images per topic that wait for their mask: 1 s at 30 Hz covers a segmenter's latency
 
 PARAMETERS = (
     ParamSpec("image_topics", ["/camera/image_raw"], "Camera image topics to take key views from.", read_only=True,
@@ -46,6 +52,8 @@ PARAMETERS = (
               check=optional_topic_name("roi_topic")),
     ParamSpec("mask_topic", "", "mono8 object-mask topic (non-zero = object; background painted white); '' = none.",
               read_only=True, check=optional_topic_name("mask_topic")),
+    ParamSpec("mask_slop", 0.005, "Most seconds between an image's stamp and its mask's (with mask_topic).",
+              read_only=True, float_range=(0.0, 1.0)),
     ParamSpec("max_views", 6, "Most key views kept; also the depth of the transient-local 'views' topic.",
               read_only=True, int_range=(1, 32)),
     ParamSpec("min_view_difference", 0.02,
@@ -71,7 +79,10 @@ class ViewBufferNode(Node):
         self.key_views: KeyViewSet[Header] = KeyViewSet(value("max_views"), value("min_view_difference"))
         self.image_size: int = value("image_size")
         self._roi: tuple[int, int, int, int] | None = None
-        self._mask = None
+        self._masked: dict[str, StampPairer[Image]] = {  # per image topic, with mask_topic
+            topic: StampPairer(round(value("mask_slop") * 1e9), MASK_WAIT_IMAGES, MASKED_STREAMS)
+            for topic in (value("image_topics") if value("mask_topic") else [])}
+        self.masked_images = 0  # images that met their mask
         self.resets = 0
         self.dropped_images = 0  # refused camera frames (bad encoding, degenerate view, mismatched mask)
         on_parameters_set(self, PARAMETERS, self._apply_parameters)
@@ -98,8 +109,35 @@ class ViewBufferNode(Node):
                 self.key_views.min_view_difference = check_min_view_difference(param.value)
 
     def _on_image(self, topic: str, msg: Image) -> None:
+        pairer = self._masked.get(topic)
+        if pairer is None:
+            return self._offer(topic, msg, None)
+        self._pair(topic, pairer, pairer.add("image", stamp_ns(msg.header), msg))
+
+    def _on_mask(self, msg: Image) -> None:
+        for topic, pairer in self._masked.items():
+            self._pair(topic, pairer, pairer.add("mask", stamp_ns(msg.header), msg))
+
+    def _pair(self, topic: str, pairer: StampPairer[Image], pair: object) -> None:
+        if pair is None:
+            if pairer.unpaired and not self.masked_images:
+                self.get_logger().warning(
+                    f"no image from {topic} has met a mask on {self.get_parameter('mask_topic').value} within "
+                    f"mask_slop yet: check that the masker stamps masks with their image's stamp",
+                    throttle_duration_sec=WARN_EVERY_S)
+            return
+        self.masked_images += 1
         try:
-            view = prepare_key_view(image_to_rgb8(msg), self.image_size, self._roi, self._mask)
+            mask = mask_from_image(pair["mask"])  # type: ignore[index]
+        except ValueError as exc:
+            self.dropped_images += 1
+            self.get_logger().warning(f"dropped a mask: {exc}", throttle_duration_sec=WARN_EVERY_S)
+            return
+        self._offer(topic, pair["image"], mask)  # type: ignore[index]
+
+    def _offer(self, topic: str, msg: Image, mask: object) -> None:
+        try:
+            view = prepare_key_view(image_to_rgb8(msg), self.image_size, self._roi, mask)
         except ValueError as exc:
             self.dropped_images += 1
             self.get_logger().warning(f"dropped an image from {topic}: {exc}", throttle_duration_sec=WARN_EVERY_S)
@@ -117,12 +155,6 @@ class ViewBufferNode(Node):
 
     def _on_roi(self, msg: RegionOfInterest) -> None:
         self._roi = (msg.x_offset, msg.y_offset, msg.width, msg.height)
-
-    def _on_mask(self, msg: Image) -> None:
-        try:
-            self._mask = mask_from_image(msg)
-        except ValueError as exc:
-            self.get_logger().warning(f"dropped a mask: {exc}", throttle_duration_sec=WARN_EVERY_S)
 
     def _on_reset(self, _msg: Empty) -> None:
         self.key_views.clear()

@@ -34,6 +34,7 @@ before the reset is in the history either.
 from __future__ import annotations
 
 import enum
+import hashlib
 import itertools
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
@@ -167,6 +168,22 @@ class ReceivedViews:
 
     def images(self) -> list[np.ndarray]:
         return list(self._views.values())
+
+    @staticmethod
+    def key(sec: int, nanosec: int, frame_id: str, image: np.ndarray) -> tuple[int, int, str, bytes]:
+        """A view's key: its stamp, frame_id *and* pixels, so cameras that stamp 0 or repeat stamps keep distinct
+        views distinct (the stamp leads, for ``newest_last``)."""
+        return sec, nanosec, frame_id, hashlib.blake2b(image.tobytes(), digest_size=16).digest()
+
+    def by_stamp(self) -> list[tuple[Hashable, np.ndarray]]:
+        """(key, image) oldest first by stamp (``key``'s first two fields; a stable sort: arrival breaks ties)."""
+        return sorted(self._views.items(), key=lambda view: view[0][:2])  # type: ignore[index]
+
+    def newest_last(self) -> tuple[list[np.ndarray], str]:
+        """The views by stamp and the newest's frame_id: the newest last, a relative model's anchor ``views[-1]``,
+        also when cameras' frames arrive out of stamp order."""
+        held = self.by_stamp()
+        return [image for _, image in held], held[-1][0][2]  # type: ignore[index]
 
 
 # --- preparing a camera frame before it is offered -------------------------------------------------
