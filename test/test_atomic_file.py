@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from nvs_fusion_ros.engines.atomic_file import atomic_path
+from nvs_fusion_ros.atomic_file import atomic_path
 
 
 def test_two_interleaved_writers_use_their_own_temporaries(tmp_path: Path) -> None:

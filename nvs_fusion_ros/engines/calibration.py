@@ -23,8 +23,8 @@ from pathlib import Path
 
 import torch
 
+from ..atomic_file import atomic_path
 from ..model.config import UNetConfig
-from .atomic_file import atomic_path
 from .base import Denoiser
 from .cpu import cpu_isa, cpu_model
 from .onnx_export import TYPICAL_STREAMS, example_inputs

@@ -26,9 +26,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..atomic_file import atomic_path
 from ..model.config import UNetConfig
 from ..model.unet import ViewFusionUNet
-from .atomic_file import atomic_path
 
 log = logging.getLogger(__name__)
 

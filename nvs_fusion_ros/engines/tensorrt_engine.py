@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ..atomic_file import atomic_path
 from ..model.config import UNetConfig
-from .atomic_file import atomic_path
 from .base import Denoiser
 from .onnx_export import INPUT_NAMES, OUTPUT_NAMES, file_sha256, profile_shapes
 from .options import EngineOptions

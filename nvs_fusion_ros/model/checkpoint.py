@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from ..atomic_file import atomic_path
 from ..diffusion.schedules import NoiseSchedule
 from .config import UNetConfig
 from .temporal_unet import TemporalUNet, TemporalUNetConfig
@@ -74,9 +75,8 @@ def save_checkpoint(
                        for k, v in model.state_dict().items()},
         "metadata": dict(metadata or {}),
     }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
     return path
 
 

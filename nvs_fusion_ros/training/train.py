@@ -25,6 +25,7 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
+from ..atomic_file import atomic_path
 from ..diffusion.composition import compose_noise, expand_to_streams
 from ..diffusion.schedules import NoiseSchedule, make_schedule, prediction_target
 from ..engines.torch_engine import cpu_supports_bf16, cuda_supports_bf16
@@ -270,9 +271,8 @@ class Trainer:
             "generator": self.generator.get_state(),
             "torch_rng": torch.get_rng_state(),
         }
-        tmp = self.out / "last.pt.tmp"
-        torch.save(state, tmp)
-        tmp.replace(self.out / "last.pt")
+        with atomic_path(self.out / "last.pt") as tmp:
+            torch.save(state, tmp)
         save_checkpoint(self.out / "ema.pt", self.ema, self.schedule, self.metadata())
 
     def metadata(self) -> dict:

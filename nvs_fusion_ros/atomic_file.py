@@ -1,7 +1,8 @@
-"""Atomic replacement of cached files that several processes may write at once.
+"""Atomic replacement of files that a crash must not leave half-written or that several processes may write at once.
 
 novel_view and rgbd_completion start together with the same model and can both export,
-build or calibrate the same cached file: each writer gets its own temporary name in the
+build or calibrate the same cached engine file; a training run saves its checkpoints every few
+minutes and may be killed at any moment. Each writer gets its own temporary name in the
 target's folder (so ``replace`` stays a rename on one file system), and the temporary is
 removed when the write fails, so no half-written file is left behind or trusted.
 """
