@@ -37,8 +37,9 @@ class PeerWatch:
         self._views_topic = views_topic
         self._max_views = max_views
         self._clients: dict[str, Client] = {}  # one per view source, kept: destroying entities while spinning races
-        self._pending: dict[str, Future] = {}
-        self._source_views: dict[str, int] = {}
+        self._pending: dict[tuple[str, bytes], Future] = {}
+        # (source, its views publisher's gid) -> max_views: a restarted source has a new gid and is asked again
+        self._source_views: dict[tuple[str, bytes], int] = {}
         self._logged: set[str] = set()
         self.warnings: list[str] = []
 
@@ -49,12 +50,15 @@ class PeerWatch:
             warnings.append(f"{others} other node(s) named {self._node.get_fully_qualified_name()} run in this domain: "
                             "every request is answered more than once")
         if self._views_topic is not None:
-            sources = [fully_qualified(info.node_name, info.node_namespace)
-                       for info in self._node.get_publishers_info_by_topic(self._views_topic)]
+            publishers = [(fully_qualified(info.node_name, info.node_namespace), bytes(info.endpoint_gid))
+                          for info in self._node.get_publishers_info_by_topic(self._views_topic)]
+            sources = [name for name, _ in publishers]
             warnings += [f"{sources.count(name)} nodes named {name} publish {self._views_topic}"
                          for name in sorted(set(sources)) if sources.count(name) > 1]
-            self._ask_view_sources(set(sources))
-            for source, count in sorted(self._source_views.items()):
+            self._source_views = {key: n for key, n in self._source_views.items() if key in publishers}
+            self._pending = {key: f for key, f in self._pending.items() if key in publishers}
+            self._ask_view_sources(set(publishers))
+            for (source, _), count in sorted(self._source_views.items()):
                 if count != self._max_views:
                     warnings.append(f"{source} keeps max_views={count} but {self._node.get_name()} composes up to "
                                     f"max_views={self._max_views}: set both to the same value")
@@ -65,25 +69,26 @@ class PeerWatch:
         self.warnings = warnings
         return warnings
 
-    def _ask_view_sources(self, sources: set[str]) -> None:
-        for source in sorted(sources):
-            if source == self._node.get_fully_qualified_name() or source in self._source_views:
+    def _ask_view_sources(self, publishers: set[tuple[str, bytes]]) -> None:
+        for key in sorted(publishers):
+            source = key[0]
+            if source == self._node.get_fully_qualified_name() or key in self._source_views:
                 continue
-            pending = self._pending.get(source)
+            pending = self._pending.get(key)
             if pending is not None:
                 if pending.done():
-                    del self._pending[source]
-                    self._record(source, pending.result())
+                    del self._pending[key]
+                    self._record(key, pending.result())
                 continue
             client = self._clients.get(source)
             if client is None:
                 client = self._clients[source] = self._node.create_client(GetParameters, f"{source}/get_parameters")
             if client.service_is_ready():
-                self._pending[source] = client.call_async(GetParameters.Request(names=["max_views"]))
+                self._pending[key] = client.call_async(GetParameters.Request(names=["max_views"]))
 
-    def _record(self, source: str, response: GetParameters.Response | None) -> None:
+    def _record(self, key: tuple[str, bytes], response: GetParameters.Response | None) -> None:
         values = [] if response is None else response.values
         if values and values[0].type == ParameterType.PARAMETER_INTEGER:
-            self._source_views[source] = values[0].integer_value
+            self._source_views[key] = values[0].integer_value
         else:
-            self._source_views[source] = self._max_views  # not a view_buffer (e.g. a recorder): nothing to compare
+            self._source_views[key] = self._max_views  # not a view_buffer (e.g. a recorder): nothing to compare
