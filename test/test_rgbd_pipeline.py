@@ -53,6 +53,11 @@ def test_a_relative_model_is_asked_relative_azimuths_at_the_anchor_elevation(fra
     n = len(done.segmentation.points)
     assert np.array_equal(points[:n], done.segmentation.points) and (confidence[:n] == 1).all()
     assert len(points) == len(colors) == len(confidence) == n + len(done.completion.points)
+    sure = done.completion.confidence == 1  # with K = 2: where both hypotheses agree
+    assert 0 < sure.sum() < len(sure)
+    points, colors, confidence = done.cloud(min_confidence=1.0)  # the visible points stay, the unsure go
+    assert np.array_equal(points[:n], done.segmentation.points) and len(points) == n + sure.sum()
+    assert np.array_equal(points[n:], done.completion.points[sure]) and (confidence == 1).all()
 
 
 def test_a_canonical_model_gets_canonical_azimuths_and_the_anchor_is_placed_by_matching(frame: tabletop.RGBDFrame,

@@ -66,12 +66,14 @@ class SceneCompletion:
     angle_reference: str
     timings: dict[str, float]
 
-    def cloud(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Visible depth points (confidence 1) then completed ones: points (N, 3) m, colours (N, 3) uint8, confidence (N,)."""
+    def cloud(self, min_confidence: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Visible depth points (confidence 1) then the completed ones at least ``min_confidence`` sure (1: only
+        where all K hypotheses agree): points (N, 3) m, colours (N, 3) uint8, confidence (N,)."""
         seen, done = self.segmentation, self.completion
-        return (np.concatenate([seen.points, done.points]).astype(np.float32),
-                np.concatenate([seen.colors, done.colors]).astype(np.uint8),
-                np.concatenate([np.ones(len(seen.points), np.float32), done.confidence]).astype(np.float32))
+        keep = done.confidence >= min_confidence
+        return (np.concatenate([seen.points, done.points[keep]]).astype(np.float32),
+                np.concatenate([seen.colors, done.colors[keep]]).astype(np.uint8),
+                np.concatenate([np.ones(len(seen.points), np.float32), done.confidence[keep]]).astype(np.float32))
 
 
 def angle_reference(synthesizer: object) -> str:

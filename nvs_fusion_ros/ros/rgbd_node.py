@@ -78,6 +78,9 @@ PARAMETERS = (
     ParamSpec("azimuths", 8, "Orbit azimuths the hidden side is sampled at.", read_only=True, int_range=(2, 36)),
     ParamSpec("steps", 25, "Denoising steps per sample.", read_only=True, int_range=(1, 1000)),
     ParamSpec("seed", 0, "Base seed of the hypotheses.", read_only=True, int_range=(0, 2**31 - 1)),
+    ParamSpec("min_confidence", 0.0, "Completed points less sure than this are left out of ~/object_cloud "
+              "(1 = only where all samples agree; the visible points always stay).", read_only=True,
+              float_range=(0.0, 1.0)),
     ParamSpec("resolution", 64, "Carving grid resolution per axis.", read_only=True, int_range=(16, 160)),
     ParamSpec("input_qos", "sensor_data", "QoS of the input subscriptions.", read_only=True, choices=INPUT_QOS_CHOICES),
     ParamSpec("input_qos_depth", 5, "History depth of the input subscriptions.", read_only=True, int_range=(1, 100)),
@@ -99,6 +102,7 @@ class RgbdCompletionNode(Node):
         self._views_lock = threading.Lock()
         self.pairer: StampPairer[object] = StampPairer(round(value("sync_slop") * 1e9))
         self.mask_period_s: float = value("mask_period")
+        self.min_confidence: float = value("min_confidence")
         self.dropped = dict.fromkeys(CAUSES, 0)
         self.paired = 0
         self.completions = 0
@@ -255,7 +259,7 @@ class RgbdCompletionNode(Node):
                                     callback=lambda _step, _steps: control.check(), key_views=others)
         except ValueError as exc:  # NothingAbovePlaneError, CompletionError, or a placement that cannot be fitted
             return self._finish(DiagnosticStatus.ERROR, f"refused: {exc}")
-        points, colors, confidence = result.cloud()
+        points, colors, confidence = result.cloud(self.min_confidence)
         done = result.completion
         with control.delivering():
             self.cloud_pub.publish(confidence_cloud(points, colors, confidence, header))
