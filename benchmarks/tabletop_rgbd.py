@@ -45,10 +45,10 @@ def confident_row(threshold: float) -> str:
     return f"completed>={threshold:g}"
 
 
-def test_objects(root: Path, count: int) -> list[Path]:
-    """Up to ``count`` test-split objects with a true mesh, taken round-robin over the root's categories."""
+def test_objects(root: Path, count: int, split: str = "test") -> list[Path]:
+    """Up to ``count`` objects of ``split`` with a true mesh, taken round-robin over the root's categories."""
     per_category = []
-    for listing in sorted(root.glob("*/softras_test.lst")):
+    for listing in sorted(root.glob(f"*/softras_{split}.lst")):
         names = [n.strip() for n in listing.read_text().splitlines() if n.strip()]
         objects = [listing.parent / n for n in names if (listing.parent / n / "mesh_normalized.npz").is_file()]
         if objects:
@@ -59,7 +59,7 @@ def test_objects(root: Path, count: int) -> list[Path]:
             if objects and len(chosen) < count:
                 chosen.append(objects.pop(0))
     if not chosen:
-        raise SystemExit(f"no test objects with mesh_normalized.npz under {root}")
+        raise SystemExit(f"no {split} objects with mesh_normalized.npz under {root}")
     return chosen
 
 
@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path("data/household"))
     parser.add_argument("--objects", type=int, default=20)
+    parser.add_argument("--split", default="test", help="split list to draw objects from (val: choose settings there)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", type=Path, default=None, help="checkpoint (default: the shipped model)")
     parser.add_argument("--no-model", action="store_true", help="only the visible and oracle rows")
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     results, refused = [], []
     pooled_conf, pooled_err = [], []
     best_gain = -np.inf
-    for path in test_objects(args.data, args.objects):
+    for path in test_objects(args.data, args.objects, args.split):
         frame, setup = scene(path, rng)
         try:
             seg = segmentation.segment_object(frame.colour, frame.depth, frame.intrinsics)
