@@ -96,6 +96,25 @@ def test_a_reset_storm_while_frames_and_requests_flow_leaves_both_nodes_alive_an
 
 
 @pytest.mark.ros
+def test_an_image_waiting_for_its_mask_is_forgotten_by_a_reset(ros: Ros) -> None:
+    buffer = ros.buffer(mask_topic="mask")
+    camera, mask = publisher_to(ros, "/camera/image_raw"), publisher_to(ros, "mask")
+    reset = publisher_to(ros, "reset", msg_type=Empty)
+    pairer = lambda: buffer._masked["/camera/image_raw"]  # noqa: E731 (a reset replaces it)
+    full = np.full((24, 32), 255, np.uint8)
+    camera.publish(distinct_image(1, stamp_sec=5))
+    wait_for(lambda: pairer().held("image") == 1, what="the image waiting for its mask")
+    reset.publish(Empty())
+    wait_for(lambda: buffer.resets == 1, what="the reset")
+    mask.publish(numpy_to_image(full, "mono8", Header(stamp=Time(sec=5))))  # its mask, after the reset
+    wait_for(lambda: pairer().held("mask") == 1, what="the late mask, unmatched")
+    camera.publish(distinct_image(2, stamp_sec=6))
+    mask.publish(numpy_to_image(full, "mono8", Header(stamp=Time(sec=6))))
+    wait_for(lambda: len(buffer.key_views) == 1, what="the frame after the reset kept")
+    assert buffer.masked_images == 1 and buffer.key_views.views[0].meta.stamp.sec == 6
+
+
+@pytest.mark.ros
 def test_reset_cancels_the_running_reconstruction_and_the_queued_request_and_nothing_is_published(ros: Ros) -> None:
     node = ros.novel_view(steps=2, max_views=2, reconstruction_iterations=100000, reconstruction_grid=12,
                           reconstruction_orbit_views=2, reconstruction_points=50)

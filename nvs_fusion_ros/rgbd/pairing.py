@@ -65,6 +65,10 @@ class StampPairer(Generic[T]):
         queue.append((int(stamp_ns), item))
         return self._match()
 
+    def held(self, stream: str) -> int:
+        """How many items of ``stream`` wait for a match."""
+        return len(self._queues[stream])
+
     def _dropped(self, stamp: int) -> None:
         self.unpaired += 1
         self.missing = {}

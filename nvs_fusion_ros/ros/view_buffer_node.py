@@ -79,9 +79,7 @@ class ViewBufferNode(Node):
         self.key_views: KeyViewSet[Header] = KeyViewSet(value("max_views"), value("min_view_difference"))
         self.image_size: int = value("image_size")
         self._roi: tuple[int, int, int, int] | None = None
-        self._masked: dict[str, StampPairer[Image]] = {  # per image topic, with mask_topic
-            topic: StampPairer(round(value("mask_slop") * 1e9), MASK_WAIT_IMAGES, MASKED_STREAMS)
-            for topic in (value("image_topics") if value("mask_topic") else [])}
+        self._masked = self._mask_pairers()
         self.masked_images = 0  # images that met their mask
         self.resets = 0
         self.dropped_images = 0  # refused camera frames (bad encoding, degenerate view, mismatched mask)
@@ -102,6 +100,12 @@ class ViewBufferNode(Node):
             f"keeping up to {self.key_views.max_views} key views from {value('image_topics')} "
             f"(min_view_difference {self.key_views.min_view_difference})"
         )
+
+    def _mask_pairers(self) -> dict[str, StampPairer[Image]]:
+        """With mask_topic, one pairer per image topic, empty: images and masks waiting for each other."""
+        value = lambda name: self.get_parameter(name).value  # noqa: E731
+        return {topic: StampPairer(round(value("mask_slop") * 1e9), MASK_WAIT_IMAGES, MASKED_STREAMS)
+                for topic in (value("image_topics") if value("mask_topic") else [])}
 
     def _apply_parameters(self, params: list[Parameter]) -> None:
         for param in params:
@@ -158,6 +162,7 @@ class ViewBufferNode(Node):
 
     def _on_reset(self, _msg: Empty) -> None:
         self.key_views.clear()
+        self._masked = self._mask_pairers()  # an image from before the reset must not meet its mask after it
         self._views_publisher.publish(reset_marker(Header(stamp=self.get_clock().now().to_msg())))
         self.resets += 1
         self.get_logger().info("reset: key views cleared")
