@@ -184,7 +184,7 @@ class RgbdCompletionNode(Node):
             held = self.key_views.by_stamp()
         others = [image for key, image in held
                   if abs(key[0] * 1_000_000_000 + key[1] - stamp_ns(anchor)) > self.pairer.slop_ns]
-        return others[len(others) - (self.key_views.max_views - 1):] if self.key_views.max_views > 1 else []
+        return others[-(self.key_views.max_views - 1):] if self.key_views.max_views > 1 else []
 
     def _on_roi(self, msg: RegionOfInterest) -> None:
         self._roi = (msg.x_offset, msg.y_offset, msg.width, msg.height)
