@@ -90,3 +90,15 @@ def test_the_step_callback_reaches_the_sampler_so_a_cancel_stops_within_the_firs
         complete_scene(frame.colour, frame.depth, frame.intrinsics, synthesizer(tmp_path, "relative"), OPTIONS,
                        progress=lambda done, _total: azimuths.append(done), callback=cancel)
     assert len(calls) == 1 and azimuths == []  # stopped at the first denoising step, before any azimuth finished
+
+
+def test_key_views_condition_the_hypotheses_and_the_anchor_still_places_them(frame: tabletop.RGBDFrame,
+                                                                            tmp_path: Path) -> None:
+    model = synthesizer(tmp_path, "relative")
+    alone = complete_scene(frame.colour, frame.depth, frame.intrinsics, model, OPTIONS)
+    others = [np.full((16, 16, 3), level, np.uint8) for level in (30, 220)]
+    composed = complete_scene(frame.colour, frame.depth, frame.intrinsics, model, OPTIONS, key_views=others)
+    # same seeds, same anchor: only the extra streams can change the samples
+    assert not np.array_equal(alone.hypotheses.images, composed.hypotheses.images)
+    assert np.array_equal(alone.view, composed.view)
+    assert np.array_equal(alone.placement.translation, composed.placement.translation)
