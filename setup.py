@@ -45,13 +45,14 @@ setup(
         "openvino": ["openvino"],
         # GPU targets: TensorRT plans (from NVIDIA's package index).
         "tensorrt": ["tensorrt>=10.1"],
+        # The test suite (setuptools dropped tests_require; ROS 2 templates moved it here too).
+        "test": ["pytest"],
     },
     zip_safe=False,
     maintainer="nvs_fusion_ros maintainers",
     maintainer_email="maintainers@nvs-fusion-ros.invalid",
     description="Pose-free novel view synthesis (ViewFusion) and 3D distillation for ROS 2.",
     license="Apache-2.0",
-    tests_require=["pytest"],
     entry_points={
         "console_scripts": [
             "nvs-fusion = nvs_fusion_ros.cli:main",

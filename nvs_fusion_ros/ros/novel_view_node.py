@@ -63,7 +63,8 @@ from ..synthesis.synthesizer import NovelViewSynthesizer
 from ..synthesis.video_synthesizer import VideoSynthesizer
 from ..synthesis.worker import LatestWinsWorker
 from .harness import JOB_STOP_TIMEOUT_S, node_main
-from .image_conversions import image_to_rgb8, is_reset_marker
+from .image_conversions import image_to_rgb8
+from .key_view_topic import store_key_view
 from .novel_view_diagnostics import diagnostics_array
 from .novel_view_jobs import RECONSTRUCT, NovelViewJobs
 from .novel_view_params import PARAMETERS, Request
@@ -140,16 +141,10 @@ class NovelViewNode(Node):
 
     def _on_view(self, msg: Image) -> None:
         self.views_received += 1
-        if is_reset_marker(msg):  # view_buffer was reset: forget the views before the marker
-            with self._views_lock:
-                self.views.clear()
-            return
-        image = self._rgb8_or_none(msg, "view")
-        if image is None:
-            return
-        stamp = msg.header.stamp
-        with self._views_lock:
-            self.views.receive(ReceivedViews.key(stamp.sec, stamp.nanosec, msg.header.frame_id, image), image)
+        try:
+            store_key_view(self.views, self._views_lock, msg)
+        except ValueError as exc:
+            self.get_logger().warning(f"dropped a view: {exc}", throttle_duration_sec=WARN_EVERY_S)
 
     def _on_frame(self, msg: Image) -> None:
         stamp = msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec

@@ -47,7 +47,8 @@ from ..synthesis.synthesizer import NovelViewSynthesizer
 from ..synthesis.worker import JobControl, LatestWinsWorker
 from .cloud_messages import triangle_marker
 from .harness import JOB_STOP_TIMEOUT_S, node_main
-from .image_conversions import image_to_rgb8, is_reset_marker, numpy_to_image, stamp_ns
+from .image_conversions import image_to_rgb8, numpy_to_image, stamp_ns
+from .key_view_topic import store_key_view
 from .novel_view_params import PARAMETERS as NOVEL_VIEW_PARAMETERS
 from .parameters import ParamSpec, declare, optional_topic_name, topic_name
 from .qos import INPUT_QOS_CHOICES, input_qos, latched_qos, output_qos
@@ -166,17 +167,10 @@ class RgbdCompletionNode(Node):
         self._add("info", msg.header, intrinsics)
 
     def _on_view(self, msg: Image) -> None:
-        if is_reset_marker(msg):  # view_buffer was reset: forget the views before the marker
-            with self._views_lock:
-                self.key_views.clear()
-            return
         try:
-            image = image_to_rgb8(msg)
+            store_key_view(self.key_views, self._views_lock, msg)
         except ValueError as exc:
-            return self._drop("view", f"dropped a key view: {exc}")
-        stamp = msg.header.stamp
-        with self._views_lock:
-            self.key_views.receive(ReceivedViews.key(stamp.sec, stamp.nanosec, msg.header.frame_id, image), image)
+            self._drop("view", f"dropped a key view: {exc}")
 
     def _other_views(self, anchor: Header) -> list[np.ndarray]:
         """The key views stamped apart from the anchor's frame (that one *is* the anchor), newest last."""
