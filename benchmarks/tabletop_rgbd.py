@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--objects", type=int, default=20)
     parser.add_argument("--split", default="test", help="split list to draw objects from (val: choose settings there)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--model", type=Path, default=None, help="checkpoint (default: the shipped model)")
+    parser.add_argument("--model", type=Path, default=None, help="checkpoint (default: rgbd_completion's)")
     parser.add_argument("--no-model", action="store_true", help="only the visible and oracle rows")
     parser.add_argument("--samples", type=int, default=4, help="K hypotheses per azimuth")
     parser.add_argument("--azimuths", type=int, default=8)
@@ -118,10 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(args.seed)
     synthesizer, model_name = None, None
     if not args.no_model:
-        from nvs_fusion_ros.synthesis.synthesizer import NovelViewSynthesizer, default_model_path
+        from nvs_fusion_ros.synthesis.synthesizer import NovelViewSynthesizer, rgbd_model_path
 
-        model_name = str(args.model or default_model_path())
-        synthesizer = NovelViewSynthesizer.from_checkpoint(args.model, engine=args.engine)
+        model_name = str(args.model or rgbd_model_path())
+        synthesizer = NovelViewSynthesizer.from_checkpoint(model_name, engine=args.engine)
     options = CompletionOptions(samples=args.samples, azimuths=args.azimuths, steps=args.steps, seed=args.seed)
     rows = ("visible", "completed", *map(confident_row, args.confident), "oracle")
     args.out.mkdir(parents=True, exist_ok=True)

@@ -13,12 +13,12 @@ from conftest import randomise_weights
 
 from nvs_fusion_ros import cameras
 from nvs_fusion_ros.diffusion.schedules import linear_schedule
-from nvs_fusion_ros.model.checkpoint import save_checkpoint
+from nvs_fusion_ros.model.checkpoint import load_checkpoint, save_checkpoint
 from nvs_fusion_ros.model.config import preset
 from nvs_fusion_ros.model.unet import ViewFusionUNet
 from nvs_fusion_ros.rgbd import tabletop
 from nvs_fusion_ros.rgbd.pipeline import CompletionOptions, complete_scene
-from nvs_fusion_ros.synthesis.synthesizer import NovelViewSynthesizer
+from nvs_fusion_ros.synthesis.synthesizer import NovelViewSynthesizer, default_model_path, rgbd_model_path
 
 BOX = (0.08, 0.06, 0.12)
 
@@ -102,3 +102,13 @@ def test_key_views_condition_the_hypotheses_and_the_anchor_still_places_them(fra
     assert not np.array_equal(alone.hypotheses.images, composed.hypotheses.images)
     assert np.array_equal(alone.view, composed.view)
     assert np.array_equal(alone.placement.translation, composed.placement.translation)
+
+
+def test_rgbd_completion_defaults_to_the_shipped_camera_relative_household_model(monkeypatch: pytest.MonkeyPatch,
+                                                                                  tmp_path: Path) -> None:
+    monkeypatch.delenv("NVS_FUSION_RGBD_MODEL", raising=False)
+    shipped = load_checkpoint(rgbd_model_path())
+    assert shipped.config.angle_reference == "relative" and shipped.config.image_size == 64
+    assert rgbd_model_path() != default_model_path()
+    monkeypatch.setenv("NVS_FUSION_RGBD_MODEL", str(tmp_path / "mine.pt"))
+    assert rgbd_model_path() == tmp_path / "mine.pt"

@@ -43,7 +43,7 @@ from ..rgbd.pipeline import CompletionOptions, complete_scene
 from ..rgbd.placement import clipped_roi, fit_placement
 from ..rgbd.segmentation import mask_image, segment_object
 from ..synthesis.key_views import ReceivedViews
-from ..synthesis.synthesizer import NovelViewSynthesizer
+from ..synthesis.synthesizer import RGBD_MODEL, NovelViewSynthesizer, rgbd_model_path
 from ..synthesis.worker import JobControl, LatestWinsWorker
 from .cloud_messages import triangle_marker
 from .harness import JOB_STOP_TIMEOUT_S, node_main
@@ -73,7 +73,9 @@ PARAMETERS = (
               read_only=True, float_range=(0.0, 1.0)),
     ParamSpec("mask_period", 0.2, "Least seconds between published masks (segmentation costs CPU).",
               read_only=True, float_range=(0.0, 60.0)),
-    *(spec for spec in NOVEL_VIEW_PARAMETERS if spec.name in ("engine", "device", "model_file_path", "max_views")),
+    *(spec for spec in NOVEL_VIEW_PARAMETERS if spec.name in ("engine", "device", "max_views")),
+    ParamSpec("model_file_path", "", f"Checkpoint (.pt); '' = {RGBD_MODEL}, the camera-relative household model.",
+              read_only=True),
     ParamSpec("samples", 4, "K occlusion hypotheses per azimuth; confidence is their agreement.", read_only=True,
               int_range=(1, 32)),
     ParamSpec("azimuths", 8, "Orbit azimuths the hidden side is sampled at.", read_only=True, int_range=(2, 36)),
@@ -97,8 +99,9 @@ class RgbdCompletionNode(Node):
         value = lambda name: self.get_parameter(name).value  # noqa: E731
         self.options = CompletionOptions(samples=value("samples"), azimuths=value("azimuths"), steps=value("steps"),
                                          seed=value("seed"), completion=CompletionConfig(resolution=value("resolution")))
-        self.synthesizer = NovelViewSynthesizer.from_checkpoint(value("model_file_path") or None, engine=value("engine"),
-                                                                device=value("device"), max_views=value("max_views"))
+        model = value("model_file_path") or rgbd_model_path()
+        self.synthesizer = NovelViewSynthesizer.from_checkpoint(model, engine=value("engine"), device=value("device"),
+                                                                max_views=value("max_views"))
         self.key_views = ReceivedViews(value("max_views"))
         self._views_lock = threading.Lock()
         self.pairer: StampPairer[object] = StampPairer(round(value("sync_slop") * 1e9))

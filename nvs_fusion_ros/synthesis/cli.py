@@ -32,7 +32,8 @@ def progress_bar(desc: str, unit: str) -> Iterator[Callable[[int, int], None]]:
 
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     """Model and engine options shared by every subcommand that runs the model."""
-    parser.add_argument("--model", default=None, help="checkpoint (.pt); default: the shipped model")
+    parser.add_argument("--model", default=None,
+                        help="checkpoint (.pt); default: the shipped model (demo --rgbd: rgbd_completion's household model)")
     parser.add_argument("--engine", default="auto", choices=list(ENGINES))
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
 
