@@ -12,8 +12,10 @@ and ``fixed_frame`` as the fixed frame (``nvs_fusion_ros.ros.rviz_config``).
 ``rgbd:=true`` also starts ``rgbd_completion`` (RGB-D object selection and metric completion; opt-in,
 it loads a second model) with the config's ``rgbd_completion`` section, and feeds ``view_buffer``
 from it: its colour topic (or ``image_topic``), ``rgbd_completion/mask`` and ``rgbd_completion/roi``
-(``bringup.rgbd_feed``, shared with ``nvs-fusion launch --rgbd``); ``engine`` and
-``model_file_path`` apply to it too.
+(``bringup.rgbd_feed``, shared with ``nvs-fusion launch --rgbd``). ``engine`` applies to it too;
+its checkpoint is ``rgbd_model_file_path``, not ``model_file_path``: the two nodes default to different
+models (``rgbd_completion`` composes the camera-relative household model), so one path for both
+would silently hand one node the other's model.
 
 ``novel_view``'s ``target_angle`` (and ``target_angles``) is measured from the newest key view (by
 header stamp) for a camera-relative model (checkpoint ``angle_reference: relative``), in the
@@ -37,11 +39,12 @@ if TYPE_CHECKING:  # launch is imported only when a description is built
 PACKAGE = "nvs_fusion_ros"
 #: novel_view parameters that a non-empty launch argument of the same name overrides
 NOVEL_VIEW_ARGUMENTS = ("engine", "sampler", "model_file_path", "mode")
-#: rgbd_completion parameters that a non-empty launch argument of the same name overrides
-RGBD_ARGUMENTS = ("engine", "model_file_path")
+#: launch argument -> the rgbd_completion parameter it overrides when non-empty
+RGBD_ARGUMENTS = {"engine": "engine", "rgbd_model_file_path": "model_file_path"}
 TRUE = ("true", "True", "1")
 #: every launch argument the description reads (each must be declared: test_launch_file checks)
-ARGUMENT_NAMES = ("config", "namespace", "image_topic", "rviz", "fixed_frame", "rgbd", *NOVEL_VIEW_ARGUMENTS)
+ARGUMENT_NAMES = ("config", "namespace", "image_topic", "rviz", "fixed_frame", "rgbd", "rgbd_model_file_path",
+                  *NOVEL_VIEW_ARGUMENTS)
 
 Overrides = dict[str, object]
 
@@ -54,7 +57,7 @@ def parameter_overrides(values: dict[str, str], rgbd_config: dict[str, object] |
 
     buffer: Overrides = {}
     novel_view: Overrides = {name: values[name] for name in NOVEL_VIEW_ARGUMENTS if values.get(name)}
-    rgbd: Overrides = {name: values[name] for name in RGBD_ARGUMENTS if values.get(name)}
+    rgbd: Overrides = {parameter: values[name] for name, parameter in RGBD_ARGUMENTS.items() if values.get(name)}
     if values.get("image_topic"):
         buffer["image_topics"] = [values["image_topic"]]
         novel_view["frames_topic"] = rgbd["colour_topic"] = values["image_topic"]
@@ -92,8 +95,11 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("sampler", default_value="", choices=choices("sampler"),
                               description="sampler of novel_view; '' = the config's"),
         DeclareLaunchArgument("model_file_path", default_value="",
-                              description="checkpoint; '' = the config's. novel_view's target_angle is relative to the "
-                                          "newest key view for a relative-mode model, canonical otherwise"),
+                              description="novel_view's checkpoint; '' = the config's. Its target_angle is relative to "
+                                          "the newest key view for a relative-mode model, canonical otherwise"),
+        DeclareLaunchArgument("rgbd_model_file_path", default_value="",
+                              description="rgbd_completion's checkpoint (with rgbd:=true); '' = the config's "
+                                          "(default: the shipped camera-relative household model)"),
         DeclareLaunchArgument("mode", default_value="", choices=choices("mode"),
                               description="novel_view mode (dynamic adds ~/synthesize_video and ~/video); '' = the config's"),
         DeclareLaunchArgument("namespace", default_value="", description="namespace of the nodes (and RViz's topics)"),

@@ -103,6 +103,11 @@ def test_rgbd_argument_feeds_view_buffer_the_completion_nodes_colour_mask_and_ro
             expand_topic_name(f"~/{output}", "rgbd_completion", "/robot1") == f"/robot1/rgbd_completion/{output}"
     buffer, _, rgbd = module.parameter_overrides({**blank, "rgbd": "true", "image_topic": "/arm/color"}, section)
     assert buffer["image_topics"] == ["/arm/color"] and rgbd == {"colour_topic": "/arm/color"}
+    _, novel_view, rgbd = module.parameter_overrides({**blank, "rgbd": "true", "model_file_path": "/m/blobs.pt",
+                                                      "rgbd_model_file_path": "/m/household.pt"}, section)
+    assert novel_view == {"model_file_path": "/m/blobs.pt"} and rgbd == {"model_file_path": "/m/household.pt"}
+    _, novel_view, rgbd = module.parameter_overrides({**blank, "rgbd": "true", "model_file_path": "/m/blobs.pt"}, section)
+    assert rgbd == {}  # novel_view's checkpoint is never handed to rgbd_completion
     tree = ast.parse(LAUNCH_FILE.read_text())
     (rgbd_argument,) = [c for c in ast.walk(tree) if isinstance(c, ast.Call) and getattr(c.func, "id", "") ==
                         "DeclareLaunchArgument" and c.args[0].value == "rgbd"]
