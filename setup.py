@@ -36,9 +36,9 @@ setup(
         ],
         # Mesh clean-up and GLB export (used when it imports; it needs Debian's libusb-1.0-0).
         "open3d": ["open3d-cpu"],
-        # Offline tools: dataset rendering (render-dataset: pybullet, trimesh; pycollada reads DAE) and
-        # evaluation plots (evaluate).
-        "training": ["pybullet", "trimesh", "pycollada", "matplotlib"],
+        # Offline tools: dataset rendering (render-dataset: pybullet, trimesh; pycollada reads DAE; pebble's
+        # worker pool) and evaluation plots (evaluate).
+        "training": ["pybullet", "trimesh", "pycollada", "matplotlib", "pebble"],
         # ONNX Runtime: the CPU build, or the GPU build in its place (the two cannot be installed side by side).
         "cpu": ["onnxruntime"],
         "gpu": ["onnxruntime-gpu"],

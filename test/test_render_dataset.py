@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import signal
+import time
 from pathlib import Path
 
 import cv2
@@ -16,6 +19,7 @@ from nvs_fusion_ros import cameras
 from nvs_fusion_ros.training import placement, scene
 from nvs_fusion_ros.training import render_dataset as rd
 from nvs_fusion_ros.training.meshes import load_surfaces
+from nvs_fusion_ros.training.sources import Source
 
 SIZE = 32
 
@@ -206,6 +210,28 @@ def test_cli_registers_render_dataset(tmp_path: Path) -> None:
                               "--val", "0", "--test", "0", "--workers", "2"])
     assert args.func(args) == 0
     assert len(list((tmp_path / rd.RANDOM_URDFS_SYNSET).glob("*/image/0023.png"))) == 1
+
+
+def _crash_or_hang(job: int) -> tuple[int, str | None]:
+    """A stand-in renderer for the pool (module level, so spawned workers import it): job 1 kills its
+    worker the way a pybullet segfault does, job 2 hangs."""
+    if job == 1:
+        os.kill(os.getpid(), signal.SIGSEGV)
+    if job == 2:
+        time.sleep(120)
+    return job, None
+
+
+def test_a_job_whose_worker_dies_or_hangs_is_reported_and_the_rest_render() -> None:
+    results = list(scene.run_jobs(list(range(6)), 2, _crash_or_hang, lambda job, reason, detail: (job, reason),
+                                  timeout_s=10))
+    assert sorted(results) == [(0, None), (1, "worker died"), (2, "timed out"), (3, None), (4, None), (5, None)]
+
+
+def test_a_lost_object_counts_as_a_failure_of_its_format() -> None:
+    job = rd.make_job(Source("mug", Path("mug.obj")), Path("out"), 16, "file", (30.0, 30.0), False, 0)
+    assert rd.lost_object(job, "worker died", "exit code -11") == (job.source, "worker died (exit code -11)",
+                                                                   "obj: worker died")
 
 
 def _box_corners(rotation: np.ndarray) -> np.ndarray:

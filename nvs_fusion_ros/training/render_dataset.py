@@ -112,6 +112,11 @@ def render_object(job: RenderJob) -> tuple[Source, str | None, str | None]:
     return job.source, None, None
 
 
+def lost_object(job: RenderJob, reason: str, detail: str) -> tuple[Source, str, str]:
+    """``render_object``'s result for a job whose worker died or hung (``scene.run_jobs``)."""
+    return job.source, f"{reason} ({detail})", f"{job.source.file_format}: {reason}"
+
+
 def stratified_counts(sizes: dict[str, int], total: int) -> dict[str, int]:
     """Split ``total`` held-out objects over sources in proportion to their sizes (largest
     remainders), at least one per source that has two or more objects."""
@@ -175,7 +180,7 @@ def render_dataset(
                              vary_lighting, seed) for i in order)
 
     rendered: dict[str, list[str]] = {name: [] for name in listed}
-    for source, error, failure in tqdm(scene.run_jobs(jobs, workers, render_object), total=len(jobs), desc="render",
+    for source, error, failure in tqdm(scene.run_jobs(jobs, workers, render_object, lost_object), total=len(jobs), desc="render",
                                        unit="obj", mininterval=2.0):
         if error is None:
             rendered[source.source].append(source.object_id)

@@ -190,6 +190,11 @@ def render_clip(job: ClipJob) -> tuple[str, str | None]:
     return job.clip_id, None
 
 
+def lost_clip(job: ClipJob, reason: str, detail: str) -> tuple[str, str]:
+    """``render_clip``'s result for a job whose worker died or hung (``scene.run_jobs``)."""
+    return job.clip_id, f"{reason} ({detail})"
+
+
 def articulated_jobs(out_root: Path, clips_per_model: int, **common) -> list[ClipJob]:
     """``clips_per_model`` clips (different trajectories) of every articulated model."""
     data = Path(pybullet_data.getDataPath())
@@ -244,7 +249,8 @@ def render_dynamic_dataset(
         synset, make_jobs = synsets[kind]
         jobs = make_jobs()
         rendered = []
-        for clip_id, error in tqdm(scene.run_jobs(jobs, workers, render_clip), total=len(jobs), desc=kind, unit="clip"):
+        results = scene.run_jobs(jobs, workers, render_clip, lost_clip)
+        for clip_id, error in tqdm(results, total=len(jobs), desc=kind, unit="clip"):
             if error is None:
                 rendered.append(clip_id)
             else:

@@ -8,6 +8,7 @@ the model should not learn.
 
 from __future__ import annotations
 
+import concurrent.futures
 import importlib
 import logging
 import math
@@ -31,6 +32,9 @@ SUPERSAMPLING = 2
 #: Objects one worker process renders before it is replaced: pybullet crashes after several
 #: hundred textured loads in one process, so workers never live that long.
 TASKS_PER_WORKER = 40
+#: Seconds one object or clip may take in a pool worker before it is skipped (a large textured mesh
+#: renders in well under a minute here; a hung one would otherwise stall the whole run).
+JOB_TIMEOUT_S = 600.0
 
 
 def pybullet() -> ModuleType:
@@ -225,12 +229,32 @@ def write_metadata(out_root: Path, synset: str, name: str) -> None:
 # --------------------------------------------------------------------------- workers
 
 
-def run_jobs(jobs: list, workers: int, render: Callable) -> Iterator:
+def run_jobs(jobs: list, workers: int, render: Callable, lost: Callable[[object, str, str], object],
+             timeout_s: float = JOB_TIMEOUT_S) -> Iterator:
     """Render jobs in a pool of ``workers`` processes, each replaced after TASKS_PER_WORKER objects
     (in this process when one worker is asked for and the jobs are fewer); results arrive in
-    completion order."""
+    completion order.
+
+    A job whose worker dies (pybullet segfaults on some meshes) or that runs past ``timeout_s`` yields
+    ``lost(job, reason, detail)`` (reason "worker died" or "timed out") instead of a result, and the
+    pool replaces the worker: a plain ``multiprocessing.Pool`` would wait for the dead worker's result
+    forever.
+    """
     if workers <= 1 and len(jobs) <= TASKS_PER_WORKER:
         yield from map(render, jobs)
         return
-    with multiprocessing.get_context("spawn").Pool(max(workers, 1), maxtasksperchild=TASKS_PER_WORKER) as pool:
-        yield from pool.imap_unordered(render, jobs, chunksize=1)
+    import pebble  # the offline renderer's dependency (setup.py "training" extra), like pybullet
+
+    with pebble.ProcessPool(max(workers, 1), max_tasks=TASKS_PER_WORKER,
+                            context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.schedule(render, (job,), timeout=timeout_s): job for job in jobs}
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                try:
+                    yield future.result()
+                except concurrent.futures.TimeoutError:
+                    yield lost(futures[future], "timed out", f"after {timeout_s:g} s")
+                except pebble.ProcessExpired as error:
+                    yield lost(futures[future], "worker died", f"exit code {error.exitcode}")
+        finally:  # an error or Ctrl-C in the caller: queued jobs are not started
+            pool.stop()
