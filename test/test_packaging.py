@@ -58,6 +58,7 @@ DEPENDENCIES: dict[str, Dependency] = {
     "matplotlib": Dependency("matplotlib", "python3-matplotlib"),
     "pybullet": Dependency("pybullet", "python3-pybullet-pip"),
     "pybullet_data": Dependency("pybullet", "python3-pybullet-pip"),
+    "pebble": Dependency("pebble", None),  # Debian has python3-pebble; rosdep has no key
     "rclpy": Dependency("ros-rclpy", "rclpy"),
     "rcl_interfaces": Dependency("ros-rcl-interfaces", "rcl_interfaces"),
     "builtin_interfaces": Dependency("ros-builtin-interfaces", "builtin_interfaces"),
