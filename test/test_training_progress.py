@@ -1,0 +1,51 @@
+"""benchmarks/training_progress.py: the forecast reads comparable evaluations and extrapolates the right trend."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "training_progress.py"
+CONFIG = {"data": "data/household", "split": "test", "object_ids": ["a", "b"], "seed": 0, "sampler": "ddim",
+          "eta": 0.0, "steps": 25, "max_views": 6, "repeats": 1}
+
+
+def report(samples: float, config: dict = CONFIG) -> dict:
+    """An evaluation.json with the samples at ``samples`` dB and the baselines fixed (mean 19, nearest 18.5)."""
+    results = {"viewfusion": {"psnr": samples}, "posterior_mean": {"psnr": samples + 2.5},
+               "nearest_view": {"psnr": 18.5}, "mean_view": {"psnr": 19.0}}
+    return {"config": config, "protocols": {"per_view_count": {"3": {"results": results}}}}
+
+
+def run(tmp_path: Path, reports: dict[int, dict]) -> subprocess.CompletedProcess:
+    args = []
+    for steps, content in reports.items():
+        path = tmp_path / f"{steps}.json"
+        path.write_text(json.dumps(content))
+        args += ["--eval", f"{steps}={path}"]
+    out = tmp_path / "progress.png"
+    return subprocess.run([sys.executable, str(SCRIPT), *args, "--views", "3", "--out", str(out)],
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_a_log_linear_history_is_extrapolated_to_the_bar(tmp_path: Path) -> None:
+    # 0.5 dB per doubling from 16 dB at 1000 steps; the bar is mean 19 + 1 = 20 dB: 8 doublings, 256 000 steps.
+    done = run(tmp_path, {s: report(16.0 + 0.5 * math.log2(s / 1000)) for s in (1000, 2000, 4000, 8000)})
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((tmp_path / "progress.json").read_text())["views"]["3"]
+    assert summary["bar_psnr"] == 20.0
+    assert abs(summary["db_per_doubling"] - 0.5) < 1e-6
+    assert abs(summary["steps_to_bar"] - 256_000) < 1.0
+    assert "reaches the bar at ~260,000 steps" in done.stdout
+    assert (tmp_path / "progress.png").stat().st_size > 0
+
+
+def test_evaluations_of_different_draws_are_refused(tmp_path: Path) -> None:
+    other = {**CONFIG, "object_ids": ["a", "c"]}
+    done = run(tmp_path, {1000: report(16.0), 2000: report(16.5, other)})
+    assert done.returncode != 0
+    assert "differs from the first in ['object_ids']" in done.stderr
+    assert not (tmp_path / "progress.png").exists()
