@@ -17,9 +17,10 @@ BOX_RADIUS = 0.5 * math.sqrt(sum(s * s for s in BOX))
 MS = 1_000_000
 
 
-def box_scene(yaw_deg: float = 30.0, elevation_deg: float = 40.0, distance: float = 0.7) -> tabletop.RGBDFrame:
-    vertices, faces = tabletop.box_mesh(BOX)
-    obj = tabletop.TabletopObject(vertices, faces, BOX_RADIUS, math.radians(yaw_deg))
+def box_scene(yaw_deg: float = 30.0, elevation_deg: float = 40.0, distance: float = 0.7,
+              size: tuple[float, float, float] = BOX) -> tabletop.RGBDFrame:
+    vertices, faces = tabletop.box_mesh(size)
+    obj = tabletop.TabletopObject(vertices, faces, 0.5 * math.sqrt(sum(s * s for s in size)), math.radians(yaw_deg))
     return tabletop.render(obj, tabletop.TabletopCamera(distance, math.radians(elevation_deg)))
 
 
@@ -175,6 +176,19 @@ def test_metric_placement_of_a_known_box(yaw: float, elevation: float, distance:
     assert view.shape == (64, 64, 3) and (view[0] == 255).all() and (view[:, 0] == 255).all()
     foreground = np.argwhere((view < 240).any(axis=-1))
     assert np.abs(foreground.mean(axis=0) - 31.5).max() < 6
+
+
+@pytest.mark.parametrize("yaw", [0.0, 15.0])
+def test_a_thin_box_seen_face_on_is_not_placed_as_deep_as_it_is_wide(yaw: float) -> None:
+    """A cereal box (4 x 18 x 24 cm) facing the camera: its centre is 2 cm behind the front face,
+    not half its 18 cm width behind it (the lateral extremes mirror each other about the centre)."""
+    size = (0.04, 0.18, 0.24)
+    frame = box_scene(yaw, 30.0, 0.7, size)
+    seg = segmentation.segment_object(frame.colour, frame.depth, frame.intrinsics)
+    place = placement.fit_placement(seg)
+    true_centre = world_to_camera(frame, np.array([[0.0, 0.0, size[2] / 2.0]]))[0]
+    assert np.linalg.norm(place.translation - true_centre) < 0.010
+    assert place.radius_m == pytest.approx(0.5 * math.sqrt(sum(s * s for s in size)), rel=0.10)
 
 
 # ----------------------------------------------------------------------------- carving
