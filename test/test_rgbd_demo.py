@@ -38,6 +38,7 @@ def test_demo_rgbd_writes_cloud_mesh_picture_and_summary(tiny_checkpoint: Path, 
     rows = np.frombuffer(body, dtype=[("xyz", "<f4", 3), ("rgb", "u1", 3), ("confidence", "<f4")])
     assert len(rows) == summary["points"] and ((rows["confidence"] >= 0) & (rows["confidence"] <= 1)).all()
     assert (rows["confidence"][:summary["visible_points"]] == 1).all()
+    assert (rows["confidence"] >= 0.875).all()  # the node's default min_confidence left the unsure points out
     assert f"element face {summary['mesh_triangles']}" in (out / "mesh.ply").read_bytes()[:400].decode(errors="ignore")
     for picture in ("rgbd_completion.png", "colour.png"):
         assert (out / picture).stat().st_size > 1000
