@@ -419,6 +419,7 @@ def test_demo_runs_end_to_end_and_writes_its_files(tiny_checkpoint: Path, tmp_pa
     assert cli.main(argv) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["key_views_received"] == 3 and summary["model"] == str(tiny_checkpoint)
+    assert summary["num_hypotheses"] == 2  # read back from the node: --num-hypotheses reached it
     assert [r["kind"] for r in summary["requests"]] == ["target_angle", "synthesize_orbit"]
     assert all(r["latency_s"] > 0 for r in summary["requests"])
     expected = {"contact_sheet.png", "uncertainty.png", "hypothesis_0.png", "hypothesis_1.png", "orbit_000deg.png",

@@ -63,7 +63,8 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("demo", help="run the ROS nodes on shipped sample views and save what they publish")
     add_engine_arguments(parser)
     parser.add_argument("--steps", type=int, default=10, help="denoising steps per view (default 10)")
-    parser.add_argument("--num-hypotheses", type=int, default=4, help="samples K for the hidden side (default 4)")
+    parser.add_argument("--num-hypotheses", type=int, default=None,
+                        help="samples K for the hidden side (default: the node's, novel_view 4, rgbd_completion 8)")
     parser.add_argument("--input-views", type=int, default=3,
                         help="how many sample views the camera shows, by azimuth from 0 deg (default 3: 0, 60, 120)")
     parser.add_argument("--hidden-angle", type=float, default=240.0, help="azimuth of the hidden side, degrees")
@@ -78,10 +79,11 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.steps < 1 or (args.num_hypotheses is not None and args.num_hypotheses < 1) or args.orbit < 1 \
+            or args.input_views < 1:
+        raise ValueError("--steps, --num-hypotheses, --orbit and --input-views must be at least 1")
     if args.rgbd:
         return run_rgbd(args)
-    if args.steps < 1 or args.num_hypotheses < 1 or args.orbit < 1 or args.input_views < 1:
-        raise ValueError("--steps, --num-hypotheses, --orbit and --input-views must be at least 1")
     views = sample_views(Path(args.views_dir))
     if args.input_views > len(views):
         raise ValueError(f"--input-views {args.input_views} but {args.views_dir} holds {len(views)} views")
@@ -90,7 +92,9 @@ def run(args: argparse.Namespace) -> int:
     orbit_angles = [2 * math.pi * i / args.orbit for i in range(args.orbit)]
     params = load_parameters(args.config or default_config_path())
     params["novel_view"].update(model_file_path=args.model or "", engine=args.engine, device=args.device, steps=args.steps,
-                                num_hypotheses=args.num_hypotheses, seed=0, rate=0.0, target_angles=orbit_angles)
+                                seed=0, rate=0.0, target_angles=orbit_angles)
+    if args.num_hypotheses is not None:
+        params["novel_view"]["num_hypotheses"] = args.num_hypotheses
     try:
         record = Pipeline(params, args.timeout).run(inputs, math.radians(args.hidden_angle), len(orbit_angles))
     except DemoError as exc:
@@ -197,6 +201,7 @@ class Pipeline:
                 "key_views_s": key_view_s, "hypotheses_s": hypotheses_s, "orbit_s": orbit_s,
                 "camera_frames_sent": shown, "engine": self._diagnostic("engine"), "model": self._diagnostic("model"),
                 "service_message": future.result().message, "received": self.received,
+                "num_hypotheses": novel_view.get_parameter("num_hypotheses").value,
             }
 
 
@@ -244,7 +249,7 @@ def write_outputs(out: Path, record: dict[str, Any], args: argparse.Namespace, t
                      [truth[d] for d in orbit_degrees]))
     files.append(write_png(out / "contact_sheet.png", contact_sheet(rows)))
     summary = {
-        "model": record["model"], "engine": record["engine"], "steps": args.steps, "num_hypotheses": args.num_hypotheses,
+        "model": record["model"], "engine": record["engine"], "steps": args.steps, "num_hypotheses": record["num_hypotheses"],
         "input_views": args.input_views, "key_views_received": len(key_views),
         "requests": [
             {"kind": "target_angle", "angle_deg": args.hidden_angle, "latency_s": round(record["hypotheses_s"], 3),

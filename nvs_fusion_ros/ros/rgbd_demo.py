@@ -3,7 +3,8 @@ the ``rgbd_completion`` node; ``~/complete`` is called and what arrives is writt
 
 ``ros/demo.py`` adds these arguments to ``nvs-fusion demo`` and hands ``--rgbd`` runs to ``run_rgbd``;
 ROS, Open3D and OpenCV are imported only there, so the CLI stays quick to start. The demo's ``--model``,
-``--engine``, ``--steps``, ``--num-hypotheses``, ``--timeout`` and ``--out`` apply.
+``--engine``, ``--steps``, ``--num-hypotheses`` (the node's K, 8, when not given), ``--timeout`` and ``--out``
+apply.
 
 Writes ``cloud.ply`` (x y z, colour, confidence), ``mesh.ply`` (the TRIANGLE_LIST marker's mesh),
 ``rgbd_completion.png`` (visible | completed by confidence | true surface), ``colour.png`` and
@@ -75,9 +76,11 @@ def run_rgbd(args: argparse.Namespace) -> int:
     frames = [frame] * 3  # a still camera: the same view three times, 100 ms apart
     overrides = [Parameter("model_file_path", value=args.model or ""), Parameter("engine", value=args.engine),
                  Parameter("device", value=args.device),
-                 Parameter("samples", value=args.num_hypotheses), Parameter("azimuths", value=args.rgbd_azimuths),
+                 Parameter("azimuths", value=args.rgbd_azimuths),
                  Parameter("steps", value=args.steps), Parameter("input_qos", value="reliable"),
                  Parameter("mask_period", value=0.0)]
+    if args.num_hypotheses is not None:  # else the node's default K, which its min_confidence default is set for
+        overrides.append(Parameter("samples", value=args.num_hypotheses))
     from .rgbd_node import RgbdCompletionNode  # loads the model: after the arguments are known to be good
 
     started = time.perf_counter()
@@ -139,7 +142,8 @@ def run_rgbd(args: argparse.Namespace) -> int:
     summary = {
         "model": str(node.synthesizer.checkpoint.path), "frame_id": cloud.header.frame_id,  # type: ignore[attr-defined]
         "stamp": f"{cloud.header.stamp.sec}.{cloud.header.stamp.nanosec:09d}",  # type: ignore[attr-defined]
-        "answer": answer.message, "points": len(points), "visible_points": len(visible),
+        "answer": answer.message, "samples": node.options.samples, "min_confidence": node.min_confidence,
+        "points": len(points), "visible_points": len(visible),
         "completed_points": len(points) - len(visible), "mesh_triangles": len(faces),
         "timings_s": {"start_and_load_model": loaded - started, "complete_answer": answered - asked,
                       "cloud_after_request": received["object_cloud_at"] - asked},  # type: ignore[operator]
