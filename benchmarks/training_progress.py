@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+MAX_STEPS = 1e12  # a trend that reaches the bar only beyond this is reported as out of reach, not as a number
 SAME = ("data", "split", "object_ids", "seed", "sampler", "eta", "steps", "max_views", "repeats")
 
 
@@ -31,10 +32,12 @@ def load(pairs: list[str]) -> list[tuple[int, dict]]:
     runs = []
     for pair in pairs:
         steps, _, path = pair.partition("=")
-        if not path or not steps.isdigit():
-            raise SystemExit(f"--eval wants STEPS=PATH, got {pair!r}")
+        if not path or not steps.isdigit() or int(steps) == 0:
+            raise SystemExit(f"--eval wants STEPS=PATH with STEPS > 0, got {pair!r}")
         runs.append((int(steps), json.loads(Path(path).read_text())))
     runs.sort(key=lambda run: run[0])
+    if len({steps for steps, _ in runs}) < len(runs):
+        raise SystemExit(f"two evaluations at the same steps: {sorted(steps for steps, _ in runs)}")
     first = runs[0][1]["config"]
     for steps, report in runs[1:]:
         differs = [key for key in SAME if report["config"].get(key) != first.get(key)]
@@ -51,9 +54,10 @@ def points(runs: list[tuple[int, dict]], views: int) -> dict[str, list[float]]:
 
 def forecast(steps: list[int], psnr: list[float], target: float) -> tuple[float, float, float | None]:
     """Slope per doubling of the steps, the fit's intercept, and the steps at which the fit reaches ``target``
-    (None when it does not rise)."""
+    (None when it does not rise, or only beyond ``MAX_STEPS``: a plateau's crossing is no forecast)."""
     slope, intercept = np.polyfit(np.log(steps), psnr, 1)
-    reach = math.exp((target - intercept) / slope) if slope > 0 else None
+    log_reach = (target - intercept) / slope if slope > 0 else math.inf
+    reach = math.exp(log_reach) if log_reach < math.log(MAX_STEPS) else None
     return float(slope * math.log(2.0)), float(intercept), reach
 
 
@@ -67,9 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval", action="append", required=True, metavar="STEPS=PATH", help="evaluation.json at STEPS")
     parser.add_argument("--views", type=int, nargs="+", default=[3, 6])
     parser.add_argument("--margin", type=float, default=1.0, help="dB over the better baseline the bar asks for")
-    parser.add_argument("--fit", type=int, default=3, help="fit the trend to this many latest points")
+    parser.add_argument("--fit", type=int, default=3, help="fit the trend to this many latest points (at least 2)")
     parser.add_argument("--out", type=Path, default=Path("out/training_progress.png"))
     args = parser.parse_args(argv)
+    if args.fit < 2:
+        raise SystemExit(f"--fit must be at least 2 (a line through one point is no trend), got {args.fit}")
     runs = load(args.eval)
     steps = [s for s, _ in runs]
     if len(runs) < 2:
@@ -86,26 +92,31 @@ def main(argv: list[str] | None = None) -> int:
         target = max(psnr["nearest_view"][-1], psnr["mean_view"][-1]) + args.margin
         fit_steps, fit_psnr = steps[-args.fit:], psnr["viewfusion"][-args.fit:]
         per_doubling, intercept, reach = forecast(fit_steps, fit_psnr, target)
+        met = psnr["viewfusion"][-1] >= target
+        outlook = ("the samples are at the bar already" if met else
+                   f"the trend reaches the bar at ~{rounded(reach)} steps" if reach else
+                   f"no trend that reaches the bar within {MAX_STEPS:.0e} steps")
         summary["views"][views] = {"samples_psnr": psnr["viewfusion"], "posterior_mean_psnr": psnr["posterior_mean"],
-                                   "bar_psnr": target, "db_per_doubling": per_doubling, "steps_to_bar": reach}
+                                   "bar_psnr": target, "bar_met": met, "db_per_doubling": per_doubling,
+                                   "steps_to_bar": None if met else reach}
         ax.plot(steps, psnr["viewfusion"], "-o", label="samples (bar is on these)")
         ax.plot(steps, psnr["posterior_mean"], "-s", alpha=0.6, label="posterior mean")
         ax.axhline(target, color="k", ls="--", lw=1, label=f"bar: better baseline + {args.margin:g} dB")
         ax.axhline(psnr["mean_view"][-1], color="grey", ls=":", lw=1, label="mean of the views")
         ax.axhline(psnr["nearest_view"][-1], color="grey", ls="-.", lw=1, label="nearest view (oracle)")
-        if reach is not None:
+        if reach is not None and not met:
             xs = np.geomspace(fit_steps[0], max(reach, steps[-1]) * 1.2, 50)
             ax.plot(xs, intercept + per_doubling / math.log(2.0) * np.log(xs), color="C0", ls=":", lw=1,
                     label=f"trend of last {len(fit_steps)}: +{per_doubling:.2f} dB/doubling")
         ax.set_xscale("log")
         ax.set_xlabel("training steps (batch 16)")
         ax.set_ylabel("PSNR dB")
-        ax.set_title(f"{views} input views" + (f": bar at ~{rounded(reach)} steps if the trend held" if reach else ""))
+        ax.set_title(f"{views} input views: " + ("bar met" if met else
+                     f"bar at ~{rounded(reach)} steps if the trend held" if reach else "no trend to the bar"))
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
         print(f"{views} views: samples {psnr['viewfusion'][-1]:.2f} dB at {steps[-1]} steps, bar {target:.2f}; "
-              f"+{per_doubling:.2f} dB per doubling over the last {len(fit_steps)} points; "
-              + (f"the trend reaches the bar at ~{rounded(reach)} steps" if reach else "no rising trend"))
+              f"{per_doubling:+.2f} dB per doubling over the last {len(fit_steps)} points; {outlook}")
     fig.tight_layout()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out, dpi=110)
