@@ -36,7 +36,7 @@ import numpy as np
 
 from nvs_fusion_ros.rgbd import completion, metrics, placement, segmentation, tabletop
 from nvs_fusion_ros.rgbd.figure import completion_figure
-from nvs_fusion_ros.rgbd.pipeline import CompletionOptions, complete_scene
+from nvs_fusion_ros.rgbd.pipeline import MIN_CONFIDENCE, CompletionOptions, complete_scene
 
 log = logging.getLogger("tabletop_rgbd")
 
@@ -106,11 +106,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", type=Path, default=None, help="checkpoint (default: rgbd_completion's)")
     parser.add_argument("--no-model", action="store_true", help="only the visible and oracle rows")
-    parser.add_argument("--samples", type=int, default=4, help="K hypotheses per azimuth")
-    parser.add_argument("--azimuths", type=int, default=8)
-    parser.add_argument("--steps", type=int, default=25)
-    parser.add_argument("--confident", type=float, nargs="*", default=[0.75, 1.0],
-                        help="a row per threshold keeping completed points at least this confident")
+    parser.add_argument("--samples", type=int, default=CompletionOptions.samples,
+                        help="K hypotheses per azimuth (default: the node's)")
+    parser.add_argument("--azimuths", type=int, default=CompletionOptions.azimuths)
+    parser.add_argument("--steps", type=int, default=CompletionOptions.steps)
+    parser.add_argument("--confident", type=float, nargs="*", default=[0.75, MIN_CONFIDENCE, 1.0],
+                        help="a row per threshold keeping completed points at least this confident "
+                             "(default includes the node's min_confidence)")
     parser.add_argument("--engine", default="auto")
     parser.add_argument("--out", type=Path, default=Path("out/tabletop_rgbd"))
     args = parser.parse_args(argv)

@@ -18,9 +18,12 @@ From one anchor RGB-D view we fix ``p_camera = scale · R · p_model + t`` (metr
   are on the silhouette, so seen. Objects that are not symmetric can put that midpoint anywhere, so
   it is kept between the two bounds the visible points allow: no nearer than half the seen depth
   behind the near face (the object is at least as deep as what is seen of it) and no further than
-  half the width behind it (the footprint no deeper than wide). On the tabletop benchmark's 46
-  objects this halves the worst errors of taking the footprint as deep as wide (a thin cereal box
-  seen face-on: 35 -> 3 mm; mean 10.4 -> 7.7 mm);
+  half the larger of the width and the seen depth (the footprint no deeper than wide, unless more
+  depth than width is seen). On the tabletop benchmark's 46 objects this halves the worst errors of
+  taking the footprint as deep as wide (a thin cereal box seen face-on: 35 -> 3 mm; mean 10.4 -> 7.7
+  mm). That benchmark's depth is noise-free: a real sensor's flying pixels sit at the silhouette,
+  where the extremes are read, and would pull the midpoint back toward the deeper bound (no filter
+  for them yet);
 * **scale**: the bounding radius is the largest distance of a visible point from that centre
   (a robust 99.5th percentile; the hidden corners of a box or the far rim of a cylinder mirror
   seen ones), so one model unit is ``radius / OBJECT_RADIUS`` metres.

@@ -24,6 +24,7 @@ and logged at most once per ``WARN_EVERY_S``.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 
@@ -39,7 +40,7 @@ from visualization_msgs.msg import Marker
 from ..rgbd.completion import CompletionConfig
 from ..rgbd.depth import Intrinsics, check_depth
 from ..rgbd.pairing import StampPairer
-from ..rgbd.pipeline import CompletionOptions, complete_scene
+from ..rgbd.pipeline import MIN_CONFIDENCE, CompletionOptions, complete_scene
 from ..rgbd.placement import clipped_roi, fit_placement
 from ..rgbd.segmentation import mask_image, segment_object
 from ..synthesis.key_views import ReceivedViews
@@ -76,13 +77,14 @@ PARAMETERS = (
     *(spec for spec in NOVEL_VIEW_PARAMETERS if spec.name in ("engine", "device", "max_views")),
     ParamSpec("model_file_path", "", f"Checkpoint (.pt); '' = {RGBD_MODEL}, the camera-relative household model.",
               read_only=True),
-    ParamSpec("samples", 8, "K occlusion hypotheses per azimuth; confidence is their agreement (K = 8: steps of 1/8).",
-              read_only=True,
-              int_range=(1, 32)),
-    ParamSpec("azimuths", 8, "Orbit azimuths the hidden side is sampled at.", read_only=True, int_range=(2, 36)),
-    ParamSpec("steps", 25, "Denoising steps per sample.", read_only=True, int_range=(1, 1000)),
+    ParamSpec("samples", CompletionOptions.samples,
+              "K occlusion hypotheses per azimuth; confidence is their agreement (K = 8: steps of 1/8).",
+              read_only=True, int_range=(1, 32)),
+    ParamSpec("azimuths", CompletionOptions.azimuths, "Orbit azimuths the hidden side is sampled at.", read_only=True,
+              int_range=(2, 36)),
+    ParamSpec("steps", CompletionOptions.steps, "Denoising steps per sample.", read_only=True, int_range=(1, 1000)),
     ParamSpec("seed", 0, "Base seed of the hypotheses.", read_only=True, int_range=(0, 2**31 - 1)),
-    ParamSpec("min_confidence", 0.875, "Completed points less sure than this are left out of ~/object_cloud "
+    ParamSpec("min_confidence", MIN_CONFIDENCE, "Completed points less sure than this are left out of ~/object_cloud "
               "(0.875 = 7 of 8 samples agree, the tabletop benchmark's setting; 0 = every point; the visible points "
               "always stay).", read_only=True,
               float_range=(0.0, 1.0)),
@@ -138,7 +140,9 @@ class RgbdCompletionNode(Node):
         self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics)
         self.get_logger().info(f"pairing {value('colour_topic')}, {value('depth_topic')} and {value('camera_info_topic')} "
                                f"within {value('sync_slop')} s; ~/complete samples {self.options.samples} hypotheses "
-                               f"at {self.options.azimuths} azimuths")
+                               f"at {self.options.azimuths} azimuths and publishes the completed points at least "
+                               f"{math.ceil(self.min_confidence * self.options.samples - 1e-9)} of them agree on "
+                               f"(min_confidence {self.min_confidence:g})")
 
     # --- inputs --------------------------------------------------------------------------------------
 
