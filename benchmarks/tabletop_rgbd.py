@@ -4,10 +4,12 @@ For each held-out object (the test split of an NMR-layout dataset whose objects 
 normalised true mesh, ``mesh_normalized.npz``; round-robin over its categories/sources): the
 object stands on a table at a random yaw, scaled to a random bounding radius of 5-12 cm and
 painted the mean colour of its own dataset views; a 640x480 D435-like camera
-(``rgbd.tabletop``) 0.5-0.9 m away looks down at 25-55 degrees. The truth is 20 000 points
-sampled on its surface, in the camera's optical frame. Rows:
+(``rgbd.tabletop``) 0.5-0.9 m away looks down at 25-55 degrees. Its depth is noise-free unless
+``--depth-noise`` adds a D435's axial noise and flying pixels (``tabletop.sensor_depth``); either way
+every row reads the depth after the pipeline's flying-pixel filter (``--max-grazing``, 90: off).
+The truth is 20 000 points sampled on its surface, in the camera's optical frame. Rows:
 
-  visible    the object's depth points (what a planner has today);
+  visible    the object's depth points (what a planner has today, flying pixels filtered);
   completed  visible + the model's completion (``rgbd.pipeline``, K hypotheses at A azimuths);
   completed>=c  the same keeping completed points of confidence >= c, for each ``--confident`` c
              (default 0.75 and 1: with K = 4, three and all four hypotheses agree);
@@ -20,6 +22,7 @@ recall_10 >= visible + 0.5 (1 - visible) with precision_10 at most 5 points belo
 
     .venv/bin/python benchmarks/tabletop_rgbd.py --data data/household --objects 20 --out out/tabletop_rgbd
     .venv/bin/python benchmarks/tabletop_rgbd.py --data data/household --objects 20 --no-model   # rows that need no model
+    .venv/bin/python benchmarks/tabletop_rgbd.py --data data/household --objects 20 --depth-noise --max-grazing 90
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import cv2
 import numpy as np
 
 from nvs_fusion_ros.rgbd import completion, metrics, placement, segmentation, tabletop
+from nvs_fusion_ros.rgbd.depth import remove_flying_pixels
 from nvs_fusion_ros.rgbd.figure import completion_figure
 from nvs_fusion_ros.rgbd.pipeline import MIN_CONFIDENCE, CompletionOptions, complete_scene
 
@@ -83,14 +87,14 @@ def scene(path: Path, rng: np.random.Generator) -> tuple[tabletop.RGBDFrame, dic
     return tabletop.render(obj, camera), setup
 
 
-def oracle_points(frame: tabletop.RGBDFrame, seg: segmentation.Segmentation, azimuths: int) -> np.ndarray:
+def oracle_points(frame: tabletop.RGBDFrame, depth: np.ndarray, seg: segmentation.Segmentation, azimuths: int) -> np.ndarray:
     """The carving's completion from the true silhouettes at the completion's relative azimuths."""
     place = placement.fit_placement(seg)
     relative = [2 * math.pi * j / azimuths for j in range(1, azimuths)]
     cams = [place.orbit_camera(a, 64, place.anchor_elevation) for a in relative]
     images = tabletop.oracle_silhouettes(place.to_model(frame.surface_points), cams)
     hyp = completion.Hypotheses(images[None], relative, place.anchor_elevation)
-    return completion.complete(hyp, place, seg.plane, frame.depth, frame.intrinsics).points
+    return completion.complete(hyp, place, seg.plane, depth, frame.intrinsics).points
 
 
 def mean_row(rows: list[dict]) -> dict[str, float]:
@@ -113,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--confident", type=float, nargs="*", default=[0.75, MIN_CONFIDENCE, 1.0],
                         help="a row per threshold keeping completed points at least this confident "
                              "(default includes the node's min_confidence)")
+    parser.add_argument("--depth-noise", action="store_true", help="a D435's axial noise and flying pixels on the depth")
+    parser.add_argument("--max-grazing", type=float, default=CompletionOptions.max_grazing_deg,
+                        help="flying-pixel filter angle in degrees (default: the node's; 90 keeps every reading)")
     parser.add_argument("--engine", default="auto")
     parser.add_argument("--out", type=Path, default=Path("out/tabletop_rgbd"))
     args = parser.parse_args(argv)
@@ -124,23 +131,27 @@ def main(argv: list[str] | None = None) -> int:
 
         model_name = str(args.model or rgbd_model_path())
         synthesizer = NovelViewSynthesizer.from_checkpoint(model_name, engine=args.engine)
-    options = CompletionOptions(samples=args.samples, azimuths=args.azimuths, steps=args.steps, seed=args.seed)
+    options = CompletionOptions(samples=args.samples, azimuths=args.azimuths, steps=args.steps, seed=args.seed,
+                                max_grazing_deg=args.max_grazing)
     rows = ("visible", "completed", *map(confident_row, args.confident), "oracle")
     args.out.mkdir(parents=True, exist_ok=True)
     results, refused = [], []
     pooled_conf, pooled_err = [], []
     best_gain = -np.inf
-    for path in test_objects(args.data, args.objects, args.split):
+    for index, path in enumerate(test_objects(args.data, args.objects, args.split)):
         frame, setup = scene(path, rng)
+        if args.depth_noise:  # its own generator: the scenes stay those of the noise-free run
+            frame.depth = tabletop.sensor_depth(frame.depth, np.random.default_rng([args.seed, index]))
+        depth = remove_flying_pixels(frame.depth, frame.intrinsics, args.max_grazing)  # as complete_scene does
         try:
-            seg = segmentation.segment_object(frame.colour, frame.depth, frame.intrinsics)
+            seg = segmentation.segment_object(frame.colour, depth, frame.intrinsics)
         except segmentation.NothingAbovePlaneError as exc:
             refused.append({**setup, "reason": str(exc)})
             log.info("%s: refused (%s)", setup["object"], exc)
             continue
         row = {**setup, "visible": metrics.cloud_scores(seg.points, frame.surface_points)}
         try:
-            row["oracle"] = metrics.cloud_scores(np.concatenate([seg.points, oracle_points(frame, seg, args.azimuths)]),
+            row["oracle"] = metrics.cloud_scores(np.concatenate([seg.points, oracle_points(frame, depth, seg, args.azimuths)]),
                                                  frame.surface_points)
         except completion.CompletionError:
             row["oracle"] = row["visible"]
@@ -171,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
         results.append(row)
         log.info("%s: %s", setup["object"], {k: round(row[k]["recall_10mm"], 3) for k in rows if k in row})
     summary = {"model": model_name, "objects": len(results), "refused": refused,
-               "options": {"samples": args.samples, "azimuths": args.azimuths, "steps": args.steps, "seed": args.seed},
+               "options": {"samples": args.samples, "azimuths": args.azimuths, "steps": args.steps, "seed": args.seed,
+                           "depth_noise": args.depth_noise, "max_grazing_deg": args.max_grazing},
                "mean": {k: mean_row([r[k] for r in results]) for k in rows if results and k in results[0]},
                "per_object": results}
     if pooled_conf:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from nvs_fusion_ros.rgbd import completion, metrics, placement, segmentation, tabletop
-from nvs_fusion_ros.rgbd.depth import DepthError, Intrinsics, backproject, check_depth, decode_depth
+from nvs_fusion_ros.rgbd.depth import DepthError, Intrinsics, backproject, check_depth, decode_depth, remove_flying_pixels
 from nvs_fusion_ros.rgbd.pairing import MASKED_STREAMS, StampPairer
 
 BOX = (0.08, 0.06, 0.12)  # metres
@@ -106,6 +106,48 @@ def test_backprojection_inverts_projection() -> None:
     pixels = intr.project(points.reshape(-1, 3))
     cols, rows = np.meshgrid(np.arange(640), np.arange(480))
     assert np.allclose(pixels, np.stack([cols.ravel(), rows.ravel()], axis=1), atol=1e-3)
+
+
+def test_flying_pixels_go_while_edges_thin_structures_holes_and_moderate_slopes_stay() -> None:
+    intr = Intrinsics(600.0, 600.0, 31.5, 23.5, 64, 48)
+    depth = np.full((48, 64), 0.9, np.float32)  # the background
+    depth[:, :30] = 0.6  # a surface seen face-on, ending at column 29
+    depth[:, 30] = 0.75  # its silhouette, mixed with the background by the sensor
+    depth[:, 45] = 0.5  # a one-pixel post in front of the background
+    depth[10:12, 50:60] = np.nan  # no reading
+    out = remove_flying_pixels(depth, intr)
+    assert np.isnan(out[:, 30]).all()
+    assert np.isfinite(out[:, 29]).all() and np.isfinite(out[:, 31]).all() and np.isfinite(out[:, 45]).all()
+    assert np.isnan(out).sum() == 48 + 20 and np.isnan(depth[10:12, 50:60]).all()
+    assert np.array_equal(remove_flying_pixels(depth, intr, 90.0), depth, equal_nan=True)
+    assert np.isnan(depth).sum() == 20  # the input is not touched
+
+    def slope(degrees: float) -> np.ndarray:  # a plane seen this far from face-on, rising along the rows
+        step = 1.0 + math.tan(math.radians(degrees)) / intr.fx
+        return np.tile(0.6 * step ** np.arange(64, dtype=np.float32), (48, 1)).astype(np.float32)
+
+    assert np.isfinite(remove_flying_pixels(slope(70.0), intr)).all()
+    assert np.isnan(remove_flying_pixels(slope(88.0), intr)[:, 1:-1]).all()  # steeper than the default 85 degrees
+    for bad in (0.0, 95.0):
+        with pytest.raises(DepthError, match="max_grazing_deg"):
+            remove_flying_pixels(depth, intr, bad)
+
+
+def test_a_sensors_flying_pixels_float_off_the_box_and_the_filter_removes_them() -> None:
+    frame = box_scene()
+    noisy = tabletop.sensor_depth(frame.depth, np.random.default_rng(0))
+    table = ~true_mask(frame) & np.isfinite(frame.depth)
+    relative = (noisy - frame.depth)[table] / frame.depth[table] ** 2
+    sigma = 1.4826 * np.median(np.abs(relative))  # robust: the table's own edges fly too
+    assert sigma == pytest.approx(0.08 / (385.0 * 0.05), rel=0.1)  # Intel's RMS error: 2 mm at 0.7 m
+
+    def stray(depth: np.ndarray) -> int:  # object points more than 10 mm off the true surface
+        seg = segmentation.segment_object(frame.colour, depth, frame.intrinsics)
+        return int((metrics.point_errors_mm(seg.points, frame.surface_points) > 10.0).sum())
+
+    assert stray(frame.depth) == 0
+    before, after = stray(noisy), stray(remove_flying_pixels(noisy, frame.intrinsics))
+    assert before > 20 and after <= before // 10, (before, after)
 
 
 # ----------------------------------------------------------------------------- plane and object

@@ -16,8 +16,8 @@ from nvs_fusion_ros.diffusion.schedules import linear_schedule
 from nvs_fusion_ros.model.checkpoint import load_checkpoint, save_checkpoint
 from nvs_fusion_ros.model.config import preset
 from nvs_fusion_ros.model.unet import ViewFusionUNet
-from nvs_fusion_ros.rgbd import tabletop
-from nvs_fusion_ros.rgbd.pipeline import CompletionOptions, complete_scene
+from nvs_fusion_ros.rgbd import metrics, tabletop
+from nvs_fusion_ros.rgbd.pipeline import CompletionOptions, SceneCompletion, complete_scene
 from nvs_fusion_ros.synthesis.synthesizer import NovelViewSynthesizer, default_model_path, rgbd_model_path
 
 BOX = (0.08, 0.06, 0.12)
@@ -38,6 +38,24 @@ def synthesizer(tmp_path: Path, reference: str) -> NovelViewSynthesizer:
 
 
 OPTIONS = CompletionOptions(samples=2, azimuths=4, steps=2)
+
+
+def test_completion_options_refuse_a_grazing_angle_outside_0_to_90() -> None:
+    for bad in (0.0, 90.5):
+        with pytest.raises(ValueError, match="max_grazing_deg"):
+            CompletionOptions(max_grazing_deg=bad)
+
+
+def test_the_pipeline_drops_flying_pixels_before_it_segments(frame: tabletop.RGBDFrame, tmp_path: Path) -> None:
+    noisy = tabletop.sensor_depth(frame.depth, np.random.default_rng(0))
+    model = synthesizer(tmp_path, "relative")
+    kept = complete_scene(frame.colour, noisy, frame.intrinsics, model, OPTIONS)
+    raw = complete_scene(frame.colour, noisy, frame.intrinsics, model, dataclasses.replace(OPTIONS, max_grazing_deg=90.0))
+
+    def stray(done: SceneCompletion) -> int:  # visible points more than 10 mm off the true surface
+        return int((metrics.point_errors_mm(done.segmentation.points, frame.surface_points) > 10.0).sum())
+
+    assert stray(raw) > 20 and stray(kept) <= stray(raw) // 10, (stray(raw), stray(kept))
 
 
 def test_a_relative_model_is_asked_relative_azimuths_at_the_anchor_elevation(frame: tabletop.RGBDFrame,

@@ -8,10 +8,13 @@ coordinates, like OpenCV and ``sensor_msgs/CameraInfo``'s K.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
+#: flying-pixel filter default: a jump steeper than a surface seen this far from face-on is not a surface
+MAX_GRAZING_DEG = 85.0
 #: the depth encodings a driver publishes: 16UC1 in millimetres (0 = no reading), 32FC1 in metres (NaN/0 = none)
 DEPTH_ENCODINGS = ("16UC1", "32FC1")
 
@@ -83,3 +86,35 @@ def backproject(depth: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
     x = (cols - intrinsics.cx) / intrinsics.fx * depth
     y = (rows - intrinsics.cy) / intrinsics.fy * depth
     return np.stack([x, y, depth], axis=-1).astype(np.float32)
+
+
+def remove_flying_pixels(depth: np.ndarray, intrinsics: Intrinsics, max_grazing_deg: float = MAX_GRAZING_DEG) -> np.ndarray:
+    """A copy of ``depth`` with its *flying pixels* set to NaN: readings that jump away from both of their
+    neighbours along a row or along a column, and do not stand in front of them.
+
+    At a silhouette a stereo or time-of-flight sensor mixes the object with what is behind it and
+    reports depths in between: points floating in the air behind the object's edge, exactly where
+    segmentation grows its mask and placement reads the object's extent. A jump counts when the
+    surface through the pixel and its neighbour would be seen more than ``max_grazing_deg`` from
+    face-on (jump > z tan(angle) / f); so steep a surface gives no trustworthy reading either. The edge
+    pixel of a real surface keeps its neighbour on that surface and stays; a pixel nearer than two
+    neighbours that agree with each other is a thin structure in front of a background (a handle, a
+    leaf) and stays too. ``max_grazing_deg = 90`` keeps every reading.
+    """
+    if not 0.0 < max_grazing_deg <= 90.0:
+        raise DepthError(f"max_grazing_deg must be in (0, 90], got {max_grazing_deg!r}")
+    out = depth.copy()
+    if max_grazing_deg == 90.0:
+        return out
+    padded = np.pad(depth, 1, constant_values=np.nan)  # no neighbour beyond the border: never a jump
+    tan = math.tan(math.radians(max_grazing_deg))
+    flying = np.zeros(depth.shape, bool)
+    for focal, before, after in ((intrinsics.fx, padded[1:-1, :-2], padded[1:-1, 2:]),
+                                 (intrinsics.fy, padded[:-2, 1:-1], padded[2:, 1:-1])):
+        limit = depth * (tan / focal)
+        with np.errstate(invalid="ignore"):  # NaN compares false: a missing neighbour is no jump
+            jumps = (np.abs(depth - before) > limit) & (np.abs(depth - after) > limit)
+            thin = (depth < before) & (depth < after) & (np.abs(after - before) <= limit)
+        flying |= jumps & ~thin
+    out[flying] = np.nan
+    return out

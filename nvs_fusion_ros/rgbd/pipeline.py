@@ -28,7 +28,7 @@ import numpy as np
 
 from .. import cameras
 from .completion import Completion, CompletionConfig, Hypotheses, complete
-from .depth import Intrinsics
+from .depth import MAX_GRAZING_DEG, Intrinsics, remove_flying_pixels
 from .placement import Placement, fit_placement, model_view
 from .segmentation import Segmentation, SegmentationConfig, segment_object
 
@@ -46,6 +46,7 @@ class CompletionOptions:
     azimuths: int = 8
     steps: int = 25
     seed: int = 0
+    max_grazing_deg: float = MAX_GRAZING_DEG  # flying-pixel filter (depth.remove_flying_pixels); 90 keeps every reading
     completion: CompletionConfig = field(default_factory=CompletionConfig)
     segmentation: SegmentationConfig = field(default_factory=SegmentationConfig)
 
@@ -53,6 +54,8 @@ class CompletionOptions:
         for name in ("samples", "azimuths", "steps"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
+        if not 0.0 < self.max_grazing_deg <= 90.0:
+            raise ValueError(f"max_grazing_deg must be in (0, 90] degrees, got {self.max_grazing_deg!r}")
         if self.azimuths < 2:
             raise ValueError("need at least 2 orbit azimuths (the anchor's own is not enough to complete)")
 
@@ -106,13 +109,14 @@ def complete_scene(colour: np.ndarray, depth: np.ndarray, intrinsics: Intrinsics
                    options: CompletionOptions | None = None, progress: Progress | None = None,
                    roi: tuple[int, int, int, int] | None = None, callback: Progress | None = None,
                    key_views: Sequence[np.ndarray] = ()) -> SceneCompletion:
-    """Segment (within ``roi`` when given), place, sample hypotheses conditioned on ``key_views`` and the anchor,
-    and carve them; raises NothingAbovePlaneError / CompletionError. ``progress`` and ``callback`` as in
+    """Drop flying pixels, segment (within ``roi`` when given), place, sample hypotheses conditioned on ``key_views``
+    and the anchor, and carve them; raises NothingAbovePlaneError / CompletionError. ``progress`` and ``callback`` as in
     :func:`sample_hypotheses`."""
     from ..reconstruction.distill import estimate_azimuths  # torch-heavy: imported on use
 
     options = options or CompletionOptions()
     started = time.perf_counter()
+    depth = remove_flying_pixels(depth, intrinsics, options.max_grazing_deg)
     segmentation = segment_object(colour, depth, intrinsics, options.segmentation, roi)
     placement = fit_placement(segmentation)
     size = int(synthesizer.image_size)  # type: ignore[attr-defined]

@@ -3,7 +3,7 @@
 Used by the tabletop benchmark, by ``nvs-fusion demo --rgbd`` and by the tests, so all three see
 the same sensor. pybullet's TinyRenderer draws colour and its z-buffer gives metric depth
 (``z = far·near / (far − (far − near)·d)``); depth is registered to colour by construction and
-noise-free (a real D435 adds about 1-2 mm at 0.7 m). World is z up with the table top at z = 0.
+noise-free; :func:`sensor_depth` adds a D435's noise and flying pixels on request. World is z up with the table top at z = 0.
 The object is a normalised model-frame mesh (``cameras``: radius 0.5, z up) scaled to a metric
 bounding radius, turned by ``yaw`` and set on the table on its lowest vertex.
 
@@ -22,6 +22,7 @@ from types import ModuleType
 import cv2
 import numpy as np
 import open3d as o3d
+from scipy import ndimage
 
 from .. import cameras
 from .depth import Intrinsics
@@ -145,6 +146,25 @@ def render(obj: TabletopObject | None, camera: TabletopCamera, surface_count: in
     truth = surface_points(vertices, obj.faces, surface_count, seed) if obj is not None else np.zeros((0, 3))
     truth = truth @ world_to_optical[:3, :3].T + world_to_optical[:3, 3]
     return RGBDFrame(colour=colour, depth=depth, intrinsics=intr, world_to_optical=world_to_optical, surface_points=truth)
+
+
+def sensor_depth(depth: np.ndarray, rng: np.random.Generator, mixing: float = 0.5, edge_m: float = 0.02,
+                 subpixel: float = 0.08, focal_px: float = 385.0, baseline_m: float = 0.05) -> np.ndarray:
+    """The noise-free ``depth`` as a D435-class stereo sensor reports it.
+
+    * **Flying pixels**: at a depth edge (a 3x3 neighbourhood spanning more than ``edge_m``) a share
+      ``mixing`` of the pixels read a uniformly random depth between the neighbourhood's nearest and
+      farthest, as stereo matching mixes the object with what is behind its silhouette.
+    * **Axial noise**: Gaussian with the stereo RMS error ``z² · subpixel / (focal · baseline)`` (Intel's
+      formula for the D435's 50 mm baseline and 385 px depth focal length at 640x480: 2 mm at 0.7 m).
+    """
+    nearest = ndimage.minimum_filter(np.where(np.isfinite(depth), depth, np.inf), size=3)
+    farthest = ndimage.maximum_filter(np.where(np.isfinite(depth), depth, -np.inf), size=3)
+    edge = np.isfinite(depth) & np.isfinite(farthest - nearest) & (farthest - nearest > edge_m)
+    mixed = edge & (rng.random(depth.shape) < mixing)
+    out = depth.astype(np.float32, copy=True)
+    out[mixed] = nearest[mixed] + rng.random(int(mixed.sum())) * (farthest - nearest)[mixed]
+    return (out + rng.normal(0.0, 1.0, depth.shape) * out**2 * (subpixel / (focal_px * baseline_m))).astype(np.float32)
 
 
 def box_mesh(size: tuple[float, float, float]) -> tuple[np.ndarray, np.ndarray]:

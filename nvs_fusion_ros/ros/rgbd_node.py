@@ -1,25 +1,22 @@
-"""``rgbd_completion``: colour + registered depth + CameraInfo in; the object's mask and ROI for the key-view
-buffer, and on request the metric completion of its hidden side, in the colour camera's frame.
+"""``rgbd_completion``: colour + registered depth + CameraInfo in; the object's mask and ROI for the key-view buffer, and on
+request the metric completion of its hidden side, in the colour camera's frame.
 
-Inputs (``input_qos``): ``colour_topic``, ``depth_topic`` (16UC1 mm or 32FC1 m, registered to the
-colour image), ``camera_info_topic``, paired by header stamp within ``sync_slop`` seconds
-(``rgbd.pairing``), and optionally ``roi_topic`` (RegionOfInterest) to choose the object.
+Inputs (``input_qos``): ``colour_topic``, ``depth_topic`` (16UC1 mm or 32FC1 m, registered to the colour image),
+``camera_info_topic``, paired by header stamp within ``sync_slop`` seconds (``rgbd.pairing``), and optionally ``roi_topic``
+(RegionOfInterest) to choose the object. Flying pixels (``max_grazing_deg``, ``rgbd.depth``) leave the depth first.
 
-Outputs: ``~/mask`` (mono8, 255 = object) and ``~/roi`` (the training framing of the object, clipped)
-for each paired frame at most every ``mask_period`` s; point ``view_buffer``'s ``mask_topic`` and
-``roi_topic`` at them. ``views`` (view_buffer's key-view set, received like ``novel_view`` does,
-a reset marker clears it): ``~/complete`` composes the model over the current key views (up to
-``max_views`` - 1, those stamped apart from the anchor) with the latest paired frame as the anchor,
-the newest view, the only one with depth. ``~/complete`` (std_srvs/Trigger) checks that an object
-stands on the plane in the latest paired frame (else refuses, saying why), queues the completion
-and answers; the job publishes ``~/object_cloud`` (PointCloud2 x y z rgb confidence, ``rgbd_messages``),
-``~/object_mesh`` (Marker TRIANGLE_LIST) and ``~/collision_mesh`` (shape_msgs/Mesh), all in the
-colour image's frame_id at its stamp, in metres. Progress and problems: ``/diagnostics``.
+Outputs: ``~/mask`` (mono8, 255 = object) and ``~/roi`` (the training framing of the object, clipped) for each paired frame
+at most every ``mask_period`` s; point ``view_buffer``'s ``mask_topic`` and ``roi_topic`` at them. ``views`` (view_buffer's
+key-view set, received like ``novel_view`` does, a reset marker clears it): ``~/complete`` composes the model over the
+current key views (up to ``max_views`` - 1, those stamped apart from the anchor) with the latest paired frame as the anchor,
+the newest view, the only one with depth. ``~/complete`` (std_srvs/Trigger) checks that an object stands on the plane in the
+latest paired frame (else refuses, saying why), queues the completion and answers; the job publishes ``~/object_cloud``
+(PointCloud2 x y z rgb confidence, ``rgbd_messages``), ``~/object_mesh`` (Marker TRIANGLE_LIST) and ``~/collision_mesh``
+(shape_msgs/Mesh), all in the colour image's frame_id at its stamp, in metres. Progress and problems: ``/diagnostics``.
 
-Bad input never stops the node: each cause (``CAUSES``: an unreadable colour, depth or CameraInfo
-message, a paired frame whose depth is empty or the wrong size, colour frames that found no depth
-or no CameraInfo within ``sync_slop`` (never sent, or stamped apart), no object on the plane) is counted in ``dropped``
-and logged at most once per ``WARN_EVERY_S``.
+Bad input never stops the node: each cause (``CAUSES``: an unreadable colour, depth or CameraInfo message, a paired frame
+whose depth is empty or the wrong size, colour frames that found no depth or no CameraInfo within ``sync_slop`` (never sent,
+or stamped apart), no object on the plane) is counted in ``dropped`` and logged at most once per ``WARN_EVERY_S``.
 """
 
 from __future__ import annotations
@@ -38,7 +35,7 @@ from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker
 
 from ..rgbd.completion import CompletionConfig
-from ..rgbd.depth import Intrinsics, check_depth
+from ..rgbd.depth import MAX_GRAZING_DEG, Intrinsics, check_depth, remove_flying_pixels
 from ..rgbd.pairing import StampPairer
 from ..rgbd.pipeline import MIN_CONFIDENCE, CompletionOptions, complete_scene
 from ..rgbd.placement import clipped_roi, fit_placement
@@ -85,6 +82,8 @@ PARAMETERS = (
     ParamSpec("min_confidence", MIN_CONFIDENCE, "Completed points less sure than this are left out of ~/object_cloud "
               "(0.875 = 7 of 8 samples agree, the tabletop benchmark's setting; 0 = every point; the visible points "
               "always stay).", read_only=True, float_range=(0.0, 1.0)),
+    ParamSpec("max_grazing_deg", MAX_GRAZING_DEG, "Depth jumps steeper than a surface seen this far from face-on are "
+              "flying pixels, dropped (rgbd.depth); 90 = keep all.", read_only=True, float_range=(1.0, 90.0)),
     ParamSpec("resolution", 64, "Carving grid resolution per axis.", read_only=True, int_range=(16, 160)),
     ParamSpec("input_qos", "sensor_data", "QoS of the input subscriptions.", read_only=True, choices=INPUT_QOS_CHOICES),
     ParamSpec("input_qos_depth", 5, "History depth of the input subscriptions.", read_only=True, int_range=(1, 100)),
@@ -98,8 +97,8 @@ class RgbdCompletionNode(Node):
         super().__init__(NODE_NAME, **node_options)
         declare(self, PARAMETERS)
         value = lambda name: self.get_parameter(name).value  # noqa: E731
-        self.options = CompletionOptions(samples=value("samples"), azimuths=value("azimuths"), steps=value("steps"),
-                                         seed=value("seed"), completion=CompletionConfig(resolution=value("resolution")))
+        self.options = CompletionOptions(**{n: value(n) for n in ("samples", "azimuths", "steps", "seed", "max_grazing_deg")},
+                                         completion=CompletionConfig(resolution=value("resolution")))
         model = value("model_file_path") or rgbd_model_path()
         self.synthesizer = NovelViewSynthesizer.from_checkpoint(model, engine=value("engine"), device=value("device"),
                                                                 max_views=value("max_views"))
@@ -206,10 +205,10 @@ class RgbdCompletionNode(Node):
         except ValueError as exc:
             return self._drop("frame", f"dropped a paired frame: {exc}")
         self.paired += 1
-        self._latest = (header, colour, depth, intrinsics)
+        self._latest = (header, colour, remove_flying_pixels(depth, intrinsics, self.options.max_grazing_deg), intrinsics)
         if time.monotonic() - self._last_mask_s >= self.mask_period_s:
             self._last_mask_s = time.monotonic()
-            self._publish_mask(header, colour, depth, intrinsics)
+            self._publish_mask(*self._latest)
 
     def _publish_mask(self, header: Header, colour: np.ndarray, depth: np.ndarray, intrinsics: Intrinsics) -> None:
         try:
