@@ -201,6 +201,7 @@ def test_metric_placement_of_a_known_box(yaw: float, elevation: float, distance:
     seg = segmentation.segment_object(frame.colour, frame.depth, frame.intrinsics)
     place = placement.fit_placement(seg)
     true_centre = world_to_camera(frame, np.array([[0.0, 0.0, BOX[2] / 2.0]]))[0]
+    assert np.allclose(frame.centre, true_centre, atol=1e-6)  # what the benchmarks score placement against
     assert np.linalg.norm(place.translation - true_centre) < 0.010
     assert place.radius_m == pytest.approx(BOX_RADIUS, rel=0.10)
     up = frame.world_to_optical[:3, 2]

@@ -56,6 +56,10 @@ class TabletopObject:
         turned = scaled @ np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]).T
         return turned - np.array([0.0, 0.0, turned[:, 2].min()])
 
+    def world_centre(self) -> np.ndarray:
+        """Where the model frame's origin (the AABB centre, what placement estimates) stands in the world."""
+        return np.array([0.0, 0.0, -(self.vertices[:, 2] * (self.radius_m / cameras.OBJECT_RADIUS)).min()])
+
 
 @dataclass(frozen=True)
 class TabletopCamera:
@@ -70,13 +74,15 @@ class TabletopCamera:
 @dataclass
 class RGBDFrame:
     """One rendered view: colour (H, W, 3) uint8, depth (H, W) float32 metres (NaN: no reading),
-    intrinsics, ``world_to_optical`` (4x4) and the object's true surface points (N, 3) in the optical frame."""
+    intrinsics, ``world_to_optical`` (4x4), the object's true surface points (N, 3) and its model frame's
+    origin ``centre`` (3,) in the optical frame (None for the empty table)."""
 
     colour: np.ndarray
     depth: np.ndarray
     intrinsics: Intrinsics
     world_to_optical: np.ndarray
     surface_points: np.ndarray
+    centre: np.ndarray | None = None
 
 
 def look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -145,7 +151,9 @@ def render(obj: TabletopObject | None, camera: TabletopCamera, surface_count: in
     world_to_optical = OPENGL_TO_OPTICAL @ view
     truth = surface_points(vertices, obj.faces, surface_count, seed) if obj is not None else np.zeros((0, 3))
     truth = truth @ world_to_optical[:3, :3].T + world_to_optical[:3, 3]
-    return RGBDFrame(colour=colour, depth=depth, intrinsics=intr, world_to_optical=world_to_optical, surface_points=truth)
+    centre = world_to_optical[:3, :3] @ obj.world_centre() + world_to_optical[:3, 3] if obj is not None else None
+    return RGBDFrame(colour=colour, depth=depth, intrinsics=intr, world_to_optical=world_to_optical, surface_points=truth,
+                     centre=centre)
 
 
 def sensor_depth(depth: np.ndarray, rng: np.random.Generator, mixing: float = 0.5, edge_m: float = 0.02,
