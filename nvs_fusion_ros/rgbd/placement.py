@@ -22,9 +22,9 @@ From one anchor RGB-D view we fix ``p_camera = scale · R · p_model + t`` (metr
   depth than width is seen). On the tabletop benchmark's 46 objects this halves the worst errors of
   taking the footprint as deep as wide (a thin cereal box seen face-on: 35 -> 3 mm; mean 10.4 -> 7.7
   mm). A real sensor's flying pixels sit at the silhouette, where the extremes are read, and pull
-  the midpoint back (with the benchmark's D435 noise, a plant 88 mm and a toilet brush 38 mm):
+  the midpoint back (with the benchmark's D435 noise, a plant 92 mm and a toilet brush 29 mm):
   ``depth.remove_flying_pixels`` drops them before segmentation, which brings the validation
-  objects' mean error from 13.9 back to 7.8 mm (6.3 noise-free);
+  objects' mean error from 12.9 back to 7.8 mm (6.3 noise-free; ``benchmarks/flying_pixels.py``);
 * **scale**: the bounding radius is the largest distance of a visible point from that centre
   (a robust 99.5th percentile; the hidden corners of a box or the far rim of a cylinder mirror
   seen ones), so one model unit is ``radius / OBJECT_RADIUS`` metres.
