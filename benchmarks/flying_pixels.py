@@ -24,6 +24,7 @@ from tabletop_rgbd import scene, test_objects
 
 from nvs_fusion_ros.rgbd import metrics, placement, segmentation, tabletop
 from nvs_fusion_ros.rgbd.depth import MAX_GRAZING_DEG, remove_flying_pixels
+from nvs_fusion_ros.rgbd.figure import frame_axes
 
 log = logging.getLogger("flying_pixels")
 STRAY_MM = 10.0
@@ -65,10 +66,7 @@ def figure(clouds: list[tuple[str, np.ndarray, np.ndarray]], truth: np.ndarray, 
         step = max(1, len(points) // 6000)
         scatter = ax.scatter(points[::step, 0], points[::step, 2], -points[::step, 1], s=0.8, c=errors[::step],
                              cmap="inferno_r", vmin=0.0, vmax=30.0)
-        ax.set(xlim=(low[0], high[0]), ylim=(low[2], high[2]), zlim=(-high[1], -low[1]), title=name)
-        ax.set_box_aspect(tuple(np.maximum(high - low, 1e-3)[[0, 2, 1]]))
-        ax.set_xticks([]), ax.set_yticks([]), ax.set_zticks([])
-        ax.view_init(elev=15, azim=20)
+        frame_axes(ax, low, high, name, elevation=15, azimuth=20)
     if scatter is not None:
         fig.colorbar(scatter, ax=fig.axes, shrink=0.6, label="distance to the true surface (mm)")
     fig.suptitle(title)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -36,10 +37,7 @@ def completion_figure(visible: np.ndarray, completed: np.ndarray, confidence: np
             else:
                 scatter = ax.scatter(sub[:, 0], sub[:, 2], -sub[:, 1], s=0.8, c=value[::step], cmap="viridis",
                                      vmin=0.0, vmax=1.0)
-        ax.set(xlim=(low[0], high[0]), ylim=(low[2], high[2]), zlim=(-high[1], -low[1]), title=name)
-        ax.set_box_aspect(tuple(np.maximum(high - low, 1e-3)[[0, 2, 1]]))
-        ax.set_xticks([]), ax.set_yticks([]), ax.set_zticks([])
-        ax.view_init(elev=25, azim=55)
+        frame_axes(ax, low, high, name, elevation=25, azimuth=55)
     if scatter is not None:
         fig.colorbar(scatter, ax=fig.axes, shrink=0.6, label="confidence")
     if title:
@@ -49,6 +47,14 @@ def completion_figure(visible: np.ndarray, completed: np.ndarray, confidence: np
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def frame_axes(ax: Any, low: np.ndarray, high: np.ndarray, title: str, elevation: float, azimuth: float) -> None:
+    """A 3D panel of optical-frame points drawn as (x, z, -y), so up is up: equal scales over [low, high], no ticks."""
+    ax.set(xlim=(low[0], high[0]), ylim=(low[2], high[2]), zlim=(-high[1], -low[1]), title=title)
+    ax.set_box_aspect(tuple(np.maximum(high - low, 1e-3)[[0, 2, 1]]))
+    ax.set_xticks([]), ax.set_yticks([]), ax.set_zticks([])
+    ax.view_init(elev=elevation, azim=azimuth)
 
 
 def write_ply(path: str | Path, points: np.ndarray, colors: np.ndarray, confidence: np.ndarray | None = None,
