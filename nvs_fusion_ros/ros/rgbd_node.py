@@ -3,7 +3,7 @@ request the metric completion of its hidden side, in the colour camera's frame.
 
 Inputs (``input_qos``): ``colour_topic``, ``depth_topic`` (16UC1 mm or 32FC1 m, registered to the colour image),
 ``camera_info_topic``, paired by header stamp within ``sync_slop`` seconds (``rgbd.pairing``), and optionally ``roi_topic``
-(RegionOfInterest) to choose the object. Flying pixels (``max_grazing_deg``, ``rgbd.depth``) leave the depth first.
+(RegionOfInterest) to choose the object. Flying pixels (``max_grazing_deg``) leave a depth image before it is segmented.
 
 Outputs: ``~/mask`` (mono8, 255 = object) and ``~/roi`` (the training framing of the object, clipped) for each paired frame
 at most every ``mask_period`` s; point ``view_buffer``'s ``mask_topic`` and ``roi_topic`` at them. ``views`` (view_buffer's
@@ -205,13 +205,14 @@ class RgbdCompletionNode(Node):
         except ValueError as exc:
             return self._drop("frame", f"dropped a paired frame: {exc}")
         self.paired += 1
-        self._latest = (header, colour, remove_flying_pixels(depth, intrinsics, self.options.max_grazing_deg), intrinsics)
+        self._latest = (header, colour, depth, intrinsics)
         if time.monotonic() - self._last_mask_s >= self.mask_period_s:
             self._last_mask_s = time.monotonic()
-            self._publish_mask(*self._latest)
+            self._publish_mask(header, colour, depth, intrinsics)
 
     def _publish_mask(self, header: Header, colour: np.ndarray, depth: np.ndarray, intrinsics: Intrinsics) -> None:
         try:
+            depth = remove_flying_pixels(depth, intrinsics, self.options.max_grazing_deg)  # as complete_scene does
             seg = segment_object(colour, depth, intrinsics, self.options.segmentation, self._roi)
             x, y, w, h = clipped_roi(fit_placement(seg).view_box(intrinsics), intrinsics.width, intrinsics.height)
         except ValueError as exc:  # NothingAbovePlaneError, DepthError, or a placement that cannot be fitted
@@ -227,10 +228,10 @@ class RgbdCompletionNode(Node):
             response.success, response.message = False, ("no paired colour + depth + CameraInfo frame yet; "
                                                          "see /diagnostics for dropped inputs")
             return response
-        header, colour, depth, intrinsics = self._latest
-        roi = self._roi
+        (header, colour, depth, intrinsics), roi = self._latest, self._roi
         try:
-            segment_object(colour, depth, intrinsics, self.options.segmentation, roi)
+            segment_object(colour, remove_flying_pixels(depth, intrinsics, self.options.max_grazing_deg), intrinsics,
+                           self.options.segmentation, roi)
         except ValueError as exc:  # NothingAbovePlaneError, DepthError (both ValueErrors) or any other bad input
             self.get_logger().error(f"completion refused: {exc}")
             self._state = (DiagnosticStatus.ERROR, f"refused: {exc}")
