@@ -2,7 +2,9 @@
 
 Each subcommand lives next to the code it drives and registers itself through
 an ``add_cli(subparsers)`` function; heavy imports happen only when that
-module is loaded, so ``nvs-fusion --help`` stays fast.
+module is loaded, so ``nvs-fusion --help`` stays fast. A module whose dependencies
+are missing (kornia, ROS) loses its subcommands with a one-line notice, and the
+others still run: the trainer needs only torch, OpenCV, PyYAML and tqdm.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ SUBCOMMAND_MODULES = (
     "nvs_fusion_ros.synthesis.cli",
     "nvs_fusion_ros.synthesis.video_cli",
     "nvs_fusion_ros.training.render_dataset",
+    "nvs_fusion_ros.training.packed_dataset",
     "nvs_fusion_ros.training.train",
     "nvs_fusion_ros.training.train_temporal",
     "nvs_fusion_ros.training.evaluate",
@@ -32,8 +35,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nvs-fusion", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     subparsers = parser.add_subparsers(dest="command", required=True)
+    missing = []
     for name in SUBCOMMAND_MODULES:
-        importlib.import_module(name).add_cli(subparsers)
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:  # a missing dependency disables that module's subcommands only
+            missing.append(f"{name.rsplit('.', 2)[-2]}.{name.rsplit('.', 1)[-1]} ({exc})")
+            continue
+        module.add_cli(subparsers)
+    if missing:  # e.g. a GPU box with torch but without kornia or ROS: training still runs
+        parser.epilog = "not available here: " + "; ".join(missing)
+        print(f"nvs-fusion: some subcommands are not available here: {'; '.join(missing)}", file=sys.stderr)
     return parser
 
 
