@@ -37,6 +37,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from nvs_fusion_ros.engines.onnx_export import file_sha256
 from nvs_fusion_ros.rgbd import completion, metrics, placement, segmentation, tabletop
 from nvs_fusion_ros.rgbd.depth import remove_flying_pixels
 from nvs_fusion_ros.rgbd.figure import completion_figure
@@ -181,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
             row["seconds"] = time.perf_counter() - started
         results.append(row)
         log.info("%s: %s", setup["object"], {k: round(row[k]["recall_10mm"], 3) for k in rows if k in row})
-    summary = {"model": model_name, "objects": len(results), "refused": refused,
+    summary = {"model": model_name, "model_sha256": model_name and file_sha256(model_name),
+               "objects": len(results), "refused": refused,
                "options": {"samples": args.samples, "azimuths": args.azimuths, "steps": args.steps, "seed": args.seed,
                            "depth_noise": args.depth_noise, "max_grazing_deg": args.max_grazing},
                "mean": {k: mean_row([r[k] for r in results]) for k in rows if results and k in results[0]},
