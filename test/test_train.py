@@ -13,7 +13,7 @@ from nvs_fusion_ros.model.checkpoint import load_checkpoint
 from nvs_fusion_ros.model.config import preset
 from nvs_fusion_ros.model.unet import ViewFusionUNet
 from nvs_fusion_ros.training.render_dataset import render_dataset
-from nvs_fusion_ros.training.train import TrainConfig, Trainer, composed_loss, learning_rate
+from nvs_fusion_ros.training.train import TrainConfig, Trainer, composed_loss, learning_rate, prefetched
 
 
 def _fixed_batch() -> dict:
@@ -103,3 +103,16 @@ def test_init_from_starts_from_another_checkpoint(tiny_dataset: Path, tmp_path: 
         torch.testing.assert_close(a, b)
     second.run()
     assert load_checkpoint(tmp_path / "second" / "ema.pt").metadata["initialised_from"]["training_steps"] == 2
+
+
+def test_prefetched_batches_arrive_in_order_and_errors_reach_the_training_thread() -> None:
+    assert [b["i"] for b in prefetched({"i": i} for i in range(7))] == list(range(7))
+
+    def broken():
+        yield {"i": 0}
+        raise OSError("cannot read image x.png")
+
+    batches = prefetched(broken())
+    assert next(batches) == {"i": 0}
+    with pytest.raises(OSError, match="cannot read image"):
+        next(batches)
