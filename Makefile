@@ -9,7 +9,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-deps demo test lint bench clean household-sources
+.PHONY: setup system-deps demo test lint bench clean household-sources gpu-pack
 
 $(STAMP): requirements.txt requirements-typecheck.txt constraints.txt setup.py
 	$(MAKE) system-deps
@@ -46,6 +46,11 @@ household-sources: setup
 	done
 	unzip -q -o $(SOURCES_DIR)/wheels/robosuite-1.5.2-py3-none-any.whl \
 		'robosuite/models/assets/objects/*' 'robosuite/models/assets/textures/*' -d $(SOURCES_DIR)/robosuite
+
+# The household training split as one ~8 MB file for a lent GPU machine (scripts/gpu_train.sh carries it):
+# render data/household first (README, "Training, evaluation, export").
+gpu-pack: setup
+	$(VENV)/bin/nvs-fusion pack-dataset --data data/household --out gpu/household_train.zip
 
 demo: setup
 	$(VENV)/bin/nvs-fusion demo --out out/demo

@@ -1,0 +1,130 @@
+"""The path a lent GPU machine trains by: a packed training set, the trainer alone, a time budget.
+
+Such a machine starts bare, takes 64 MiB with the repository, and has torch, OpenCV, PyYAML and tqdm
+but not kornia, ROS, Open3D or pybullet; scripts/gpu_train.sh is what runs there. These tests run
+that script and its pieces on the CPU, where the same code takes the same path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from nvs_fusion_ros.model.checkpoint import load_checkpoint
+from nvs_fusion_ros.model.config import preset
+from nvs_fusion_ros.synthesis.tensors import read_rgb
+from nvs_fusion_ros.training.nmr_dataset import NMRViews, list_categories, split_list
+from nvs_fusion_ros.training.packed_dataset import LOSSLESS, pack_dataset, tile_views, unpack_dataset, untile_views
+from nvs_fusion_ros.training.render_dataset import render_dataset
+from nvs_fusion_ros.training.train import steps_within_budget
+
+ROOT = Path(__file__).resolve().parents[1]
+# What the lent machine's image lacks among our dependencies (.library/device/KINDS.md lists what it has).
+NOT_ON_THE_GPU_MACHINE = ("kornia", "pybullet", "trimesh", "collada", "pebble", "rclpy", "open3d", "openvino",
+                          "sensor_msgs", "std_msgs", "geometry_msgs", "visualization_msgs", "shape_msgs", "ament_index_python")
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("nmr")
+    assert render_dataset(root, size=16, limit=6, val_count=1, test_count=1, seed=0).rendered >= 6
+    return root
+
+
+def test_views_tile_into_a_grid_and_back() -> None:
+    views = np.random.default_rng(0).integers(0, 256, (24, 5, 7, 3), dtype=np.uint8)
+    grid = tile_views(views)
+    assert grid.shape == (20, 42, 3)
+    assert np.array_equal(grid[5:10, 7:14], views[7])  # view 7: row 1, column 1
+    assert np.array_equal(untile_views(grid), views)
+
+
+def test_a_lossless_pack_unpacks_to_the_same_dataset(rendered: Path, tmp_path: Path) -> None:
+    report = pack_dataset(rendered, tmp_path / "pack.zip", ("train", "test"), quality=LOSSLESS)
+    assert report.objects["train"] >= 4 and report.objects["test"] >= 1 and report.min_psnr >= 99  # the metric's cap
+    summary = unpack_dataset(tmp_path / "pack.zip", tmp_path / "out")
+    assert summary["objects"] == report.objects
+    assert list_categories(tmp_path / "out") == list_categories(rendered)
+    for category in list_categories(rendered):
+        assert split_list(tmp_path / "out" / category, "train") == split_list(rendered / category, "train")
+        assert split_list(tmp_path / "out" / category, "val") == []  # not packed
+    original, unpacked = NMRViews(rendered, "train", seed=1), NMRViews(tmp_path / "out", "train", seed=1)
+    assert [o.object_id for o in unpacked.objects] == [o.object_id for o in original.objects]
+    for index in range(len(original)):
+        assert np.array_equal(unpacked.load_object(index)[0], original.load_object(index)[0])
+        assert unpacked.load_object(index)[1] is None  # masks stay behind: training does not read them
+
+
+def test_a_lossy_pack_is_smaller_and_reports_its_error(rendered: Path, tmp_path: Path) -> None:
+    lossless = pack_dataset(rendered, tmp_path / "lossless.zip", quality=LOSSLESS)
+    lossy = pack_dataset(rendered, tmp_path / "lossy.zip", quality=50)
+    assert lossy.bytes < lossless.bytes and 20 < lossy.min_psnr <= lossy.mean_psnr < 99
+    unpack_dataset(tmp_path / "lossy.zip", tmp_path / "out")
+    category = list_categories(rendered)[0]
+    name = split_list(rendered / category, "train")[0]
+    a = read_rgb(rendered / category / name / "image" / "0003.png").astype(float)
+    b = read_rgb(tmp_path / "out" / category / name / "image" / "0003.png").astype(float)
+    assert 0 < np.abs(a - b).mean() < 20
+
+
+def test_a_pack_with_paths_outside_its_root_is_refused(tmp_path: Path) -> None:
+    with zipfile.ZipFile(tmp_path / "evil.zip", "w") as pack:
+        pack.writestr("../escaped.lst", "x\n")
+    with pytest.raises(ValueError, match="unexpected entry"):
+        unpack_dataset(tmp_path / "evil.zip", tmp_path / "out")
+    assert not (tmp_path / "escaped.lst").exists()
+    with pytest.raises(ValueError, match="quality"):
+        pack_dataset(tmp_path, tmp_path / "x.zip", quality=0)
+
+
+def test_a_time_budget_lowers_the_steps_to_what_fits() -> None:
+    assert steps_within_budget(step=70, steps=10**6, seconds_per_step=0.05, seconds_left=100.0) == 70 + 1900
+    assert steps_within_budget(step=70, steps=500, seconds_per_step=0.05, seconds_left=100.0) == 500  # never more
+    assert steps_within_budget(step=70, steps=10**6, seconds_per_step=0.05, seconds_left=-3.0) == 70  # late: stop now
+
+
+def _blocking_prelude() -> str:
+    return ("import importlib.abc, sys\n"
+            "class Block(importlib.abc.MetaPathFinder):\n"
+            "    def find_spec(self, name, path, target=None):\n"
+            f"        if name.split('.')[0] in {NOT_ON_THE_GPU_MACHINE!r}:\n"
+            "            raise ImportError(f'no module {name} here')\n"
+            "sys.meta_path.insert(0, Block())\n")
+
+
+def test_the_command_line_trains_without_kornia_or_ros() -> None:
+    code = _blocking_prelude() + "from nvs_fusion_ros import cli\nsys.exit(cli.main(sys.argv[1:]))\n"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-c", code, "train", "--help"], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "--time-budget" in result.stdout
+    assert "reconstruction.cli (no module kornia here)" in result.stderr  # the one module that needs it, named
+    result = subprocess.run([sys.executable, "-c", code, "unpack-dataset", "--help"], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_gpu_training_script_trains_to_its_budget_and_brings_back_an_fp16_ema(rendered: Path, tmp_path: Path) -> None:
+    pack_dataset(rendered, tmp_path / "pack.zip")
+    env = {**os.environ, "OUT": str(tmp_path / "out"), "PACK": str(tmp_path / "pack.zip"), "INIT": "", "PRESET": "tiny",
+           "BUDGET": "8", "BATCH": "2", "WARMUP": "2", "OMP_NUM_THREADS": "1",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # its python3 is this venv's
+    result = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_train.sh")], capture_output=True, text=True, env=env,
+                            timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    log = (tmp_path / "out" / "train.log").read_text()
+    assert "time budget 8 s" in log  # the probe planned the run's end
+    ema = load_checkpoint(tmp_path / "out" / "ema_fp16.pt")
+    assert ema.config.angle_reference == "relative" and ema.config.image_size == preset("tiny").image_size
+    planned = json.loads((tmp_path / "out" / "train_config.json").read_text())
+    assert planned["time_budget_s"] == 8 and ema.metadata["training_steps"] > 70  # past the probe, short of 10**6
+    assert ema.metadata["training_steps"] < planned["steps"]
+    stored = torch.load(tmp_path / "out" / "ema_fp16.pt", weights_only=True)["state_dict"]
+    assert {v.dtype for v in stored.values() if v.is_floating_point()} == {torch.float16}  # half the bytes to carry back
