@@ -6,7 +6,8 @@ repository included. Training reads only the views and the split lists, so a pac
 each object's 24 views tiled into one 6x4 grid and encoded as WebP (one image instead of 24 lets
 the codec share context between views; quality 90 keeps the views within ~42 dB PSNR of the PNGs,
 far below what the model gets wrong, and quality 101 is lossless), the ``<split>.lst`` files and
-``metadata.yaml``, in an uncompressed zip (WebP is already compressed; a zip entry costs ~100 bytes
+``metadata.yaml`` (and, for a split to evaluate on, the silhouette masks as lossless PNG grids),
+in an uncompressed zip (WebP is already compressed; a zip entry costs ~100 bytes
 of headers where a tar member costs 512 and pads to 512). :func:`unpack_dataset`
 writes the NMR layout back, so :class:`~.nmr_dataset.NMRViews` and ``nvs-fusion train`` read it
 unchanged. The pack records each object's round-trip PSNR.
@@ -27,13 +28,14 @@ from tqdm import tqdm
 
 from ..synthesis.tensors import read_rgb
 from .metrics import psnr
-from .nmr_dataset import VIEW_COUNT, list_categories, split_list, view_files
+from .nmr_dataset import VIEW_COUNT, list_categories, read_mask, split_list, view_files
 
 log = logging.getLogger(__name__)
 
 GRID_COLUMNS = 6  # 24 views as 4 rows of 6
 LOSSLESS = 101  # OpenCV's WebP encoder is lossless above quality 100
 REPORT_NAME = "pack.json"
+MASK_SUFFIX = ".mask.png"
 
 
 @dataclass(frozen=True)
@@ -77,8 +79,32 @@ def decode_grid(data: bytes) -> np.ndarray:
     return untile_views(cv2.cvtColor(grid, cv2.COLOR_BGR2RGB))
 
 
-def pack_dataset(root: str | Path, out: str | Path, splits: tuple[str, ...] = ("train",), quality: int = 90) -> PackReport:
-    """Pack the views and split lists of ``splits`` under ``root`` into the zip file ``out``."""
+def encode_masks(masks: np.ndarray) -> bytes:
+    ok, data = cv2.imencode(".png", tile_views(masks[..., None])[..., 0])
+    if not ok:
+        raise OSError("OpenCV could not encode PNG")
+    return data.tobytes()
+
+
+def decode_masks(data: bytes) -> np.ndarray:
+    grid = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
+    if grid is None:
+        raise OSError("not a PNG mask grid")
+    return untile_views(grid[..., None])[..., 0]
+
+
+def _write_views(folder: Path, views: np.ndarray) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, view in enumerate(views):
+        image = cv2.cvtColor(view, cv2.COLOR_RGB2BGR) if view.ndim == 3 else view
+        if not cv2.imwrite(str(folder / f"{index:04d}.png"), image):
+            raise OSError(f"cannot write {folder / f'{index:04d}.png'}")
+
+
+def pack_dataset(root: str | Path, out: str | Path, splits: tuple[str, ...] = ("train",), quality: int = 90,
+                 masks: bool = False) -> PackReport:
+    """Pack the views and split lists of ``splits`` under ``root`` into the zip file ``out`` (with
+    ``masks``, the objects' silhouette masks too, which evaluation reads and training does not)."""
     root, out = Path(root), Path(out)
     if not 1 <= quality <= LOSSLESS:
         raise ValueError(f"quality must be in 1..{LOSSLESS} ({LOSSLESS}: lossless), got {quality}")
@@ -104,6 +130,9 @@ def pack_dataset(root: str | Path, out: str | Path, splits: tuple[str, ...] = ("
             data = encode_grid(views, quality)
             scores.append(psnr(tile_views(decode_grid(data)), tile_views(views)))
             pack.writestr(f"{category}/{name}.webp", data)
+            if masks and (root / category / name / "mask").is_dir():
+                silhouettes = np.stack([read_mask(f) for f in view_files(root / category / name / "mask")])
+                pack.writestr(f"{category}/{name}{MASK_SUFFIX}", encode_masks(silhouettes))
         summary = {"objects": counts, "quality": quality, "min_psnr": float(np.min(scores)),
                    "mean_psnr": float(np.mean(scores)), "source": str(root)}
         pack.writestr(REPORT_NAME, json.dumps(summary, indent=1))
@@ -119,12 +148,10 @@ def unpack_dataset(pack: str | Path, out: str | Path) -> dict:
             if path.is_absolute() or ".." in path.parts or name.endswith("/"):
                 raise ValueError(f"{pack}: unexpected entry {name!r}")
             data = archive.read(name)
-            if path.suffix == ".webp":
-                folder = out / path.parent / path.stem / "image"
-                folder.mkdir(parents=True, exist_ok=True)
-                for index, view in enumerate(decode_grid(data)):
-                    if not cv2.imwrite(str(folder / f"{index:04d}.png"), cv2.cvtColor(view, cv2.COLOR_RGB2BGR)):
-                        raise OSError(f"cannot write {folder / f'{index:04d}.png'}")
+            if name.endswith(MASK_SUFFIX):
+                _write_views(out / name[: -len(MASK_SUFFIX)] / "mask", decode_masks(data))
+            elif path.suffix == ".webp":
+                _write_views(out / path.parent / path.stem / "image", decode_grid(data))
             else:
                 (out / path).parent.mkdir(parents=True, exist_ok=True)
                 (out / path).write_bytes(data)
@@ -137,6 +164,7 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     pack.add_argument("--out", required=True, type=Path, help="the pack (.zip)")
     pack.add_argument("--splits", nargs="+", default=["train"], help="splits to pack (default: train)")
     pack.add_argument("--quality", type=int, default=90, help=f"WebP quality 1..100, {LOSSLESS} = lossless (default 90)")
+    pack.add_argument("--masks", action="store_true", help="pack the silhouette masks too (to evaluate on the split)")
     pack.set_defaults(func=_pack)
     unpack = subparsers.add_parser("unpack-dataset", help="write a pack back as an NMR-layout dataset")
     unpack.add_argument("pack", type=Path)
@@ -145,6 +173,6 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _pack(args: argparse.Namespace) -> None:
-    report = pack_dataset(args.data, args.out, tuple(args.splits), args.quality)
+    report = pack_dataset(args.data, args.out, tuple(args.splits), args.quality, args.masks)
     print(f"wrote {report.path}: {report.bytes / 1e6:.1f} MB, objects {report.objects}, "
           f"round-trip PSNR mean {report.mean_psnr:.1f} dB, min {report.min_psnr:.1f} dB (WebP quality {report.quality})")
