@@ -33,12 +33,14 @@ SEED=${SEED:-100}
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 TQDM_MININTERVAL=15
 
 main() {
+    local trained
     python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else 'no GPU')"
     python3 -m nvs_fusion_ros.cli unpack-dataset "$PACK" --out "$work/data"
     python3 -m nvs_fusion_ros.cli train --data "$work/data" --out "$work/run" --preset "$PRESET" --angle-reference relative \
         ${INIT:+--init-from "$INIT"} --time-budget "$BUDGET" --steps 1000000 --batch-size "$BATCH" --lr "$LR" \
         --warmup-start-lr 5e-5 --warmup-steps "$WARMUP" --lr-decay cosine --min-lr 1e-5 --ema-decay "$EMA" \
-        --checkpoint-every 1000 --sample-every 0 --seed "$SEED" --workers 0
+        --checkpoint-every 500 --sample-every 0 --seed "$SEED" --workers 0 || trained=$?
+    [ -f "$work/run/ema.pt" ] || return "${trained:-1}"  # a failed run still brings back its last checkpoint
     python3 - "$work/run/ema.pt" "$OUT/ema_fp16.pt" <<'EOF'
 import sys
 
@@ -53,6 +55,7 @@ EOF
         python3 -m nvs_fusion_ros.cli evaluate --model "$OUT/ema_fp16.pt" --data "$work/test" --split test --repeats 1 \
             --steps 25 --examples 6 --engine torch --out "$OUT/eval" || echo "evaluation failed; the EMA above is kept"
     fi
+    return "${trained:-0}"
 }
 
 mkdir -p "$OUT"

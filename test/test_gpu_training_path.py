@@ -139,12 +139,24 @@ def test_the_gpu_training_script_trains_to_its_budget_and_brings_back_an_fp16_em
     ema = load_checkpoint(tmp_path / "out" / "ema_fp16.pt")
     assert ema.config.angle_reference == "relative" and ema.config.image_size == preset("tiny").image_size
     assert planned and ema.metadata["training_steps"] == planned[-1] > 70  # the probe planned the run's end
+    stored = torch.load(tmp_path / "out" / "ema_fp16.pt", weights_only=True)["state_dict"]
+    assert {v.dtype for v in stored.values() if v.is_floating_point()} == {torch.float16}  # half the bytes to carry back
     evaluation = json.loads((tmp_path / "out" / "eval" / "evaluation.json").read_text())
     assert evaluation["config"]["model"].endswith("ema_fp16.pt") and evaluation["config"]["objects"] >= 1
     brought_back = [f for f in (tmp_path / "out").rglob("*") if f.is_file()]
     assert len(brought_back) <= 8, brought_back  # the device tool returns at most 8 files
-    stored = torch.load(tmp_path / "out" / "ema_fp16.pt", weights_only=True)["state_dict"]
-    assert {v.dtype for v in stored.values() if v.is_floating_point()} == {torch.float16}  # half the bytes to carry back
+
+
+def test_the_gpu_training_script_fails_visibly_when_training_does(rendered: Path, tmp_path: Path) -> None:
+    pack_dataset(rendered, tmp_path / "pack.zip")
+    env = {**os.environ, "OUT": str(tmp_path / "out"), "PACK": str(tmp_path / "pack.zip"), "INIT": "", "PRESET": "tiny",
+           "BUDGET": "8", "BATCH": "64", "OMP_NUM_THREADS": "1",  # more than the training objects
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_train.sh")], capture_output=True, text=True, env=env,
+                            timeout=300)
+    assert result.returncode != 0
+    assert "lower --batch-size" in (tmp_path / "out" / "log.txt").read_text()
+    assert not (tmp_path / "out" / "ema_fp16.pt").exists()
 
 
 # What `make gpu-pack` wrote for data/household (train 8.4 MB, test 1.6 MB), with a little room.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,27 @@ def test_prefetched_batches_arrive_in_order_and_errors_reach_the_training_thread
     assert next(batches) == {"i": 0}
     with pytest.raises(OSError, match="cannot read image"):
         next(batches)
+
+
+def test_closing_prefetched_batches_early_ends_their_thread() -> None:
+    made = []
+
+    def endless():
+        while True:
+            made.append(len(made))
+            yield {"i": made[-1]}
+
+    batches = prefetched(endless(), depth=2)
+    assert next(batches) == {"i": 0}
+    batches.close()  # what the trainer does after its last step
+    count = len(made)
+    assert count <= 5  # the taken one, two queued, one being put, at most one more begun
+    assert not [t for t in threading.enumerate() if t.name == "prefetch"]
+    assert len(made) == count  # nothing made after the close
+
+
+def test_a_batch_larger_than_the_training_set_is_a_clear_error(tiny_dataset: Path, tmp_path: Path) -> None:
+    cfg = _config(tiny_dataset, tmp_path / "big", 2)
+    cfg.batch_size = 64
+    with pytest.raises(ValueError, match="lower --batch-size"):
+        Trainer(cfg).run()

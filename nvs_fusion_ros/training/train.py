@@ -18,9 +18,10 @@ import os
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import closing, suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
-from queue import Queue
+from queue import Empty, Queue
 
 import numpy as np
 import torch
@@ -139,22 +140,32 @@ def prefetched(batches: Iterable[dict], depth: int = 2) -> Iterator[dict]:
     Item draws are seeded per item, so the batches and the run's results do not change.
     """
     queue: Queue = Queue(maxsize=depth)
-    end = object()
+    end, stop = object(), threading.Event()
 
     def fill() -> None:
         try:
             for batch in batches:
+                if stop.is_set():
+                    return
                 queue.put(batch)
         except BaseException as exc:  # handed to the training thread, which raises it
             queue.put(exc)
             return
         queue.put(end)
 
-    threading.Thread(target=fill, daemon=True, name="prefetch").start()  # daemon: a run may stop mid-epoch
-    while (item := queue.get()) is not end:
-        if isinstance(item, BaseException):
-            raise item
-        yield item
+    thread = threading.Thread(target=fill, daemon=True, name="prefetch")
+    thread.start()
+    try:
+        while (item := queue.get()) is not end:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:  # closed early (the last step, an error): the thread finishes its batch and ends before the run does
+        stop.set()
+        while thread.is_alive():
+            with suppress(Empty):
+                queue.get(timeout=0.1)
+        thread.join()
 
 
 @torch.no_grad()
@@ -255,6 +266,15 @@ class Trainer:
             generator=torch.Generator().manual_seed(self.cfg.seed + epoch),
         )
 
+    def _epochs(self, epoch: int) -> Iterator[dict]:
+        """The batches of every epoch from ``epoch`` on, one stream (so prefetching crosses epochs)."""
+        if len(self.dataset) // self.world < self.cfg.batch_size:
+            raise ValueError(f"{len(self.dataset)} training items make no batch of {self.cfg.batch_size} "
+                             f"on each of {self.world} processes; lower --batch-size")
+        while True:
+            yield from self._loader(epoch)
+            epoch += 1
+
     def train_step(self, batch: dict) -> float:
         """One optimiser step on one batch; returns the loss."""
         batch = {k: v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
@@ -282,8 +302,9 @@ class Trainer:
         started = time.time()
         first, probe = self.step, (self.step, started)
         epoch = self.step * self.cfg.batch_size * self.world // max(len(self.dataset), 1)
-        while self.step < self.cfg.steps:
-            for batch in prefetched(self._loader(epoch)) if self.cfg.workers == 0 else self._loader(epoch):
+        batches = self._epochs(epoch)
+        with closing(prefetched(batches) if self.cfg.workers == 0 else batches) as stream:
+            for batch in stream if self.step < self.cfg.steps else ():
                 loss = self.train_step(batch)
                 losses.append(loss)
                 if self.cfg.time_budget_s:
@@ -301,7 +322,6 @@ class Trainer:
                     self.write_samples()
                 if self.step >= self.cfg.steps:
                     break
-            epoch += 1
         bar.close()
         if self.rank == 0:
             self.save()
