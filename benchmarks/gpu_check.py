@@ -254,7 +254,7 @@ def check_training(report: Report, steps: int, workdir: Path) -> None:
     started = time.perf_counter()
     while trainer.step < steps:
         for batch in trainer._loader(trainer.step):
-            losses.append(trainer.train_step(batch))
+            losses.append(float(trainer.train_step(batch)))
             if trainer.step >= steps:
                 break
     seconds = time.perf_counter() - started

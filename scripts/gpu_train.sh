@@ -30,6 +30,7 @@ LR=${LR:-2e-4}
 WARMUP=${WARMUP:-200}
 EMA=${EMA:-0.999}
 SEED=${SEED:-100}
+EXTRA=${EXTRA---channels-last}                  # more train arguments; NHWC convolutions suit the tensor cores
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 TQDM_MININTERVAL=15
 
 main() {
@@ -39,7 +40,7 @@ main() {
     python3 -m nvs_fusion_ros.cli train --data "$work/data" --out "$work/run" --preset "$PRESET" --angle-reference relative \
         ${INIT:+--init-from "$INIT"} --time-budget "$BUDGET" --steps 1000000 --batch-size "$BATCH" --lr "$LR" \
         --warmup-start-lr 5e-5 --warmup-steps "$WARMUP" --lr-decay cosine --min-lr 1e-5 --ema-decay "$EMA" \
-        --checkpoint-every 500 --sample-every 0 --seed "$SEED" --workers 0 || trained=$?
+        --checkpoint-every 500 --sample-every 0 --seed "$SEED" --workers 0 $EXTRA || trained=$?
     [ -f "$work/run/ema.pt" ] || return "${trained:-1}"  # a failed run still brings back its last checkpoint
     python3 - "$work/run/ema.pt" "$OUT/ema_fp16.pt" <<'EOF'
 import sys

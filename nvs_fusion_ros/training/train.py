@@ -17,13 +17,13 @@ import math
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator
 from contextlib import closing, suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 from queue import Empty, Queue
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
@@ -122,6 +122,7 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
     return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1.0 + math.cos(math.pi * progress))
 
 
+LOSS_EVERY = 25  # steps between loss read-outs (each waits for the device)
 BUDGET_PROBE = (20, 70)  # steps timed to plan a time budget: after the first epoch's image reads and kernel choice
 
 
@@ -275,8 +276,9 @@ class Trainer:
             yield from self._loader(epoch)
             epoch += 1
 
-    def train_step(self, batch: dict) -> float:
-        """One optimiser step on one batch; returns the loss."""
+    def train_step(self, batch: dict) -> torch.Tensor:
+        """One optimiser step on one batch; returns the loss, detached and not waited for (reading it
+        waits for a GPU to finish the step, which would stop the next step from being queued behind it)."""
         batch = {k: v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
         for g in self.optimizer.param_groups:
             g["lr"] = learning_rate(self.cfg, self.step)
@@ -290,7 +292,7 @@ class Trainer:
         self.scaler.update()
         update_ema(self.ema, self.model, self.cfg.ema_decay if self.step > self.cfg.warmup_steps // 2 else 0.0)
         self.step += 1
-        return float(loss.detach())
+        return loss.detach()
 
     def run(self) -> dict:
         """Train until ``cfg.steps``; checkpoint every ``checkpoint_every`` steps and at the end."""
@@ -298,7 +300,7 @@ class Trainer:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "train_config.json").write_text(json.dumps(self.cfg.__dict__, indent=2))
         bar = tqdm(total=self.cfg.steps, initial=self.step, disable=self.rank != 0, dynamic_ncols=True)
-        losses: list[float] = []
+        losses: deque[torch.Tensor] = deque(maxlen=100)
         started = time.time()
         first, probe = self.step, (self.step, started)
         epoch = self.step * self.cfg.batch_size * self.world // max(len(self.dataset), 1)
@@ -309,13 +311,14 @@ class Trainer:
                 losses.append(loss)
                 if self.cfg.time_budget_s:
                     if self.step - first == BUDGET_PROBE[0]:
-                        probe = (self.step, time.time())
+                        probe = (self.step, self._finished())
                     late = self.world == 1 and time.time() - started > self.cfg.time_budget_s  # ranks would disagree
                     if self.step - first == BUDGET_PROBE[1] or late:
                         self._fit_budget(started, probe, bar)
                 bar.update(1)
-                bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}", lr=f"{learning_rate(self.cfg, self.step):.1e}",
-                                refresh=False)  # the bar's own interval decides (TQDM_MININTERVAL for a log file)
+                if self.step % LOSS_EVERY == 0:  # the bar's own interval decides when it shows (TQDM_MININTERVAL)
+                    bar.set_postfix(loss=f"{float(torch.stack(tuple(losses)).mean()):.4f}",
+                                    lr=f"{learning_rate(self.cfg, self.step):.1e}", refresh=False)
                 if self.rank == 0 and self.step % self.cfg.checkpoint_every == 0:
                     self.save()
                 if self.rank == 0 and self.cfg.sample_every and self.step % self.cfg.sample_every == 0:
@@ -325,13 +328,19 @@ class Trainer:
         bar.close()
         if self.rank == 0:
             self.save()
-        return {"steps": self.step, "final_loss": float(np.mean(losses[-100:])) if losses else math.nan,
+        return {"steps": self.step, "final_loss": float(torch.stack(tuple(losses)).mean()) if losses else math.nan,
                 "seconds": time.time() - started}
+
+    def _finished(self) -> float:
+        """The time once the device has finished the steps queued so far."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.time()
 
     def _fit_budget(self, started: float, probe: tuple[int, float], bar: tqdm) -> None:
         """Lower ``cfg.steps`` to what the time budget pays for at the rate measured since ``probe``
         (step, time); every rank stops at the same step."""
-        now = time.time()
+        now = self._finished()
         seconds_per_step = (now - probe[1]) / max(self.step - probe[0], 1)
         steps = steps_within_budget(self.step, self.cfg.steps, seconds_per_step, self.cfg.time_budget_s - (now - started))
         if self.world > 1:  # ranks must stop at the same step
