@@ -9,8 +9,9 @@
 # a file must stay under 16 MiB). Continue across leases by pointing INIT at the last EMA that came
 # back. The evaluation (issue 14's protocol: test split, one sample, 25 DDIM steps) runs on the GPU in
 # about a minute where this CPU takes over an hour; it reads a second, lossless pack of the test split
-# with its masks, and a failure there keeps the EMA. It needs torch (CUDA), numpy, OpenCV, PyYAML, tqdm,
-# scikit-image and matplotlib, which the lent machine's image has. What comes back (at most 8 files):
+# with its masks, and a failure there keeps the EMA; benchmarks/household_bar.py prints the verdict.
+# It needs torch (CUDA), numpy, OpenCV, PyYAML, tqdm, scikit-image and matplotlib, which the lent
+# machine's image has. What comes back (at most 8 files):
 # ema_fp16.pt, log.txt and eval/ (evaluation.json, .md, samples.jsonl and three pictures).
 #
 #   run(command="bash scripts/gpu_train.sh", carry=["gpu"], timeout_s=560)        # the device tool
@@ -55,6 +56,7 @@ EOF
         python3 -m nvs_fusion_ros.cli unpack-dataset "$TEST_PACK" --out "$work/test"
         python3 -m nvs_fusion_ros.cli evaluate --model "$OUT/ema_fp16.pt" --data "$work/test" --split test --repeats 1 \
             --steps 25 --examples 6 --engine torch --out "$OUT/eval" || echo "evaluation failed; the EMA above is kept"
+        [ ! -f "$OUT/eval/evaluation.json" ] || python3 benchmarks/household_bar.py "$OUT/eval/evaluation.json" || true
     fi
     return "${trained:-0}"
 }
