@@ -65,32 +65,23 @@ def untile_views(grid: np.ndarray, count: int = VIEW_COUNT) -> np.ndarray:
     return tiles.reshape(count, height, width, grid.shape[2])
 
 
-def encode_grid(views: np.ndarray, quality: int) -> bytes:
-    ok, data = cv2.imencode(".webp", cv2.cvtColor(tile_views(views), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_WEBP_QUALITY, quality])
+def encode_grid(views: np.ndarray, quality: int = LOSSLESS) -> bytes:
+    """Colour views (24, H, W, 3) as one WebP grid at ``quality``, or masks (24, H, W) as one PNG grid."""
+    colour = views.ndim == 4
+    grid = tile_views(views if colour else views[..., None])
+    extension, params = (".webp", [cv2.IMWRITE_WEBP_QUALITY, quality]) if colour else (".png", [])
+    ok, data = cv2.imencode(extension, cv2.cvtColor(grid, cv2.COLOR_RGB2BGR) if colour else grid[..., 0], params)
     if not ok:
-        raise OSError("OpenCV could not encode WebP")
+        raise OSError(f"OpenCV could not encode {extension}")
     return data.tobytes()
 
 
-def decode_grid(data: bytes) -> np.ndarray:
-    grid = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+def decode_grid(data: bytes, colour: bool = True) -> np.ndarray:
+    """The inverse of :func:`encode_grid`."""
+    grid = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR if colour else cv2.IMREAD_GRAYSCALE)
     if grid is None:
-        raise OSError("not a WebP image")
-    return untile_views(cv2.cvtColor(grid, cv2.COLOR_BGR2RGB))
-
-
-def encode_masks(masks: np.ndarray) -> bytes:
-    ok, data = cv2.imencode(".png", tile_views(masks[..., None])[..., 0])
-    if not ok:
-        raise OSError("OpenCV could not encode PNG")
-    return data.tobytes()
-
-
-def decode_masks(data: bytes) -> np.ndarray:
-    grid = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
-    if grid is None:
-        raise OSError("not a PNG mask grid")
-    return untile_views(grid[..., None])[..., 0]
+        raise OSError("not an encoded view grid")
+    return untile_views(cv2.cvtColor(grid, cv2.COLOR_BGR2RGB)) if colour else untile_views(grid[..., None])[..., 0]
 
 
 def _write_views(folder: Path, views: np.ndarray) -> None:
@@ -132,7 +123,7 @@ def pack_dataset(root: str | Path, out: str | Path, splits: tuple[str, ...] = ("
             pack.writestr(f"{category}/{name}.webp", data)
             if masks and (root / category / name / "mask").is_dir():
                 silhouettes = np.stack([read_mask(f) for f in view_files(root / category / name / "mask")])
-                pack.writestr(f"{category}/{name}{MASK_SUFFIX}", encode_masks(silhouettes))
+                pack.writestr(f"{category}/{name}{MASK_SUFFIX}", encode_grid(silhouettes))
         summary = {"objects": counts, "quality": quality, "min_psnr": float(np.min(scores)),
                    "mean_psnr": float(np.mean(scores)), "source": str(root)}
         pack.writestr(REPORT_NAME, json.dumps(summary, indent=1))
@@ -149,7 +140,7 @@ def unpack_dataset(pack: str | Path, out: str | Path) -> dict:
                 raise ValueError(f"{pack}: unexpected entry {name!r}")
             data = archive.read(name)
             if name.endswith(MASK_SUFFIX):
-                _write_views(out / name[: -len(MASK_SUFFIX)] / "mask", decode_masks(data))
+                _write_views(out / name[: -len(MASK_SUFFIX)] / "mask", decode_grid(data, colour=False))
             elif path.suffix == ".webp":
                 _write_views(out / path.parent / path.stem / "image", decode_grid(data))
             else:
