@@ -53,11 +53,11 @@ def measure(preset: str, compiled: bool, args: argparse.Namespace) -> tuple[floa
         size = trainer.model_config.image_size
         started = time.perf_counter()
         for _ in range(args.warmup):
-            trainer.train_step(random_batch(size, args.batch, args.max_views, generator))
+            float(trainer.train_step(random_batch(size, args.batch, args.max_views, generator)))  # waits for the step
         warm = time.perf_counter() - started
         started = time.perf_counter()
         for _ in range(args.steps):
-            trainer.train_step(random_batch(size, args.batch, args.max_views, generator))
+            float(trainer.train_step(random_batch(size, args.batch, args.max_views, generator)))  # waits for the step
         return 1000 * (time.perf_counter() - started) / args.steps, warm
 
 

@@ -40,7 +40,7 @@ def checks(report: dict) -> list[Check]:
     counts = {int(n): entry["results"] for n, entry in report["protocols"]["per_view_count"].items()}
     missing = {1, 3, 6} - set(counts)
     if missing:
-        raise SystemExit(f"the report has no results at {sorted(missing)} input views (evaluate with --max-views 6)")
+        raise ValueError(f"the report has no results at {sorted(missing)} input views (evaluate with --max-views 6)")
     found = [Check(f"{views} views, {metric} over {baseline.replace('_', ' ')} +{margin:g}",
                    counts[views]["viewfusion"][metric], counts[views][baseline][metric] + margin)
              for views in (3, 6) for metric, margin in MARGINS.items() for baseline in BASELINES]
@@ -53,7 +53,8 @@ def checks(report: dict) -> list[Check]:
 
 def protocol_differences(config: dict) -> list[str]:
     """Where the report's evaluation is not the bar's (then its verdict is not the issue's)."""
-    return [f"{key} {config.get(key)!r} (the bar: {value!r})" for key, value in PROTOCOL.items() if config.get(key) != value]
+    return [f"{key} {config.get(key, 'missing')!r} (the bar: {value!r})" for key, value in PROTOCOL.items()
+            if config.get(key, "missing") != value]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,7 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("report", type=Path, help="evaluation.json from nvs-fusion evaluate")
     args = parser.parse_args(argv)
     report = json.loads(args.report.read_text())
-    found = checks(report)
+    try:
+        found = checks(report)
+    except (ValueError, KeyError) as exc:  # KeyError: a report without a method or metric the bar reads
+        print(f"{args.report}: not a report the bar can be read from: {exc!r}")
+        return 2
     width = max(len(c.name) for c in found)
     print(f"{'check':<{width}}  measured    needed    margin")
     for c in found:

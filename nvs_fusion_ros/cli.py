@@ -39,12 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
     for name in SUBCOMMAND_MODULES:
         try:
             module = importlib.import_module(name)
-        except ImportError as exc:  # a missing dependency disables that module's subcommands only
+        except ModuleNotFoundError as exc:  # a missing dependency disables that module's subcommands only
+            if (exc.name or "").split(".")[0] == __package__:
+                raise  # our own module: a bug, not a missing dependency
             missing.append(f"{name.rsplit('.', 2)[-2]}.{name.rsplit('.', 1)[-1]} ({exc})")
             continue
         module.add_cli(subparsers)
     if missing:  # e.g. a GPU box with torch but without kornia or ROS: training still runs
-        parser.epilog = "not available here: " + "; ".join(missing)
         print(f"nvs-fusion: some subcommands are not available here: {'; '.join(missing)}", file=sys.stderr)
     return parser
 

@@ -37,20 +37,35 @@ def test_a_model_just_over_every_line_meets_the_bar(tmp_path: Path) -> None:
     assert "14 of 14 checks met: the bar is MET" in result.stdout
 
 
-def test_each_line_fails_on_its_own(tmp_path: Path) -> None:
-    cases = {  # one figure a hair under its line -> that check alone fails
-        "3 views, psnr over mean view": report(PASSING, {**PASSING, "psnr": 20.49}, 20.0, 20.2),
-        "6 views, ssim over nearest view": report({**PASSING, "ssim": 0.809}, PASSING, 20.0, 20.2),
-        "6 views, iou over nearest view": report({**PASSING, "iou": 0.689}, PASSING, 20.0, 20.2),
-        "6 views over 1 view": report(PASSING, PASSING, 20.02, 20.2),
-        "learned over uniform weights": report(PASSING, PASSING, 20.0, 20.22),
-    }
-    for name, content in cases.items():
-        result = run(tmp_path, content)
-        assert result.returncode == 1, name
-        assert "13 of 14 checks met" in result.stdout, (name, result.stdout)
+def test_the_view_count_and_weights_lines_fail_on_their_own(tmp_path: Path) -> None:
+    for name, one_view, uniform in (("6 views over 1 view", 20.02, 20.2), ("learned over uniform weights", 20.0, 20.22)):
+        result = run(tmp_path, report(PASSING, PASSING, one_view, uniform))  # the line raised a hair over 6 views' 20.51
         failing = [line for line in result.stdout.splitlines() if line.endswith("NOT met")]
-        assert len(failing) == 1 and failing[0].startswith(name), (name, failing)
+        assert result.returncode == 1 and len(failing) == 1 and failing[0].startswith(name), (name, result.stdout)
+
+
+def test_each_baseline_counts(tmp_path: Path) -> None:
+    """Raising one baseline's figure to the model's makes exactly that check fail, for all 12 of them."""
+    checked = 0
+    for views in (3, 6):
+        for baseline in BASELINES:
+            for metric in ("psnr", "ssim", "iou"):
+                content = report(PASSING, PASSING, 20.0, 20.2)
+                results = content["protocols"]["per_view_count"][str(views)]["results"]
+                results[baseline] = {**results[baseline], metric: PASSING[metric]}  # now the model only ties it
+                result = run(tmp_path, content)
+                failing = [line for line in result.stdout.splitlines() if line.endswith("NOT met")]
+                name = f"{views} views, {metric} over {baseline.replace('_', ' ')}"
+                assert len(failing) == 1 and failing[0].startswith(name), (name, result.stdout)
+                checked += 1
+    assert checked == 12
+
+
+def test_a_report_without_the_view_counts_is_refused(tmp_path: Path) -> None:
+    content = report(PASSING, PASSING, 20.0, 20.2)
+    del content["protocols"]["per_view_count"]["6"]
+    result = run(tmp_path, content)
+    assert result.returncode == 2 and "no results at [6] input views" in result.stdout
 
 
 def test_another_protocol_gives_no_verdict(tmp_path: Path) -> None:

@@ -94,6 +94,25 @@ def test_a_run_writes_loadable_checkpoints_and_resumes_exactly(tiny_dataset: Pat
         torch.testing.assert_close(a, b, msg=f"{name} differs after resuming")
 
 
+def test_a_run_resumed_inside_an_epoch_continues_with_the_same_batches(tiny_dataset: Path, tmp_path: Path) -> None:
+    straight = Trainer(_config(tiny_dataset, tmp_path / "straight", 4))
+    straight.run()
+    Trainer(_config(tiny_dataset, tmp_path / "resumed", 3)).run()  # stops one batch into the second epoch
+    resumed = Trainer(_config(tiny_dataset, tmp_path / "resumed", 4), resume=True)
+    assert resumed.step == 3
+    resumed.run()
+    for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, msg=f"{name} differs after resuming mid-epoch")
+
+
+def test_a_time_budget_does_not_resume(tiny_dataset: Path, tmp_path: Path) -> None:
+    Trainer(_config(tiny_dataset, tmp_path / "run", 2)).run()
+    cfg = _config(tiny_dataset, tmp_path / "run", 4)
+    cfg.time_budget_s = 60.0
+    with pytest.raises(ValueError, match="--init-from"):
+        Trainer(cfg, resume=True)
+
+
 def test_init_from_starts_from_another_checkpoint(tiny_dataset: Path, tmp_path: Path) -> None:
     Trainer(_config(tiny_dataset, tmp_path / "first", 2)).run()
     source = load_checkpoint(tmp_path / "first" / "ema.pt")

@@ -27,7 +27,6 @@ import numpy as np
 from tqdm import tqdm
 
 from ..synthesis.tensors import read_rgb
-from .metrics import psnr
 from .nmr_dataset import VIEW_COUNT, list_categories, read_mask, split_list, view_files
 
 log = logging.getLogger(__name__)
@@ -96,6 +95,8 @@ def pack_dataset(root: str | Path, out: str | Path, splits: tuple[str, ...] = ("
                  masks: bool = False) -> PackReport:
     """Pack the views and split lists of ``splits`` under ``root`` into the zip file ``out`` (with
     ``masks``, the objects' silhouette masks too, which evaluation reads and training does not)."""
+    from .metrics import psnr  # here: scikit-image is needed to pack, not to unpack
+
     root, out = Path(root), Path(out)
     if not 1 <= quality <= LOSSLESS:
         raise ValueError(f"quality must be in 1..{LOSSLESS} ({LOSSLESS}: lossless), got {quality}")
@@ -121,7 +122,9 @@ def pack_dataset(root: str | Path, out: str | Path, splits: tuple[str, ...] = ("
             data = encode_grid(views, quality)
             scores.append(psnr(tile_views(decode_grid(data)), tile_views(views)))
             pack.writestr(f"{category}/{name}.webp", data)
-            if masks and (root / category / name / "mask").is_dir():
+            if masks:
+                if not (root / category / name / "mask").is_dir():
+                    raise ValueError(f"{root / category / name}: no mask/ folder to pack (leave out --masks)")
                 silhouettes = np.stack([read_mask(f) for f in view_files(root / category / name / "mask")])
                 pack.writestr(f"{category}/{name}{MASK_SUFFIX}", encode_grid(silhouettes))
         summary = {"objects": counts, "quality": quality, "min_psnr": float(np.min(scores)),
@@ -134,11 +137,13 @@ def unpack_dataset(pack: str | Path, out: str | Path) -> dict:
     """Write a pack back as an NMR-layout dataset under ``out``; returns the pack's summary."""
     out = Path(out)
     with zipfile.ZipFile(pack) as archive:
-        for name in tqdm(archive.namelist(), desc="unpack", unit="file"):
-            path = Path(name)
-            if path.is_absolute() or ".." in path.parts or name.endswith("/"):
+        for info in tqdm(archive.infolist(), desc="unpack", unit="file"):
+            name, path = info.filename, Path(info.filename)
+            if path.is_absolute() or ".." in path.parts:
                 raise ValueError(f"{pack}: unexpected entry {name!r}")
-            data = archive.read(name)
+            if info.is_dir():  # a pack re-zipped by another tool lists its folders
+                continue
+            data = archive.read(info)
             if name.endswith(MASK_SUFFIX):
                 _write_views(out / name[: -len(MASK_SUFFIX)] / "mask", decode_grid(data, colour=False))
             elif path.suffix == ".webp":

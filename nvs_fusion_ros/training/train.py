@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import itertools
 import json
 import logging
 import math
@@ -223,6 +224,9 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(cfg.seed * 1000 + self.rank)
         self.dataset = self.build_dataset()
         if resume and (self.out / "last.pt").exists():
+            if cfg.time_budget_s:  # its lowered --steps are the plan of the first run's own minutes
+                raise ValueError("--time-budget plans a run from its start; continue a budgeted run with "
+                                 "--init-from its ema.pt and a new --out, not --resume")
             self._load_state(self.out / "last.pt")
         elif cfg.init_from:
             self._init_weights(Path(cfg.init_from))
@@ -267,14 +271,27 @@ class Trainer:
             generator=torch.Generator().manual_seed(self.cfg.seed + epoch),
         )
 
-    def _epochs(self, epoch: int) -> Iterator[dict]:
-        """The batches of every epoch from ``epoch`` on, one stream (so prefetching crosses epochs)."""
-        if len(self.dataset) // self.world < self.cfg.batch_size:
+    def _steps_per_epoch(self) -> int:
+        """Full batches per epoch and process (the loader drops the last partial one; a
+        DistributedSampler pads every process's share to ceil(items / processes))."""
+        share = len(self.dataset) if self.world == 1 else math.ceil(len(self.dataset) / self.world)
+        return share // self.cfg.batch_size
+
+    def _batches(self) -> Iterator[dict]:
+        """Every batch from the current step on, one stream across epochs (so prefetching crosses them).
+
+        A resumed run starts inside the epoch it stopped in, at the same batch: the order of an epoch
+        is drawn from (seed, epoch) alone, so the batches it already trained on are drawn and skipped.
+        """
+        per_epoch = self._steps_per_epoch()
+        if per_epoch == 0:
             raise ValueError(f"{len(self.dataset)} training items make no batch of {self.cfg.batch_size} "
                              f"on each of {self.world} processes; lower --batch-size")
+        epoch, done = divmod(self.step, per_epoch)
+        yield from itertools.islice(self._loader(epoch), done, None)
         while True:
-            yield from self._loader(epoch)
             epoch += 1
+            yield from self._loader(epoch)
 
     def train_step(self, batch: dict) -> torch.Tensor:
         """One optimiser step on one batch; returns the loss, detached and not waited for (reading it
@@ -295,7 +312,8 @@ class Trainer:
         return loss.detach()
 
     def run(self) -> dict:
-        """Train until ``cfg.steps``; checkpoint every ``checkpoint_every`` steps and at the end."""
+        """Train until ``cfg.steps`` (with a time budget: until the steps that fit it); checkpoint every
+        ``checkpoint_every`` steps and at the end."""
         if self.rank == 0:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "train_config.json").write_text(json.dumps(self.cfg.__dict__, indent=2))
@@ -303,8 +321,7 @@ class Trainer:
         losses: deque[torch.Tensor] = deque(maxlen=100)
         started = time.time()
         first, probe = self.step, (self.step, started)
-        epoch = self.step * self.cfg.batch_size * self.world // max(len(self.dataset), 1)
-        batches = self._epochs(epoch)
+        batches = self._batches()
         with closing(prefetched(batches) if self.cfg.workers == 0 else batches) as stream:
             for batch in stream if self.step < self.cfg.steps else ():
                 loss = self.train_step(batch)
@@ -312,8 +329,7 @@ class Trainer:
                 if self.cfg.time_budget_s:
                     if self.step - first == BUDGET_PROBE[0]:
                         probe = (self.step, self._finished())
-                    late = self.world == 1 and time.time() - started > self.cfg.time_budget_s  # ranks would disagree
-                    if self.step - first == BUDGET_PROBE[1] or late:
+                    if self.step - first == BUDGET_PROBE[1] or self._late(started):
                         self._fit_budget(started, probe, bar)
                 bar.update(1)
                 if self.step % LOSS_EVERY == 0:  # the bar's own interval decides when it shows (TQDM_MININTERVAL)
@@ -351,6 +367,18 @@ class Trainer:
             log.info("time budget %.0f s: %.3f s per step, training to step %d", self.cfg.time_budget_s, seconds_per_step, steps)
             self.cfg = replace(self.cfg, steps=steps)
             bar.total = steps
+
+    def _late(self, started: float) -> bool:
+        """Past the time budget? Processes agree every LOSS_EVERY steps (a collective), so they stop together."""
+        late = time.time() - started > self.cfg.time_budget_s
+        if self.world == 1:
+            return late
+        if self.step % LOSS_EVERY:
+            return False
+        flag = torch.tensor([int(late)], device=self.device)
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        return bool(flag.item())
+
     def save(self) -> None:
         """Full state to last.pt (for --resume) and EMA weights to ema.pt (a model checkpoint)."""
         state = {
