@@ -55,7 +55,7 @@ EOF
     if [ -f "$TEST_PACK" ]; then
         python3 -m nvs_fusion_ros.cli unpack-dataset "$TEST_PACK" --out "$work/test"
         python3 -m nvs_fusion_ros.cli evaluate --model "$OUT/ema_fp16.pt" --data "$work/test" --split test --repeats 1 \
-            --steps 25 --examples 6 --engine torch --out "$OUT/eval" || echo "evaluation failed; the EMA above is kept"
+            --steps 25 --examples 6 --engine torch --max-batch 256 --out "$OUT/eval" || echo "evaluation failed; the EMA above is kept"
         [ ! -f "$OUT/eval/evaluation.json" ] || python3 benchmarks/household_bar.py "$OUT/eval/evaluation.json" || true
     fi
     return "${trained:-0}"
