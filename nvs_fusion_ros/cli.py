@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         except ModuleNotFoundError as exc:  # a missing dependency disables that module's subcommands only
             if (exc.name or "").split(".")[0] == __package__:
                 raise  # our own module: a bug, not a missing dependency
-            missing.append(f"{name.rsplit('.', 2)[-2]}.{name.rsplit('.', 1)[-1]} ({exc})")
+            missing.append(f"{'.'.join(name.split('.')[-2:])} ({exc})")
             continue
         module.add_cli(subparsers)
     if missing:  # e.g. a GPU box with torch but without kornia or ROS: training still runs

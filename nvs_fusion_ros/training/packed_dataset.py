@@ -103,8 +103,8 @@ def pack_dataset(root: str | Path, out: str | Path, splits: tuple[str, ...] = ("
     categories = list_categories(root)
     if not categories:
         raise ValueError(f"{root}: no categories with split lists (an NMR-layout dataset?)")
-    jobs = [(category, split, name) for category in categories for split in splits
-            for name in split_list(root / category, split)]
+    lists = {(category, split): split_list(root / category, split) for category in categories for split in splits}
+    jobs = [(category, split, name) for (category, split), names in lists.items() for name in names]
     if not jobs:
         raise ValueError(f"{root}: no objects in splits {list(splits)}")
     counts = {split: sum(job[1] == split for job in jobs) for split in splits}
@@ -113,10 +113,8 @@ def pack_dataset(root: str | Path, out: str | Path, splits: tuple[str, ...] = ("
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as pack:
         if (root / "metadata.yaml").is_file():
             pack.writestr("metadata.yaml", (root / "metadata.yaml").read_bytes())
-        for category in categories:
-            for split in splits:
-                names = split_list(root / category, split)
-                pack.writestr(f"{category}/softras_{split}.lst", "".join(f"{name}\n" for name in names))
+        for (category, split), names in lists.items():
+            pack.writestr(f"{category}/softras_{split}.lst", "".join(f"{name}\n" for name in names))
         for category, _split, name in tqdm(jobs, desc="pack", unit="obj"):
             views = np.stack([read_rgb(f) for f in view_files(root / category / name / "image")])
             data = encode_grid(views, quality)
