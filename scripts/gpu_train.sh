@@ -7,8 +7,8 @@
 # pack (`make gpu-pack`: views as WebP grids, ~8 MB), the run starts from the shipped checkpoint, its
 # cosine anneal is fitted to the time it has (`--time-budget`), and the EMA comes back as fp16 (9 MB;
 # a file must stay under 16 MiB). Continue across leases by pointing INIT at the last EMA that came
-# back. The evaluation (issue 14's protocol: test split, one sample, 25 DDIM steps) runs on the GPU in
-# about a minute where this CPU takes over an hour; it reads a second, lossless pack of the test split
+# back. The evaluation (issue 14's protocol: test split, one sample, 25 DDIM steps) runs on the GPU
+# (expected to take minutes, not measured: no GPU has run it yet) where this CPU takes over an hour; it reads a second, lossless pack of the test split
 # with its masks, and a failure there keeps the EMA; benchmarks/household_bar.py prints the verdict.
 # It needs torch (CUDA), numpy, OpenCV, PyYAML, tqdm, scikit-image and matplotlib, which the lent
 # machine's image has. What comes back (at most 8 files):
