@@ -74,27 +74,38 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _config(data: Path, out: Path, steps: int) -> TrainConfig:
+def _config(data: Path, out: Path, steps: int, **recipe: object) -> TrainConfig:
     return TrainConfig(data=str(data), out=str(out), preset="tiny", steps=steps, batch_size=2, warmup_steps=2,
-                       checkpoint_every=2, sample_every=0, precision="fp32", seed=3)
+                       checkpoint_every=2, sample_every=0, precision="fp32", seed=3, **recipe)  # type: ignore[arg-type]
 
 
-def test_a_run_writes_loadable_checkpoints_and_resumes_exactly(tiny_dataset: Path, tmp_path: Path) -> None:
-    straight = Trainer(_config(tiny_dataset, tmp_path / "straight", 4))
+EDM_RECIPE = {"timesteps": "log-normal", "loss_weighting": "min-snr", "extra_ema_decay": 0.9}
+
+
+@pytest.mark.parametrize("recipe", [{}, EDM_RECIPE], ids=["paper", "log-normal+min-snr+extra-ema"])
+def test_a_run_writes_loadable_checkpoints_and_resumes_exactly(tiny_dataset: Path, tmp_path: Path, recipe: dict) -> None:
+    straight = Trainer(_config(tiny_dataset, tmp_path / "straight", 4, **recipe))
     summary = straight.run()
     assert summary["steps"] == 4
     ema = load_checkpoint(tmp_path / "straight" / "ema.pt")
     assert ema.metadata["training_steps"] == 4 and ema.config == preset("tiny")
+    assert (tmp_path / "straight" / "ema_extra.pt").is_file() == bool(recipe)
 
     # 4 objects, batch 2: step 2 ends the first epoch, step 3 is one batch into the second, whose
     # batches the resumed run must draw and skip rather than replay
     for stop in (2, 3):
-        Trainer(_config(tiny_dataset, tmp_path / f"resumed{stop}", stop)).run()
-        resumed = Trainer(_config(tiny_dataset, tmp_path / f"resumed{stop}", 4), resume=True)
+        Trainer(_config(tiny_dataset, tmp_path / f"resumed{stop}", stop, **recipe)).run()
+        resumed = Trainer(_config(tiny_dataset, tmp_path / f"resumed{stop}", 4, **recipe), resume=True)
         assert resumed.step == stop
         resumed.run()
-        for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values(), strict=True):
-            torch.testing.assert_close(a, b, msg=f"{name} differs after resuming at step {stop}")
+        pairs = [(straight.model, resumed.model)]
+        if recipe:
+            pairs.append((straight.ema_extra, resumed.ema_extra))
+            extra = load_checkpoint(tmp_path / f"resumed{stop}" / "ema_extra.pt")
+            assert extra.metadata["ema_decay"] == 0.9 and extra.metadata["recipe"]["timesteps"] == "log-normal"
+        for expected, got in pairs:
+            for (name, a), b in zip(expected.state_dict().items(), got.state_dict().values(), strict=True):
+                torch.testing.assert_close(a, b, msg=f"{name} differs after resuming at step {stop}")
 
 
 def test_a_time_budget_does_not_resume(tiny_dataset: Path, tmp_path: Path) -> None:

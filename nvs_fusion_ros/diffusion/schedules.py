@@ -44,10 +44,12 @@ class NoiseSchedule:
         return gamma.sqrt() * y0 + (1.0 - gamma).sqrt() * noise
 
     def noise_for_training(
-        self, y0: torch.Tensor, generator: torch.Generator | None = None
+        self, y0: torch.Tensor, generator: torch.Generator | None = None, t: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Algorithm 1, lines 3-4: a uniform level per item and Gaussian noise; returns (ε, y_t, γ_t)."""
-        t = torch.randint(0, self.num_steps, (y0.shape[0],), generator=generator)
+        """Algorithm 1, lines 3-4: a level per item (uniform unless ``t`` gives them) and Gaussian
+        noise; returns (ε, y_t, γ_t)."""
+        if t is None:
+            t = torch.randint(0, self.num_steps, (y0.shape[0],), generator=generator)
         eps = torch.randn(y0.shape, generator=generator).to(y0.device)
         return eps, self.add_noise(y0, t, eps), self.gamma(t).to(y0.device)
 

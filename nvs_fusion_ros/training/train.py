@@ -40,6 +40,7 @@ from ..model.transfer import lift_weights
 from ..model.unet import ViewFusionUNet
 from ..synthesis.runner import stream_conditions
 from .nmr_dataset import NMRViews
+from .recipe import TIMESTEPS, WEIGHTINGS, Recipe
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,11 @@ class TrainConfig:
     channels_last: bool = False  # slower on the dev CPU (AMD Zen 4, bf16, 56 streams, 1 thread): 12.2 vs 9.0 s/step
     init_from: str = ""  # a model checkpoint whose weights start this run (fine-tuning); "" = random
     angle_reference: str = ""  # "canonical" | "relative" (target angle from the anchor view); "" = the preset's
-    time_budget_s: float = 0.0  # > 0: end by then, with `steps` lowered to what fits (a lent GPU's fixed minutes)
+    time_budget_s: float = 0.0  # > 0: end by then, with `steps` lowered to what fits (a GPU's fixed minutes)
+    timesteps: str = "uniform"  # training levels: "uniform" (the paper) | "log-normal" (EDM), see recipe.py
+    loss_weighting: str = "none"  # "none" | "min-snr" (Min-SNR-γ with min_snr_gamma)
+    min_snr_gamma: float = 5.0
+    extra_ema_decay: float = 0.0  # > 0: a second EMA at this decay, written to ema_extra.pt beside ema.pt
 
     def __post_init__(self) -> None:
         if self.lr_decay not in LR_DECAYS:
@@ -82,6 +87,12 @@ class TrainConfig:
             raise ValueError(f"min_lr must be in [0, lr={self.lr:g}] for a cosine anneal, got {self.min_lr:g}")
         if self.time_budget_s < 0:
             raise ValueError(f"time_budget_s must be >= 0 (0: none), got {self.time_budget_s:g}")
+        if not 0.0 <= self.extra_ema_decay < 1.0:
+            raise ValueError(f"extra_ema_decay must be in [0, 1) (0: none), got {self.extra_ema_decay:g}")
+        self.recipe()  # refuses unknown names now rather than at the first step
+
+    def recipe(self) -> Recipe:
+        return Recipe(self.timesteps, self.loss_weighting, self.min_snr_gamma)
 
 
 def stack_views(views: torch.Tensor, num_views: torch.Tensor) -> torch.Tensor:
@@ -92,13 +103,15 @@ def stack_views(views: torch.Tensor, num_views: torch.Tensor) -> torch.Tensor:
 
 def composed_loss(
     model: nn.Module, schedule: NoiseSchedule, batch: dict, generator: torch.Generator | None = None,
-    prediction: str = "eps",
+    prediction: str = "eps", recipe: Recipe | None = None,
 ) -> torch.Tensor:
     """Algorithm 1 for a batch: ‖ε − Σ_i w_i ∘ ε̂_i‖² averaged over pixels and items (or the same
-    with v in place of ε for v-prediction models)."""
+    with v in place of ε for v-prediction models), at the recipe's levels and with its per-item weights."""
     target = batch["target"]
     counts = batch["num_views"]
-    eps, y_t, level = schedule.noise_for_training(target, generator)
+    recipe = recipe or Recipe()
+    t = recipe.draw(schedule, target.shape[0], generator)
+    eps, y_t, level = schedule.noise_for_training(target, generator, t)
     relative = getattr(model, "module", model).config.angle_reference == "relative"  # DDP wraps the network
     noise, logits = model(
         stream_conditions(stack_views(batch["views"], counts), counts, batch["anchor"], relative),
@@ -108,7 +121,8 @@ def composed_loss(
     )
     composite, _ = compose_noise(noise, logits, counts)
     target_output = prediction_target(prediction, target.float(), eps.float(), level)
-    return torch.mean((composite - target_output) ** 2)
+    per_item = ((composite - target_output) ** 2).flatten(1).mean(dim=1)
+    return torch.mean(per_item * recipe.weights(schedule, t, prediction).to(per_item.device))
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -216,6 +230,9 @@ class Trainer:
         memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.model = self.build_model().to(self.device, memory_format=memory_format)
         self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
+        # A second average at another decay costs one more copy of the weights and no forward pass, so
+        # one run tells which decay suits its length.
+        self.ema_extra = copy.deepcopy(self.ema) if cfg.extra_ema_decay else None
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         self.amp_dtype = autocast_dtype(cfg, self.device)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
@@ -252,7 +269,8 @@ class Trainer:
 
     def loss(self, batch: dict) -> torch.Tensor:
         """The training loss of one batch (on the device, inside autocast)."""
-        return composed_loss(self.net, self.schedule, batch, self.generator, self.model_config.prediction)
+        return composed_loss(self.net, self.schedule, batch, self.generator, self.model_config.prediction,
+                             self.cfg.recipe())
 
     def _loader(self, epoch: int) -> DataLoader:
         self.dataset.set_epoch(epoch)
@@ -307,7 +325,10 @@ class Trainer:
         nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        update_ema(self.ema, self.model, self.cfg.ema_decay if self.step > self.cfg.warmup_steps // 2 else 0.0)
+        averaging = self.step > self.cfg.warmup_steps // 2
+        update_ema(self.ema, self.model, self.cfg.ema_decay if averaging else 0.0)
+        if self.ema_extra is not None:
+            update_ema(self.ema_extra, self.model, self.cfg.extra_ema_decay if averaging else 0.0)
         self.step += 1
         return loss.detach()
 
@@ -386,6 +407,7 @@ class Trainer:
             "model_config": self.model_config.to_dict(),
             "model": self.model.state_dict(),
             "ema": self.ema.state_dict(),
+            "ema_extra": None if self.ema_extra is None else self.ema_extra.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
             "step": self.step,
@@ -396,6 +418,9 @@ class Trainer:
         with atomic_path(self.out / "last.pt") as tmp:
             torch.save(state, tmp)
         save_checkpoint(self.out / "ema.pt", self.ema, self.schedule, self.metadata())
+        if self.ema_extra is not None:
+            save_checkpoint(self.out / "ema_extra.pt", self.ema_extra, self.schedule,
+                            {**self.metadata(), "ema_decay": self.cfg.extra_ema_decay})
 
     def metadata(self) -> dict:
         return {
@@ -405,6 +430,8 @@ class Trainer:
             "dataset": str(self.cfg.data),
             "training_objects": len(self.dataset),
             "ema_decay": self.cfg.ema_decay,
+            "recipe": {"timesteps": self.cfg.timesteps, "loss_weighting": self.cfg.loss_weighting,
+                       "min_snr_gamma": self.cfg.min_snr_gamma},
             "preset": self.cfg.preset,
             "prediction": self.model_config.prediction,
             "angle_reference": self.model_config.angle_reference,
@@ -417,6 +444,8 @@ class Trainer:
             raise ValueError(f"{path} was trained with another model config; use a new --out")
         self.model.load_state_dict(state["model"])
         self.ema.load_state_dict(state["ema"])
+        if self.ema_extra is not None:  # a run resumed with a new --extra-ema-decay starts it from the EMA
+            self.ema_extra.load_state_dict(state.get("ema_extra") or state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])
@@ -445,6 +474,8 @@ class Trainer:
             except ValueError as lift_error:
                 raise ValueError(f"cannot start from {path}: {lift_error}") from exc
         self.ema.load_state_dict(self.model.state_dict())
+        if self.ema_extra is not None:
+            self.ema_extra.load_state_dict(self.model.state_dict())
         self.init_source = {"path": str(path), "training_steps": source.metadata.get("training_steps"),
                             "prediction": source.config.prediction, "lifted_layers": lifted}
         log.info("initialised weights from %s (%s)", path, source.metadata.get("training_steps", "?"))
@@ -480,6 +511,13 @@ def add_run_arguments(parser: argparse.ArgumentParser, defaults: TrainConfig, in
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--time-budget", dest="time_budget_s", type=float, default=0.0,
                         help="seconds: end by then, with --steps lowered to what fits and the cosine fitted to it (0: none)")
+    parser.add_argument("--timesteps", default=defaults.timesteps, choices=list(TIMESTEPS),
+                        help="how training noise levels are drawn: uniform (the paper) or log-normal in sigma (EDM)")
+    parser.add_argument("--loss-weighting", default=defaults.loss_weighting, choices=list(WEIGHTINGS),
+                        help="per-level loss weight: none, or min-snr (Min-SNR-gamma, capped at --min-snr-gamma)")
+    parser.add_argument("--min-snr-gamma", type=float, default=defaults.min_snr_gamma, help="the Min-SNR cap gamma")
+    parser.add_argument("--extra-ema-decay", type=float, default=defaults.extra_ema_decay,
+                        help="also keep an EMA at this decay, in ema_extra.pt (0: none)")
 
 
 def run_trainer(args: argparse.Namespace, config_class: type[TrainConfig], trainer_class: type[Trainer]) -> int:
