@@ -63,7 +63,7 @@ def test_single_view_draws_pick_one_other_view_and_differ_between_repeats() -> N
 
 
 def test_view_count_draws_are_nested_and_exclude_the_target() -> None:
-    draws = view_count_draws(num_objects=2, max_views=23, seed=0)
+    draws = view_count_draws(num_objects=2, counts=range(1, 24), seed=0)
     for obj in range(2):
         mine = [d for d in draws if d.obj == obj]
         assert [len(d.inputs) for d in mine] == list(range(1, 24))
@@ -81,7 +81,7 @@ def test_nearest_view_uses_the_true_azimuth_across_the_wrap() -> None:
 
 def test_baselines_take_the_nearest_view_and_the_pixel_mean() -> None:
     objects = [np.stack([np.full((4, 4, 3), 10 * v, np.uint8) for v in range(24)])]
-    draws = view_count_draws(num_objects=1, max_views=3, seed=3)
+    draws = view_count_draws(num_objects=1, counts=range(1, 4), seed=3)
     images = baseline_images(draws, objects)
     for k, draw in enumerate(draws):
         assert images["nearest_view"][k, 0, 0, 0] == 10 * nearest_input_view(draw.inputs, draw.target)
@@ -89,7 +89,7 @@ def test_baselines_take_the_nearest_view_and_the_pixel_mean() -> None:
 
 
 def test_pack_draws_respects_max_batch() -> None:
-    draws = view_count_draws(num_objects=3, max_views=6, seed=0)
+    draws = view_count_draws(num_objects=3, counts=range(1, 7), seed=0)
     packs = pack_draws(draws, max_batch=8)
     assert sorted(i for p in packs for i in p) == list(range(len(draws)))
     for pack in packs:
@@ -136,16 +136,40 @@ def test_evaluate_cli_end_to_end(dataset: Path, tiny_checkpoint: Path, tmp_path:
         for method in METHODS:
             assert result[method]["lpips"] is None
             assert np.isfinite(result[method]["psnr"]) and -1.0 <= result[method]["ssim"] <= 1.0
-    # The ablation is the model itself with one view, and differs with several.
-    assert protocols[SINGLE]["results"]["uniform_weights"] == protocols[SINGLE]["results"]["viewfusion"]
-    assert protocols[PER_COUNT]["6"]["results"]["uniform_weights"] != protocols[PER_COUNT]["6"]["results"]["viewfusion"]
+    # The ablation (one sample) is the model's first sample with one view, and differs with several.
+    records = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    evaluation = evaluate(EvalConfig(data=str(dataset), model=str(tiny_checkpoint), steps=3, engine="torch", examples=0),
+                          show_progress=False)
+    single = [i for i, d in enumerate(evaluation.draws) if d.protocol == SINGLE]
+    several = [i for i, d in enumerate(evaluation.draws) if len(d.inputs) == 6]
+    assert np.array_equal(evaluation.predictions["uniform_weights"][single], evaluation.predictions["viewfusion"][single])
+    assert not np.array_equal(evaluation.predictions["uniform_weights"][several],
+                              evaluation.predictions["viewfusion"][several])
+    assert records == evaluation.records
     # Single view: nearest and mean of one view are that view.
     assert protocols[SINGLE]["results"]["nearest_view"] == protocols[SINGLE]["results"]["mean_view"]
     markdown = (out / "evaluation.md").read_text()
-    assert "n/a (no VGG weights)" in markdown and "| viewfusion |" in markdown
-    records = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    assert "n/a (no VGG weights)" in markdown and "| viewfusion |" in markdown and "| mean_of_samples |" in markdown
+    assert "| Spearman ↑ |" in markdown and cfg["num_hypotheses"] == 4
     assert len(records) == 2 * 3 + 2 * 6
     assert all(set(r["scores"][m]) == set(METRICS) for r in records for m in METHODS)
+
+
+def test_k_samples_per_draw_keep_sample_zero_and_score_their_mean_and_best(dataset: Path, tiny_checkpoint: Path) -> None:
+    common = dict(data=str(dataset), model=str(tiny_checkpoint), limit=1, repeats=1, view_counts=(1, 3), steps=2,
+                  engine="torch", examples=0)
+    one, three = (evaluate(EvalConfig(**common, num_hypotheses=k), show_progress=False) for k in (1, 3))
+    assert sorted(three.report["protocols"][PER_COUNT], key=int) == ["1", "3"]
+    assert np.array_equal(one.predictions["viewfusion"], three.predictions["viewfusion"])  # sample k is seeded seed + k
+    assert np.array_equal(one.predictions["mean_of_samples"], one.predictions["viewfusion"])  # the mean of one sample
+    assert not np.array_equal(three.predictions["mean_of_samples"], three.predictions["viewfusion"])
+    for result in (three.report["protocols"][p]["results"] for p in (SINGLE, VARIABLE)):
+        assert result["best_of_samples"]["psnr"] >= result["viewfusion"]["psnr"]  # the best one beats the average one
+        assert result["nearest_view"]["spearman"] is None and result["viewfusion"]["calibration"] is not None
+    # a deterministic prediction's CRPS is its mean absolute error
+    draw = 0
+    mae = np.abs(one.predictions["mean_view"][draw] / 255.0 - one.objects[0][one.draws[draw].target] / 255.0).mean()
+    assert one.records[draw]["scores"]["mean_view"]["crps"] == pytest.approx(mae)
 
 
 def test_view_count_is_capped_by_the_23_other_views(dataset: Path, tiny_checkpoint: Path) -> None:

@@ -33,7 +33,8 @@ def test_min_snr_weighted_loss_is_the_clean_image_loss_capped_at_gamma(predictio
     g = torch.Generator().manual_seed(0)
     t = torch.tensor([10, 300, 900, 1900])
     gamma = schedule.gamma(t).view(-1, 1, 1, 1).double()
-    x0, eps = torch.rand(4, 3, 8, 8, generator=g, dtype=torch.float64) * 2 - 1, torch.randn(4, 3, 8, 8, generator=g, dtype=torch.float64)
+    x0 = torch.rand(4, 3, 8, 8, generator=g, dtype=torch.float64) * 2 - 1
+    eps = torch.randn(4, 3, 8, 8, generator=g, dtype=torch.float64)
     y_t = gamma.sqrt() * x0 + (1 - gamma).sqrt() * eps
     truth = prediction_target(prediction, x0, eps, gamma)
     guess = truth + 0.1 * torch.randn(truth.shape, generator=g, dtype=torch.float64)

@@ -5,19 +5,24 @@ Protocols, all drawn from generators seeded by ``(seed, protocol, ...)`` so a ru
 * **single view**: per object a random input view and a random other target view, the whole
   split evaluated ``repeats`` times with fresh draws (the paper's Table 2, three repeats; the
   std over repeats is reported like the paper's ±).
-* **per view count** N = 1..max_views: per object one random target and a random order of the
+* **per view count** N in ``view_counts`` (default 1..max_views): per object one random target and a random order of the
   other 23 views; N views = the first N of that order, and the same starting noise for every N,
   so the curve over N compares like with like.
-* **variable views** (the paper's "up to six"): per object a random N in 1..max_views; its
+* **variable views** (the paper's "up to six"): per object a random N of the evaluated counts; its
   sample *is* the per-view-count sample at that N (same distribution as drawing afresh, at no
   extra cost).
 
-Every method sees the same draws: the model (composed, learned weights); the paper's ablation
-with uniform weights 1/N (a denoiser wrapper returning zero logits, so the softmax is uniform);
-the model's posterior mean (one DDIM step from the noisiest level: its clean-image estimate
-E[target | views], the centre its samples scatter around; a sample's squared error is about
-twice the posterior mean's when the model is calibrated, so the gap between the two rows says
-how much of a sample's error is the scene's ambiguity rather than a wrong model);
+Every method sees the same draws. The model draws K samples per draw (``num_hypotheses``, the
+occlusion hypotheses; sample k of a draw is seeded ``seed + k``, so sample 0 is the same whatever K),
+scored three ways: one sample (each score averaged over the K: the expected score of a single
+hypothesis), the pixel mean of the K samples (the best single estimate, what ``~/mean`` publishes)
+and the best of the K by PSNR (an oracle). The set itself is scored by fair CRPS, spread against
+skill and whether its uncertainty image ranks the error (``ensemble_metrics``); every deterministic
+prediction's CRPS is its mean absolute error, so all rows share that scale. Beside them: the paper's
+ablation with uniform weights 1/N (one sample; a denoiser wrapper returning zero logits, so the
+softmax is uniform); the model's posterior mean (one DDIM step from the noisiest level: its
+clean-image estimate E[target | views], a diagnostic: a calibrated sample's squared error is about
+twice the posterior mean's);
 the input view nearest to the target by TRUE azimuth (an oracle: it uses the view indices, which
 the model never sees); and the pixel mean of the input views. Images are compared at the
 model's resolution (the dataset is resized with area interpolation when it differs).
@@ -31,7 +36,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -49,12 +54,14 @@ from ..synthesis.contact_sheet import contact_sheet, write_png
 from ..synthesis.runner import Conditioning, ModelRunner
 from ..synthesis.synthesizer import default_model_path
 from ..synthesis.tensors import to_tensor, to_uint8
+from .ensemble_metrics import ENSEMBLE_METRICS, calibration, ensemble_scores, mean_image
 from .metrics import FOREGROUND_METRICS, LPIPS_UNAVAILABLE, PSNR_CAP_DB, ImageMetrics
 from .nmr_dataset import VIEW_COUNT, NMRViews
 
 log = logging.getLogger(__name__)
 
-METRICS = ("psnr", "ssim", "lpips", *FOREGROUND_METRICS)
+IMAGE_METRICS = ("psnr", "ssim", "lpips", *FOREGROUND_METRICS)
+METRICS = (*IMAGE_METRICS, *ENSEMBLE_METRICS)
 NO_MASKS = "n/a (no masks)"
 FOREGROUND_DESCRIPTIONS = {
     "iou": "silhouette IoU: the view's mask against the prediction's non-white pixels, higher is better",
@@ -62,13 +69,18 @@ FOREGROUND_DESCRIPTIONS = {
     "ssim_fg": "mean SSIM map inside the union of true and predicted foreground, higher is better",
 }
 METHODS = {
-    "viewfusion": "the model: per-view noise composed with the learned softmax weights",
-    "uniform_weights": "ablation: the same model with uniform weights 1/N (zero logits)",
-    "posterior_mean": "the model's one-step clean estimate from the noisiest level (E[target | views]), not a sample",
+    "viewfusion": "the model, one sample (a hypothesis): each image score averaged over the K samples; "
+                  "crps and the calibration scores are the K samples' as a set",
+    "mean_of_samples": "the pixel mean of the model's K samples: the best single estimate",
+    "best_of_samples": "oracle: of the K samples, the one with the highest PSNR against the truth",
+    "uniform_weights": "ablation: the same model with uniform weights 1/N (zero logits), one sample",
+    "posterior_mean": "diagnostic: the model's one-step clean estimate from the noisiest level (E[target | views]), "
+                      "not a sample",
     "nearest_view": "oracle baseline: the input view nearest to the target by true azimuth",
     "mean_view": "baseline: the pixel mean of the input views",
 }
-DIFFUSION_METHODS = ("viewfusion", "uniform_weights", "posterior_mean")
+DIFFUSION_METHODS = ("viewfusion", "mean_of_samples", "best_of_samples", "uniform_weights", "posterior_mean")
+BASELINES = ("nearest_view", "mean_view")
 SINGLE, PER_COUNT, VARIABLE = "single_view", "per_view_count", "variable_views"
 
 
@@ -97,7 +109,9 @@ class EvalConfig:
     limit: int | None = None
     repeats: int = 3
     max_views: int = 6
-    steps: int = 50
+    view_counts: tuple[int, ...] = ()  # the N of the per-view-count protocol; () = 1..max_views
+    steps: int = 25  # the nodes' default
+    num_hypotheses: int = 4  # K samples per draw
     sampler: str = "ddim"
     eta: float = 0.0  # DDIM only: 0 deterministic (ODE), 1 ancestral over the same levels (the paper samples ancestrally)
     seed: int = 0
@@ -108,8 +122,8 @@ class EvalConfig:
     examples: int = 4
 
     def __post_init__(self) -> None:
-        if self.repeats < 1 or self.steps < 1 or self.max_batch < 1:
-            raise ValueError("repeats, steps and max_batch must be at least 1")
+        if self.repeats < 1 or self.steps < 1 or self.max_batch < 1 or self.num_hypotheses < 1:
+            raise ValueError("repeats, steps, num_hypotheses and max_batch must be at least 1")
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"limit must be at least 1, got {self.limit}")
         if self.max_views < 1:
@@ -118,6 +132,9 @@ class EvalConfig:
             log.warning("max_views %d capped at %d: the target leaves %d other views", self.max_views, VIEW_COUNT - 1,
                         VIEW_COUNT - 1)
             self.max_views = VIEW_COUNT - 1
+        self.view_counts = tuple(sorted(set(self.view_counts))) or tuple(range(1, self.max_views + 1))
+        if not all(1 <= n <= self.max_views for n in self.view_counts):
+            raise ValueError(f"view_counts must lie in 1..max_views={self.max_views}, got {list(self.view_counts)}")
         if self.sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler {self.sampler!r}; choose one of {sorted(SAMPLERS)}")
         if not 0.0 <= self.eta <= 1.0:
@@ -143,21 +160,23 @@ def single_view_draws(num_objects: int, repeats: int, seed: int) -> list[Draw]:
     return draws
 
 
-def view_count_draws(num_objects: int, max_views: int, seed: int) -> list[Draw]:
-    """Per object one target and nested input sets of 1..max_views views, sharing the starting noise."""
+def view_count_draws(num_objects: int, counts: Sequence[int], seed: int) -> list[Draw]:
+    """Per object one target and nested input sets of each count's views, sharing the starting noise
+    (the set of N views is the same whichever other counts are evaluated)."""
     draws = []
     for obj in range(num_objects):
         rng = np.random.default_rng([seed, 1, obj])
         target = int(rng.integers(VIEW_COUNT))
         order = [int(i) for i in rng.permutation(np.delete(np.arange(VIEW_COUNT), target))]
         noise_seed = _seed(rng)
-        draws += [Draw(PER_COUNT, n, obj, tuple(order[:n]), target, noise_seed) for n in range(1, max_views + 1)]
+        draws += [Draw(PER_COUNT, n, obj, tuple(order[:n]), target, noise_seed) for n in counts]
     return draws
 
 
-def variable_view_counts(num_objects: int, max_views: int, seed: int) -> list[int]:
-    """The paper's "up to six": a random view count in 1..max_views per object."""
-    return [int(np.random.default_rng([seed, 2, obj]).integers(1, max_views + 1)) for obj in range(num_objects)]
+def variable_view_counts(num_objects: int, counts: Sequence[int], seed: int) -> list[int]:
+    """The paper's "up to six": a random one of the evaluated view counts per object (with 1..6, the
+    same draw as a random integer in 1..6)."""
+    return [int(counts[np.random.default_rng([seed, 2, obj]).integers(len(counts))]) for obj in range(num_objects)]
 
 
 # --------------------------------------------------------------------------- methods
@@ -200,6 +219,12 @@ def baseline_images(draws: Sequence[Draw], objects: Sequence[np.ndarray]) -> dic
     nearest = np.stack([objects[d.obj][nearest_input_view(d.inputs, d.target)] for d in draws])
     mean = np.stack([objects[d.obj][list(d.inputs)].astype(np.float64).mean(axis=0).round().astype(np.uint8) for d in draws])
     return {"nearest_view": nearest, "mean_view": mean}
+
+
+def hypothesis_draws(draws: Sequence[Draw], k: int) -> list[Draw]:
+    """Each draw ``k`` times in a row, sample i seeded ``seed + i`` (as the synthesizer seeds its
+    hypotheses), so sample 0 is the draw's own and does not depend on ``k``."""
+    return [replace(d, seed=(d.seed + i) % 2**31) for d in draws for i in range(k)]
 
 
 def pack_draws(draws: Sequence[Draw], max_batch: int) -> list[list[int]]:
@@ -273,9 +298,16 @@ def per_source(draws: Sequence[Draw], scores: dict[str, dict], variable_counts: 
     return summary
 
 
-def mean_scores(scores: dict[str, list[float] | None], rows: Sequence[int]) -> dict[str, float | None]:
-    """Mean of each metric over ``rows``; None for a metric that is unavailable."""
-    return {m: (None if scores[m] is None else float(np.mean([scores[m][i] for i in rows]))) for m in METRICS}
+def mean_scores(scores: dict[str, list[float | None] | None], rows: Sequence[int]) -> dict[str, float | None]:
+    """Mean of each metric over ``rows`` (draws where it is undefined left out); None for a metric that
+    is unavailable. The model's row also gets the spread/skill calibration of its samples."""
+    means: dict[str, float | None] = {}
+    for m in METRICS:
+        values = [] if scores.get(m) is None else [v for i in rows if (v := scores[m][i]) is not None]  # type: ignore[index]
+        means[m] = float(np.mean(values)) if values else None
+    if "num_hypotheses" in scores:
+        means.update(calibration(means["variance"], means["mse_of_mean"], int(scores["num_hypotheses"])))  # type: ignore[arg-type]
+    return means
 
 
 def summarise(draws: Sequence[Draw], scores: dict[str, dict], variable_counts: Sequence[int], cfg: EvalConfig) -> dict:
@@ -297,9 +329,10 @@ def summarise(draws: Sequence[Draw], scores: dict[str, dict], variable_counts: S
             "per_repeat": per_repeat,
         },
         VARIABLE: {
-            "description": f"a random number 1..{cfg.max_views} of random input views per object (paper's 'up to six')",
+            "description": f"a random number ({', '.join(map(str, cfg.view_counts))}) of random input views per object "
+                           "(paper's 'up to six')",
             "samples": num_objects,
-            "view_count_histogram": {str(n): variable_counts.count(n) for n in range(1, cfg.max_views + 1)},
+            "view_count_histogram": {str(n): variable_counts.count(n) for n in cfg.view_counts},
             "results": {m: mean_scores(scores[m], variable) for m in METHODS},
         },
         PER_COUNT: {
@@ -307,9 +340,38 @@ def summarise(draws: Sequence[Draw], scores: dict[str, dict], variable_counts: S
                 "samples": num_objects,
                 "results": {m: mean_scores(scores[m], [index[(PER_COUNT, n, o)] for o in range(num_objects)]) for m in METHODS},
             }
-            for n in range(1, cfg.max_views + 1)
+            for n in cfg.view_counts
         },
     }
+
+
+def score_methods(metrics: ImageMetrics, samples: np.ndarray, predictions: dict[str, np.ndarray], truths: np.ndarray,
+                  truth_masks: np.ndarray | None) -> dict[str, dict]:
+    """Per method and metric, one score per draw (None where a score is undefined for that draw).
+
+    ``samples`` (D, K, H, W, 3) are the model's; ``predictions`` gains ``best_of_samples``. Every
+    deterministic prediction's CRPS is its mean absolute error (a set of one).
+    """
+    d, k = samples.shape[:2]
+    per_sample = metrics(samples.reshape(d * k, *samples.shape[2:]), np.repeat(truths, k, axis=0),
+                         None if truth_masks is None else np.repeat(truth_masks, k, axis=0))
+    by_draw = {m: None if v is None else np.asarray(v, dtype=np.float64).reshape(d, k) for m, v in per_sample.items()}
+    best = by_draw["psnr"].argmax(axis=1)  # type: ignore[union-attr]
+    predictions["best_of_samples"] = samples[np.arange(d), best]
+    ensemble = [ensemble_scores(samples[i], truths[i]) for i in range(d)]
+    scores: dict[str, dict] = {
+        "viewfusion": {**{m: None if v is None else v.mean(axis=1).tolist() for m, v in by_draw.items()},
+                       **{e: [row[e] for row in ensemble] for e in ENSEMBLE_METRICS}, "num_hypotheses": k},
+        "best_of_samples": {m: None if v is None else v[np.arange(d), best].tolist() for m, v in by_draw.items()},
+    }
+    for method in METHODS:
+        if method not in scores:
+            scores[method] = metrics(predictions[method], truths, truth_masks)
+        if method != "viewfusion":
+            scores[method].update(dict.fromkeys(ENSEMBLE_METRICS))
+            scores[method]["crps"] = [ensemble_scores(p[None], t)["crps"] for p, t in zip(predictions[method], truths,
+                                                                                          strict=True)]
+    return scores
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -341,8 +403,8 @@ def evaluate(cfg: EvalConfig, show_progress: bool = True) -> Evaluation:
     metrics = ImageMetrics(cfg.lpips_weights)
     runner = ModelRunner.from_checkpoint(checkpoint, EngineOptions(engine=cfg.engine, device=cfg.device,
                                                                   max_batch=cfg.max_batch))
-    draws = single_view_draws(count, cfg.repeats, cfg.seed) + view_count_draws(count, cfg.max_views, cfg.seed)
-    variable_counts = variable_view_counts(count, cfg.max_views, cfg.seed)
+    draws = single_view_draws(count, cfg.repeats, cfg.seed) + view_count_draws(count, cfg.view_counts, cfg.seed)
+    variable_counts = variable_view_counts(count, cfg.view_counts, cfg.seed)
     truths = np.stack([objects[d.obj][d.target] for d in draws])
     truth_masks = None if masks is None else np.stack([masks[d.obj][d.target] for d in draws])
     loaded = time.perf_counter()
@@ -352,13 +414,18 @@ def evaluate(cfg: EvalConfig, show_progress: bool = True) -> Evaluation:
     multi = [i for i, d in enumerate(draws) if len(d.inputs) > 1]
     sampler = runner.sampler(cfg.sampler, steps=cfg.steps, eta=cfg.eta)
     levels = len(sampler.timesteps())
-    packs = len(pack_draws(draws, cfg.max_batch)) + len(pack_draws([draws[i] for i in multi], cfg.max_batch))
+    k = cfg.num_hypotheses
+    hypotheses = hypothesis_draws(draws, k)
+    packs = len(pack_draws(hypotheses, cfg.max_batch)) + len(pack_draws([draws[i] for i in multi], cfg.max_batch))
     one_step = runner.sampler("ddim", steps=1)  # the posterior mean: one DDIM step from the noisiest level
     predictions: dict[str, np.ndarray] = {}
     total = packs * levels + len(pack_draws(draws, cfg.max_batch))
     with tqdm(total=total, desc="denoising", unit="step", disable=not show_progress) as bar:
         t0 = time.perf_counter()
-        predictions["viewfusion"] = sample_model(runner, sampler, draws, objects, lambda: bar.update(1))
+        sampled = sample_model(runner, sampler, hypotheses, objects, lambda: bar.update(1))
+        samples = sampled.reshape(len(draws), k, *sampled.shape[1:])
+        predictions["viewfusion"] = samples[:, 0]
+        predictions["mean_of_samples"] = np.stack([mean_image(s) for s in samples])
         t1 = time.perf_counter()
         uniform = predictions["viewfusion"].copy()
         if multi:
@@ -369,13 +436,13 @@ def evaluate(cfg: EvalConfig, show_progress: bool = True) -> Evaluation:
         predictions["posterior_mean"] = sample_model(runner, one_step, draws, objects, lambda: bar.update(1))
         t3 = time.perf_counter()
     predictions.update(baseline_images(draws, objects))
-    scores = {m: metrics(predictions[m], truths, truth_masks) for m in METHODS}
+    scores = score_methods(metrics, samples, predictions, truths, truth_masks)
     done = time.perf_counter()
     timings = {
         "load_s": loaded - started, "viewfusion_sampling_s": t1 - t0, "uniform_weights_sampling_s": t2 - t1,
         "posterior_mean_s": t3 - t2, "metrics_s": done - t3, "total_s": done - started,
         "seconds_per_object": (done - started) / max(count, 1),
-        "diffusion_samples": 2 * len(draws) + len(multi), "denoising_calls": total,
+        "diffusion_samples": (k + 1) * len(draws) + len(multi), "denoising_calls": total,
     }
     report = {
         "config": {**asdict(cfg), "model": str(cfg.model), "resolution": size, "objects": count,
@@ -411,10 +478,16 @@ def _fmt(value: float | None, metric: str) -> str:
     return MISSING[metric] if value is None else f"{value:.{DIGITS[metric]}f}"
 
 
-DIGITS = {"psnr": 2, "ssim": 3, "lpips": 3, "iou": 3, "psnr_fg": 2, "ssim_fg": 3}
-ARROWS = {"psnr": "↑", "ssim": "↑", "lpips": "↓", "iou": "↑", "psnr_fg": "↑", "ssim_fg": "↑"}
-LABELS = {"psnr": "PSNR", "ssim": "SSIM", "lpips": "LPIPS", "iou": "IoU", "psnr_fg": "PSNR fg", "ssim_fg": "SSIM fg"}
-MISSING = {"psnr": "n/a", "ssim": "n/a", "lpips": LPIPS_UNAVAILABLE, **dict.fromkeys(FOREGROUND_METRICS, NO_MASKS)}
+TABLE_METRICS = (*IMAGE_METRICS, "crps")  # one column each in the tables; crps is MAE for a single image
+CALIBRATION = ("spread", "skill", "calibration", "spearman", "ause", "ause_random")
+DIGITS = {"psnr": 2, "ssim": 3, "lpips": 3, "iou": 3, "psnr_fg": 2, "ssim_fg": 3, "crps": 4,
+          "spread": 4, "skill": 4, "calibration": 2, "spearman": 3, "ause": 3, "ause_random": 3}
+ARROWS = {"psnr": "↑", "ssim": "↑", "lpips": "↓", "iou": "↑", "psnr_fg": "↑", "ssim_fg": "↑", "crps": "↓",
+          "spread": "", "skill": "↓", "calibration": "→1", "spearman": "↑", "ause": "↓", "ause_random": ""}
+LABELS = {"psnr": "PSNR", "ssim": "SSIM", "lpips": "LPIPS", "iou": "IoU", "psnr_fg": "PSNR fg", "ssim_fg": "SSIM fg",
+          "crps": "CRPS (MAE)", "spread": "spread", "skill": "skill", "calibration": "spread/skill",
+          "spearman": "Spearman", "ause": "AUSE", "ause_random": "AUSE random"}
+MISSING = {**dict.fromkeys(DIGITS, "n/a"), "lpips": LPIPS_UNAVAILABLE, **dict.fromkeys(FOREGROUND_METRICS, NO_MASKS)}
 
 
 def sampler_label(cfg: dict) -> str:
@@ -429,23 +502,32 @@ def sampler_label(cfg: dict) -> str:
 def markdown_report(report: dict) -> str:
     """The headline tables: both paper protocols, then each metric per number of input views."""
     cfg, protocols = report["config"], report["protocols"]
+    first = TABLE_METRICS[0]
     lines = [
         f"# Evaluation of `{cfg['model']}` on `{cfg['split']}` ({cfg['objects']} objects, {cfg['resolution']}px)",
         "",
-        f"Sampler {sampler_label(cfg)}, {cfg['denoising_levels']} steps, seed {cfg['seed']}, engine {cfg['engine_description']}; "
+        f"Sampler {sampler_label(cfg)}, {cfg['denoising_levels']} steps, K = {cfg.get('num_hypotheses', 1)} samples per "
+        f"target, seed {cfg['seed']}, engine {cfg['engine_description']}; "
         f"{report['timings']['seconds_per_object']:.1f} s per object.",
         "",
-        f"| method | single view ({cfg['repeats']}x) {LABELS[METRICS[0]]} {ARROWS[METRICS[0]]} | "
-        + " | ".join(f"{LABELS[m]} {ARROWS[m]}" for m in METRICS[1:])
-        + f" | 1..{cfg['max_views']} views {LABELS[METRICS[0]]} {ARROWS[METRICS[0]]} | "
-        + " | ".join(f"{LABELS[m]} {ARROWS[m]}" for m in METRICS[1:]) + " |",
-        "|---|" + "---|" * (2 * len(METRICS)),
+        f"| method | single view ({cfg['repeats']}x) {LABELS[first]} {ARROWS[first]} | "
+        + " | ".join(f"{LABELS[m]} {ARROWS[m]}" for m in TABLE_METRICS[1:])
+        + f" | 1..{cfg['max_views']} views {LABELS[first]} {ARROWS[first]} | "
+        + " | ".join(f"{LABELS[m]} {ARROWS[m]}" for m in TABLE_METRICS[1:]) + " |",
+        "|---|" + "---|" * (2 * len(TABLE_METRICS)),
     ]
     for method in METHODS:
-        cells = [_fmt(protocols[p]["results"][method].get(m), m) for p in (SINGLE, VARIABLE) for m in METRICS]
+        cells = [_fmt(protocols[p]["results"][method].get(m), m) for p in (SINGLE, VARIABLE) for m in TABLE_METRICS]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     counts = list(protocols[PER_COUNT])
-    for metric in METRICS:
+    lines += ["", "The model's K samples as a set, by number of input views (spread: RMS per-pixel std of the samples; "
+              "skill: RMS error of their mean; spread/skill: √((K+1)/K)·spread/skill, 1 when calibrated; Spearman and "
+              "AUSE: does the uncertainty image rank the error of the mean)", "",
+              "| measure | " + " | ".join(f"N={n}" for n in counts) + " |", "|---|" + "---|" * len(counts)]
+    for metric in CALIBRATION:
+        cells = [_fmt(protocols[PER_COUNT][n]["results"]["viewfusion"].get(metric), metric) for n in counts]
+        lines.append(f"| {LABELS[metric]} {ARROWS[metric]} | " + " | ".join(cells) + " |")
+    for metric in TABLE_METRICS:
         if protocols[PER_COUNT][counts[0]]["results"]["viewfusion"].get(metric) is None:
             lines += ["", f"{LABELS[metric]} by number of input views: {MISSING[metric]}"]
             continue
@@ -457,13 +539,14 @@ def markdown_report(report: dict) -> str:
     sources = report.get("per_source", {})
     if sources:
         lines += ["", f"Per source, 1..{cfg['max_views']} views (one category per source)", "",
-                  "| source (objects) | method | " + " | ".join(f"{LABELS[m]} {ARROWS[m]}" for m in METRICS) + " |",
-                  "|---|---|" + "---|" * len(METRICS)]
+                  "| source (objects) | method | " + " | ".join(f"{LABELS[m]} {ARROWS[m]}" for m in TABLE_METRICS) + " |",
+                  "|---|---|" + "---|" * len(TABLE_METRICS)]
         for source, entry in sources.items():
             for method in METHODS:
-                cells = [_fmt(entry[VARIABLE][method].get(m), m) for m in METRICS]
+                cells = [_fmt(entry[VARIABLE][method].get(m), m) for m in TABLE_METRICS]
                 lines.append(f"| {source} ({entry['objects']}) | {method} | " + " | ".join(cells) + " |")
-    lines += ["", "nearest_view is an oracle: it knows the true azimuths, which the model never sees."]
+    lines += ["", "Rows: " + "; ".join(f"{m}: {d}" for m, d in METHODS.items()) + ".",
+              "", "nearest_view and best_of_samples are oracles: they use the truth, which the model never sees."]
     return "\n".join(lines) + "\n"
 
 
@@ -476,8 +559,8 @@ def plot_view_counts(report: dict, path: Path) -> Path:
 
     per_count = report["protocols"][PER_COUNT]
     counts = [int(n) for n in per_count]
-    fig, axes = plt.subplots(1, len(METRICS), figsize=(4.2 * len(METRICS), 3.4))
-    for ax, metric in zip(axes, METRICS, strict=True):
+    fig, axes = plt.subplots(1, len(TABLE_METRICS), figsize=(4.2 * len(TABLE_METRICS), 3.4))
+    for ax, metric in zip(axes, TABLE_METRICS, strict=True):
         ax.set_title(f"{LABELS[metric]} {ARROWS[metric]}")
         ax.set_xlabel("input views")
         ax.set_xticks(counts)
@@ -561,8 +644,12 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N objects of the split")
     parser.add_argument("--repeats", type=int, default=3, help="single-view protocol repeats (paper: 3)")
     parser.add_argument("--max-views", type=int, default=6, help="largest number of input views (paper: 6; at most 23)")
-    parser.add_argument("--steps", type=int, default=50, help="denoising steps (DDIM)")
-    parser.add_argument("--sampler", default="ddim", choices=list(SAMPLERS))
+    parser.add_argument("--view-counts", type=int, nargs="+", default=[],
+                        help="numbers of input views of the per-view-count protocol (default: 1..max-views)")
+    parser.add_argument("--steps", type=int, default=EvalConfig.steps, help="denoising steps (the nodes' default)")
+    parser.add_argument("--num-hypotheses", type=int, default=EvalConfig.num_hypotheses,
+                        help="K samples (occlusion hypotheses) per target: scored one by one, as their mean and as a set")
+    parser.add_argument("--sampler", default="ddim", choices=list(SAMPLERS), help="reverse process")
     parser.add_argument("--eta", type=float, default=0.0,
                         help="DDIM noise: 0 deterministic, 1 ancestral over the spaced levels (the paper's DDPM, respaced)")
     parser.add_argument("--seed", type=int, default=0, help="seeds every draw and every diffusion sample")
@@ -583,7 +670,9 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     cfg = EvalConfig(
         data=args.data, model=str(args.model or default_model_path()), split=args.split, limit=args.limit,
-        repeats=args.repeats, max_views=args.max_views, steps=args.steps, sampler=args.sampler, eta=args.eta, seed=args.seed,
+        repeats=args.repeats, max_views=args.max_views, view_counts=tuple(args.view_counts), steps=args.steps,
+        num_hypotheses=args.num_hypotheses,
+        sampler=args.sampler, eta=args.eta, seed=args.seed,
         engine=args.engine, device=args.device, max_batch=args.max_batch, lpips_weights=args.lpips_weights,
         examples=args.examples,
     )
