@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nvs_fusion_ros.training.ensemble_metrics import calibration, ensemble_scores, fair_crps, mean_image
+from nvs_fusion_ros.synthesis.synthesizer import mean_image
+from nvs_fusion_ros.training.ensemble_metrics import calibration, ensemble_scores, fair_crps
 from nvs_fusion_ros.training.metrics import psnr
 
 

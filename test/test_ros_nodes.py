@@ -52,8 +52,8 @@ def ros(tiny_checkpoint: Path) -> Iterator[Ros]:
 def test_images_to_key_views_to_synthesized_outputs_with_the_request_header(ros: Ros) -> None:
     buffer, node = ros.buffer(), ros.novel_view()
     views = ros.collect(Image, "views", latched_qos(6))
-    outputs = {name: ros.collect(Image, f"/novel_view/{name}") for name in ("image", "hypotheses", "weights", "uncertainty",
-                                                                            "orbit")}
+    outputs = {name: ros.collect(Image, f"/novel_view/{name}") for name in ("image", "mean", "hypotheses", "weights",
+                                                                            "uncertainty", "orbit")}
     diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
     camera = publisher_to(ros, "/camera/image_raw")
     for i, (level, encoding) in enumerate([(0, "rgb8"), (90, "bgr8"), (200, "rgb8")]):
@@ -69,10 +69,10 @@ def test_images_to_key_views_to_synthesized_outputs_with_the_request_header(ros:
     wait_for(lambda: angle.get_subscription_count() == 1, what="novel_view on target_angle")
     sent = ros.probe.get_clock().now().nanoseconds
     angle.publish(Float32(data=1.0))
-    wait_for(lambda: all(outputs[n] for n in ("image", "hypotheses", "weights", "uncertainty")), what="synthesis outputs")
+    synthesis_outputs = ("image", "mean", "hypotheses", "weights", "uncertainty")
+    wait_for(lambda: all(outputs[n] for n in synthesis_outputs), what="synthesis outputs")
     arrived = ros.probe.get_clock().now().nanoseconds
-    headers = {(stamp_ns(outputs[n][0].header), outputs[n][0].header.frame_id)
-               for n in ("image", "hypotheses", "weights", "uncertainty")}
+    headers = {(stamp_ns(outputs[n][0].header), outputs[n][0].header.frame_id) for n in synthesis_outputs}
     assert len(headers) == 1, "all outputs of one request carry the same header"
     stamp, frame_id = headers.pop()
     assert sent <= stamp <= arrived and frame_id == "cam"
@@ -87,6 +87,8 @@ def test_images_to_key_views_to_synthesized_outputs_with_the_request_header(ros:
     per_view = weights.reshape(TINY_SIZE, 3, TINY_SIZE)
     assert np.allclose(per_view.sum(axis=1), 1.0, atol=1e-4)
     assert uncertainty.shape == (TINY_SIZE, TINY_SIZE) and uncertainty.max() > 0  # two different random samples
+    tiles = hypotheses.reshape(TINY_SIZE, 2, TINY_SIZE, 3).transpose(1, 0, 2, 3)
+    assert np.array_equal(image_to_numpy(outputs["mean"][0]), tiles.astype(np.float64).mean(axis=0).round().astype(np.uint8))
 
     client = ros.probe.create_client(Trigger, "/novel_view/synthesize_orbit")
     assert client.wait_for_service(timeout_sec=10)

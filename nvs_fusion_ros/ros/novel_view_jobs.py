@@ -31,7 +31,7 @@ from .qos import output_qos
 
 VIDEO_FRAME_ID = "nvs_view_{}"  # frame_id of ~/video cell (v, f)
 RECONSTRUCT = "reconstruct"  # the worker's job kind of a reconstruction
-IMAGE_OUTPUTS = ("image", "hypotheses", "weights", "uncertainty", "orbit", "video")
+IMAGE_OUTPUTS = ("image", "mean", "hypotheses", "weights", "uncertainty", "orbit", "video")
 
 
 def tile(images: Sequence[np.ndarray]) -> np.ndarray:
@@ -64,6 +64,7 @@ class NovelViewJobs:
         result = self.synthesizer.synthesize(views, angle, num_samples=request.num_hypotheses, callback=control.check,
                                              **request.sampling())
         messages = [("image", numpy_to_image(result.images[0], "rgb8", header)),
+                    ("mean", numpy_to_image(result.mean, "rgb8", header)),
                     ("hypotheses", numpy_to_image(tile(result.images), "rgb8", header)),
                     ("weights", numpy_to_image(tile(result.weights), "32FC1", header)),
                     ("uncertainty", numpy_to_image(result.uncertainty, "32FC1", header))]

@@ -27,8 +27,10 @@ Inputs
       (``synthesis.video_synthesizer``); answers when queued, or refuses with the reason.
 
 Outputs (RELIABLE, depth ``output_qos_depth``), one message each per request; layouts in ``novel_view_jobs``:
-``~/image``, ``~/hypotheses`` (K tiles), ``~/weights`` (32FC1, one tile per key view, oldest first), ``~/uncertainty``
-(32FC1), ``~/orbit`` (one per angle), ``~/video`` (cell (v, f): the stamp of frame f, frame_id ``nvs_view_<v>``),
+``~/image`` (the first hypothesis), ``~/mean`` (the mean of the K hypotheses: the best single guess; the hypotheses
+are the plausible alternatives), ``~/hypotheses`` (K tiles), ``~/weights`` (32FC1, one tile per key view, oldest
+first), ``~/uncertainty`` (32FC1), ``~/orbit`` (one per angle), ``~/video`` (cell (v, f): the stamp of frame f,
+frame_id ``nvs_view_<v>``),
 ``~/points`` (PointCloud2, x y z rgb) and ``~/mesh`` (Marker TRIANGLE_LIST) in the object frame
 ``reconstruction_frame_id`` ('' = the views' frame_id), also written under ``reconstruction_output_dir`` when set.
 ``/diagnostics``: "novel view synthesis" and "3D reconstruction" (``novel_view_diagnostics``).

@@ -33,11 +33,6 @@ SPARSIFICATION_FRACTIONS = np.linspace(0.0, 0.95, 20)  # fractions of pixels rem
 ENSEMBLE_METRICS = ("crps", "variance", "mse_of_mean", "spearman", "ause", "ause_random")
 
 
-def mean_image(samples: np.ndarray) -> np.ndarray:
-    """The pixel mean of K uint8 samples (K, H, W, 3), rounded to uint8: the best single estimate."""
-    return samples.astype(np.float64).mean(axis=0).round().astype(np.uint8)
-
-
 def fair_crps(samples: np.ndarray, truth: np.ndarray) -> float:
     """Fair CRPS of K samples (K, H, W, 3) against the truth (H, W, 3), averaged over pixels and channels."""
     x = to_unit_float(samples)

@@ -52,9 +52,9 @@ from ..model.checkpoint import load_checkpoint
 from ..synthesis.cli import add_engine_arguments
 from ..synthesis.contact_sheet import contact_sheet, write_png
 from ..synthesis.runner import Conditioning, ModelRunner
-from ..synthesis.synthesizer import default_model_path
+from ..synthesis.synthesizer import default_model_path, mean_image
 from ..synthesis.tensors import to_tensor, to_uint8
-from .ensemble_metrics import ENSEMBLE_METRICS, calibration, ensemble_scores, mean_image
+from .ensemble_metrics import ENSEMBLE_METRICS, calibration, ensemble_scores
 from .metrics import FOREGROUND_METRICS, LPIPS_UNAVAILABLE, PSNR_CAP_DB, ImageMetrics
 from .nmr_dataset import VIEW_COUNT, NMRViews
 
