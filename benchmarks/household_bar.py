@@ -16,8 +16,14 @@ hidden-side sheet (recognisable cups and boxes 180 degrees from the anchor) is j
 Each check prints the measured figure, the figure it needs and the margin; the script says whether
 the report used the bar's protocol and exits 0 only when every check is met under it.
 
+``--against SHIPPED.json`` compares a candidate (a new EMA) with the shipped model, evaluated the same
+way (on the validation split while training): a candidate is better when no check's margin falls by
+more than its noise allowance (``ALLOWANCE``: 0.05 dB, 0.002 SSIM or IoU, 0.002 of the CRPS ratio's
+scale) and at least one rises by more; then the script exits 0.
+
     .venv/bin/python benchmarks/household_bar.py out/eval/evaluation.json            # the shipping bar
     .venv/bin/python benchmarks/household_bar.py out/eval/evaluation.json --bar target
+    .venv/bin/python benchmarks/household_bar.py runs/eval-val-new/evaluation.json --against runs/eval-val-shipped/evaluation.json
 """
 
 from __future__ import annotations
@@ -95,6 +101,23 @@ def target_checks(report: dict) -> list[Check]:
 
 
 BARS = {"ship": ship_checks, "target": target_checks}
+ALLOWANCE = {"psnr": 0.05, "ssim": 0.002, "iou": 0.002, "crps": 0.0005}  # differences below these are noise
+
+
+def allowance(check: Check) -> float:
+    return next(value for metric, value in ALLOWANCE.items() if metric in check.name.lower())
+
+
+def compare(candidate: list[Check], shipped: list[Check]) -> tuple[bool, list[str]]:
+    """Is the candidate better than the shipped model on these checks? And one line per check."""
+    lines, fell, rose = [], False, False
+    for new, old in zip(candidate, shipped, strict=True):
+        change, noise = new.margin - old.margin, allowance(new)
+        fell |= change < -noise
+        rose |= change > noise
+        verdict = "better" if change > noise else "worse" if change < -noise else "same"
+        lines.append(f"{new.name}: margin {old.margin:+.4f} -> {new.margin:+.4f} ({verdict})")
+    return rose and not fell, lines
 
 
 def protocol_differences(config: dict) -> list[str]:
@@ -107,13 +130,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("report", type=Path, help="evaluation.json from nvs-fusion evaluate")
     parser.add_argument("--bar", choices=list(BARS), default="ship", help="which bar to check (default: ship)")
+    parser.add_argument("--against", type=Path, default=None,
+                        help="the shipped model's evaluation.json: say whether the report's model is better")
     args = parser.parse_args(argv)
-    report = json.loads(args.report.read_text())
     try:
-        found = BARS[args.bar](report)
+        found = BARS[args.bar](json.loads(args.report.read_text()))
+        shipped = None if args.against is None else BARS[args.bar](json.loads(args.against.read_text()))
     except (ValueError, KeyError, TypeError) as exc:  # a report without a method or metric the bar reads
-        print(f"{args.report}: not a report the bar can be read from: {exc!r}")
+        print(f"not a report the bar can be read from: {exc!r}")
         return 2
+    report = json.loads(args.report.read_text())
+    if shipped is not None:
+        better, lines = compare(found, shipped)
+        print("\n".join(lines))
+        print(f"the candidate is {'BETTER than' if better else 'not better than'} the shipped model")
+        return 0 if better else 1
     width = max(len(c.name) for c in found)
     print(f"{'check':<{width}}  measured    needed    margin")
     for c in found:

@@ -86,6 +86,21 @@ def test_a_report_without_the_view_counts_is_refused(tmp_path: Path) -> None:
     assert result.returncode == 2 and "no results at [6] input views" in result.stdout
 
 
+def test_a_candidate_is_better_only_when_nothing_falls_beyond_noise(tmp_path: Path) -> None:
+    shipped = tmp_path / "shipped.json"
+    shipped.write_text(json.dumps(report()))
+    better = report()
+    better["protocols"]["per_view_count"]["3"]["results"]["mean_of_samples"]["psnr"] += 0.2
+    better["protocols"]["per_view_count"]["6"]["results"]["viewfusion"]["iou"] -= 0.001  # within noise
+    result = run(tmp_path, better, "--against", str(shipped))
+    assert result.returncode == 0 and "BETTER than" in result.stdout, result.stdout
+    worse = copy.deepcopy(better)
+    worse["protocols"]["per_view_count"]["6"]["results"]["viewfusion"]["crps"] += 0.001  # a CRPS rise beyond noise
+    result = run(tmp_path, worse, "--against", str(shipped))
+    assert result.returncode == 1 and "not better than" in result.stdout and "(worse)" in result.stdout
+    assert run(tmp_path, report(), "--against", str(shipped)).returncode == 1  # the same model is not better
+
+
 def test_another_protocol_gives_no_verdict(tmp_path: Path) -> None:
     result = run(tmp_path, report(config={**PROTOCOL, "split": "val", "num_hypotheses": 1}))
     assert result.returncode == 1
