@@ -55,7 +55,7 @@ def running(tiny_checkpoint: Path, temporal_checkpoint: Path):
 
 @pytest.mark.parametrize("doc", interface_doc.NODES, ids=lambda n: n.name)
 def test_the_running_node_has_exactly_the_documented_topics_and_services(doc: interface_doc.NodeDoc, running) -> None:
-    ros, nodes = running
+    _, nodes = running
     node = nodes[doc.name]
     graph = {"subscriptions": node.get_subscriber_names_and_types_by_node,
              "publications": node.get_publisher_names_and_types_by_node,

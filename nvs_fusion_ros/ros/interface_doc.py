@@ -70,7 +70,8 @@ NODES = (
         "Keeps a small set of pose-free key views of the object from camera images and publishes the whole set "
         "whenever it changes.",
         subscriptions=(
-            Endpoint("/camera/image_raw", "sensor_msgs/msg/Image", SENSOR, "camera images; encodings: " + ", ".join(ENCODINGS), param="image_topics"),
+            Endpoint("/camera/image_raw", "sensor_msgs/msg/Image", SENSOR, "camera images; encodings: " + ", ".join(ENCODINGS),
+                     param="image_topics"),
             Endpoint("", "sensor_msgs/msg/RegionOfInterest", SENSOR, "crop images to this box (the latest applies)",
                      param="roi_topic", when="`roi_topic` set"),
             Endpoint("", "sensor_msgs/msg/Image", SENSOR, "mono8 object mask (non-zero = object), paired with its "
