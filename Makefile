@@ -47,9 +47,9 @@ household-sources: setup
 	unzip -q -o $(SOURCES_DIR)/wheels/robosuite-1.5.2-py3-none-any.whl \
 		'robosuite/models/assets/objects/*' 'robosuite/models/assets/textures/*' -d $(SOURCES_DIR)/robosuite
 
-# The household training split as one ~8 MB file for a lent GPU machine, and the test split with its masks,
-# lossless, to evaluate there (scripts/gpu_train.sh carries both):
-# render data/household first (README, "Training, evaluation, export").
+# The household training split as one ~8 MB file to copy to a GPU machine, and the test split with its masks,
+# lossless, to evaluate there (scripts/gpu_train.sh reads both):
+# render data/household first (docs/training.md).
 gpu-pack: setup
 	$(VENV)/bin/nvs-fusion pack-dataset --data data/household --out gpu/household_train.zip
 	$(VENV)/bin/nvs-fusion pack-dataset --data data/household --splits test --quality 101 --masks --out gpu/household_test.zip

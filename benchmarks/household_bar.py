@@ -1,4 +1,4 @@
-"""Issue 14's bar, read off one ``nvs-fusion evaluate`` report: every check with what it needs.
+"""The household model's shipping bar, read off one ``nvs-fusion evaluate`` report: every check with what it needs.
 
 The bar (on the held-out household test split, the node's default sampler and steps, samples):
 at 3 and at 6 input views the model beats both the nearest-view oracle and the mean of the views by
