@@ -21,7 +21,7 @@ PENDING = {
 
 NUMBER = r"(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|several)"
 WORDS = {
-    "a tracker number": rf"\b(?:issues?|tickets?|PR) ?#?\d+",
+    "a tracker number": r"\b(?:issues?|tickets?|PR) ?#?\d+",
     "a work session": rf"\bsessions? {NUMBER}\b|\b(?:in|over|across|for|of) {NUMBER} sessions\b"
                       r"|\b(?:this|last|next|previous|earlier|later) session\b|\bsession'?s (?:run|work|measure)",
     "a stage of the work": r"\bstage \d+'s\b|\bstages? \d+ (?:of the|run|candidate)",

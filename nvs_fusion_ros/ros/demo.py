@@ -26,7 +26,7 @@ import numpy as np
 
 from ..diffusion import DEFAULT_STEPS
 from ..synthesis.cli import add_engine_arguments
-from ..synthesis.contact_sheet import colorize, contact_sheet, write_png
+from ..synthesis.contact_sheet import Row, colorize, contact_sheet, heat_row, write_png
 from .bringup import default_config_path, load_parameters
 from .rgbd_demo import add_rgbd_arguments, run_rgbd
 
@@ -243,18 +243,21 @@ def write_outputs(out: Path, record: dict[str, Any], args: argparse.Namespace, t
         files.append(write_png(out / f"orbit_{round(math.degrees(angle)):03d}deg.png", image))
     hidden_truth = truth.get(round(args.hidden_angle) % 360)
     orbit_degrees = [round(math.degrees(a)) % 360 for a in orbit_angles]
+    input_degrees = sorted(truth)[: args.input_views]  # the camera showed these, in this order
+    view_captions = [f"{d} deg" for d in input_degrees] if len(input_degrees) == len(key_views) else \
+        [f"view {i}" for i in range(len(key_views))]
     rows = [
-        ("key views (as published on views)", key_views),
-        (f"hypotheses at the hidden side, {args.hidden_angle:.0f} deg"
-         + (" (last: true view)" if hidden_truth is not None else ""),
-         hypotheses + ([hidden_truth] if hidden_truth is not None else [])),
-        ("weight map per key view (0..1)", [colorize(w, 1.0) for w in weights]),
-        ("uncertainty (std over hypotheses)", [colorize(uncertainty)]),
-        (f"orbit at {orbit_degrees} deg", orbit),
+        Row("key views (as published on views), by azimuth", key_views, view_captions),
+        Row(f"hypotheses at the hidden side, {args.hidden_angle:.0f} deg",
+            hypotheses + ([hidden_truth] if hidden_truth is not None else []),
+            [f"k = {k}" for k in range(len(hypotheses))] + (["true view"] if hidden_truth is not None else [])),
+        heat_row("weight map per key view at the hidden side", weights, 1.0, view_captions),
+        heat_row("uncertainty (std over hypotheses)", [uncertainty]),
+        Row("orbit", orbit, [f"{d} deg" for d in orbit_degrees]),
     ]
     if all(d in truth for d in orbit_degrees):
-        rows.append(("true views at the orbit angles (only the key views were given to the model)",
-                     [truth[d] for d in orbit_degrees]))
+        rows.append(Row("true views at the orbit angles (only the key views were given to the model)",
+                        [truth[d] for d in orbit_degrees], [f"{d} deg" for d in orbit_degrees]))
     files.append(write_png(out / "contact_sheet.png", contact_sheet(rows)))
     summary = {
         "model": record["model"], "engine": record["engine"], "steps": args.steps, "num_hypotheses": record["num_hypotheses"],

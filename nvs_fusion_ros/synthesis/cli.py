@@ -69,7 +69,7 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .contact_sheet import colorize, contact_sheet, write_png
+    from .contact_sheet import Row, contact_sheet, heat_row, write_png
     from .synthesizer import NovelViewSynthesizer
     from .tensors import read_rgb
 
@@ -83,10 +83,10 @@ def run(args: argparse.Namespace) -> int:
     for k, image in enumerate(result.images):
         write_png(out / f"sample_{k:02d}.png", image)
     rows = [
-        ("inputs (as the model sees them)", list(result.inputs)),
-        (f"samples at {args.angle:.0f} deg", list(result.images)),
-        ("weight map per input view (0..1)", [colorize(w, 1.0) for w in result.weights]),
-        ("uncertainty (std over samples)", [colorize(result.uncertainty)]),
+        Row("inputs (as the model sees them)", list(result.inputs), [f"view {i}" for i in range(len(result.inputs))]),
+        Row(f"hypotheses at {args.angle:.0f} deg", list(result.images), [f"k = {k}" for k in range(len(result.images))]),
+        heat_row("weight map per input view", list(result.weights), 1.0, [f"view {i}" for i in range(len(result.weights))]),
+        heat_row("uncertainty (std over hypotheses)", [result.uncertainty]),
     ]
     write_png(out / "contact_sheet.png", contact_sheet(rows))
     summary = {"angle_deg": args.angle, "seeds": result.seeds, "timings": result.timings,
