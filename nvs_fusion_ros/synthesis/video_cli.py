@@ -17,10 +17,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from ..diffusion import RENOISE_MODES
 from .cli import add_engine_arguments, progress_bar
 from .contact_sheet import contact_sheet, write_png
-from .video_settings import METHODS, CompositionSettings
+from .video_settings import METHODS, CompositionSettings, add_composition_arguments
 
 if TYPE_CHECKING:
     from .video_synthesizer import VideoResult
@@ -118,12 +117,7 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--frames", type=int, default=8, help="frames taken from the clip, evenly spaced")
     parser.add_argument("--method", default="composition", choices=METHODS,
                         help="composition: the view and temporal models together; per-frame: the view model alone")
-    parser.add_argument("--steps", type=int, default=CompositionSettings.steps, help="DDIM steps")
-    parser.add_argument("--weight", type=float, default=CompositionSettings.weight, help="s, the view model's share")
-    parser.add_argument("--rollback", type=int, default=CompositionSettings.rollback_steps,
-                        help="variance-reducing rollback steps (the first N steps are taken twice)")
-    parser.add_argument("--renoise", default=CompositionSettings.renoise_mode, choices=RENOISE_MODES,
-                        help="how a rollback re-noises: forward (one forward step) or paper")
+    add_composition_arguments(parser)
     parser.add_argument("--seed", type=int, default=None, help="seed of the sampling noise; default: random")
     parser.add_argument("--temporal-model", default=None, help="temporal checkpoint; default: the shipped one")
     parser.add_argument("--out", default="out/synthesize_video", help="output folder")

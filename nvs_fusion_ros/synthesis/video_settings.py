@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 
 from ..diffusion import DEFAULT_STEPS, RENOISE_MODES
@@ -28,3 +29,14 @@ class CompositionSettings:
             raise ValueError(f"rollback_steps must be in 0..steps ({self.steps}), got {self.rollback_steps}")
         if self.renoise_mode not in RENOISE_MODES:
             raise ValueError(f"unknown re-noise mode {self.renoise_mode!r}; choose one of {list(RENOISE_MODES)}")
+
+
+def add_composition_arguments(parser: argparse.ArgumentParser) -> None:
+    """The sampling options of a clip (``CompositionSettings``), for every command that samples clips."""
+    defaults = CompositionSettings()
+    parser.add_argument("--steps", type=int, default=defaults.steps, help="DDIM steps")
+    parser.add_argument("--weight", type=float, default=defaults.weight, help="s, the view model's share")
+    parser.add_argument("--rollback", type=int, default=defaults.rollback_steps,
+                        help="variance-reducing rollback steps (the first N steps are taken twice)")
+    parser.add_argument("--renoise", default=defaults.renoise_mode, choices=RENOISE_MODES,
+                        help="how a rollback re-noises: forward (one forward step) or paper")

@@ -30,10 +30,9 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import cameras
-from ..diffusion import DEFAULT_STEPS, RENOISE_MODES
 from ..synthesis.cli import add_engine_arguments
 from ..synthesis.contact_sheet import contact_sheet, write_png
-from ..synthesis.video_settings import CompositionSettings
+from ..synthesis.video_settings import CompositionSettings, add_composition_arguments
 
 log = logging.getLogger(__name__)
 METHODS = ("per_frame", "composition", "composition_rollback")
@@ -50,10 +49,10 @@ class VideoEvalConfig:
     limit: int | None = None
     frames: int = 8
     offsets: tuple[int, ...] = (3, 6, 12, 18)
-    steps: int = DEFAULT_STEPS
-    weight: float = 0.5
-    rollback_steps: int = 5
-    renoise_mode: str = "forward"
+    steps: int = CompositionSettings.steps
+    weight: float = CompositionSettings.weight
+    rollback_steps: int = CompositionSettings.rollback_steps
+    renoise_mode: str = CompositionSettings.renoise_mode
     seed: int = 0
     engine: str = "auto"
     device: str = "auto"
@@ -171,12 +170,7 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--split", default=VideoEvalConfig.split, help="split list to evaluate")
     parser.add_argument("--limit", type=int, default=None, help="evaluate the first N clips only")
     parser.add_argument("--frames", type=int, default=VideoEvalConfig.frames, help="frames F per clip")
-    parser.add_argument("--steps", type=int, default=VideoEvalConfig.steps, help="DDIM steps")
-    parser.add_argument("--weight", type=float, default=VideoEvalConfig.weight, help="s, the view model's share")
-    parser.add_argument("--rollback", type=int, default=VideoEvalConfig.rollback_steps,
-                        help="rollback steps of the composition_rollback method")
-    parser.add_argument("--renoise", default=VideoEvalConfig.renoise_mode, choices=RENOISE_MODES,
-                        help="how a rollback re-noises")
+    add_composition_arguments(parser)  # --rollback applies to the composition_rollback method
     parser.add_argument("--seed", type=int, default=VideoEvalConfig.seed, help="seeds every clip's draws and noise")
     parser.add_argument("--examples", type=int, default=VideoEvalConfig.examples, help="contact sheets for the first N clips")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS, help="methods to run")
