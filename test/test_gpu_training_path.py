@@ -168,7 +168,8 @@ def test_the_gpu_training_script_trains_to_its_budget_and_brings_back_an_fp16_em
                             timeout=300)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     log = (tmp_path / "out" / "log.txt").read_text()
-    assert "reconstruction.cli (no module kornia here)" in log and "evaluation failed" not in log
+    # kornia and ROS are missing there, and no command of the script needs them: nothing fails, nothing is reported
+    assert "Traceback" not in log and "not installed" not in log and "evaluation failed" not in log
     assert re.search(r"\d+ of 14 checks met: the bar is not met", log)  # the verdict, printed there
     planned = [int(steps) for steps in re.findall(r"time budget 12 s: [0-9.]+ s per step, training to step (\d+)", log)]
     ema = load_checkpoint(tmp_path / "out" / "ema_fp16.pt")
