@@ -97,9 +97,8 @@ class RgbdCompletionNode(Node):
         super().__init__(NODE_NAME, **node_options)
         declare(self, PARAMETERS)
         value = lambda name: self.get_parameter(name).value  # noqa: E731
-        names = ("num_hypotheses", "azimuths", "steps", "seed", "max_grazing_deg")
-        self.options = CompletionOptions(**{n: value(n) for n in names},
-                                         completion=CompletionConfig(resolution=value("resolution")))
+        options = {n: value(n) for n in ("num_hypotheses", "azimuths", "steps", "seed", "max_grazing_deg")}
+        self.options = CompletionOptions(**options, completion=CompletionConfig(resolution=value("resolution")))
         model = value("model_file_path") or rgbd_model_path()
         self.synthesizer = NovelViewSynthesizer.from_checkpoint(model, engine=value("engine"), device=value("device"),
                                                                 max_views=value("max_views"))
