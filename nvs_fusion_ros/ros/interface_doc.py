@@ -107,7 +107,7 @@ NODES = (
             Endpoint("/novel_view/weights", "sensor_msgs/msg/Image", RESULT.format(depth="`output_qos_depth`"),
                      "how much each key view contributed per pixel (32FC1, 0..1, one tile per view, oldest first)"),
             Endpoint("/novel_view/uncertainty", "sensor_msgs/msg/Image", RESULT.format(depth="`output_qos_depth`"),
-                     "per-pixel standard deviation over the hypotheses (32FC1, 0..1)"),
+                     "per-pixel standard deviation over the hypotheses, colours in 0..1 (32FC1)"),
             Endpoint("/novel_view/orbit", "sensor_msgs/msg/Image", RESULT.format(depth="`output_qos_depth`"),
                      "one view per azimuth of `target_angles` after `~/synthesize_orbit` (rgb8)"),
             Endpoint("/novel_view/video", "sensor_msgs/msg/Image", RESULT.format(depth="`output_qos_depth`"),
@@ -201,7 +201,7 @@ def _default(spec: ParamSpec) -> str:
 
 def _valid(spec: ParamSpec) -> str:
     if spec.choices:
-        return " \\| ".join(f"`{c}`" for c in spec.choices)
+        return " | ".join(f"`{c}`" for c in spec.choices)
     if spec.int_range:
         return f"{spec.int_range[0]} .. {spec.int_range[1]}"
     if spec.float_range:
