@@ -90,8 +90,8 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         default = action.default
-        if ("default" in text or default in (None, False, "", argparse.SUPPRESS)
-                or (not action.option_strings and action.nargs not in ("?", "*"))):
+        nothing = default is None or default is False or default == "" or default == argparse.SUPPRESS  # 0 is a value
+        if "default" in text or nothing or (not action.option_strings and action.nargs not in ("?", "*")):
             return text
         return f"{text} (default: %(default)s)"
 

@@ -72,7 +72,8 @@ def test_every_option_has_help_and_shows_its_default(name: str, request) -> None
     assert not silent, f"{name}: options without help: {silent}"
     formatter = parser._get_formatter()
     for action in parser._actions:
-        if action.option_strings and action.default not in (None, False, "", argparse.SUPPRESS):
+        if action.option_strings and not (action.default is None or action.default is False
+                                          or action.default in ("", argparse.SUPPRESS)):
             assert "default" in formatter._get_help_string(action), f"{name} {action.option_strings[0]}: default not shown"
     assert "(default: " in parser.format_help() or name == "unpack-dataset"
 
