@@ -30,8 +30,8 @@ system-deps:
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq libusb-1.0-0; \
 	fi
 
-# Household training-data sources for `nvs-fusion render-dataset --sources ...` (README, "Training
-# data"); none is downloaded at render time. Sweet Home 3D furniture from Debian (CC0 / CC-BY),
+# Household training-data sources for `nvs-fusion render-dataset --sources ...` (docs/training.md);
+# none is downloaded at render time. Sweet Home 3D furniture from Debian (CC0 / CC-BY),
 # LIBERO's scanned objects (MIT; the commercial turbosquid models are not rendered) and the
 # robosuite 1.5.2 wheel (MIT) from PyPI, unpacked without installing (no MuJoCo needed).
 SOURCES_DIR ?= data/sources
@@ -47,9 +47,9 @@ household-sources: setup
 	unzip -q -o $(SOURCES_DIR)/wheels/robosuite-1.5.2-py3-none-any.whl \
 		'robosuite/models/assets/objects/*' 'robosuite/models/assets/textures/*' -d $(SOURCES_DIR)/robosuite
 
-# The household training split as one ~8 MB file for a lent GPU machine, and the test split with its masks,
-# lossless, to evaluate there (scripts/gpu_train.sh carries both):
-# render data/household first (README, "Training, evaluation, export").
+# The household training split as one ~8 MB file to copy to a GPU machine, and the test split with its masks,
+# lossless, to evaluate there (scripts/gpu_train.sh reads both):
+# render data/household first (docs/training.md).
 gpu-pack: setup
 	$(VENV)/bin/nvs-fusion pack-dataset --data data/household --out gpu/household_train.zip
 	$(VENV)/bin/nvs-fusion pack-dataset --data data/household --splits test --quality 101 --masks --out gpu/household_test.zip

@@ -102,7 +102,7 @@ def measure(args: argparse.Namespace, model: Path) -> dict:
             received, msg = arrived[i]
             wait_until(novel_view.worker.idle, args.timeout, "the rest of the node's outputs")  # no overlap with the bare run
             started = time.perf_counter()
-            result = novel_view.synthesizer.synthesize(key_views, angle, num_samples=args.num_hypotheses,
+            result = novel_view.synthesizer.synthesize(key_views, angle, num_hypotheses=args.num_hypotheses,
                                                        steps=args.steps, sampler=novel_view.get_parameter("sampler").value,
                                                        seed=SEED)
             bare = time.perf_counter() - started

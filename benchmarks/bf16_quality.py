@@ -65,7 +65,7 @@ def main() -> int:
         truth.extend([prepare_views([views[held_out]], checkpoint.config.image_size, 1)[0]] * args.hypotheses)
         for key, denoiser in engines.items():
             synth = NovelViewSynthesizer(checkpoint, ModelRunner(denoiser, checkpoint.schedule, checkpoint.config))
-            result = synth.synthesize(others, angles[held_out], num_samples=args.hypotheses, steps=args.steps,
+            result = synth.synthesize(others, angles[held_out], num_hypotheses=args.hypotheses, steps=args.steps,
                                       seed=args.seed)
             samples[key].extend(result.images)
     print("\n| engine | bf16 vs fp32 PSNR dB: mean | min | fp32 vs truth dB | bf16 vs truth dB |")

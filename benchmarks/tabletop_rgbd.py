@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", type=Path, default=None, help="checkpoint (default: rgbd_completion's)")
     parser.add_argument("--no-model", action="store_true", help="only the visible and oracle rows")
-    parser.add_argument("--samples", type=int, default=CompletionOptions.samples,
+    parser.add_argument("--num-hypotheses", type=int, default=CompletionOptions.num_hypotheses,
                         help="K hypotheses per azimuth (default: the node's)")
     parser.add_argument("--azimuths", type=int, default=CompletionOptions.azimuths)
     parser.add_argument("--steps", type=int, default=CompletionOptions.steps)
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
 
         model_name = str(args.model or rgbd_model_path())
         synthesizer = NovelViewSynthesizer.from_checkpoint(model_name, engine=args.engine)
-    options = CompletionOptions(samples=args.samples, azimuths=args.azimuths, steps=args.steps, seed=args.seed,
+    options = CompletionOptions(num_hypotheses=args.num_hypotheses, azimuths=args.azimuths, steps=args.steps, seed=args.seed,
                                 max_grazing_deg=args.max_grazing)
     rows = ("visible", "completed", *map(confident_row, args.confident), "oracle")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -184,8 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         log.info("%s: %s", setup["object"], {k: round(row[k]["recall_10mm"], 3) for k in rows if k in row})
     summary = {"model": model_name, "model_sha256": model_name and file_sha256(model_name),
                "objects": len(results), "refused": refused,
-               "options": {"samples": args.samples, "azimuths": args.azimuths, "steps": args.steps, "seed": args.seed,
-                           "depth_noise": args.depth_noise, "max_grazing_deg": args.max_grazing},
+               "options": {"num_hypotheses": args.num_hypotheses, "azimuths": args.azimuths, "steps": args.steps,
+                           "seed": args.seed, "depth_noise": args.depth_noise, "max_grazing_deg": args.max_grazing},
                "mean": {k: mean_row([r[k] for r in results]) for k in rows if results and k in results[0]},
                "per_object": results}
     if pooled_conf:

@@ -1,31 +1,29 @@
 #!/usr/bin/env bash
-# Train the camera-relative household model for a fixed time on a lent GPU machine, evaluate it on the
-# held-out test objects there, and bring the EMA and the evaluation back.
+# Train the camera-relative household model for a fixed time on a GPU machine, evaluate it on the
+# held-out test objects there, and keep the EMA and the evaluation in $OUT.
 #
-# Why a script: such a machine is lent for minutes (15 in all, one command at most 10), starts bare,
-# cannot download, and takes 64 MiB with the repository included. So the training set travels as a
-# pack (`make gpu-pack`: views as WebP grids, ~8 MB), the run starts from the shipped checkpoint, its
-# cosine anneal is fitted to the time it has (`--time-budget`), and the EMA comes back as fp16 (9 MB;
-# a file must stay under 16 MiB). Continue across leases by pointing INIT at the last EMA that came
-# back. The evaluation (issue 14's protocol: test split, one sample, 25 DDIM steps) runs on the GPU
-# (expected to take minutes, not measured: no GPU has run it yet) where this CPU takes over an hour; it reads a second, lossless pack of the test split
-# with its masks, and a failure there keeps the EMA; benchmarks/household_bar.py prints the verdict.
-# It needs torch (CUDA), numpy, OpenCV, PyYAML, tqdm, scikit-image and matplotlib, which the lent
-# machine's image has. What comes back (at most 8 files):
-# ema_fp16.pt, log.txt and eval/ (evaluation.json, .md, samples.jsonl and three pictures).
+# Made for a bare GPU machine you reach for minutes and without network: the training set travels as
+# a pack (`make gpu-pack`: views as WebP grids, ~8 MB), the run starts from the shipped checkpoint, its
+# cosine anneal is fitted to the time it has (`--time-budget`), and the EMA is kept as fp16 (9 MB).
+# Continue a later run by pointing INIT at the last EMA. The evaluation (the household bar's protocol:
+# test split, K = 4 samples per target, 25 DDIM steps) runs on the GPU; it reads a second, lossless pack of the test
+# split with its masks, and a failure there keeps the EMA; benchmarks/household_bar.py prints the verdict.
+# It needs torch (CUDA), numpy, OpenCV, PyYAML, tqdm, scikit-image and matplotlib. What it writes
+# (at most 8 files): ema_fp16.pt, log.txt and eval/ (evaluation.json, .md, samples.jsonl, three pictures).
 #
-#   run(command="bash scripts/gpu_train.sh", carry=["gpu"], timeout_s=560)        # the device tool
-#   OUT=out/gpu_train BUDGET=60 bash scripts/gpu_train.sh                          # anywhere else
+#   make gpu-pack                                   # on the machine with the rendered data
+#   bash scripts/gpu_train.sh                       # on the GPU machine, with gpu/ copied beside the repository
+#   OUT=out/gpu_train BUDGET=60 bash scripts/gpu_train.sh    # a one-minute trial
 #
 # Every setting below can be overridden from the environment (the test runs it with PRESET=tiny).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT=${OUT:-out/gpu_train}                       # the device tool's OUT comes back to the session
+OUT=${OUT:-out/gpu_train}                       # what to keep: the EMA, the log and the evaluation
 PACK=${PACK:-gpu/household_train.zip}
 TEST_PACK=${TEST_PACK:-gpu/household_test.zip}
 INIT=${INIT-checkpoints/viewfusion_household_relative64_wip.pt}
 PRESET=${PRESET:-cpu-64}
-BUDGET=${BUDGET:-360}                           # seconds of training; the rest of a 560 s call: start-up, saving, evaluation
+BUDGET=${BUDGET:-360}                           # seconds of training; start-up, saving and evaluation come on top
 BATCH=${BATCH:-128}
 LR=${LR:-2e-4}
 WARMUP=${WARMUP:-200}
@@ -55,7 +53,7 @@ EOF
     if [ -f "$TEST_PACK" ]; then
         python3 -m nvs_fusion_ros.cli unpack-dataset "$TEST_PACK" --out "$work/test"
         python3 -m nvs_fusion_ros.cli evaluate --model "$OUT/ema_fp16.pt" --data "$work/test" --split test --repeats 1 \
-            --steps 25 --examples 6 --engine torch --max-batch 256 --out "$OUT/eval" || echo "evaluation failed; the EMA above is kept"
+            --steps 25 --num-hypotheses 4 --examples 6 --engine torch --max-batch 256 --out "$OUT/eval" || echo "evaluation failed; the EMA above is kept"
         [ ! -f "$OUT/eval/evaluation.json" ] || python3 benchmarks/household_bar.py "$OUT/eval/evaluation.json" || true
     fi
     return "${trained:-0}"

@@ -57,10 +57,10 @@ def test_synthesizer_hypotheses_are_reproducible_one_by_one(tiny_checkpoint: Pat
     rng = np.random.default_rng(0)
     views = [rng.integers(0, 256, (16, 16, 3), dtype=np.uint8) for _ in range(VIEWS)]
     synth = NovelViewSynthesizer(checkpoint, torch_runner(checkpoint.model, checkpoint.schedule, max_batch=4))
-    together = synth.synthesize(views, 2.0, num_samples=SAMPLES, steps=5, sampler="ddim", eta=1.0, seed=7)
+    together = synth.synthesize(views, 2.0, num_hypotheses=SAMPLES, steps=5, sampler="ddim", eta=1.0, seed=7)
     assert together.seeds == [7, 8, 9]
     assert together.uncertainty.max() > 0
     for k in (0, SAMPLES - 1):
-        alone = synth.synthesize(views, 2.0, num_samples=1, steps=5, sampler="ddim", eta=1.0, seed=7 + k)
+        alone = synth.synthesize(views, 2.0, num_hypotheses=1, steps=5, sampler="ddim", eta=1.0, seed=7 + k)
         # uint8 images: allow one level of rounding difference from batch-size dependent float sums.
         assert np.abs(alone.images[0].astype(int) - together.images[k].astype(int)).max() <= 1

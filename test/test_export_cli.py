@@ -12,9 +12,8 @@ import pytest
 import torch
 
 from nvs_fusion_ros.cli import main
-from nvs_fusion_ros.engines.onnx_export import INPUT_NAMES, OUTPUT_NAMES, example_inputs, file_sha256
+from nvs_fusion_ros.engines.onnx_export import INPUT_NAMES, OUTPUT_NAMES, card_path, example_inputs, file_sha256
 from nvs_fusion_ros.model.checkpoint import load_checkpoint
-from nvs_fusion_ros.training.export_cli import card_path
 
 
 @pytest.fixture

@@ -39,11 +39,11 @@ def test_min_snr_weighted_loss_is_the_clean_image_loss_capped_at_gamma(predictio
     truth = prediction_target(prediction, x0, eps, gamma)
     guess = truth + 0.1 * torch.randn(truth.shape, generator=g, dtype=torch.float64)
     x0_guess = (y_t - (1 - gamma).sqrt() * prediction_to_eps(prediction, guess, y_t, gamma)) / gamma.sqrt()
-    weights = Recipe(weighting="min-snr", min_snr_gamma=5.0).weights(schedule, t, prediction).double()
+    weights = Recipe(weighting="min-snr", min_snr_gamma=5.0).weights(schedule.gamma(t), prediction).double()
     weighted = weights * ((guess - truth) ** 2).flatten(1).mean(1)
     snr = log_snr(schedule, t).exp()
     torch.testing.assert_close(weighted, snr.clamp(max=5.0) * ((x0_guess - x0) ** 2).flatten(1).mean(1), rtol=2e-3, atol=1e-9)
-    assert torch.equal(Recipe().weights(schedule, t, prediction), torch.ones(4))
+    assert torch.equal(Recipe().weights(schedule.gamma(t), prediction), torch.ones(4))
 
 
 def test_unknown_recipe_names_are_refused_when_the_run_is_configured() -> None:

@@ -121,7 +121,7 @@ def test_64px_unshuffle_model_in_and_out_on_torch_and_onnxruntime(tmp_path: Path
     rng = np.random.default_rng(0)
     views = [rng.integers(0, 256, (48, 64, 3), dtype=np.uint8) for _ in range(3)]
     results = {engine: NovelViewSynthesizer.from_checkpoint(path, engine=engine, device="cpu").synthesize(
-        views, math.pi, num_samples=2, steps=3, seed=4) for engine in ("torch", "onnxruntime")}
+        views, math.pi, num_hypotheses=2, steps=3, seed=4) for engine in ("torch", "onnxruntime")}
     for result in results.values():
         assert result.images.shape == (2, 64, 64, 3) and result.weights.shape == (3, 64, 64)
     difference = np.abs(results["torch"].images.astype(int) - results["onnxruntime"].images.astype(int))

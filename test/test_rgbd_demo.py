@@ -26,7 +26,7 @@ def test_demo_rgbd_writes_cloud_mesh_picture_and_summary(tiny_checkpoint: Path, 
                  "--device", "cpu", "--steps", "2", "--timeout", "120", "--out", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text())
     # no --num-hypotheses: the node's own K, the one its min_confidence default is chosen for (not the RGB demo's 4)
-    assert summary["samples"] == 8 and summary["min_confidence"] == 0.875
+    assert summary["num_hypotheses"] == 8 and summary["min_confidence"] == 0.875
     assert summary["frame_id"] == "camera_color_optical_frame" and summary["stamp"] == "1.200000000"
     # the demo splits the cloud where the node did: its visible count is the one the node logged
     err = capfd.readouterr().err

@@ -49,7 +49,7 @@ class Probe:
     def __init__(self, checkpoint: Path, extra: tuple[Parameter, ...] = ()):
         self.session = RosSession(domain_id=next(_domains))
         overrides = [Parameter("model_file_path", value=str(checkpoint)), Parameter("engine", value="torch"),
-                     Parameter("samples", value=2), Parameter("azimuths", value=3), Parameter("steps", value=2),
+                     Parameter("num_hypotheses", value=2), Parameter("azimuths", value=3), Parameter("steps", value=2),
                      Parameter("resolution", value=32), Parameter("mask_period", value=0.0),
                      Parameter("input_qos", value="reliable"), Parameter("input_qos_depth", value=20), *extra]
         self.node = self.session.add(RgbdCompletionNode(context=self.session.context, parameter_overrides=overrides))

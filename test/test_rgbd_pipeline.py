@@ -39,7 +39,7 @@ def synthesizer(tmp_path: Path, reference: str) -> NovelViewSynthesizer:
     return NovelViewSynthesizer.from_checkpoint(path, engine="torch", device="cpu")
 
 
-OPTIONS = CompletionOptions(samples=2, azimuths=4, steps=2)
+OPTIONS = CompletionOptions(num_hypotheses=2, azimuths=4, steps=2)
 
 
 def test_completion_options_refuse_a_grazing_angle_outside_0_to_90() -> None:

@@ -29,7 +29,7 @@ def _views(n: int, seed: int = 0, size: tuple[int, int] = (20, 28)) -> list[np.n
 
 @pytest.mark.parametrize("n", [1, 3, 20])
 def test_synthesize_any_number_of_views(synth: NovelViewSynthesizer, n: int) -> None:
-    result = synth.synthesize(_views(n), math.pi / 2, num_samples=2, steps=4, seed=1)
+    result = synth.synthesize(_views(n), math.pi / 2, num_hypotheses=2, steps=4, seed=1)
     assert result.images.shape == (2, 16, 16, 3) and result.images.dtype == np.uint8
     assert result.weights.shape == (n, 16, 16) and result.weights.dtype == np.float32
     np.testing.assert_allclose(result.weights.sum(axis=0), 1.0, atol=1e-5)
@@ -45,18 +45,18 @@ def test_single_sample_has_zero_uncertainty_and_single_view_full_weight(synth: N
 
 def test_fixed_seed_reproduces_and_view_order_does_not_matter(synth: NovelViewSynthesizer) -> None:
     views = _views(4, seed=5)
-    a = synth.synthesize(views, 1.0, num_samples=2, steps=5, seed=11)
-    b = synth.synthesize(views[::-1], 1.0, num_samples=2, steps=5, seed=11)
+    a = synth.synthesize(views, 1.0, num_hypotheses=2, steps=5, seed=11)
+    b = synth.synthesize(views[::-1], 1.0, num_hypotheses=2, steps=5, seed=11)
     assert np.abs(a.images.astype(int) - b.images.astype(int)).max() <= 1  # rounding of a 1e-6 float difference
     np.testing.assert_allclose(a.weights[::-1], b.weights, rtol=0, atol=1e-5)
-    c = synth.synthesize(views, 1.0, num_samples=2, steps=5, seed=12)
+    c = synth.synthesize(views, 1.0, num_hypotheses=2, steps=5, seed=12)
     assert not np.array_equal(a.images, c.images)
 
 
 def test_hypothesis_k_does_not_depend_on_how_many_are_drawn(synth: NovelViewSynthesizer) -> None:
     views = _views(3, seed=2)
-    many = synth.synthesize(views, 2.0, num_samples=3, steps=4, sampler="ddim", eta=1.0, seed=40)
-    one = synth.synthesize(views, 2.0, num_samples=1, steps=4, sampler="ddim", eta=1.0, seed=41)
+    many = synth.synthesize(views, 2.0, num_hypotheses=3, steps=4, sampler="ddim", eta=1.0, seed=40)
+    one = synth.synthesize(views, 2.0, num_hypotheses=1, steps=4, sampler="ddim", eta=1.0, seed=41)
     assert np.abs(many.images[1].astype(int) - one.images[0].astype(int)).max() <= 1
 
 
@@ -80,7 +80,7 @@ def test_inputs_are_not_modified(synth: NovelViewSynthesizer) -> None:
         ([np.zeros((8, 8, 3), np.uint8)], "north", {}, "not a number"),
         ([np.zeros((8, 8, 3), np.uint8)] * 33, 0.0, {}, "exceed max_views=32"),
         ([np.zeros((8, 8, 3), np.uint8)], 0.0, {"sampler": "euler"}, "unknown sampler"),
-        ([np.zeros((8, 8, 3), np.uint8)], 0.0, {"num_samples": 0}, "num_samples"),
+        ([np.zeros((8, 8, 3), np.uint8)], 0.0, {"num_hypotheses": 0}, "num_hypotheses"),
         ([np.zeros((8, 8, 3), np.uint8)], 0.0, {"steps": 0}, "steps"),
     ],
 )

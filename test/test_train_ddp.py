@@ -62,8 +62,8 @@ class RankNoise:
         self.schedule = schedule
         self.generators = generators
 
-    def noise_for_training(self, y0: torch.Tensor, generator: torch.Generator | None = None):
-        parts = [self.schedule.noise_for_training(half, g)
+    def noise_for_training(self, y0: torch.Tensor, generator: torch.Generator | None = None, draw_levels=None):
+        parts = [self.schedule.noise_for_training(half, g, draw_levels)
                  for half, g in zip(y0.chunk(len(self.generators)), self.generators, strict=True)]
         return tuple(torch.cat(values) for values in zip(*parts, strict=True))
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import torch
 
-from nvs_fusion_ros.training.train import TrainConfig, Trainer, add_cli, run_trainer
+from nvs_fusion_ros.training.train import TrainConfig, Trainer
+from nvs_fusion_ros.training.train_cli import add_cli, run_trainer
 
 
 class RankWeightsTrainer(Trainer):

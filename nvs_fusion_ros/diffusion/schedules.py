@@ -8,10 +8,13 @@ paper's γ_1, the least noisy level.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
 import torch
+
+LevelDraw = Callable[["NoiseSchedule", int, "torch.Generator | None"], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -44,12 +47,14 @@ class NoiseSchedule:
         return gamma.sqrt() * y0 + (1.0 - gamma).sqrt() * noise
 
     def noise_for_training(
-        self, y0: torch.Tensor, generator: torch.Generator | None = None, t: torch.Tensor | None = None
+        self, y0: torch.Tensor, generator: torch.Generator | None = None, draw_levels: LevelDraw | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Algorithm 1, lines 3-4: a level per item (uniform unless ``t`` gives them) and Gaussian
-        noise; returns (ε, y_t, γ_t)."""
-        if t is None:
+        """Algorithm 1, lines 3-4: a level per item (uniform, or ``draw_levels(schedule, count, generator)``)
+        and Gaussian noise; returns (ε, y_t, γ_t)."""
+        if draw_levels is None:
             t = torch.randint(0, self.num_steps, (y0.shape[0],), generator=generator)
+        else:
+            t = draw_levels(self, y0.shape[0], generator)
         eps = torch.randn(y0.shape, generator=generator).to(y0.device)
         return eps, self.add_noise(y0, t, eps), self.gamma(t).to(y0.device)
 

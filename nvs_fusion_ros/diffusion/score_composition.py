@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from . import RENOISE_MODES
 from .samplers import DDIMSampler, StepCallback, gaussian_like
 from .schedules import NoiseSchedule
 
@@ -32,7 +33,6 @@ MatrixDenoiser = Callable[[torch.Tensor, int, slice], torch.Tensor]
 Weight = float | Callable[[int], float]
 
 VIEW_AXIS, FRAME_AXIS = 0, 1
-RENOISE_MODES = ("paper", "forward")
 
 
 def clean_from_eps(y_t: torch.Tensor, eps: torch.Tensor, gamma: float) -> torch.Tensor:

@@ -9,15 +9,17 @@ from __future__ import annotations
 import argparse
 import logging
 
-from ..model.checkpoint import load_checkpoint
-from .factory import EngineOptions, create_denoiser
+from .options import EngineOptions
 
 log = logging.getLogger(__name__)
 
 
 def add_cli(subparsers: argparse._SubParsersAction) -> None:
     defaults = EngineOptions()
-    parser = subparsers.add_parser("build-engine", help="build the TensorRT plan of a checkpoint (needs a GPU)")
+    parser = subparsers.add_parser(
+        "build-engine", epilog="example:\n  nvs-fusion build-engine models/viewfusion_default.pt",
+        description="Build the TensorRT plan of a checkpoint on this GPU and cache it, so a node's first start "
+                    "does not spend minutes on it. Needs an NVIDIA GPU and tensorrt >= 10.1.")
     parser.add_argument("checkpoint", help="model checkpoint (.pt)")
     parser.add_argument("--onnx", default=None, help="ONNX file to build from (default: exported from the checkpoint)")
     parser.add_argument("--engine-file", default=None, help="where to write the plan (default: the engine cache)")
@@ -36,6 +38,9 @@ def run(args: argparse.Namespace) -> int:
         engine="tensorrt", device=args.device, onnx_file_path=args.onnx, engine_file_path=args.engine_file,
         force_engine_update=args.force, enable_fp16=args.fp16, max_workspace_size=args.workspace, max_batch=args.max_batch,
     )
+    from ..model.checkpoint import load_checkpoint
+    from .factory import create_denoiser
+
     try:
         denoiser = create_denoiser(load_checkpoint(args.checkpoint), options)
     except RuntimeError as exc:  # TensorRT's own failures: the TensorRT log above says more, a traceback would not

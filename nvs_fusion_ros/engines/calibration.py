@@ -2,7 +2,7 @@
 
 Which CPU engine is fastest depends on the CPU, not on a rule: on an AMD Zen 4 ONNX Runtime
 led; on an Intel Xeon with AMX OpenVINO in bf16 ran the shipped network about twice as fast
-(issue 16). So at the first load the calibration runs a few denoising calls at the typical
+(docs/benchmarks.md). So at the first load the calibration runs a few denoising calls at the typical
 stream count on every CPU engine that is installed, picks the fastest, logs what it measured,
 and caches the result under a key of the CPU model and instruction sets, the engine versions,
 the thread count and the model's hash. Later loads read the cache and build only the winner.

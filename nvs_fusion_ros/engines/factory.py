@@ -54,7 +54,7 @@ def build_openvino(checkpoint: Checkpoint, options: EngineOptions, device: torch
     from .openvino_engine import OpenVinoDenoiser, openvino_has_bf16
 
     onnx_path = onnx_path_for(checkpoint, options.onnx_file_path, options.force_engine_update)
-    # bf16 by default where native: its samples of the shipped model are 55 dB from the fp32 ones (README)
+    # bf16 by default where native: its samples of the shipped model are 55 dB from the fp32 ones (docs/benchmarks.md)
     bf16 = openvino_has_bf16(options.openvino_device) if options.enable_bf16 is None else options.enable_bf16
     return OpenVinoDenoiser(onnx_path, checkpoint.config, options.openvino_device, bf16=bf16)
 

@@ -29,12 +29,12 @@ from torch import nn
 from ..atomic_file import atomic_path
 from ..model.config import UNetConfig
 from ..model.unet import ViewFusionUNet
+from .options import DEFAULT_OPSET
 
 log = logging.getLogger(__name__)
 
 INPUT_NAMES = ("views", "noisy", "angle", "noise_level")
 OUTPUT_NAMES = ("noise", "logits")
-DEFAULT_OPSET = 17
 
 
 @dataclass(frozen=True)

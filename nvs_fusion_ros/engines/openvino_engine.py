@@ -1,7 +1,7 @@
 """OpenVINO engine: the exported ONNX graph compiled by OpenVINO, fp32 or bf16, on an Intel (or any x86) CPU.
 
 On Intel Xeons with AMX, OpenVINO in bf16 ran the shipped network about twice as fast as
-ONNX Runtime (issue 16's measurement). bf16 runs only where the CPU computes it natively
+ONNX Runtime (docs/benchmarks.md). bf16 runs only where the CPU computes it natively
 (OpenVINO reports ``BF16`` among the device's optimisation capabilities); elsewhere the
 engine runs fp32 and says so. ``device_name`` is OpenVINO's: ``CPU`` here; ``GPU`` (Intel
 iGPU) and ``NPU`` are passed through untested.

@@ -19,6 +19,9 @@ ENGINES: dict[str, str] = {
     "torch": "PyTorch eager (CPU or CUDA, bf16/fp16 autocast where the hardware has it natively)",
 }
 
+#: ONNX opset of the exported model, the input of the ONNX Runtime, OpenVINO and TensorRT engines
+DEFAULT_OPSET = 17
+
 
 def device_problem(device: str) -> str | None:
     """Why ``device`` is not one the engines take (auto, cpu, cuda, cuda:N), or None; also the ROS parameter check."""

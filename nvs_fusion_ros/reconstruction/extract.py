@@ -23,11 +23,11 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from skimage.measure import marching_cubes
 
+from .config import DEFAULT_SURFACE_THRESHOLD
 from .field import VoxelField
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SURFACE_THRESHOLD = 0.1  # the opacity of one voxel at which the surface is drawn
 
 
 class EmptySurfaceError(ValueError):

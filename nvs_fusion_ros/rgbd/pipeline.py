@@ -1,7 +1,7 @@
 """RGB-D in, metric completion out: segmentation -> placement -> the model's hypotheses -> carving.
 
 The model is asked for K hypotheses at each of A orbit azimuths (``NovelViewSynthesizer.synthesize``
-with ``num_samples = K``), conditioned on the anchor view cropped as :mod:`placement` frames it:
+with ``num_hypotheses = K``), conditioned on the anchor view cropped as :mod:`placement` frames it:
 
 * a **camera-relative** model (``UNetConfig.angle_reference == "relative"``) takes the azimuths
   relative to the anchor (the newest view), so the anchor's model azimuth is 0; its views are
@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import cameras
+from ..diffusion import DEFAULT_STEPS
 from .completion import Completion, CompletionConfig, Hypotheses, complete
 from .depth import MAX_GRAZING_DEG, Intrinsics, remove_flying_pixels
 from .placement import Placement, fit_placement, model_view
@@ -38,20 +39,20 @@ MIN_CONFIDENCE = 0.875  # completed points kept by default: 7 of 8 hypotheses ag
 
 @dataclass(frozen=True)
 class CompletionOptions:
-    """How many hypotheses (``samples``) at how many azimuths, and the sampler's step count and seed.
+    """How many hypotheses (``num_hypotheses``) at how many azimuths, and the sampler's step count and seed.
 
     The defaults are the node's and the tabletop benchmark's: K = 8 gives ``MIN_CONFIDENCE`` its meaning."""
 
-    samples: int = 8
+    num_hypotheses: int = 8
     azimuths: int = 8
-    steps: int = 25
+    steps: int = DEFAULT_STEPS
     seed: int = 0
     max_grazing_deg: float = MAX_GRAZING_DEG  # flying-pixel filter (depth.remove_flying_pixels); 90 keeps every reading
     completion: CompletionConfig = field(default_factory=CompletionConfig)
     segmentation: SegmentationConfig = field(default_factory=SegmentationConfig)
 
     def __post_init__(self) -> None:
-        for name in ("samples", "azimuths", "steps"):
+        for name in ("num_hypotheses", "azimuths", "steps"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
         if not 0.0 < self.max_grazing_deg <= 90.0:
@@ -97,7 +98,7 @@ def sample_hypotheses(synthesizer: object, views: list[np.ndarray], angles: list
     """
     per_angle = []
     for i, angle in enumerate(angles):
-        result = synthesizer.synthesize(views, angle, num_samples=options.samples, steps=options.steps,  # type: ignore[attr-defined]
+        result = synthesizer.synthesize(views, angle, num_hypotheses=options.num_hypotheses, steps=options.steps,  # type: ignore[attr-defined]
                                         seed=options.seed + 1000 * i, callback=callback)
         per_angle.append(result.images)
         if progress is not None:

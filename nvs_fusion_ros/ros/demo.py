@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from ..diffusion import DEFAULT_STEPS
 from ..synthesis.cli import add_engine_arguments
-from ..synthesis.contact_sheet import colorize, contact_sheet, write_png
-from ..synthesis.tensors import read_rgb
+from ..synthesis.contact_sheet import Row, colorize, contact_sheet, heat_row, write_png
 from .bringup import default_config_path, load_parameters
 from .rgbd_demo import add_rgbd_arguments, run_rgbd
 
@@ -43,6 +43,8 @@ class DemoError(RuntimeError):
 
 def sample_views(folder: Path) -> list[tuple[float, np.ndarray]]:
     """(azimuth in degrees, RGB image) of each ``view_NN.png`` (NMR view NN of 24), by azimuth."""
+    from ..synthesis.tensors import read_rgb  # torch: imported to run, not to print --help
+
     views = []
     for path in sorted(folder.glob("view_*.png")):
         match = re.fullmatch(r"view_(\d+)\.png", path.name)
@@ -60,16 +62,22 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
 
 
 def add_cli(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("demo", help="run the ROS nodes on shipped sample views and save what they publish")
+    parser = subparsers.add_parser(
+        "demo", epilog="examples:\n  nvs-fusion demo\n  nvs-fusion demo --rgbd --out out/rgbd_demo",
+        description="The whole ROS pipeline in one process, over real ROS 2 topics: a replayed camera shows the "
+                    "shipped sample views of an object the model never saw; view_buffer keeps key views; novel_view "
+                    "answers a request for a hidden side and an orbit. Writes the PNGs that arrive, "
+                    "contact_sheet.png and summary.json (latencies). --rgbd replays RGB-D frames of a tabletop "
+                    "object to rgbd_completion instead.")
     add_engine_arguments(parser)
-    parser.add_argument("--steps", type=int, default=10, help="denoising steps per view (default 10)")
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="denoising steps per view")
     parser.add_argument("--num-hypotheses", type=int, default=None,
                         help="samples K for the hidden side (default: the node's, novel_view 4, rgbd_completion 8)")
     parser.add_argument("--input-views", type=int, default=3,
-                        help="how many sample views the camera shows, by azimuth from 0 deg (default 3: 0, 60, 120)")
-    parser.add_argument("--hidden-angle", type=float, default=240.0, help="azimuth of the hidden side, degrees")
+                        help="how many sample views the camera shows, by azimuth from 0 degrees (3: 0, 60, 120)")
+    parser.add_argument("--hidden-angle", type=float, default=240.0, help="azimuth of the hidden side, in degrees")
     parser.add_argument("--orbit", type=int, default=6,
-                        help="views in the orbit, evenly spaced from 0 deg (default 6: the sample views' azimuths)")
+                        help="views in the orbit, evenly spaced from 0 degrees (6: the sample views' azimuths)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for each stage")
     parser.add_argument("--views-dir", default=str(SAMPLE_VIEWS), help="folder of view_NN.png sample views")
     parser.add_argument("--config", default=None, help="ROS 2 params file (default: the shipped viewfusion.yaml)")
@@ -235,18 +243,21 @@ def write_outputs(out: Path, record: dict[str, Any], args: argparse.Namespace, t
         files.append(write_png(out / f"orbit_{round(math.degrees(angle)):03d}deg.png", image))
     hidden_truth = truth.get(round(args.hidden_angle) % 360)
     orbit_degrees = [round(math.degrees(a)) % 360 for a in orbit_angles]
+    input_degrees = sorted(truth)[: args.input_views]  # the camera showed these, in this order
+    view_captions = [f"{d} deg" for d in input_degrees] if len(input_degrees) == len(key_views) else \
+        [f"view {i}" for i in range(len(key_views))]
     rows = [
-        ("key views (as published on views)", key_views),
-        (f"hypotheses at the hidden side, {args.hidden_angle:.0f} deg"
-         + (" (last: true view)" if hidden_truth is not None else ""),
-         hypotheses + ([hidden_truth] if hidden_truth is not None else [])),
-        ("weight map per key view (0..1)", [colorize(w, 1.0) for w in weights]),
-        ("uncertainty (std over hypotheses)", [colorize(uncertainty)]),
-        (f"orbit at {orbit_degrees} deg", orbit),
+        Row("key views (as published on views), by azimuth", key_views, view_captions),
+        Row(f"hypotheses at the hidden side, {args.hidden_angle:.0f} deg",
+            hypotheses + ([hidden_truth] if hidden_truth is not None else []),
+            [f"k = {k}" for k in range(len(hypotheses))] + (["true view"] if hidden_truth is not None else [])),
+        heat_row("weight map per key view at the hidden side", weights, 1.0, view_captions),
+        heat_row("uncertainty (std over hypotheses)", [uncertainty]),
+        Row("orbit", orbit, [f"{d} deg" for d in orbit_degrees]),
     ]
     if all(d in truth for d in orbit_degrees):
-        rows.append(("true views at the orbit angles (only the key views were given to the model)",
-                     [truth[d] for d in orbit_degrees]))
+        rows.append(Row("true views at the orbit angles (only the key views were given to the model)",
+                        [truth[d] for d in orbit_degrees], [f"{d} deg" for d in orbit_degrees]))
     files.append(write_png(out / "contact_sheet.png", contact_sheet(rows)))
     summary = {
         "model": record["model"], "engine": record["engine"], "steps": args.steps, "num_hypotheses": record["num_hypotheses"],

@@ -61,7 +61,7 @@ class NovelViewJobs:
 
     def synthesize(self, control: JobControl, views: Sequence[np.ndarray], angle: float, request: Request,
                    header: Header, received: float) -> None:
-        result = self.synthesizer.synthesize(views, angle, num_samples=request.num_hypotheses, callback=control.check,
+        result = self.synthesizer.synthesize(views, angle, num_hypotheses=request.num_hypotheses, callback=control.check,
                                              **request.sampling())
         messages = [("image", numpy_to_image(result.images[0], "rgb8", header)),
                     ("mean", numpy_to_image(result.mean, "rgb8", header)),

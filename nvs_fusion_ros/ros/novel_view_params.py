@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..diffusion import DEFAULT_STEPS, RENOISE_MODES
 from ..diffusion.samplers import SAMPLERS
-from ..diffusion.score_composition import RENOISE_MODES
 from ..engines.factory import ENGINES
 from ..engines.options import device_problem
 from ..reconstruction.distill import DistillConfig
@@ -39,7 +39,8 @@ PARAMETERS = (
     ParamSpec("force_engine_update", False, "Rebuild the ONNX export / TensorRT plan even if cached.", read_only=True),
     ParamSpec("enable_fp16", True, "Build TensorRT plans with FP16 enabled.", read_only=True),
     ParamSpec("num_hypotheses", 4, "Samples K per target-angle request (occlusion hypotheses).", int_range=(1, 32)),
-    ParamSpec("steps", 25, "Denoising steps (ddim, dpmpp2m); ddpm always runs the full schedule.", int_range=(1, 2000)),
+    ParamSpec("steps", DEFAULT_STEPS, "Denoising steps (ddim, dpmpp2m); ddpm always runs the full schedule.",
+              int_range=(1, 2000)),
     ParamSpec("sampler", "ddim", "Reverse-process sampler.", choices=tuple(SAMPLERS)),
     ParamSpec("seed", RANDOM_SEED, "Base seed (hypothesis k uses seed + k); -1 = random per request.",
               int_range=(RANDOM_SEED, 2**31 - 1)),

@@ -38,7 +38,7 @@ def add_rgbd_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rgbd-object", default=None,
                         help="mesh_normalized.npz (or an NMR object folder holding one) to stand on the table; "
                              "default: an 8x6x12 cm box")
-    parser.add_argument("--rgbd-azimuths", type=int, default=8, help="orbit azimuths of the completion (default 8)")
+    parser.add_argument("--rgbd-azimuths", type=int, default=8, help="orbit azimuths of the completion")
 
 
 def load_object(path: str | None) -> TabletopObject:
@@ -80,7 +80,7 @@ def run_rgbd(args: argparse.Namespace) -> int:
                  Parameter("steps", value=args.steps), Parameter("input_qos", value="reliable"),
                  Parameter("mask_period", value=0.0)]
     if args.num_hypotheses is not None:  # else the node's default K, which its min_confidence default is set for
-        overrides.append(Parameter("samples", value=args.num_hypotheses))
+        overrides.append(Parameter("num_hypotheses", value=args.num_hypotheses))
     from .rgbd_node import RgbdCompletionNode  # loads the model: after the arguments are known to be good
 
     started = time.perf_counter()
@@ -142,7 +142,7 @@ def run_rgbd(args: argparse.Namespace) -> int:
     summary = {
         "model": str(node.synthesizer.checkpoint.path), "frame_id": cloud.header.frame_id,  # type: ignore[attr-defined]
         "stamp": f"{cloud.header.stamp.sec}.{cloud.header.stamp.nanosec:09d}",  # type: ignore[attr-defined]
-        "answer": answer.message, "samples": node.options.samples, "min_confidence": node.min_confidence,
+        "answer": answer.message, "num_hypotheses": node.options.num_hypotheses, "min_confidence": node.min_confidence,
         "points": len(points), "visible_points": len(visible),
         "completed_points": len(points) - len(visible), "mesh_triangles": len(faces),
         "timings_s": {"start_and_load_model": loaded - started, "complete_answer": answered - asked,

@@ -73,7 +73,7 @@ PARAMETERS = (
               read_only=True, float_range=(0.0, 60.0)),
     *(spec for spec in NOVEL_VIEW_PARAMETERS if spec.name in ("engine", "device", "max_views")),
     ParamSpec("model_file_path", "", f"Checkpoint (.pt); '' = {RGBD_MODEL} (camera-relative household model).", read_only=True),
-    ParamSpec("samples", CompletionOptions.samples,
+    ParamSpec("num_hypotheses", CompletionOptions.num_hypotheses,
               "K occlusion hypotheses per azimuth; confidence is their agreement (K = 8: steps of 1/8).",
               read_only=True, int_range=(1, 32)),
     ParamSpec("azimuths", CompletionOptions.azimuths, "Orbit azimuths of the hidden side.", read_only=True, int_range=(2, 36)),
@@ -97,8 +97,8 @@ class RgbdCompletionNode(Node):
         super().__init__(NODE_NAME, **node_options)
         declare(self, PARAMETERS)
         value = lambda name: self.get_parameter(name).value  # noqa: E731
-        self.options = CompletionOptions(**{n: value(n) for n in ("samples", "azimuths", "steps", "seed", "max_grazing_deg")},
-                                         completion=CompletionConfig(resolution=value("resolution")))
+        options = {n: value(n) for n in ("num_hypotheses", "azimuths", "steps", "seed", "max_grazing_deg")}
+        self.options = CompletionOptions(**options, completion=CompletionConfig(resolution=value("resolution")))
         model = value("model_file_path") or rgbd_model_path()
         self.synthesizer = NovelViewSynthesizer.from_checkpoint(model, engine=value("engine"), device=value("device"),
                                                                 max_views=value("max_views"))
@@ -135,9 +135,9 @@ class RgbdCompletionNode(Node):
         self.create_service(Trigger, "~/complete", self._on_complete)
         self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics)
         self.get_logger().info(f"pairing {value('colour_topic')}, {value('depth_topic')} and {value('camera_info_topic')} "
-                               f"within {value('sync_slop')} s; ~/complete samples {self.options.samples} hypotheses "
+                               f"within {value('sync_slop')} s; ~/complete samples {self.options.num_hypotheses} hypotheses "
                                f"at {self.options.azimuths} azimuths and publishes the completed points at least "
-                               f"{math.ceil(self.min_confidence * self.options.samples - 1e-9)} of them agree on "
+                               f"{math.ceil(self.min_confidence * self.options.num_hypotheses - 1e-9)} of them agree on "
                                f"(min_confidence {self.min_confidence:g})")
 
     # --- inputs --------------------------------------------------------------------------------------

@@ -1,4 +1,8 @@
-"""``nvs-fusion synthesize``: PNG views in, synthesized PNGs and a contact sheet out."""
+"""``nvs-fusion synthesize``: PNG views in, synthesized PNGs and a contact sheet out.
+
+Also the options every model-running subcommand shares. Torch and the model load inside ``run``, so
+printing the options stays quick.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +13,21 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tqdm import tqdm
+from ..diffusion import DEFAULT_STEPS, SAMPLER_NAMES
+from ..engines.options import ENGINES
 
-from ..diffusion.samplers import SAMPLERS
-from ..engines.factory import ENGINES
-from .contact_sheet import colorize, contact_sheet, write_png
-from .synthesizer import NovelViewSynthesizer
-from .tensors import read_rgb
+EXAMPLES = """\
+examples:
+  nvs-fusion synthesize front.png left.png --angle 180 --num-hypotheses 4
+  nvs-fusion synthesize views/*.png --angle 90 --model checkpoints/my_model.pt --engine onnxruntime
+"""
 
 
 @contextmanager
 def progress_bar(desc: str, unit: str) -> Iterator[Callable[[int, int], None]]:
     """A tqdm bar driven by ``callback(done, total)``, the progress signature of samplers and distillation."""
+    from tqdm import tqdm
+
     with tqdm(desc=desc, unit=unit) as bar:
         def update(done: int, total: int) -> None:
             bar.total = total
@@ -33,43 +40,53 @@ def progress_bar(desc: str, unit: str) -> Iterator[Callable[[int, int], None]]:
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     """Model and engine options shared by every subcommand that runs the model."""
     parser.add_argument("--model", default=None,
-                        help="checkpoint (.pt); default: the shipped model (demo --rgbd: rgbd_completion's household model)")
-    parser.add_argument("--engine", default="auto", choices=list(ENGINES))
+                        help="checkpoint (.pt); default: the shipped model")
+    parser.add_argument("--engine", default="auto", choices=list(ENGINES),
+                        help="inference engine; auto measures the installed ones and keeps the fastest")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
 
 
 def add_cli(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("synthesize", help="synthesize a novel view from pose-free input views")
-    parser.add_argument("views", nargs="+", help="input view images (PNG/JPEG)")
+    parser = subparsers.add_parser(
+        "synthesize", epilog=EXAMPLES,
+        description="Synthesize an object from a new azimuth, from pose-free views of it. Writes sample_NN.png, "
+                    "contact_sheet.png (inputs, hypotheses, weight and uncertainty maps) and summary.json.")
+    parser.add_argument("views", nargs="+", help="input view images (PNG/JPEG), any order of azimuths")
     parser.add_argument("--angle", type=float, default=180.0,
-                        help="target azimuth in degrees (default 180: the side the anchor view cannot see); "
-                             "relative to the anchor view for a relative-mode model, canonical otherwise")
+                        help="target azimuth in degrees (180: the side the anchor view cannot see); relative to the "
+                             "anchor view for a camera-relative model, to the dataset's frame for a canonical one")
     parser.add_argument("--anchor", type=int, default=-1,
-                        help="index of the anchor view among the inputs (default -1: the last one)")
-    parser.add_argument("--samples", type=int, default=1, help="number of samples (occlusion hypotheses)")
-    parser.add_argument("--steps", type=int, default=50, help="denoising steps")
-    parser.add_argument("--sampler", default="ddim", choices=list(SAMPLERS))
-    parser.add_argument("--seed", type=int, default=None)
+                        help="index of the anchor view among the inputs (-1: the last one)")
+    parser.add_argument("--num-hypotheses", type=int, default=1,
+                        help="how many samples K of the target view (occlusion hypotheses); K > 1 adds an uncertainty map")
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="denoising steps per sample")
+    parser.add_argument("--sampler", default="ddim", choices=SAMPLER_NAMES, help="diffusion sampler")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the first hypothesis (the k-th uses seed + k); "
+                                                              "default: random")
     parser.add_argument("--out", default="out/synthesize", help="output folder")
     add_engine_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from .contact_sheet import Row, contact_sheet, heat_row, write_png
+    from .synthesizer import NovelViewSynthesizer
+    from .tensors import read_rgb
+
     views = [read_rgb(p) for p in args.views]
     synth = NovelViewSynthesizer.from_checkpoint(args.model, engine=args.engine, device=args.device)
     with progress_bar("denoising", "step") as progress:
-        result = synth.synthesize(views, math.radians(args.angle), num_samples=args.samples, steps=args.steps,
+        result = synth.synthesize(views, math.radians(args.angle), num_hypotheses=args.num_hypotheses, steps=args.steps,
                                   sampler=args.sampler, seed=args.seed, callback=progress,
                                   anchor=args.anchor)
     out = Path(args.out)
     for k, image in enumerate(result.images):
         write_png(out / f"sample_{k:02d}.png", image)
     rows = [
-        ("inputs (as the model sees them)", list(result.inputs)),
-        (f"samples at {args.angle:.0f} deg", list(result.images)),
-        ("weight map per input view (0..1)", [colorize(w, 1.0) for w in result.weights]),
-        ("uncertainty (std over samples)", [colorize(result.uncertainty)]),
+        Row("inputs (as the model sees them)", list(result.inputs), [f"view {i}" for i in range(len(result.inputs))]),
+        Row(f"hypotheses at {args.angle:.0f} deg", list(result.images), [f"k = {k}" for k in range(len(result.images))]),
+        heat_row("weight map per input view", list(result.weights), 1.0, [f"view {i}" for i in range(len(result.weights))]),
+        heat_row("uncertainty (std over hypotheses)", [result.uncertainty]),
     ]
     write_png(out / "contact_sheet.png", contact_sheet(rows))
     summary = {"angle_deg": args.angle, "seeds": result.seeds, "timings": result.timings,

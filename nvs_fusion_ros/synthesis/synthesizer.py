@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..diffusion import DEFAULT_STEPS
 from ..diffusion.samplers import StepCallback, generators_from_seeds
 from ..engines.factory import EngineOptions
 from ..model.checkpoint import Checkpoint, load_checkpoint
@@ -143,8 +144,8 @@ class NovelViewSynthesizer:
         self,
         views: Sequence[np.ndarray],
         target_angle: float,
-        num_samples: int = 1,
-        steps: int = 50,
+        num_hypotheses: int = 1,
+        steps: int = DEFAULT_STEPS,
         sampler: str = "ddim",
         seed: int | None = None,
         eta: float = 0.0,
@@ -156,23 +157,24 @@ class NovelViewSynthesizer:
         The angle is measured from the anchor view ``views[anchor]`` (default: the last, newest
         view; 0 = the anchor's own viewpoint, π = the side it cannot see) for a relative-mode
         model, or in the object's canonical frame for a canonical-mode one (``anchor`` unused).
+        ``num_hypotheses`` samples K are drawn (occlusion hypotheses; K > 1 fills ``uncertainty``).
         Sample k uses seed ``seed + k`` (a random base seed when ``seed`` is None, reported
         in the result), so each hypothesis is reproducible on its own.
         """
         started = time.perf_counter()
         angle = validate_angle(target_angle)
-        if not isinstance(num_samples, (int, np.integer)) or num_samples < 1:
-            raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
+        if not isinstance(num_hypotheses, (int, np.integer)) or num_hypotheses < 1:
+            raise ValueError(f"num_hypotheses must be a positive integer, got {num_hypotheses!r}")
         chosen_sampler = self.runner.sampler(sampler, steps=steps, eta=eta)
         inputs = prepare_views(views, self.image_size, self.max_views)
         if not -len(inputs) <= anchor < len(inputs):
             raise ValueError(f"anchor {anchor} is not one of the {len(inputs)} views")
         base_seed = secrets.randbits(31) if seed is None else int(seed)
-        seeds = [base_seed + k for k in range(num_samples)]
+        seeds = [base_seed + k for k in range(num_hypotheses)]
         prepared = time.perf_counter()
 
-        out = self.runner.sample(Conditioning.repeated(to_tensor(inputs), num_samples, anchor),
-                                 torch.full((num_samples,), angle, dtype=torch.float64), generators_from_seeds(seeds),
+        out = self.runner.sample(Conditioning.repeated(to_tensor(inputs), num_hypotheses, anchor),
+                                 torch.full((num_hypotheses,), angle, dtype=torch.float64), generators_from_seeds(seeds),
                                  chosen_sampler, callback=callback)
         images = to_uint8(out.images)
         weights = out.weights.mean(dim=0).cpu().numpy().astype(np.float32)
@@ -181,7 +183,7 @@ class NovelViewSynthesizer:
         return SynthesisResult(
             images=images,
             weights=weights,
-            uncertainty=uncertainty_map(images) if num_samples > 1 else np.zeros(images.shape[1:3], np.float32),
+            uncertainty=uncertainty_map(images) if num_hypotheses > 1 else np.zeros(images.shape[1:3], np.float32),
             mean=mean_image(images),
             inputs=inputs,
             target_angle=angle,
@@ -200,7 +202,7 @@ class NovelViewSynthesizer:
         views: Sequence[np.ndarray],
         angles: Sequence[float],
         autoregressive: bool = True,
-        steps: int = 50,
+        steps: int = DEFAULT_STEPS,
         sampler: str = "ddim",
         seed: int | None = None,
         callback: StepCallback | None = None,

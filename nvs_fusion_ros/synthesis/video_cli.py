@@ -1,4 +1,7 @@
-"""``nvs-fusion synthesize-video``: a clip of camera frames in, the V x F matrix out (PNGs, contact sheet, GIF)."""
+"""``nvs-fusion synthesize-video``: a clip of camera frames in, the V x F matrix out (PNGs, contact sheet, GIF).
+
+The model code (torch) is imported inside ``run`` and ``read_clip``, so printing the options stays quick.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +11,18 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 from PIL import Image
 
-from ..diffusion.score_composition import RENOISE_MODES
 from .cli import add_engine_arguments, progress_bar
 from .contact_sheet import contact_sheet, write_png
-from .tensors import read_rgb
-from .video_synthesizer import METHODS, CompositionSettings, VideoResult, VideoSynthesizer
+from .video_settings import METHODS, CompositionSettings, add_composition_arguments
+
+if TYPE_CHECKING:
+    from .video_synthesizer import VideoResult
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -34,6 +39,8 @@ def evenly_spaced(count: int, wanted: int) -> list[int]:
 def read_clip(sources: Sequence[str], frames: int) -> list[np.ndarray]:
     """RGB frames from image files (in the given order), a folder of images (sorted by name) or a video file,
     ``frames`` of them evenly spaced over the clip."""
+    from .tensors import read_rgb
+
     if len(sources) == 1 and Path(sources[0]).is_dir():
         files = sorted(p for p in Path(sources[0]).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
@@ -98,19 +105,20 @@ def write_gif(path: Path, result: VideoResult, frame_ms: int = 250) -> Path:
 
 
 def add_cli(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("synthesize-video",
-                                   help="synthesize a moving object from several azimuths at every frame of a clip")
+    parser = subparsers.add_parser(
+        "synthesize-video",
+        description="Synthesize a moving object from several azimuths at every frame of a clip (Diffusion² "
+                    "composition of the view model and the temporal model). Writes one PNG per view and frame, "
+                    "contact_sheet.png, clip.gif and summary.json.",
+        epilog="example:\n  nvs-fusion synthesize-video clip.mp4 --angles 90 180 270 --frames 8")
     parser.add_argument("clip", nargs="+", help="frames in order (PNG/JPEG), a folder of them, or a video file")
     parser.add_argument("--angles", type=float, nargs="+", default=[0.0, 90.0, 180.0, 270.0],
-                        help="target azimuths in degrees (default 0 90 180 270)")
-    parser.add_argument("--frames", type=int, default=8, help="frames taken from the clip, evenly spaced (default 8)")
-    parser.add_argument("--method", default="composition", choices=METHODS)
-    parser.add_argument("--steps", type=int, default=CompositionSettings.steps, help="DDIM steps")
-    parser.add_argument("--weight", type=float, default=CompositionSettings.weight, help="s, the view model's share")
-    parser.add_argument("--rollback", type=int, default=CompositionSettings.rollback_steps,
-                        help="variance-reducing rollback steps (the first N steps are taken twice)")
-    parser.add_argument("--renoise", default=CompositionSettings.renoise_mode, choices=RENOISE_MODES)
-    parser.add_argument("--seed", type=int, default=None)
+                        help="target azimuths in degrees")
+    parser.add_argument("--frames", type=int, default=8, help="frames taken from the clip, evenly spaced")
+    parser.add_argument("--method", default="composition", choices=METHODS,
+                        help="composition: the view and temporal models together; per-frame: the view model alone")
+    add_composition_arguments(parser)
+    parser.add_argument("--seed", type=int, default=None, help="seed of the sampling noise; default: random")
     parser.add_argument("--temporal-model", default=None, help="temporal checkpoint; default: the shipped one")
     parser.add_argument("--out", default="out/synthesize_video", help="output folder")
     add_engine_arguments(parser)
@@ -123,6 +131,8 @@ def run(args: argparse.Namespace) -> int:
     settings = CompositionSettings(steps=args.steps, weight=args.weight, rollback_steps=args.rollback,
                                    renoise_mode=args.renoise)
     frames = read_clip(args.clip, args.frames)
+    from .video_synthesizer import VideoSynthesizer
+
     if args.method == "per-frame":
         from .synthesizer import NovelViewSynthesizer
 

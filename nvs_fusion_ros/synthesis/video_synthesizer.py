@@ -28,15 +28,15 @@ import numpy as np
 import torch
 
 from ..diffusion.samplers import StepCallback, generators_from_seeds
-from ..diffusion.score_composition import RENOISE_MODES, sample_matrix
+from ..diffusion.score_composition import sample_matrix
 from ..model.checkpoint import Checkpoint, load_checkpoint
 from .preprocess import prepare_views, validate_angle
 from .synthesizer import NovelViewSynthesizer, default_model_path
 from .tensors import to_tensor, to_uint8
 from .video import time_denoiser, view_denoiser
+from .video_settings import METHODS, CompositionSettings
 
 DEFAULT_TEMPORAL_MODEL_NAME = "temporal_default.pt"
-METHODS = ("composition", "per-frame")
 
 
 def default_temporal_model_path() -> Path:
@@ -66,26 +66,6 @@ class VideoResult:
     method: str
     seeds: list[int]
     timings: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class CompositionSettings:
-    """Sampling settings of a clip: DDIM ``steps``, weight ``s`` of D_view, rollbacks and their re-noising."""
-
-    steps: int = 25
-    weight: float = 0.5
-    rollback_steps: int = 5
-    renoise_mode: str = "forward"
-
-    def __post_init__(self) -> None:
-        if self.steps < 1:
-            raise ValueError(f"steps must be at least 1, got {self.steps}")
-        if not 0.0 <= self.weight <= 1.0:
-            raise ValueError(f"weight s must be in [0, 1], got {self.weight}")
-        if not 0 <= self.rollback_steps <= self.steps:
-            raise ValueError(f"rollback_steps must be in 0..steps ({self.steps}), got {self.rollback_steps}")
-        if self.renoise_mode not in RENOISE_MODES:
-            raise ValueError(f"unknown re-noise mode {self.renoise_mode!r}; choose one of {list(RENOISE_MODES)}")
 
 
 def check_compatible(view: Checkpoint, temporal: Checkpoint) -> None:

@@ -30,7 +30,6 @@ model's resolution (the dataset is resized with area interpolation when it diffe
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
@@ -45,15 +44,15 @@ import yaml
 from tqdm import tqdm
 
 from .. import cameras
-from ..diffusion.samplers import SAMPLERS, Sampler, generators_from_seeds
+from ..diffusion.samplers import Sampler, generators_from_seeds
 from ..engines.base import Denoiser
 from ..engines.factory import EngineOptions
 from ..model.checkpoint import load_checkpoint
-from ..synthesis.cli import add_engine_arguments
 from ..synthesis.contact_sheet import contact_sheet, write_png
 from ..synthesis.runner import Conditioning, ModelRunner
-from ..synthesis.synthesizer import default_model_path, mean_image
+from ..synthesis.synthesizer import mean_image
 from ..synthesis.tensors import to_tensor, to_uint8
+from .configs import EvalConfig
 from .ensemble_metrics import ENSEMBLE_METRICS, calibration, ensemble_scores
 from .metrics import FOREGROUND_METRICS, LPIPS_UNAVAILABLE, PSNR_CAP_DB, ImageMetrics
 from .nmr_dataset import VIEW_COUNT, NMRViews
@@ -97,48 +96,6 @@ class Draw:
     inputs: tuple[int, ...]
     target: int
     seed: int
-
-
-@dataclass
-class EvalConfig:
-    """Everything that defines an evaluation run; stored in its JSON."""
-
-    data: str
-    model: str
-    split: str = "test"
-    limit: int | None = None
-    repeats: int = 3
-    max_views: int = 6
-    view_counts: tuple[int, ...] = ()  # the N of the per-view-count protocol; () = 1..max_views
-    steps: int = 25  # the nodes' default
-    num_hypotheses: int = 4  # K samples per draw
-    sampler: str = "ddim"
-    eta: float = 0.0  # DDIM only: 0 deterministic (ODE), 1 ancestral over the same levels (the paper samples ancestrally)
-    seed: int = 0
-    engine: str = "auto"
-    device: str = "auto"
-    max_batch: int = 64
-    lpips_weights: str | None = None
-    examples: int = 4
-
-    def __post_init__(self) -> None:
-        if self.repeats < 1 or self.steps < 1 or self.max_batch < 1 or self.num_hypotheses < 1:
-            raise ValueError("repeats, steps, num_hypotheses and max_batch must be at least 1")
-        if self.limit is not None and self.limit < 1:
-            raise ValueError(f"limit must be at least 1, got {self.limit}")
-        if self.max_views < 1:
-            raise ValueError(f"max_views must be at least 1, got {self.max_views}")
-        if self.max_views > VIEW_COUNT - 1:
-            log.warning("max_views %d capped at %d: the target leaves %d other views", self.max_views, VIEW_COUNT - 1,
-                        VIEW_COUNT - 1)
-            self.max_views = VIEW_COUNT - 1
-        self.view_counts = tuple(sorted(set(self.view_counts))) or tuple(range(1, self.max_views + 1))
-        if not all(1 <= n <= self.max_views for n in self.view_counts):
-            raise ValueError(f"view_counts must lie in 1..max_views={self.max_views}, got {list(self.view_counts)}")
-        if self.sampler not in SAMPLERS:
-            raise ValueError(f"unknown sampler {self.sampler!r}; choose one of {sorted(SAMPLERS)}")
-        if not 0.0 <= self.eta <= 1.0:
-            raise ValueError(f"eta must be in [0, 1], got {self.eta}")
 
 
 # --------------------------------------------------------------------------- draws
@@ -631,53 +588,3 @@ def write_outputs(out: Path, evaluation: Evaluation, examples: int) -> dict[str,
     if evaluation.hidden_sides is not None:
         paths["hidden_sides"] = write_png(out / "hidden_sides.png", evaluation.hidden_sides)
     return paths
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def add_cli(subparsers: argparse._SubParsersAction) -> None:
-    """Register the ``evaluate`` subcommand."""
-    parser = subparsers.add_parser("evaluate", help="PSNR/SSIM/LPIPS with the paper's protocols, against baselines")
-    parser.add_argument("--data", required=True, help="NMR-layout dataset root")
-    parser.add_argument("--split", default="test", help="split list to evaluate (default test)")
-    parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N objects of the split")
-    parser.add_argument("--repeats", type=int, default=3, help="single-view protocol repeats (paper: 3)")
-    parser.add_argument("--max-views", type=int, default=6, help="largest number of input views (paper: 6; at most 23)")
-    parser.add_argument("--view-counts", type=int, nargs="+", default=[],
-                        help="numbers of input views of the per-view-count protocol (default: 1..max-views)")
-    parser.add_argument("--steps", type=int, default=EvalConfig.steps, help="denoising steps (the nodes' default)")
-    parser.add_argument("--num-hypotheses", type=int, default=EvalConfig.num_hypotheses,
-                        help="K samples (occlusion hypotheses) per target: scored one by one, as their mean and as a set")
-    parser.add_argument("--sampler", default="ddim", choices=list(SAMPLERS), help="reverse process")
-    parser.add_argument("--eta", type=float, default=0.0,
-                        help="DDIM noise: 0 deterministic, 1 ancestral over the spaced levels (the paper's DDPM, respaced)")
-    parser.add_argument("--seed", type=int, default=0, help="seeds every draw and every diffusion sample")
-    parser.add_argument("--max-batch", type=int, default=64, help="network streams (views) per denoising call")
-    parser.add_argument("--lpips-weights", default=None,
-                        help="VGG16 + LPIPS linear weights (format: see nvs_fusion_ros/training/metrics.py); "
-                             "without it LPIPS is reported as unavailable")
-    parser.add_argument("--examples", type=int, default=4, help="objects shown in examples.png")
-    parser.add_argument("--out", default="out/evaluate", help="output folder")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="torch CPU threads (0: torch's default; 1 is much faster on cores busy with training)")
-    add_engine_arguments(parser)
-    parser.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    cfg = EvalConfig(
-        data=args.data, model=str(args.model or default_model_path()), split=args.split, limit=args.limit,
-        repeats=args.repeats, max_views=args.max_views, view_counts=tuple(args.view_counts), steps=args.steps,
-        num_hypotheses=args.num_hypotheses,
-        sampler=args.sampler, eta=args.eta, seed=args.seed,
-        engine=args.engine, device=args.device, max_batch=args.max_batch, lpips_weights=args.lpips_weights,
-        examples=args.examples,
-    )
-    evaluation = evaluate(cfg)
-    paths = write_outputs(Path(args.out), evaluation, cfg.examples)
-    print(markdown_report(evaluation.report))
-    print("\n".join(f"{name}: {path}" for name, path in paths.items()))
-    return 0

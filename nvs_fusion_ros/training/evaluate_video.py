@@ -30,12 +30,9 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import cameras
-from ..diffusion.score_composition import RENOISE_MODES
 from ..synthesis.cli import add_engine_arguments
 from ..synthesis.contact_sheet import contact_sheet, write_png
-from ..synthesis.video_synthesizer import CompositionSettings, VideoSynthesizer
-from .metrics import ImageMetrics
-from .video_dataset import VideoClips
+from ..synthesis.video_settings import CompositionSettings, add_composition_arguments
 
 log = logging.getLogger(__name__)
 METHODS = ("per_frame", "composition", "composition_rollback")
@@ -52,10 +49,10 @@ class VideoEvalConfig:
     limit: int | None = None
     frames: int = 8
     offsets: tuple[int, ...] = (3, 6, 12, 18)
-    steps: int = 25
-    weight: float = 0.5
-    rollback_steps: int = 5
-    renoise_mode: str = "forward"
+    steps: int = CompositionSettings.steps
+    weight: float = CompositionSettings.weight
+    rollback_steps: int = CompositionSettings.rollback_steps
+    renoise_mode: str = CompositionSettings.renoise_mode
     seed: int = 0
     engine: str = "auto"
     device: str = "auto"
@@ -89,6 +86,10 @@ def clip_draw(clip_index: int, seed: int, offsets: tuple[int, ...]) -> tuple[int
 
 def evaluate_video(cfg: VideoEvalConfig, out: Path, show_progress: bool = True) -> dict:
     """Run the three methods on every clip; write the JSON, Markdown and contact sheets to ``out``."""
+    from ..synthesis.video_synthesizer import VideoSynthesizer  # torch: imported to run, not to print --help
+    from .metrics import ImageMetrics
+    from .video_dataset import VideoClips
+
     started = time.perf_counter()
     synth = VideoSynthesizer.from_checkpoints(cfg.model, cfg.temporal_model or None, engine=cfg.engine, device=cfg.device)
     clips = VideoClips(cfg.data, cfg.split, frames=cfg.frames, image_size=synth.image_size)
@@ -160,20 +161,20 @@ def markdown_report(report: dict) -> str:
 
 
 def add_cli(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("evaluate-video", help="score composition vs per-frame ViewFusion on held-out clips")
+    parser = subparsers.add_parser(
+        "evaluate-video", epilog="example:\n  nvs-fusion evaluate-video --data data/dynamic --limit 4",
+        description="Score the moving-object composition (with and without rollbacks) against per-frame "
+                    "synthesis on held-out clips: PSNR / SSIM per method, JSON, Markdown and contact sheets.")
     parser.add_argument("--data", required=True, help="dynamic dataset root (render-dataset --dynamic)")
     parser.add_argument("--temporal-model", default=None, help="temporal checkpoint; default: the shipped one")
-    parser.add_argument("--split", default="test")
+    parser.add_argument("--split", default=VideoEvalConfig.split, help="split list to evaluate")
     parser.add_argument("--limit", type=int, default=None, help="evaluate the first N clips only")
-    parser.add_argument("--frames", type=int, default=VideoEvalConfig.frames)
-    parser.add_argument("--steps", type=int, default=VideoEvalConfig.steps)
-    parser.add_argument("--weight", type=float, default=VideoEvalConfig.weight)
-    parser.add_argument("--rollback", type=int, default=VideoEvalConfig.rollback_steps)
-    parser.add_argument("--renoise", default=VideoEvalConfig.renoise_mode, choices=RENOISE_MODES)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--examples", type=int, default=2, help="contact sheets for the first N clips")
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS, help="methods to run (default all)")
-    parser.add_argument("--out", default="out/evaluate_video")
+    parser.add_argument("--frames", type=int, default=VideoEvalConfig.frames, help="frames F per clip")
+    add_composition_arguments(parser)  # --rollback applies to the composition_rollback method
+    parser.add_argument("--seed", type=int, default=VideoEvalConfig.seed, help="seeds every clip's draws and noise")
+    parser.add_argument("--examples", type=int, default=VideoEvalConfig.examples, help="contact sheets for the first N clips")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS, help="methods to run")
+    parser.add_argument("--out", default="out/evaluate_video", help="output folder")
     add_engine_arguments(parser)
     parser.set_defaults(func=run)
 

@@ -15,9 +15,13 @@ import json
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..engines.onnx_export import DEFAULT_OPSET, INPUT_NAMES, OUTPUT_NAMES, ExportReport, card_path, export_onnx, file_sha256
-from ..model.checkpoint import Checkpoint, load_checkpoint
+from ..engines.options import DEFAULT_OPSET
+
+if TYPE_CHECKING:  # torch and ONNX load when an export runs, so printing the options stays quick
+    from ..engines.onnx_export import ExportReport
+    from ..model.checkpoint import Checkpoint
 
 
 def evaluation_summary(path: str | Path) -> dict:
@@ -43,6 +47,8 @@ def evaluation_summary(path: str | Path) -> dict:
 
 def model_card(checkpoint: Checkpoint, export: ExportReport, evaluations: list[dict]) -> dict:
     """Everything known about an exported model, JSON-ready."""
+    from ..engines.onnx_export import INPUT_NAMES, OUTPUT_NAMES, file_sha256
+
     return {
         "onnx": {
             "file": export.path.name, "sha256": export.sha256, "opset": export.opset,
@@ -65,6 +71,9 @@ def export_with_card(checkpoint_path: str | Path, out: str | Path | None = None,
 
     Several evaluations fit in one card, e.g. the same split scored with deterministic and ancestral sampling.
     """
+    from ..engines.onnx_export import card_path, export_onnx
+    from ..model.checkpoint import load_checkpoint
+
     evaluations = [evaluation_summary(path) for path in eval_jsons]  # fail before the slow export
     checkpoint = load_checkpoint(checkpoint_path)
     onnx_path = Path(out) if out else Path(checkpoint_path).with_suffix(".onnx")
@@ -76,10 +85,13 @@ def export_with_card(checkpoint_path: str | Path, out: str | Path | None = None,
 
 def add_cli(subparsers: argparse._SubParsersAction) -> None:
     """Register the ``export-onnx`` subcommand."""
-    parser = subparsers.add_parser("export-onnx", help="export a checkpoint to ONNX (verified) with a model card")
+    parser = subparsers.add_parser(
+        "export-onnx", epilog="example:\n  nvs-fusion export-onnx runs/mine/ema.pt --eval-json out/evaluate/evaluation.json",
+        description="Export a checkpoint to ONNX, check ONNX Runtime against torch on random inputs, and write "
+                    "<name>.card.json beside it (config, schedule, hashes, training metadata, evaluations).")
     parser.add_argument("checkpoint", help="model checkpoint (.pt)")
     parser.add_argument("--out", default=None, help="ONNX file to write (default: the checkpoint's name with .onnx)")
-    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})")
+    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset")
     parser.add_argument("--eval-json", action="append", default=[],
                         help="evaluation.json of 'nvs-fusion evaluate' to put in the card (repeat for several)")
     parser.set_defaults(func=run)

@@ -1,7 +1,7 @@
 """A rendered NMR-layout dataset packed into one small file, to carry to a GPU machine and back.
 
 Why: the household training split is 37 MB of PNGs in 22,000 files (224 MB on disk) plus meshes
-and cameras that training never reads, while a lent GPU machine takes 64 MiB in all, the
+and cameras that training never reads, while a remote GPU machine may take only tens of MiB, the
 repository included. Training reads only the views and the split lists, so a pack holds those:
 each object's 24 views tiled into one 6x4 grid and encoded as WebP (one image instead of 24 lets
 the codec share context between views; quality 90 keeps the views within ~42 dB PSNR of the PNGs,
@@ -26,8 +26,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from ..synthesis.tensors import read_rgb
-from .nmr_dataset import VIEW_COUNT, list_categories, read_mask, split_list, view_files
+from ..cameras import NMR_VIEW_COUNT
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +55,7 @@ def tile_views(views: np.ndarray) -> np.ndarray:
     return rows.transpose(0, 2, 1, 3, 4).reshape(count // GRID_COLUMNS * height, GRID_COLUMNS * width, channels)
 
 
-def untile_views(grid: np.ndarray, count: int = VIEW_COUNT) -> np.ndarray:
+def untile_views(grid: np.ndarray, count: int = NMR_VIEW_COUNT) -> np.ndarray:
     """The inverse of :func:`tile_views`."""
     rows = count // GRID_COLUMNS
     height, width = grid.shape[0] // rows, grid.shape[1] // GRID_COLUMNS
@@ -95,7 +94,9 @@ def pack_dataset(root: str | Path, out: str | Path, splits: tuple[str, ...] = ("
                  masks: bool = False) -> PackReport:
     """Pack the views and split lists of ``splits`` under ``root`` into the zip file ``out`` (with
     ``masks``, the objects' silhouette masks too, which evaluation reads and training does not)."""
-    from .metrics import psnr  # here: scikit-image is needed to pack, not to unpack
+    from ..synthesis.tensors import read_rgb  # here: torch and scikit-image are needed to pack, not to unpack
+    from .metrics import psnr
+    from .nmr_dataset import list_categories, read_mask, split_list, view_files
 
     root, out = Path(root), Path(out)
     if not 1 <= quality <= LOSSLESS:
@@ -153,15 +154,18 @@ def unpack_dataset(pack: str | Path, out: str | Path) -> dict:
 
 
 def add_cli(subparsers: argparse._SubParsersAction) -> None:
-    pack = subparsers.add_parser("pack-dataset", help="pack a rendered dataset's views into one small file (for a GPU machine)")
+    pack = subparsers.add_parser(
+        "pack-dataset", epilog="example:\n  nvs-fusion pack-dataset --data data/household --out gpu/household_train.zip",
+        description="Pack a rendered dataset's views and split lists into one zip of WebP grids (a few MB), "
+                    "to copy to a GPU machine; unpack-dataset writes it back.")
     pack.add_argument("--data", required=True, help="NMR-layout dataset root (render-dataset's --out)")
     pack.add_argument("--out", required=True, type=Path, help="the pack (.zip)")
-    pack.add_argument("--splits", nargs="+", default=["train"], help="splits to pack (default: train)")
-    pack.add_argument("--quality", type=int, default=90, help=f"WebP quality 1..100, {LOSSLESS} = lossless (default 90)")
+    pack.add_argument("--splits", nargs="+", default=["train"], help="splits to pack")
+    pack.add_argument("--quality", type=int, default=90, help=f"WebP quality 1..100, {LOSSLESS} = lossless")
     pack.add_argument("--masks", action="store_true", help="pack the silhouette masks too (to evaluate on the split)")
     pack.set_defaults(func=_pack)
-    unpack = subparsers.add_parser("unpack-dataset", help="write a pack back as an NMR-layout dataset")
-    unpack.add_argument("pack", type=Path)
+    unpack = subparsers.add_parser("unpack-dataset", description="Write a pack back as an NMR-layout dataset folder.")
+    unpack.add_argument("pack", type=Path, help="the pack (.zip) that pack-dataset wrote")
     unpack.add_argument("--out", required=True, type=Path, help="dataset root to write")
     unpack.set_defaults(func=lambda args: print(json.dumps(unpack_dataset(args.pack, args.out))))
 

@@ -18,10 +18,12 @@ chosen by name:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch is imported where levels are drawn: the command line lists the choices without it
+    import torch
 
-from ..diffusion.schedules import NoiseSchedule
+    from ..diffusion.schedules import NoiseSchedule
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,8 @@ class UniformTimesteps:
     """Every level equally often (the paper's Algorithm 1)."""
 
     def __call__(self, schedule: NoiseSchedule, count: int, generator: torch.Generator | None) -> torch.Tensor:
+        import torch
+
         return torch.randint(0, schedule.num_steps, (count,), generator=generator)
 
 
@@ -40,6 +44,8 @@ class LogNormalTimesteps:
     p_std: float = 1.2
 
     def __call__(self, schedule: NoiseSchedule, count: int, generator: torch.Generator | None) -> torch.Tensor:
+        import torch
+
         log_sigma = self.p_mean + self.p_std * torch.randn(count, generator=generator, dtype=torch.float64)
         table = schedule_log_sigmas(schedule)  # increasing with t
         return torch.searchsorted(table, log_sigma).clamp(0, schedule.num_steps - 1)
@@ -48,7 +54,7 @@ class LogNormalTimesteps:
 def schedule_log_sigmas(schedule: NoiseSchedule) -> torch.Tensor:
     """ln σ_t = ½ ln((1 - γ_t) / γ_t) per level, float64, increasing with t."""
     gammas = schedule.gammas
-    return 0.5 * torch.log((1.0 - gammas) / gammas)
+    return 0.5 * ((1.0 - gammas) / gammas).log()
 
 
 def log_snr(schedule: NoiseSchedule, t: torch.Tensor) -> torch.Tensor:
@@ -61,7 +67,7 @@ class NoWeighting:
     """The plain mean squared error of the prediction target at every level."""
 
     def __call__(self, snr: torch.Tensor, prediction: str) -> torch.Tensor:
-        return torch.ones_like(snr)
+        return snr.new_ones(snr.shape)
 
 
 @dataclass(frozen=True)
@@ -107,13 +113,16 @@ class Recipe:
         """``count`` integer levels."""
         return TIMESTEPS[self.timesteps]()(schedule, count, generator)
 
-    def weights(self, schedule: NoiseSchedule, t: torch.Tensor, prediction: str) -> torch.Tensor:
-        """Per-item loss weights (float32) at levels ``t``."""
+    def weights(self, gamma: torch.Tensor, prediction: str) -> torch.Tensor:
+        """Per-item loss weights (float32) for items at signal levels ``gamma`` (SNR = γ / (1 − γ))."""
         weighting = MinSnrWeighting(self.min_snr_gamma) if self.weighting == "min-snr" else NoWeighting()
-        return weighting(log_snr(schedule, t).exp(), prediction).float()
+        gamma = gamma.double()
+        return weighting(gamma / (1.0 - gamma), prediction).float()
 
 
 def log_snr_fractions(schedule: NoiseSchedule, recipe: Recipe, draws: int = 200_000, seed: int = 0) -> dict[str, float]:
     """Fractions of a recipe's training levels below ln SNR -5 and inside [-3, 3] (Monte Carlo)."""
+    import torch
+
     lam = log_snr(schedule, recipe.draw(schedule, draws, torch.Generator().manual_seed(seed)))
     return {"below_-5": float((lam < -5).double().mean()), "within_-3_3": float((lam.abs() <= 3).double().mean())}

@@ -223,7 +223,7 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--limit", type=int, default=None, help="render only N objects (per source)")
     parser.add_argument("--val", type=int, default=None, help="objects in the val split (default 25; --dynamic: 2 clips)")
     parser.add_argument("--test", type=int, default=None, help="objects in the test split (default 50; --dynamic: 4 clips)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seeds the object split, elevations, yaws and lights")
     parser.add_argument("--workers", type=int, default=1, help="rendering processes")
     parser.add_argument("--orientation", choices=placement.ORIENTATIONS, default="upright",
                         help="upright on the lowest point with a random yaw (default), the principal axes, or the file's own")

@@ -1,6 +1,6 @@
 """Named sources of objects to render, and how one object of a source is read into z-up surfaces.
 
-Every source is installed by ``make household-sources`` (README, "Training data"); nothing is
+Every source is installed by ``make household-sources`` (docs/training.md); nothing is
 downloaded at run time. Each source is one category (synset) of the rendered dataset, so
 evaluation reports results per source:
 

@@ -9,7 +9,6 @@ the EMA weights as a loadable model checkpoint.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import itertools
 import json
@@ -21,7 +20,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from contextlib import closing, suppress
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from queue import Empty, Queue
 
@@ -35,64 +34,15 @@ from ..diffusion.composition import compose_noise, expand_to_streams
 from ..diffusion.schedules import NoiseSchedule, make_schedule, prediction_target
 from ..engines.torch_engine import cpu_supports_bf16, cuda_supports_bf16
 from ..model.checkpoint import load_checkpoint, model_kind, save_checkpoint
-from ..model.config import ANGLE_REFERENCES, UNetConfig, preset
+from ..model.config import UNetConfig, preset
 from ..model.transfer import lift_weights
 from ..model.unet import ViewFusionUNet
 from ..synthesis.runner import stream_conditions
+from .configs import TrainConfig
 from .nmr_dataset import NMRViews
-from .recipe import TIMESTEPS, WEIGHTINGS, Recipe
+from .recipe import Recipe
 
 log = logging.getLogger(__name__)
-
-
-LR_DECAYS = ("constant", "cosine")
-
-
-@dataclass
-class TrainConfig:
-    """Everything that defines a run; stored in its checkpoints so ``--resume`` continues it unchanged."""
-
-    data: str
-    out: str
-    preset: str = "cpu-32"
-    steps: int = 20000
-    batch_size: int = 16
-    max_views: int = 6
-    lr: float = 1e-4
-    warmup_steps: int = 1000
-    warmup_start_lr: float = 5e-5
-    lr_decay: str = "constant"  # "cosine": anneal from lr to min_lr between the end of warm-up and `steps`
-    min_lr: float = 1e-5
-    ema_decay: float = 0.999
-    grad_clip: float = 1.0
-    schedule: str = "linear"
-    checkpoint_every: int = 250
-    sample_every: int = 1000
-    seed: int = 0
-    workers: int = 0
-    precision: str = "auto"
-    channels_last: bool = False  # slower on the dev CPU (AMD Zen 4, bf16, 56 streams, 1 thread): 12.2 vs 9.0 s/step
-    init_from: str = ""  # a model checkpoint whose weights start this run (fine-tuning); "" = random
-    angle_reference: str = ""  # "canonical" | "relative" (target angle from the anchor view); "" = the preset's
-    time_budget_s: float = 0.0  # > 0: end by then, with `steps` lowered to what fits (a GPU's fixed minutes)
-    timesteps: str = "uniform"  # training levels: "uniform" (the paper) | "log-normal" (EDM), see recipe.py
-    loss_weighting: str = "none"  # "none" | "min-snr" (Min-SNR-γ with min_snr_gamma)
-    min_snr_gamma: float = 5.0
-    extra_ema_decay: float = 0.0  # > 0: a second EMA at this decay, written to ema_extra.pt beside ema.pt
-
-    def __post_init__(self) -> None:
-        if self.lr_decay not in LR_DECAYS:
-            raise ValueError(f"lr_decay must be one of {LR_DECAYS}, got {self.lr_decay!r}")
-        if self.lr_decay == "cosine" and not 0.0 <= self.min_lr <= self.lr:
-            raise ValueError(f"min_lr must be in [0, lr={self.lr:g}] for a cosine anneal, got {self.min_lr:g}")
-        if self.time_budget_s < 0:
-            raise ValueError(f"time_budget_s must be >= 0 (0: none), got {self.time_budget_s:g}")
-        if not 0.0 <= self.extra_ema_decay < 1.0:
-            raise ValueError(f"extra_ema_decay must be in [0, 1) (0: none), got {self.extra_ema_decay:g}")
-        self.recipe()  # refuses unknown names now rather than at the first step
-
-    def recipe(self) -> Recipe:
-        return Recipe(self.timesteps, self.loss_weighting, self.min_snr_gamma)
 
 
 def stack_views(views: torch.Tensor, num_views: torch.Tensor) -> torch.Tensor:
@@ -110,8 +60,7 @@ def composed_loss(
     target = batch["target"]
     counts = batch["num_views"]
     recipe = recipe or Recipe()
-    t = recipe.draw(schedule, target.shape[0], generator)
-    eps, y_t, level = schedule.noise_for_training(target, generator, t)
+    eps, y_t, level = schedule.noise_for_training(target, generator, recipe.draw)
     relative = getattr(model, "module", model).config.angle_reference == "relative"  # DDP wraps the network
     noise, logits = model(
         stream_conditions(stack_views(batch["views"], counts), counts, batch["anchor"], relative),
@@ -122,7 +71,7 @@ def composed_loss(
     composite, _ = compose_noise(noise, logits, counts)
     target_output = prediction_target(prediction, target.float(), eps.float(), level)
     per_item = ((composite - target_output) ** 2).flatten(1).mean(dim=1)
-    return torch.mean(per_item * recipe.weights(schedule, t, prediction).to(per_item.device))
+    return torch.mean(per_item * recipe.weights(level, prediction).to(per_item.device))
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -486,52 +435,3 @@ class Trainer:
 
         return write_sample_grid(self.ema, self.schedule, self.cfg.data, self.out / f"samples_{self.step:07d}.png",
                                  count=count, max_views=self.cfg.max_views)
-
-
-def add_run_arguments(parser: argparse.ArgumentParser, defaults: TrainConfig, int_fields: tuple[str, ...]) -> None:
-    """Arguments every trainer shares: data, run folder, optimiser, precision, resume, threads."""
-    parser.add_argument("--data", required=True, help="dataset root")
-    parser.add_argument("--out", required=True, help="run folder (last.pt, ema.pt, sample grids)")
-    parser.add_argument("--preset", default=defaults.preset, help=f"model preset (default {defaults.preset})")
-    for name in int_fields:
-        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
-    for name in ("lr", "warmup_start_lr", "min_lr", "ema_decay", "grad_clip"):
-        parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
-    parser.add_argument("--lr-decay", default=defaults.lr_decay, choices=LR_DECAYS,
-                        help="after warm-up: constant (the paper) or cosine to --min-lr at --steps")
-    parser.add_argument("--schedule", default=defaults.schedule, choices=["linear", "cosine"],
-                        help="noise schedule (a temporal model must share the view model's)")
-    parser.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
-    parser.add_argument("--resume", action="store_true", help="continue <out>/last.pt if it exists")
-    parser.add_argument("--init-from", default="", help="start from this model checkpoint's weights (fine-tuning)")
-    parser.add_argument("--channels-last", action="store_true", help="channels-last memory format (faster on some GPUs/CPUs)")
-    parser.add_argument("--angle-reference", default="", choices=["", *ANGLE_REFERENCES],
-                        help="target angles: canonical (the paper, aligned datasets such as NMR) or relative to the "
-                             "anchor view (real objects); default: the preset's")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    parser.add_argument("--time-budget", dest="time_budget_s", type=float, default=0.0,
-                        help="seconds: end by then, with --steps lowered to what fits and the cosine fitted to it (0: none)")
-    parser.add_argument("--timesteps", default=defaults.timesteps, choices=list(TIMESTEPS),
-                        help="how training noise levels are drawn: uniform (the paper) or log-normal in sigma (EDM)")
-    parser.add_argument("--loss-weighting", default=defaults.loss_weighting, choices=list(WEIGHTINGS),
-                        help="per-level loss weight: none, or min-snr (Min-SNR-gamma, capped at --min-snr-gamma)")
-    parser.add_argument("--min-snr-gamma", type=float, default=defaults.min_snr_gamma, help="the Min-SNR cap gamma")
-    parser.add_argument("--extra-ema-decay", type=float, default=defaults.extra_ema_decay,
-                        help="also keep an EMA at this decay, in ema_extra.pt (0: none)")
-
-
-def run_trainer(args: argparse.Namespace, config_class: type[TrainConfig], trainer_class: type[Trainer]) -> int:
-    """Build the run's config from parsed arguments, train, and print the summary."""
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    fields = config_class.__dataclass_fields__
-    cfg = config_class(**{k: v for k, v in vars(args).items() if k in fields})
-    print(json.dumps(trainer_class(cfg, resume=args.resume).run(), indent=2))
-    return 0
-
-
-def add_cli(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("train", help="train the ViewFusion model on an NMR-layout dataset")
-    add_run_arguments(parser, TrainConfig(data="", out=""), ("steps", "batch_size", "max_views", "warmup_steps",
-                                                            "checkpoint_every", "sample_every", "seed", "workers"))
-    parser.set_defaults(func=lambda args: run_trainer(args, TrainConfig, Trainer))

@@ -8,15 +8,13 @@ EMA, bf16, checkpoints, ``--resume``) is :class:`.train.Trainer`'s, through its 
 
 from __future__ import annotations
 
-import argparse
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
 from ..diffusion.schedules import NoiseSchedule, prediction_target
 from ..model.temporal_unet import TemporalUNet, TemporalUNetConfig, temporal_preset
-from .train import TrainConfig, Trainer, add_run_arguments, run_trainer
+from .configs import TemporalTrainConfig
+from .train import Trainer
 from .video_dataset import VideoClips
 
 
@@ -29,15 +27,6 @@ def temporal_loss(
     eps, y_t, level = schedule.noise_for_training(frames, generator)
     output = model(y_t, batch["first"], batch["angle"].float(), level)
     return torch.mean((output.float() - prediction_target(prediction, frames.float(), eps.float(), level)) ** 2)
-
-
-@dataclass
-class TemporalTrainConfig(TrainConfig):
-    """A run of the temporal model: ``frames`` per training clip; no sample grids."""
-
-    preset: str = "temporal-cpu-32"
-    frames: int = 8
-    sample_every: int = 0
 
 
 class TemporalTrainer(Trainer):
@@ -69,10 +58,3 @@ class TemporalTrainer(Trainer):
         meta.pop("max_views")
         meta["frames"] = self.cfg.frames
         return meta
-
-
-def add_cli(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("train-temporal", help="train the temporal model (D_time) on a dynamic dataset")
-    add_run_arguments(parser, TemporalTrainConfig(data="", out=""),
-                      ("steps", "batch_size", "frames", "warmup_steps", "checkpoint_every", "seed", "workers"))
-    parser.set_defaults(func=lambda args: run_trainer(args, TemporalTrainConfig, TemporalTrainer))
