@@ -102,6 +102,9 @@ NODES = (
         publications=(
             Endpoint("/novel_view/image", "sensor_msgs/msg/Image", RESULT.format(depth="`output_qos_depth`"),
                      "the first hypothesis at the requested azimuth (rgb8)"),
+            Endpoint("/novel_view/mean", "sensor_msgs/msg/Image", RESULT.format(depth="`output_qos_depth`"),
+                     "the mean of the K hypotheses: the best single guess of the view; the hypotheses are the "
+                     "plausible alternatives (rgb8)"),
             Endpoint("/novel_view/hypotheses", "sensor_msgs/msg/Image", RESULT.format(depth="`output_qos_depth`"),
                      "all K hypotheses, tiled left to right (rgb8)"),
             Endpoint("/novel_view/weights", "sensor_msgs/msg/Image", RESULT.format(depth="`output_qos_depth`"),
