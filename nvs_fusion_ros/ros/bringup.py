@@ -90,10 +90,9 @@ def load_parameters(path: str | Path, namespace: str = "", rgbd: bool = False) -
 
 def rgbd_feed(rgbd_params: dict[str, Any]) -> dict[str, Any]:
     """view_buffer's inputs when rgbd_completion runs: its colour topic, mask and ROI (relative names: same namespace)."""
-    from .rgbd_node import PARAMETERS
+    from .camera_topics import COLOUR_TOPIC
 
-    (colour,) = [spec.default for spec in PARAMETERS if spec.name == "colour_topic"]
-    return {"image_topics": [rgbd_params.get("colour_topic", colour)], "mask_topic": f"{RGBD_NODE}/mask",
+    return {"image_topics": [rgbd_params.get("colour_topic", COLOUR_TOPIC)], "mask_topic": f"{RGBD_NODE}/mask",
             "roi_topic": f"{RGBD_NODE}/roi"}
 
 

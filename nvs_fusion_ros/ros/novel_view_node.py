@@ -70,7 +70,7 @@ from .novel_view_jobs import RECONSTRUCT, NovelViewJobs
 from .novel_view_params import PARAMETERS, Request
 from .parameters import declare, on_parameters_set
 from .peers import PeerWatch
-from .qos import input_qos, latched_qos, output_qos, reset_qos
+from .qos import latched_qos, output_qos, reset_qos, subscribe_input
 
 NODE_NAME = "novel_view"
 WARN_EVERY_S = 5.0
@@ -116,7 +116,7 @@ class NovelViewNode(Node):
         self.create_service(Trigger, "~/synthesize_orbit", self._on_synthesize_orbit)
         self.create_service(Trigger, "~/reconstruct", self._on_reconstruct)
         if self.video is not None:
-            self.create_subscription(Image, value("frames_topic"), self._on_frame, input_qos(value("input_qos"), 5))
+            subscribe_input(self, Image, value("frames_topic"), self._on_frame, value("input_qos"), 5)
             self.create_service(Trigger, "~/synthesize_video", self._on_synthesize_video)
         self.peers = PeerWatch(self, views.topic_name, value("max_views"))
         self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics)

@@ -84,7 +84,8 @@ PARAMETERS = (
               choices=tuple(RENOISE_MODES)),
     ParamSpec("frames_topic", "/camera/image_raw", "Dynamic mode: camera image topic of the moving object.",
               read_only=True, check=topic_name("frames_topic")),
-    ParamSpec("input_qos", "sensor_data", "Dynamic mode: QoS of the frames_topic subscription.", read_only=True,
+    ParamSpec("input_qos", "auto", "Dynamic mode: QoS of the frames_topic subscription (auto: reliable and "
+              "best-effort publishers alike).", read_only=True,
               choices=INPUT_QOS_CHOICES),
 )
 
