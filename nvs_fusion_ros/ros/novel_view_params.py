@@ -24,6 +24,7 @@ from ..reconstruction.distill import DistillConfig
 from ..reconstruction.extract import DEFAULT_SURFACE_THRESHOLD
 from ..synthesis.video_synthesizer import METHODS as VIDEO_METHODS
 from ..synthesis.video_synthesizer import CompositionSettings
+from .launch_choices import MODES
 from .parameters import ParamSpec, finite_list, topic_name
 from .qos import INPUT_QOS_CHOICES
 
@@ -67,7 +68,7 @@ PARAMETERS = (
     ParamSpec("reconstruction_output_dir", "", "Also write PLY/OBJ files of each reconstruction here; '' = don't.",
               read_only=True),
     ParamSpec("mode", "static", "static: key views of a still object; dynamic: also the frames stream and ~/video.",
-              read_only=True, choices=("static", "dynamic")),
+              read_only=True, choices=MODES),
     ParamSpec("temporal_model_file_path", "", "Dynamic mode: temporal checkpoint; '' = the shipped default.",
               read_only=True),
     ParamSpec("video_frames", 8, "Dynamic mode: frames F kept and synthesized.", read_only=True, int_range=(1, 64)),
