@@ -9,8 +9,8 @@ pixels (``max_grazing_deg``) leave a depth image before it is segmented.
 the ROI and the key views, drop a queued completion and cancel the running one at its next step; nothing from before a
 reset is published after it (``synthesis.worker``), and ``~/complete`` refuses until a frame of the new scene has paired.
 
-Outputs: ``~/mask`` (mono8, 255 = object) and ``~/roi`` (the training framing of the object, clipped) for each paired frame
-at most every ``mask_period`` s; point ``view_buffer``'s ``mask_topic`` and ``roi_topic`` at them. ``views`` (view_buffer's
+Outputs: ``~/mask`` (mono8, 255 = object) and ``~/roi`` (the training framing of the object, clipped) for a paired frame
+at most every ``mask_period`` s, segmented on a thread of their own (the newest frame's wins); point ``view_buffer``'s ``mask_topic`` and ``roi_topic`` at them. ``views`` (view_buffer's
 key-view set, received like ``novel_view`` does, a reset marker clears it): ``~/complete`` composes the model over the
 current key views (up to ``max_views`` - 1, those stamped apart from the anchor) with the latest paired frame as the anchor,
 the newest view, the only one with depth. ``~/complete`` (std_srvs/Trigger) refuses (success False, saying why) without a
@@ -93,6 +93,8 @@ class RgbdCompletionNode(Node):
         self._state = (DiagnosticStatus.OK, "waiting for a paired colour + depth + CameraInfo frame")
         self.worker = LatestWinsWorker(NODE_NAME, on_error=lambda kind, exc: self._finish(DiagnosticStatus.ERROR,
                                                                                             f"{kind} failed: {exc}"))
+        # masks on their own thread, newest frame first: a segmentation (~0.1 s) must not stall the camera callbacks
+        self.masker = LatestWinsWorker(f"{NODE_NAME}_mask", on_error=lambda _kind, exc: self.get_logger().error(str(exc)))
         qos = (value("input_qos"), value("input_qos_depth"))
         subscribe_input(self, Image, value("colour_topic"), self._on_colour, *qos)
         subscribe_input(self, Image, value("depth_topic"), self._on_depth, *qos)
@@ -125,6 +127,7 @@ class RgbdCompletionNode(Node):
         with self._views_lock:
             self.key_views.clear()
         cancelled = self.worker.cancel_all()  # returns once a job that was publishing has finished doing so
+        self.masker.cancel_all()
         self.resets += 1
         self._state = (DiagnosticStatus.OK, "reset: waiting for a paired colour + depth + CameraInfo frame")
         self.get_logger().info(f"reset: paired frame, waiting messages, ROI and key views cleared, {cancelled} queued or "
@@ -198,18 +201,20 @@ class RgbdCompletionNode(Node):
         self.frames.keep(stamp_ns(header), (header, colour, depth, intrinsics))
         if time.monotonic() - self._last_mask_s >= self.mask_period_s:
             self._last_mask_s = time.monotonic()
-            self._publish_mask(header, colour, depth, intrinsics)
+            roi = self._roi
+            self.masker.submit("mask", lambda control: self._publish_mask(control, header, colour, depth, intrinsics, roi))
 
-    def _publish_mask(self, header: Header, colour: np.ndarray, depth: np.ndarray, intrinsics: Intrinsics) -> None:
+    def _publish_mask(self, control: JobControl, header: Header, colour: np.ndarray, depth: np.ndarray,
+                      intrinsics: Intrinsics, roi: tuple[int, int, int, int] | None) -> None:
         try:
             depth = remove_flying_pixels(depth, intrinsics, self.options.max_grazing_deg)  # as complete_scene does
-            seg = segment_object(colour, depth, intrinsics, self.options.segmentation, self._roi)
+            seg = segment_object(colour, depth, intrinsics, self.options.segmentation, roi)
             x, y, w, h = clipped_roi(fit_placement(seg).view_box(intrinsics), intrinsics.width, intrinsics.height)
         except ValueError as exc:  # NothingAbovePlaneError, DepthError, or a placement that cannot be fitted
             return self._drop("segmentation", f"no object mask: {exc}")
-        # the ROI first: view_buffer applies the latest ROI when the mask pairs with its image
-        self.roi_pub.publish(RegionOfInterest(x_offset=x, y_offset=y, width=w, height=h, do_rectify=False))
-        self.mask_pub.publish(numpy_to_image(mask_image(seg.mask), "mono8", header))
+        with control.delivering():  # the ROI first: view_buffer applies the latest ROI when the mask pairs with its image
+            self.roi_pub.publish(RegionOfInterest(x_offset=x, y_offset=y, width=w, height=h, do_rectify=False))
+            self.mask_pub.publish(numpy_to_image(mask_image(seg.mask), "mono8", header))
 
     # --- ~/complete ----------------------------------------------------------------------------------
 
@@ -277,13 +282,14 @@ class RgbdCompletionNode(Node):
         self._diagnostics.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))
 
     def stop_jobs(self, timeout: float) -> None:
-        """Called by the harness before the context goes: cancel and join the completion worker."""
+        """Called by the harness before the context goes: cancel and join the completion and mask workers."""
         self.worker.stop(timeout)
+        self.masker.stop(timeout)
 
     def destroy_node(self) -> None:
-        worker = getattr(self, "worker", None)  # absent when the model failed to load and rclpy cleans up the node
-        if worker is not None:
-            worker.stop(JOB_STOP_TIMEOUT_S)  # waits only when the harness's stop_jobs has not already
+        for name in ("worker", "masker"):  # absent when the model failed to load and rclpy cleans up the node
+            if getattr(self, name, None) is not None:
+                getattr(self, name).stop(JOB_STOP_TIMEOUT_S)  # waits only when the harness's stop_jobs has not already
         super().destroy_node()
 
 
