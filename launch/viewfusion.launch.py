@@ -110,7 +110,9 @@ def generate_launch_description() -> LaunchDescription:
                               description="also start rgbd_completion (a second model) and feed view_buffer its "
                                           "colour topic, rgbd_completion/mask and rgbd_completion/roi"),
         DeclareLaunchArgument("fixed_frame", default_value="base_link",
-                              description="RViz fixed frame: a TF frame that exists, e.g. the frame of ~/points"),
+                              description="RViz fixed frame: a TF frame that exists (the camera's frame shows "
+                                          "rgbd_completion's metric output; <camera frame>_nvs_object shows the "
+                                          "unit-less ~/points and ~/mesh)"),
     ]
 
     def nodes(context: LaunchContext) -> list[NodeAction]:

@@ -29,8 +29,9 @@ Inputs
 Outputs (RELIABLE, depth ``output_qos_depth``), one message each per request; layouts in ``novel_view_jobs``:
 ``~/image``, ``~/hypotheses`` (K tiles), ``~/weights`` (32FC1, one tile per key view, oldest first), ``~/uncertainty``
 (32FC1), ``~/orbit`` (one per angle), ``~/video`` (cell (v, f): the stamp of frame f, frame_id ``nvs_view_<v>``),
-``~/points`` (PointCloud2, x y z rgb) and ``~/mesh`` (Marker TRIANGLE_LIST) in the object frame
-``reconstruction_frame_id`` ('' = the views' frame_id), also written under ``reconstruction_output_dir`` when set.
+``~/points`` (PointCloud2, x y z rgb) and ``~/mesh`` (Marker TRIANGLE_LIST) in the unit-less object frame (radius
+0.5, ``novel_view_params.object_frame``): ``reconstruction_frame_id``, by default the views' frame_id + ``_nvs_object``,
+never the camera's own frame (no transform connects the two); also written under ``reconstruction_output_dir`` when set.
 ``/diagnostics``: "novel view synthesis" and "3D reconstruction" (``novel_view_diagnostics``).
 
 Headers: Float32 and Trigger carry no header, so every output of a request carries the stamp of the node clock when
@@ -67,7 +68,7 @@ from .image_conversions import image_to_rgb8
 from .key_view_topic import store_key_view
 from .novel_view_diagnostics import diagnostics_array
 from .novel_view_jobs import RECONSTRUCT, NovelViewJobs
-from .novel_view_params import PARAMETERS, Request
+from .novel_view_params import PARAMETERS, Request, object_frame
 from .parameters import declare, on_parameters_set
 from .peers import PeerWatch
 from .qos import latched_qos, output_qos, reset_qos, subscribe_input
@@ -226,7 +227,7 @@ class NovelViewNode(Node):
         if snapshot is None:
             return _answer(response, False, "no key views received yet")
         views, header, request = snapshot
-        header.frame_id = request.frame_id or header.frame_id
+        header.frame_id = object_frame(header.frame_id, request.frame_id)
         self.worker.submit(RECONSTRUCT, partial(self.jobs.reconstruct, views=views, request=request, header=header,
                                                 received=time.monotonic()))
         return _answer(response, True, f"queued a reconstruction of {len(views)} views ({request.distill.iterations} "

@@ -10,15 +10,16 @@ the ROI and the key views, drop a queued completion and cancel the running one a
 reset is published after it (``synthesis.worker``), and ``~/complete`` refuses until a frame of the new scene has paired.
 
 Outputs: ``~/mask`` (mono8, 255 = object) and ``~/roi`` (the training framing of the object, clipped) for a paired frame
-at most every ``mask_period`` s, segmented on a thread of their own (the newest frame's wins); point ``view_buffer``'s ``mask_topic`` and ``roi_topic`` at them. ``views`` (view_buffer's
-key-view set, received like ``novel_view`` does, a reset marker clears it): ``~/complete`` composes the model over the
-current key views (up to ``max_views`` - 1, those stamped apart from the anchor) with the latest paired frame as the anchor,
-the newest view, the only one with depth. ``~/complete`` (std_srvs/Trigger) refuses (success False, saying why) without a
-paired frame, when it is more than ``max_frame_age`` s older than the newest colour, depth or CameraInfo message received
-(``rgbd.frame_state``), or when no object stands on the plane in it; else it queues the completion and answers with the
-frame's stamp and age. The job publishes ``~/object_cloud``
-(PointCloud2 x y z rgb confidence, ``rgbd_messages``), ``~/object_mesh`` (Marker TRIANGLE_LIST) and ``~/collision_mesh``
-(shape_msgs/Mesh), all in the colour image's frame_id at its stamp, in metres. Progress and problems: ``/diagnostics``.
+at most every ``mask_period`` s, segmented on a thread of their own (the newest frame's wins); point ``view_buffer``'s
+``mask_topic`` and ``roi_topic`` at them. ``views`` (view_buffer's key-view set, received like ``novel_view`` does, a
+reset marker clears it): ``~/complete`` composes the model over the current key views (up to ``max_views`` - 1, those
+stamped apart from the anchor) with the latest paired frame as the anchor, the newest view, the only one with depth.
+``~/complete`` (std_srvs/Trigger) refuses (success False, saying why) without a paired frame, when it is more than
+``max_frame_age`` s older than the newest colour, depth or CameraInfo message received (``rgbd.frame_state``), or when
+no object stands on the plane in it; else it queues the completion and answers with the frame's stamp and age. The job
+publishes ``~/object_cloud`` (PointCloud2 x y z rgb confidence, ``rgbd_messages``), ``~/object_mesh`` (Marker
+TRIANGLE_LIST) and ``~/collision_mesh`` (shape_msgs/Mesh), all in the colour image's frame_id at its stamp, in metres.
+Progress and problems: ``/diagnostics``.
 
 Bad input never stops the node: each cause (``CAUSES``: an unreadable colour, depth or CameraInfo message, a paired frame
 whose depth is empty or the wrong size, colour frames that found no depth or no CameraInfo within ``sync_slop`` (never sent,
