@@ -96,12 +96,12 @@ def publisher_command(width: int, height: int, reliability: str, qos_depth: int,
 
 def publisher_environment(profile: bool, domain_id: int) -> dict[str, str]:
     """The driver's environment: this one's without any DDS profile, plus the shipped one when ``profile``."""
-    from nvs_fusion_ros.ros.bringup import DDS_PROFILE_NAME, PROFILE_VARIABLES, default_config_path
+    from nvs_fusion_ros.ros.bringup import DDS_PROFILE_NAME, PROFILE_VARIABLES, dds_environment, default_config_path
 
     env = {k: v for k, v in os.environ.items() if k not in PROFILE_VARIABLES}
     env.update(ROS_DOMAIN_ID=str(domain_id), PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]))
     if profile:
-        env.update(dict.fromkeys(PROFILE_VARIABLES, str(default_config_path(DDS_PROFILE_NAME))))
+        env.update(dds_environment(env, default_config_path(DDS_PROFILE_NAME)))
     return env
 
 
@@ -124,7 +124,13 @@ def stream_to(buffer: object, completion: object, command: list[str], env: dict[
 
 
 def benchmark(args: argparse.Namespace) -> None:
-    from nvs_fusion_ros.ros.bringup import DDS_PROFILE_NAME, dds_environment, default_config_path, load_parameters
+    from nvs_fusion_ros.ros.bringup import (
+        DDS_PROFILE_NAME,
+        PROFILE_VARIABLES,
+        dds_environment,
+        default_config_path,
+        load_parameters,
+    )
 
     os.environ.update(dds_environment(os.environ, default_config_path(DDS_PROFILE_NAME)))  # as nvs-fusion launch does
     os.environ["ROS_DOMAIN_ID"] = str(args.domain)
@@ -145,7 +151,8 @@ def benchmark(args: argparse.Namespace) -> None:
     params["rgbd_completion"].update(engine="torch", device="cpu", **({"model_file_path": args.model} if args.model else {}))
     print(f"CPU: {cpu_model()}; instruction sets: {', '.join(cpu_isa())}; {os.cpu_count()} cores")
     print(f"nodes: shipped config (input_qos {params['view_buffer']['input_qos']}, mask_period "
-          f"{params['rgbd_completion']['mask_period']} s), Fast DDS profile {os.environ.get('FASTDDS_DEFAULT_PROFILES_FILE')}")
+          f"{params['rgbd_completion']['mask_period']} s), Fast DDS profile "
+          f"{[os.environ[v] for v in PROFILE_VARIABLES if os.environ.get(v)]}")
     results = []
     with RosSession(domain_id=args.domain) as session:
         buffer = session.add(ViewBufferNode(context=session.context,

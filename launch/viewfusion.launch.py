@@ -21,8 +21,9 @@ would silently hand one node the other's model.
 header stamp) for a camera-relative model (checkpoint ``angle_reference: relative``), in the
 object's canonical frame for a canonical one; the node logs which at start.
 Under Fast DDS every process started here loads ``config/fastdds_large_images.xml`` (camera-sized images through
-shared memory in one piece) unless ``FASTDDS_DEFAULT_PROFILES_FILE`` / ``FASTRTPS_DEFAULT_PROFILES_FILE`` /
-``FASTDDS_BUILTIN_TRANSPORTS`` is set or ``RMW_IMPLEMENTATION`` names another middleware (``bringup.dds_environment``).
+shared memory in one piece; the variable ``ROS_DISTRO``'s Fast DDS reads) unless ``FASTDDS_DEFAULT_PROFILES_FILE``
+/ ``FASTRTPS_DEFAULT_PROFILES_FILE`` / ``FASTDDS_BUILTIN_TRANSPORTS`` is set or ``RMW_IMPLEMENTATION`` names
+another middleware (``bringup.dds_environment``).
 Works with ROS 2 Humble, Jazzy and Kilted (OpaqueFunction, launch_ros.actions.Node).
 
 The mapping from arguments to parameters (``parameter_overrides``) is plain Python, so a

@@ -262,7 +262,7 @@ def stand_in_launch(arguments: dict[str, str], environ: dict[str, str] | None = 
     import json
 
     env = {k: v for k, v in os.environ.items() if k not in (*PROFILE_VARIABLES, "FASTDDS_BUILTIN_TRANSPORTS",
-                                                             "RMW_IMPLEMENTATION")}
+                                                             "RMW_IMPLEMENTATION", "ROS_DISTRO")}
     env.update(environ or {}, PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]))
     done = subprocess.run([sys.executable, str(ROOT / "test" / "launch_stand_ins.py"), str(ROOT), json.dumps(arguments)],
                           capture_output=True, text=True, env=env, timeout=120, check=False)
@@ -274,7 +274,7 @@ def test_the_launch_description_starts_each_node_with_its_parameters_and_profile
     """Where ros2 launch cannot run: every node, remap, parameter and environment variable the launch file would
     start, with stand-ins for launch and launch_ros; the launch process imports neither torch nor rclpy."""
     config, profile = str(ROOT / "config" / "viewfusion.yaml"), str(ROOT / "config" / DDS_PROFILE_NAME)
-    dds = dict.fromkeys(PROFILE_VARIABLES, profile)
+    dds = {"FASTDDS_DEFAULT_PROFILES_FILE": profile}  # no ROS_DISTRO: Kilted's Fast DDS 3
     plain = stand_in_launch({})
     assert plain["imported"] == []  # no torch, Open3D, ONNX Runtime or rclpy in the launch process
     assert plain["nodes"] == [
@@ -305,7 +305,10 @@ def test_the_launch_description_starts_each_node_with_its_parameters_and_profile
 
 
 def test_dds_environment_sets_the_shipped_profile_only_where_the_user_chose_nothing() -> None:
-    assert dds_environment({}, "/p.xml") == dict.fromkeys(PROFILE_VARIABLES, "/p.xml")
+    assert dds_environment({}, "/p.xml") == {"FASTDDS_DEFAULT_PROFILES_FILE": "/p.xml"}  # pip install: Kilted on
+    assert dds_environment({"ROS_DISTRO": "kilted"}, "/p.xml") == {"FASTDDS_DEFAULT_PROFILES_FILE": "/p.xml"}
+    for distro in ("humble", "jazzy"):  # Fast DDS 2.x reads the older name only
+        assert dds_environment({"ROS_DISTRO": distro}, "/p.xml") == {"FASTRTPS_DEFAULT_PROFILES_FILE": "/p.xml"}
     assert dds_environment({"RMW_IMPLEMENTATION": "rmw_fastrtps_dynamic_cpp"}, "/p.xml")
     for own in ({"FASTRTPS_DEFAULT_PROFILES_FILE": "/mine.xml"}, {"FASTDDS_DEFAULT_PROFILES_FILE": "/mine.xml"},
                 {"FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA"}, {"RMW_IMPLEMENTATION": "rmw_zenoh_cpp"}):

@@ -34,6 +34,8 @@ CONFIG_NAME = "viewfusion.yaml"
 DDS_PROFILE_NAME = "fastdds_large_images.xml"
 #: where Fast DDS looks for an XML profile: 3.x (Kilted on) reads the first, 2.x (Humble, Jazzy) the second
 PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
+#: distributions whose Fast DDS (2.x) reads only FASTRTPS_DEFAULT_PROFILES_FILE; later ones warn that it is deprecated
+FAST_DDS_2_DISTROS = ("humble", "iron", "jazzy")
 #: what else means the user configured Fast DDS's transports themselves
 OWN_TRANSPORT_VARIABLES = ("FASTDDS_BUILTIN_TRANSPORTS",)
 
@@ -68,7 +70,12 @@ def dds_environment(environ: dict[str, str] | os._Environ[str], profile: str | P
         return {}
     if not (environ.get("RMW_IMPLEMENTATION") or "rmw_fastrtps_cpp").startswith("rmw_fastrtps"):
         return {}
-    return dict.fromkeys(PROFILE_VARIABLES, str(profile))
+    return {profile_variable(environ): str(profile)}
+
+
+def profile_variable(environ: dict[str, str] | os._Environ[str]) -> str:
+    """The variable this ROS distribution's Fast DDS reads (``ROS_DISTRO``; unset: a pip install, Kilted or later)."""
+    return PROFILE_VARIABLES[1] if environ.get("ROS_DISTRO") in FAST_DDS_2_DISTROS else PROFILE_VARIABLES[0]
 
 
 def fully_qualified_name(namespace: str, name: str) -> str:
@@ -190,6 +197,7 @@ def run(args: argparse.Namespace) -> int:
     dds = dds_environment(os.environ, default_config_path(DDS_PROFILE_NAME))
     os.environ.update(dds)  # before rclpy creates this process's DDS participant, which reads them
     if dds:
-        print(f"Fast DDS profile: {dds[PROFILE_VARIABLES[0]]} (set {PROFILE_VARIABLES[0]} to use your own)", flush=True)
+        ((variable, path),) = dds.items()
+        print(f"Fast DDS profile: {path} (set {variable} to use your own)", flush=True)
     ros_args = None if args.ros_args is None else ["--ros-args", *args.ros_args]
     return serve(lambda context: create_nodes(params, args.namespace, context), ros_args)
