@@ -61,7 +61,7 @@ def measure(args: argparse.Namespace, model: Path) -> dict:
 
     from nvs_fusion_ros.ros.harness import RosSession
     from nvs_fusion_ros.ros.image_conversions import image_to_rgb8, numpy_to_image
-    from nvs_fusion_ros.ros.qos import input_qos, output_qos
+    from nvs_fusion_ros.ros.qos import input_qos_profiles, output_qos
 
     views = sample_views(SAMPLE_VIEWS)[: args.input_views]
     params = load_parameters(default_config_path())
@@ -78,7 +78,7 @@ def measure(args: argparse.Namespace, model: Path) -> dict:
         driver.create_subscription(Image, f"{novel_view.get_fully_qualified_name()}/image",
                                    lambda msg: arrived.append((time.perf_counter(), msg)), output_qos(10))
         camera = driver.create_publisher(Image, "/camera/image_raw",
-                                         input_qos(buffer.get_parameter("input_qos").value, 5))
+                                         input_qos_profiles(buffer.get_parameter("input_qos").value, 5)[0])
         angle_topic = driver.create_publisher(Float32, "target_angle", output_qos(10))
         shown = 0
         deadline = time.monotonic() + args.timeout

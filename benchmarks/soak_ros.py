@@ -61,7 +61,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 #: iterations with mode seeking take over a minute, and a reset cancels a running reconstruction)
 SOAK_SETS = ["novel_view.steps=10", "novel_view.num_hypotheses=2", "novel_view.reconstruction_iterations=150",
              "novel_view.reconstruction_mode_seeking=false", "novel_view.reconstruction_grid=24",
-             "novel_view.reconstruction_orbit_views=6", "novel_view.reconstruction_points=2000"]
+             "novel_view.reconstruction_orbit_views=6", "novel_view.reconstruction_points=2000",
+             "view_buffer.max_uncropped_size=0"]  # the frames are the sample views letterboxed on white: taken whole
 
 
 def rss_mb(pid: int) -> float:

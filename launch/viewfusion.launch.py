@@ -5,9 +5,9 @@
 
 Every argument left empty keeps the params file's value, so editing the yaml is never undone
 by a launch default. ``image_topic`` sets view_buffer's ``image_topics`` to that one topic and
-novel_view's ``frames_topic`` (dynamic mode). ``engine`` and ``sampler`` offer the registries'
-names (``engines.options`` and ``diffusion.samplers.SAMPLERS``, through the node's parameter
-table). ``rviz:=true`` starts RViz on the shipped layout with every topic under ``namespace``
+novel_view's ``frames_topic`` (dynamic mode). ``engine``, ``sampler`` and ``mode`` offer the
+registries' names (``ros.launch_choices``: read without torch; the launch process loads no model).
+``rviz:=true`` starts RViz on the shipped layout with every topic under ``namespace``
 and ``fixed_frame`` as the fixed frame (``nvs_fusion_ros.ros.rviz_config``).
 ``rgbd:=true`` also starts ``rgbd_completion`` (RGB-D object selection and metric completion; opt-in,
 it loads a second model) with the config's ``rgbd_completion`` section, and feeds ``view_buffer``
@@ -20,6 +20,10 @@ would silently hand one node the other's model.
 ``novel_view``'s ``target_angle`` (and ``target_angles``) is measured from the newest key view (by
 header stamp) for a camera-relative model (checkpoint ``angle_reference: relative``), in the
 object's canonical frame for a canonical one; the node logs which at start.
+Under Fast DDS every process started here loads ``config/fastdds_large_images.xml`` (camera-sized images through
+shared memory in one piece; the variable ``ROS_DISTRO``'s Fast DDS reads) unless ``FASTDDS_DEFAULT_PROFILES_FILE``
+/ ``FASTRTPS_DEFAULT_PROFILES_FILE`` / ``FASTDDS_BUILTIN_TRANSPORTS`` is set or ``RMW_IMPLEMENTATION`` names
+another middleware (``bringup.dds_environment``).
 Works with ROS 2 Humble, Jazzy and Kilted (OpaqueFunction, launch_ros.actions.Node).
 
 The mapping from arguments to parameters (``parameter_overrides``) is plain Python, so a
@@ -67,11 +71,10 @@ def parameter_overrides(values: dict[str, str], rgbd_config: dict[str, object] |
 
 
 def choices(parameter: str) -> list[str]:
-    """'' (keep the yaml's value) and the node's accepted values, from its parameter table."""
-    from nvs_fusion_ros.ros.novel_view_params import PARAMETERS
+    """'' (keep the yaml's value) and the node's accepted values, from the registries (no torch)."""
+    from nvs_fusion_ros.ros.launch_choices import CHOICES
 
-    (spec,) = [spec for spec in PARAMETERS if spec.name == parameter]
-    return ["", *spec.choices]
+    return ["", *CHOICES[parameter]]
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -108,19 +111,23 @@ def generate_launch_description() -> LaunchDescription:
                               description="also start rgbd_completion (a second model) and feed view_buffer its "
                                           "colour topic, rgbd_completion/mask and rgbd_completion/roi"),
         DeclareLaunchArgument("fixed_frame", default_value="base_link",
-                              description="RViz fixed frame: a TF frame that exists, e.g. the frame of ~/points"),
+                              description="RViz fixed frame: a TF frame that exists (the camera's frame shows "
+                                          "rgbd_completion's metric output; <camera frame>_nvs_object shows the "
+                                          "unit-less ~/points and ~/mesh)"),
     ]
 
     def nodes(context: LaunchContext) -> list[NodeAction]:
-        from nvs_fusion_ros.ros.bringup import RGBD_NODE, load_parameters
+        from nvs_fusion_ros.ros.bringup import DDS_PROFILE_NAME, RGBD_NODE, dds_environment, load_parameters
 
         values = {name: LaunchConfiguration(name).perform(context) for name in ARGUMENT_NAMES}
         rgbd_on = values["rgbd"] in TRUE
         rgbd_config = load_parameters(values["config"], values["namespace"], rgbd=True)[RGBD_NODE] if rgbd_on else None
         buffer, novel_view, rgbd = parameter_overrides(values, rgbd_config)
+        environment = dds_environment(os.environ, os.path.join(share, "config", DDS_PROFILE_NAME)) or None
         actions = [
             Node(package=PACKAGE, executable=name, name=name, namespace=values["namespace"],
-                 parameters=[values["config"], *([overrides] if overrides else [])], output="screen")
+                 parameters=[values["config"], *([overrides] if overrides else [])], output="screen",
+                 additional_env=environment)
             for name, overrides in (("view_buffer", buffer), ("novel_view", novel_view), (RGBD_NODE, rgbd))
             if name != RGBD_NODE or rgbd_on
         ]
@@ -129,7 +136,8 @@ def generate_launch_description() -> LaunchDescription:
 
             layout = write_adapted(os.path.join(share, "config", "viewfusion.rviz"), values["namespace"],
                                    values["fixed_frame"])
-            actions.append(Node(package="rviz2", executable="rviz2", arguments=["-d", str(layout)], output="screen"))
+            actions.append(Node(package="rviz2", executable="rviz2", arguments=["-d", str(layout)], output="screen",
+                                additional_env=environment))
         return actions
 
     return LaunchDescription([*arguments, OpaqueFunction(function=nodes)])

@@ -85,7 +85,7 @@ def test_an_unknown_command_is_refused_with_the_list(capsys: pytest.CaptureFixtu
 def test_the_light_sampler_names_are_the_registrys() -> None:
     from nvs_fusion_ros.diffusion.samplers import SAMPLERS
 
-    assert tuple(SAMPLERS) == SAMPLER_NAMES
+    assert tuple(SAMPLERS) == tuple(SAMPLER_NAMES)
 
 
 def test_one_name_for_the_number_of_hypotheses_and_one_default_step_count() -> None:

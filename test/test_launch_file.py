@@ -19,7 +19,15 @@ from ros_testing import next_domain
 
 from nvs_fusion_ros.diffusion.samplers import SAMPLERS
 from nvs_fusion_ros.engines.factory import ENGINES
-from nvs_fusion_ros.ros.bringup import apply_sets, default_config_path, key_matches, load_parameters
+from nvs_fusion_ros.ros.bringup import (
+    DDS_PROFILE_NAME,
+    PROFILE_VARIABLES,
+    apply_sets,
+    dds_environment,
+    default_config_path,
+    key_matches,
+    load_parameters,
+)
 from nvs_fusion_ros.ros.rviz_config import adapt, display_topics
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,7 +142,7 @@ def test_rviz_layout_shows_every_output_under_the_namespace_with_the_given_fixed
     with pytest.raises(ValueError, match="fixed_frame"):
         adapt(text, "", "")
     depends = {e.text for e in ElementTree.parse(ROOT / "package.xml").getroot().iter("exec_depend")}
-    assert "rviz2" in depends
+    assert "rviz2" not in depends  # rviz:=true is optional: a headless robot needs no RViz (docs/install.md)
 
 
 def test_the_adapted_rviz_layout_is_removed_when_the_launch_process_exits() -> None:
@@ -247,3 +255,83 @@ def test_bringup_runs_the_nodes_and_stops_cleanly_on_ctrl_c(tiny_checkpoint: Pat
             process.kill()
     assert process.returncode == 0, "".join(lines) + output
     assert "Traceback" not in output
+
+
+def stand_in_launch(arguments: dict[str, str], environ: dict[str, str] | None = None) -> dict:
+    """What the launch file would start, built against stand-ins of launch / launch_ros in a fresh process."""
+    import json
+
+    env = {k: v for k, v in os.environ.items() if k not in (*PROFILE_VARIABLES, "FASTDDS_BUILTIN_TRANSPORTS",
+                                                             "RMW_IMPLEMENTATION", "ROS_DISTRO")}
+    env.update(environ or {}, PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, str(ROOT / "test" / "launch_stand_ins.py"), str(ROOT), json.dumps(arguments)],
+                          capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_the_launch_description_starts_each_node_with_its_parameters_and_profile_without_loading_a_model() -> None:
+    """Where ros2 launch cannot run: every node, remap, parameter and environment variable the launch file would
+    start, with stand-ins for launch and launch_ros; the launch process imports neither torch nor rclpy."""
+    config, profile = str(ROOT / "config" / "viewfusion.yaml"), str(ROOT / "config" / DDS_PROFILE_NAME)
+    dds = {"FASTDDS_DEFAULT_PROFILES_FILE": profile}  # no ROS_DISTRO: Kilted's Fast DDS 3
+    plain = stand_in_launch({})
+    assert plain["imported"] == []  # no torch, Open3D, ONNX Runtime or rclpy in the launch process
+    assert plain["nodes"] == [
+        {"package": "nvs_fusion_ros", "executable": name, "name": name, "namespace": "", "parameters": [config],
+         "output": "screen", "additional_env": dds} for name in ("view_buffer", "novel_view")]  # no remappings
+    assert plain["declared"]["sampler"]["choices"][1:] == list(SAMPLERS)
+    assert plain["declared"]["engine"]["choices"][1:] == list(ENGINES)
+
+    full = stand_in_launch({"rgbd": "true", "rviz": "true", "namespace": "robot1", "image_topic": "/arm/color",
+                            "engine": "onnxruntime", "sampler": "dpmpp2m", "rgbd_model_file_path": "/m/household.pt"})
+    assert full["imported"] == []
+    by_name = {node.get("name", node["executable"]): node for node in full["nodes"]}
+    assert set(by_name) == {"view_buffer", "novel_view", "rgbd_completion", "rviz2"}
+    assert all("remappings" not in node and node["additional_env"] == dds for node in full["nodes"])
+    assert by_name["view_buffer"]["parameters"] == [config, {"image_topics": ["/arm/color"], "mask_topic":
+                                                             "rgbd_completion/mask", "roi_topic": "rgbd_completion/roi"}]
+    assert by_name["novel_view"]["parameters"] == [config, {"engine": "onnxruntime", "sampler": "dpmpp2m",
+                                                            "frames_topic": "/arm/color"}]
+    assert by_name["rgbd_completion"]["parameters"] == [config, {"engine": "onnxruntime", "model_file_path":
+                                                                 "/m/household.pt", "colour_topic": "/arm/color"}]
+    assert {node["namespace"] for node in full["nodes"] if node["package"] == "nvs_fusion_ros"} == {"robot1"}
+    assert by_name["rviz2"]["arguments"][0] == "-d" and by_name["rviz2"]["arguments"][1].endswith("viewfusion.rviz")
+
+    own = stand_in_launch({}, {"FASTDDS_DEFAULT_PROFILES_FILE": "/etc/my_profile.xml"})
+    assert all(node["additional_env"] is None for node in own["nodes"])  # the user's own profile is kept
+    cyclone = stand_in_launch({}, {"RMW_IMPLEMENTATION": "rmw_cyclonedds_cpp"})
+    assert all(node["additional_env"] is None for node in cyclone["nodes"])
+
+
+def test_dds_environment_sets_the_shipped_profile_only_where_the_user_chose_nothing() -> None:
+    assert dds_environment({}, "/p.xml") == {"FASTDDS_DEFAULT_PROFILES_FILE": "/p.xml"}  # pip install: Kilted on
+    assert dds_environment({"ROS_DISTRO": "kilted"}, "/p.xml") == {"FASTDDS_DEFAULT_PROFILES_FILE": "/p.xml"}
+    for distro in ("humble", "jazzy"):  # Fast DDS 2.x reads the older name only
+        assert dds_environment({"ROS_DISTRO": distro}, "/p.xml") == {"FASTRTPS_DEFAULT_PROFILES_FILE": "/p.xml"}
+    assert dds_environment({"RMW_IMPLEMENTATION": "rmw_fastrtps_dynamic_cpp"}, "/p.xml")
+    for own in ({"FASTRTPS_DEFAULT_PROFILES_FILE": "/mine.xml"}, {"FASTDDS_DEFAULT_PROFILES_FILE": "/mine.xml"},
+                {"FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA"}, {"RMW_IMPLEMENTATION": "rmw_zenoh_cpp"}):
+        assert dds_environment(own, "/p.xml") == {}, own
+    profile = ElementTree.parse(default_config_path(DDS_PROFILE_NAME)).getroot()
+    namespace = "{http://www.eprosima.com}"
+    (segment,) = profile.iter(f"{namespace}segment_size")
+    assert int(segment.text) >= 4 * 1280 * 720 * 3  # several 1280x720 rgb8 images fit in one shared-memory segment
+
+
+def test_the_registries_the_launch_file_offers_import_without_torch() -> None:
+    code = ("import sys; from nvs_fusion_ros.engines.options import ENGINES; "
+            "from nvs_fusion_ros.diffusion import SAMPLER_NAMES; "
+            "from nvs_fusion_ros.ros.launch_choices import CHOICES; from nvs_fusion_ros.ros.bringup import rgbd_feed; "
+            "rgbd_feed({}); print(sorted(m for m in ('torch', 'rclpy', 'open3d') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.stdout.strip() == "[]"
+    from nvs_fusion_ros.diffusion import SAMPLER_NAMES
+    from nvs_fusion_ros.ros.launch_choices import CHOICES
+    from nvs_fusion_ros.ros.novel_view_params import PARAMETERS
+
+    assert list(SAMPLER_NAMES) == list(SAMPLERS)  # the names and the registry agree
+    for spec in PARAMETERS:
+        if spec.name in CHOICES:
+            assert spec.choices == CHOICES[spec.name], spec.name

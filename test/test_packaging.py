@@ -518,3 +518,21 @@ def test_unknown_names_are_an_attribute_error() -> None:
         nvs_fusion_ros.Synthesizer  # noqa: B018
     with pytest.raises(ImportError):
         exec("from nvs_fusion_ros import Synthesizer", {})
+
+
+#: imports of the offline tools only (render-dataset, evaluate, figures): rosdep installs them only on request
+TRAINING_ONLY = ("pybullet", "pybullet_data", "trimesh", "matplotlib")
+
+
+def test_training_only_packages_and_rviz_are_not_hard_runtime_dependencies() -> None:
+    """A robot that runs the nodes gets neither the training tools nor RViz from rosdep: the training keys carry a
+    condition (REP 149, evaluated against the environment: NVS_FUSION_TRAINING=1 installs them), RViz none at all."""
+    root = ET.parse(ROOT / "package.xml").getroot()
+    unconditional = {e.text.strip() for e in root.iter("exec_depend") if not e.get("condition")}
+    conditional = {e.text.strip(): e.get("condition") for e in root.iter("exec_depend") if e.get("condition")}
+    assert "rviz2" not in unconditional and "rviz2" not in conditional
+    for name in TRAINING_ONLY:
+        key = DEPENDENCIES[name].rosdep
+        assert key not in unconditional and conditional.get(key) == "$NVS_FUSION_TRAINING == 1", key
+    _, extras = setup_requirements()
+    assert not {DEPENDENCIES[name].pip for name in TRAINING_ONLY} & extras["ros"]  # nor does pip's [ros] extra

@@ -71,8 +71,7 @@ def reconstruction_status(array: DiagnosticArray) -> DiagnosticStatus:
 @pytest.mark.ros
 def test_reconstruct_publishes_points_and_mesh_stamped_like_the_request(ros: Ros, tmp_path: Path) -> None:
     node = ros.novel_view(**FAST, reconstruction_iterations=30, reconstruction_mode_seeking=False,
-                          reconstruction_surface_threshold=0.01,
-                          reconstruction_frame_id="object", reconstruction_output_dir=str(tmp_path))
+                          reconstruction_surface_threshold=0.01, reconstruction_output_dir=str(tmp_path))
     points, meshes = ros.collect(PointCloud2, "/novel_view/points"), ros.collect(Marker, "/novel_view/mesh")
     images = ros.collect(Image, "/novel_view/image")
     diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
@@ -93,7 +92,8 @@ def test_reconstruct_publishes_points_and_mesh_stamped_like_the_request(ros: Ros
     wait_for(lambda: images, what="the view request queued during the reconstruction")
 
     cloud, mesh = points[0], meshes[0]
-    assert cloud.header == mesh.header and cloud.header.frame_id == "object"
+    # unit-less object frame, named for the views' frame ("cam") and never labelled as the camera's own frame
+    assert cloud.header == mesh.header and cloud.header.frame_id == "cam_nvs_object"
     stamp = stamp_ns(cloud.header)
     assert sent <= stamp <= arrived
     assert f"{cloud.header.stamp.sec}.{cloud.header.stamp.nanosec:09d}" in answer.message
@@ -174,3 +174,11 @@ def test_reconstruct_refuses_without_views_and_reports_an_empty_field(ros: Ros) 
     assert (node.worker.failed, node.worker.done) == (1, 1) and not points and not meshes
     assert call(ros, client).success  # and the node takes the next reconstruction
     wait_for(lambda: node.worker.failed == 2, timeout=60, what="the second empty reconstruction to end")
+
+
+def test_the_reconstruction_frame_is_the_views_frame_with_a_suffix_unless_configured() -> None:
+    from nvs_fusion_ros.ros.novel_view_params import object_frame
+
+    assert object_frame("camera_color_optical_frame") == "camera_color_optical_frame_nvs_object"
+    assert object_frame("") == "camera_nvs_object"  # a camera that sends no frame_id
+    assert object_frame("cam", "object") == "object"  # the user's own frame, as configured

@@ -4,8 +4,12 @@ The names below are the choices the command line and the ROS parameters offer; t
 free of torch, so that printing ``--help`` does not load it.
 """
 
-#: the keys of ``samplers.SAMPLERS``, the one sampler registry (test_cli checks they agree)
-SAMPLER_NAMES = ("ddim", "ddpm", "dpmpp2m")
+#: the keys of ``samplers.SAMPLERS``, the one sampler registry (a test checks they agree), and what each is
+SAMPLER_NAMES: dict[str, str] = {
+    "ddim": "DDIM: deterministic (eta 0), any number of steps",
+    "ddpm": "ancestral DDPM: every level of the schedule (the paper's sampler; slow)",
+    "dpmpp2m": "DPM-Solver++(2M): second-order multistep, good at few steps",
+}
 
 #: denoising steps of one synthesized view, wherever a view is synthesized (CLI, ROS nodes, Python API)
 DEFAULT_STEPS = 25

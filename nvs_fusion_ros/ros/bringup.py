@@ -11,11 +11,16 @@ serves ``view_buffer`` and ``novel_view`` (``harness.serve``) until SIGINT or SI
 cancel a running job and exit 0. Like any ROS 2 node it takes ``--ros-args`` last (remapping
 ``-r views:=/robot/views``, ``-p use_sim_time:=true``, ``--log-level``); ``use_sim_time`` may also
 be set in the params file or with ``--set``. A bad value exits 2 with one line naming it.
+
+Under Fast DDS (the default middleware) the nodes load the shipped profile ``config/fastdds_large_images.xml``
+(camera-sized images through shared memory in one piece), unless the user chose their own (``dds_environment``);
+the launch file does the same for the processes it starts.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from pathlib import Path
@@ -26,6 +31,13 @@ import yaml
 NODE_NAMES = ("view_buffer", "novel_view")
 RGBD_NODE = "rgbd_completion"  # opt-in: started only when its parameters are loaded (rgbd=True)
 CONFIG_NAME = "viewfusion.yaml"
+DDS_PROFILE_NAME = "fastdds_large_images.xml"
+#: where Fast DDS looks for an XML profile: 3.x (Kilted on) reads the first, 2.x (Humble, Jazzy) the second
+PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
+#: distributions whose Fast DDS (2.x) reads only FASTRTPS_DEFAULT_PROFILES_FILE; later ones warn that it is deprecated
+FAST_DDS_2_DISTROS = ("humble", "iron", "jazzy")
+#: what else means the user configured Fast DDS's transports themselves
+OWN_TRANSPORT_VARIABLES = ("FASTDDS_BUILTIN_TRANSPORTS",)
 
 
 def _share_directories() -> list[Path]:
@@ -40,15 +52,30 @@ def _share_directories() -> list[Path]:
     return [*found, Path(sys.prefix) / "share" / "nvs_fusion_ros"]
 
 
-def default_config_path() -> Path:
-    """The shipped config: the source tree's config/, else the installed share directory."""
-    candidates = [Path(__file__).resolve().parents[2] / "config" / CONFIG_NAME]
+def default_config_path(name: str = CONFIG_NAME) -> Path:
+    """A shipped config file: the source tree's config/, else the installed share directory."""
+    candidates = [Path(__file__).resolve().parents[2] / "config" / name]
     if not candidates[0].is_file():
-        candidates += [share / "config" / CONFIG_NAME for share in _share_directories()]
+        candidates += [share / "config" / name for share in _share_directories()]
     for candidate in candidates:
         if candidate.is_file():
             return candidate
-    raise FileNotFoundError(f"no {CONFIG_NAME} found; looked in {[str(c) for c in candidates]}; pass --config")
+    raise FileNotFoundError(f"no {name} found; looked in {[str(c) for c in candidates]}; pass --config")
+
+
+def dds_environment(environ: dict[str, str] | os._Environ[str], profile: str | Path) -> dict[str, str]:
+    """The variables that make Fast DDS load ``profile``; none when the user set a profile or Fast DDS's transports
+    (``PROFILE_VARIABLES``, ``OWN_TRANSPORT_VARIABLES``) or chose another middleware (``RMW_IMPLEMENTATION``)."""
+    if any(environ.get(name) for name in (*PROFILE_VARIABLES, *OWN_TRANSPORT_VARIABLES)):
+        return {}
+    if not (environ.get("RMW_IMPLEMENTATION") or "rmw_fastrtps_cpp").startswith("rmw_fastrtps"):
+        return {}
+    return {profile_variable(environ): str(profile)}
+
+
+def profile_variable(environ: dict[str, str] | os._Environ[str]) -> str:
+    """The variable this ROS distribution's Fast DDS reads (``ROS_DISTRO``; unset: a pip install, Kilted or later)."""
+    return PROFILE_VARIABLES[1] if environ.get("ROS_DISTRO") in FAST_DDS_2_DISTROS else PROFILE_VARIABLES[0]
 
 
 def fully_qualified_name(namespace: str, name: str) -> str:
@@ -90,10 +117,9 @@ def load_parameters(path: str | Path, namespace: str = "", rgbd: bool = False) -
 
 def rgbd_feed(rgbd_params: dict[str, Any]) -> dict[str, Any]:
     """view_buffer's inputs when rgbd_completion runs: its colour topic, mask and ROI (relative names: same namespace)."""
-    from .rgbd_node import PARAMETERS
+    from .camera_topics import COLOUR_TOPIC
 
-    (colour,) = [spec.default for spec in PARAMETERS if spec.name == "colour_topic"]
-    return {"image_topics": [rgbd_params.get("colour_topic", colour)], "mask_topic": f"{RGBD_NODE}/mask",
+    return {"image_topics": [rgbd_params.get("colour_topic", COLOUR_TOPIC)], "mask_topic": f"{RGBD_NODE}/mask",
             "roi_topic": f"{RGBD_NODE}/roi"}
 
 
@@ -168,5 +194,10 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--namespace {args.namespace!r} is not a valid ROS namespace: {reason}") from None
     params = load_parameters(args.config or default_config_path(), args.namespace, args.rgbd)
     apply_sets(params, args.set)
+    dds = dds_environment(os.environ, default_config_path(DDS_PROFILE_NAME))
+    os.environ.update(dds)  # before rclpy creates this process's DDS participant, which reads them
+    if dds:
+        ((variable, path),) = dds.items()
+        print(f"Fast DDS profile: {path} (set {variable} to use your own)", flush=True)
     ros_args = None if args.ros_args is None else ["--ros-args", *args.ros_args]
     return serve(lambda context: create_nodes(params, args.namespace, context), ros_args)

@@ -148,7 +148,7 @@ class Pipeline:
         from .bringup import create_nodes
         from .harness import RosSession
         from .image_conversions import numpy_to_image
-        from .qos import input_qos, latched_qos, output_qos
+        from .qos import input_qos_profiles, latched_qos, output_qos
 
         with RosSession() as session:
             for node in create_nodes(self.params, context=session.context):
@@ -158,7 +158,7 @@ class Pipeline:
             driver = session.add(rclpy.create_node("demo", context=session.context))
             session.start()
 
-            camera_qos = input_qos(buffer_params.get_parameter("input_qos").value, 5)
+            camera_qos = input_qos_profiles(buffer_params.get_parameter("input_qos").value, 5)[0]  # reliable for auto
             camera = driver.create_publisher(Image, "/camera/image_raw", camera_qos)
             angle = driver.create_publisher(Float32, "target_angle", output_qos(10))
             orbit_client = driver.create_client(Trigger, f"{self.novel_view_name}/synthesize_orbit")

@@ -147,6 +147,8 @@ NODES = (
                      "nearest the image centre)", param="roi_topic", when="`roi_topic` set"),
             Endpoint("/views", "sensor_msgs/msg/Image", KEY_VIEWS, "key views from view_buffer, composed with the "
                      "latest RGB-D frame"),
+            Endpoint("/reset", "std_msgs/msg/Empty", RESET, "forget the paired frame, the messages waiting to pair, "
+                     "the ROI and the key views; drop a queued completion and cancel the running one"),
         ),
         publications=(
             Endpoint("/rgbd_completion/mask", "sensor_msgs/msg/Image", RESULT.format(depth=5),

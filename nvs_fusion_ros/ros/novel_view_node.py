@@ -30,9 +30,10 @@ Outputs (RELIABLE, depth ``output_qos_depth``), one message each per request; la
 ``~/image`` (the first hypothesis), ``~/mean`` (the mean of the K hypotheses: the best single guess; the hypotheses
 are the plausible alternatives), ``~/hypotheses`` (K tiles), ``~/weights`` (32FC1, one tile per key view, oldest
 first), ``~/uncertainty`` (32FC1), ``~/orbit`` (one per angle), ``~/video`` (cell (v, f): the stamp of frame f,
-frame_id ``nvs_view_<v>``),
-``~/points`` (PointCloud2, x y z rgb) and ``~/mesh`` (Marker TRIANGLE_LIST) in the object frame
-``reconstruction_frame_id`` ('' = the views' frame_id), also written under ``reconstruction_output_dir`` when set.
+frame_id ``nvs_view_<v>``), ``~/points`` (PointCloud2, x y z rgb) and ``~/mesh`` (Marker TRIANGLE_LIST) in the
+unit-less object frame (radius 0.5, ``novel_view_params.object_frame``): ``reconstruction_frame_id``, by default the
+views' frame_id + ``_nvs_object``, never the camera's own frame (no transform connects the two); also written under
+``reconstruction_output_dir`` when set.
 ``/diagnostics``: "novel view synthesis" and "3D reconstruction" (``novel_view_diagnostics``).
 
 Headers: Float32 and Trigger carry no header, so every output of a request carries the stamp of the node clock when
@@ -69,10 +70,10 @@ from .image_conversions import image_to_rgb8
 from .key_view_topic import store_key_view
 from .novel_view_diagnostics import diagnostics_array
 from .novel_view_jobs import RECONSTRUCT, NovelViewJobs
-from .novel_view_params import PARAMETERS, Request
+from .novel_view_params import PARAMETERS, Request, object_frame
 from .parameters import declare, on_parameters_set
 from .peers import PeerWatch
-from .qos import input_qos, latched_qos, output_qos, reset_qos
+from .qos import latched_qos, output_qos, reset_qos, subscribe_input
 
 NODE_NAME = "novel_view"
 WARN_EVERY_S = 5.0
@@ -118,7 +119,7 @@ class NovelViewNode(Node):
         self.create_service(Trigger, "~/synthesize_orbit", self._on_synthesize_orbit)
         self.create_service(Trigger, "~/reconstruct", self._on_reconstruct)
         if self.video is not None:
-            self.create_subscription(Image, value("frames_topic"), self._on_frame, input_qos(value("input_qos"), 5))
+            subscribe_input(self, Image, value("frames_topic"), self._on_frame, value("input_qos"), 5)
             self.create_service(Trigger, "~/synthesize_video", self._on_synthesize_video)
         self.peers = PeerWatch(self, views.topic_name, value("max_views"))
         self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics)
@@ -228,7 +229,7 @@ class NovelViewNode(Node):
         if snapshot is None:
             return _answer(response, False, "no key views received yet")
         views, header, request = snapshot
-        header.frame_id = request.frame_id or header.frame_id
+        header.frame_id = object_frame(header.frame_id, request.frame_id)
         self.worker.submit(RECONSTRUCT, partial(self.jobs.reconstruct, views=views, request=request, header=header,
                                                 received=time.monotonic()))
         return _answer(response, True, f"queued a reconstruction of {len(views)} views ({request.distill.iterations} "

@@ -24,10 +24,24 @@ from ..reconstruction.distill import DistillConfig
 from ..reconstruction.extract import DEFAULT_SURFACE_THRESHOLD
 from ..synthesis.video_synthesizer import METHODS as VIDEO_METHODS
 from ..synthesis.video_synthesizer import CompositionSettings
+from .launch_choices import MODES
 from .parameters import ParamSpec, finite_list, topic_name
 from .qos import INPUT_QOS_CHOICES
 
 RANDOM_SEED = -1
+#: ~/points and ~/mesh are in the normalised object frame, not the camera's: their frame_id says so (object_frame)
+OBJECT_FRAME_SUFFIX = "_nvs_object"
+
+
+def object_frame(views_frame_id: str, configured: str = "") -> str:
+    """The frame_id of a reconstruction: ``configured`` when set, else the views' frame_id + ``OBJECT_FRAME_SUFFIX``.
+
+    The frame: the object's centre at the origin, z up, scaled so its bounding sphere has radius 0.5 (no unit: pose-free
+    views carry no scale), +x toward the newest key view's camera for a camera-relative model (the canonical front for
+    a canonical one). No transform to the camera frame exists (the views have no pose), so it is never labelled as
+    the camera's frame; metric geometry in the camera frame is rgbd_completion's.
+    """
+    return configured or f"{views_frame_id or 'camera'}{OBJECT_FRAME_SUFFIX}"
 
 
 PARAMETERS = (
@@ -64,11 +78,12 @@ PARAMETERS = (
               "~/reconstruct: the surface is where a voxel's opacity crosses this.", float_range=(0.001, 0.999)),
     ParamSpec("reconstruction_points", 20000, "~/reconstruct: points sampled on the surface for ~/points.",
               int_range=(1, 1000000)),
-    ParamSpec("reconstruction_frame_id", "", "frame_id of ~/points and ~/mesh (the object frame); '' = the views'."),
+    ParamSpec("reconstruction_frame_id", "", "frame_id of ~/points and ~/mesh (the unit-less object frame); '' = "
+              f"the views' frame_id + '{OBJECT_FRAME_SUFFIX}' (object_frame)."),
     ParamSpec("reconstruction_output_dir", "", "Also write PLY/OBJ files of each reconstruction here; '' = don't.",
               read_only=True),
     ParamSpec("mode", "static", "static: key views of a still object; dynamic: also the frames stream and ~/video.",
-              read_only=True, choices=("static", "dynamic")),
+              read_only=True, choices=MODES),
     ParamSpec("temporal_model_file_path", "", "Dynamic mode: temporal checkpoint; '' = the shipped default.",
               read_only=True),
     ParamSpec("video_frames", 8, "Dynamic mode: frames F kept and synthesized.", read_only=True, int_range=(1, 64)),
@@ -85,7 +100,8 @@ PARAMETERS = (
               choices=tuple(RENOISE_MODES)),
     ParamSpec("frames_topic", "/camera/image_raw", "Dynamic mode: camera image topic of the moving object.",
               read_only=True, check=topic_name("frames_topic")),
-    ParamSpec("input_qos", "sensor_data", "Dynamic mode: QoS of the frames_topic subscription.", read_only=True,
+    ParamSpec("input_qos", "auto", "Dynamic mode: QoS of the frames_topic subscription (auto: reliable and "
+              "best-effort publishers alike).", read_only=True,
               choices=INPUT_QOS_CHOICES),
 )
 
@@ -107,7 +123,7 @@ class Request:
     distill: DistillConfig
     surface_threshold: float
     points: int
-    frame_id: str  # of ~/points and ~/mesh; '' = the views'
+    frame_id: str  # of ~/points and ~/mesh; '' = object_frame of the views'
     output_dir: str
     video_method: str
     video_settings: CompositionSettings | None  # None with the reason in video_problem

@@ -1,18 +1,25 @@
 """``rgbd_completion``: colour + registered depth + CameraInfo in; the object's mask and ROI for the key-view buffer, and on
 request the metric completion of its hidden side, in the colour camera's frame.
 
-Inputs (``input_qos``): ``colour_topic``, ``depth_topic`` (16UC1 mm or 32FC1 m, registered to the colour image),
-``camera_info_topic``, paired by header stamp within ``sync_slop`` seconds (``rgbd.pairing``), and optionally ``roi_topic``
-(RegionOfInterest) to choose the object. Flying pixels (``max_grazing_deg``) leave a depth image before it is segmented.
+Inputs (``input_qos``; ``auto`` receives RELIABLE and BEST_EFFORT drivers alike, ``qos.subscribe_input``): ``colour_topic``,
+``depth_topic`` (16UC1 mm or 32FC1 m, registered to the colour image), ``camera_info_topic``, paired by header stamp within
+``sync_slop`` seconds (``rgbd.pairing``), and optionally ``roi_topic`` (RegionOfInterest) to choose the object. Flying
+pixels (``max_grazing_deg``) leave a depth image before it is segmented.
+``reset`` (std_msgs/Empty, as view_buffer and novel_view take it): forget the paired frame, the messages waiting to pair,
+the ROI and the key views, drop a queued completion and cancel the running one at its next step; nothing from before a
+reset is published after it (``synthesis.worker``), and ``~/complete`` refuses until a frame of the new scene has paired.
 
-Outputs: ``~/mask`` (mono8, 255 = object) and ``~/roi`` (the training framing of the object, clipped) for each paired frame
-at most every ``mask_period`` s; point ``view_buffer``'s ``mask_topic`` and ``roi_topic`` at them. ``views`` (view_buffer's
-key-view set, received like ``novel_view`` does, a reset marker clears it): ``~/complete`` composes the model over the
-current key views (up to ``max_views`` - 1, those stamped apart from the anchor) with the latest paired frame as the anchor,
-the newest view, the only one with depth. ``~/complete`` (std_srvs/Trigger) checks that an object stands on the plane in the
-latest paired frame (else refuses, saying why), queues the completion and answers; the job publishes ``~/object_cloud``
-(PointCloud2 x y z rgb confidence, ``rgbd_messages``), ``~/object_mesh`` (Marker TRIANGLE_LIST) and ``~/collision_mesh``
-(shape_msgs/Mesh), all in the colour image's frame_id at its stamp, in metres. Progress and problems: ``/diagnostics``.
+Outputs: ``~/mask`` (mono8, 255 = object) and ``~/roi`` (the training framing of the object, clipped) for a paired frame
+at most every ``mask_period`` s, segmented on a thread of their own (the newest frame's wins); point ``view_buffer``'s
+``mask_topic`` and ``roi_topic`` at them. ``views`` (view_buffer's key-view set, received like ``novel_view`` does, a
+reset marker clears it): ``~/complete`` composes the model over the current key views (up to ``max_views`` - 1, those
+stamped apart from the anchor) with the latest paired frame as the anchor, the newest view, the only one with depth.
+``~/complete`` (std_srvs/Trigger) refuses (success False, saying why) without a paired frame, when it is more than
+``max_frame_age`` s older than the newest colour, depth or CameraInfo message received (``rgbd.frame_state``), or when
+no object stands on the plane in it; else it queues the completion and answers with the frame's stamp and age. The job
+publishes ``~/object_cloud`` (PointCloud2 x y z rgb confidence, ``rgbd_messages``), ``~/object_mesh`` (Marker
+TRIANGLE_LIST) and ``~/collision_mesh`` (shape_msgs/Mesh), all in the colour image's frame_id at its stamp, in metres.
+Progress and problems: ``/diagnostics``.
 
 Bad input never stops the node: each cause (``CAUSES``: an unreadable colour, depth or CameraInfo message, a paired frame
 whose depth is empty or the wrong size, colour frames that found no depth or no CameraInfo within ``sync_slop`` (never sent,
@@ -30,64 +37,32 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, RegionOfInterest
 from shape_msgs.msg import Mesh
-from std_msgs.msg import Header
+from std_msgs.msg import Empty, Header
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker
 
 from ..rgbd.completion import CompletionConfig
-from ..rgbd.depth import MAX_GRAZING_DEG, Intrinsics, check_depth, remove_flying_pixels
-from ..rgbd.pairing import StampPairer
-from ..rgbd.pipeline import MIN_CONFIDENCE, CompletionOptions, complete_scene
+from ..rgbd.depth import Intrinsics, check_depth, remove_flying_pixels
+from ..rgbd.frame_state import FrameState
+from ..rgbd.pipeline import CompletionOptions, complete_scene
 from ..rgbd.placement import clipped_roi, fit_placement
 from ..rgbd.segmentation import mask_image, segment_object
 from ..synthesis.key_views import ReceivedViews
-from ..synthesis.synthesizer import RGBD_MODEL, NovelViewSynthesizer, rgbd_model_path
+from ..synthesis.synthesizer import NovelViewSynthesizer, rgbd_model_path
 from ..synthesis.worker import JobControl, LatestWinsWorker
 from .cloud_messages import triangle_marker
 from .harness import JOB_STOP_TIMEOUT_S, node_main
 from .image_conversions import image_to_rgb8, numpy_to_image, stamp_ns
 from .key_view_topic import store_key_view
-from .novel_view_params import PARAMETERS as NOVEL_VIEW_PARAMETERS
-from .parameters import ParamSpec, declare, optional_topic_name, topic_name
-from .qos import INPUT_QOS_CHOICES, input_qos, latched_qos, output_qos
+from .parameters import declare
+from .qos import latched_qos, output_qos, reset_qos, subscribe_input
 from .rgbd_messages import collision_mesh, confidence_cloud, depth_from_image, intrinsics_from_info
+from .rgbd_params import PARAMETERS
 
 NODE_NAME = "rgbd_completion"
 WARN_EVERY_S = 5.0
 DIAGNOSTICS_PERIOD_S = 1.0
 CAUSES = ("colour", "depth", "camera_info", "frame", "no_depth", "no_info", "segmentation", "view")
-
-PARAMETERS = (
-    ParamSpec("colour_topic", "/camera/color/image_raw", "Colour image topic.", read_only=True,
-              check=topic_name("colour_topic")),
-    ParamSpec("depth_topic", "/camera/aligned_depth_to_color/image_raw",
-              "Depth registered to the colour image: 16UC1 (mm) or 32FC1 (m).", read_only=True,
-              check=topic_name("depth_topic")),
-    ParamSpec("camera_info_topic", "/camera/color/camera_info", "CameraInfo of the colour image.", read_only=True,
-              check=topic_name("camera_info_topic")),
-    ParamSpec("roi_topic", "", "RegionOfInterest choosing the object; '' = the object nearest the image centre.",
-              read_only=True, check=optional_topic_name("roi_topic")),
-    ParamSpec("sync_slop", 0.02, "Most seconds between the colour, depth and CameraInfo stamps of one frame.",
-              read_only=True, float_range=(0.0, 1.0)),
-    ParamSpec("mask_period", 0.2, "Least seconds between published masks (segmentation costs CPU).",
-              read_only=True, float_range=(0.0, 60.0)),
-    *(spec for spec in NOVEL_VIEW_PARAMETERS if spec.name in ("engine", "device", "max_views")),
-    ParamSpec("model_file_path", "", f"Checkpoint (.pt); '' = {RGBD_MODEL} (camera-relative household model).", read_only=True),
-    ParamSpec("num_hypotheses", CompletionOptions.num_hypotheses,
-              "K occlusion hypotheses per azimuth; confidence is their agreement (K = 8: steps of 1/8).",
-              read_only=True, int_range=(1, 32)),
-    ParamSpec("azimuths", CompletionOptions.azimuths, "Orbit azimuths of the hidden side.", read_only=True, int_range=(2, 36)),
-    ParamSpec("steps", CompletionOptions.steps, "Denoising steps per sample.", read_only=True, int_range=(1, 1000)),
-    ParamSpec("seed", 0, "Base seed of the hypotheses.", read_only=True, int_range=(0, 2**31 - 1)),
-    ParamSpec("min_confidence", MIN_CONFIDENCE, "Completed points less sure than this are left out of ~/object_cloud "
-              "(0.875 = 7 of 8 samples agree, the tabletop benchmark's setting; 0 = every point; the visible points "
-              "always stay).", read_only=True, float_range=(0.0, 1.0)),
-    ParamSpec("max_grazing_deg", MAX_GRAZING_DEG, "Depth jumps steeper than a surface seen this far from face-on are "
-              "flying pixels, dropped (rgbd.depth); 90 = keep all.", read_only=True, float_range=(1.0, 90.0)),
-    ParamSpec("resolution", 64, "Carving grid resolution per axis.", read_only=True, int_range=(16, 160)),
-    ParamSpec("input_qos", "sensor_data", "QoS of the input subscriptions.", read_only=True, choices=INPUT_QOS_CHOICES),
-    ParamSpec("input_qos_depth", 5, "History depth of the input subscriptions.", read_only=True, int_range=(1, 100)),
-)
 
 
 class RgbdCompletionNode(Node):
@@ -104,28 +79,31 @@ class RgbdCompletionNode(Node):
                                                                 max_views=value("max_views"))
         self.key_views = ReceivedViews(value("max_views"))
         self._views_lock = threading.Lock()
-        self.pairer: StampPairer[object] = StampPairer(round(value("sync_slop") * 1e9))
+        self.frames: FrameState[tuple[Header, np.ndarray, np.ndarray, Intrinsics]] = FrameState(
+            round(value("sync_slop") * 1e9))
         self.mask_period_s: float = value("mask_period")
         self.min_confidence: float = value("min_confidence")
         self.dropped = dict.fromkeys(CAUSES, 0)
         self.paired = 0
         self.completions = 0
+        self.resets = 0
         self._warned_at: dict[str, float] = {}
-        self._latest: tuple[Header, np.ndarray, np.ndarray, object] | None = None
         self._roi: tuple[int, int, int, int] | None = None
         self._last_mask_s = -np.inf
-        self._unpaired_seen = 0
         self._topics = {"depth": value("depth_topic"), "info": value("camera_info_topic")}
         self._state = (DiagnosticStatus.OK, "waiting for a paired colour + depth + CameraInfo frame")
         self.worker = LatestWinsWorker(NODE_NAME, on_error=lambda kind, exc: self._finish(DiagnosticStatus.ERROR,
                                                                                             f"{kind} failed: {exc}"))
-        qos = input_qos(value("input_qos"), value("input_qos_depth"))
-        self.create_subscription(Image, value("colour_topic"), self._on_colour, qos)
-        self.create_subscription(Image, value("depth_topic"), self._on_depth, qos)
-        self.create_subscription(CameraInfo, value("camera_info_topic"), self._on_info, qos)
+        # masks on their own thread, newest frame first: a segmentation (~0.1 s) must not stall the camera callbacks
+        self.masker = LatestWinsWorker(f"{NODE_NAME}_mask", on_error=lambda _kind, exc: self.get_logger().error(str(exc)))
+        qos = (value("input_qos"), value("input_qos_depth"))
+        subscribe_input(self, Image, value("colour_topic"), self._on_colour, *qos)
+        subscribe_input(self, Image, value("depth_topic"), self._on_depth, *qos)
+        subscribe_input(self, CameraInfo, value("camera_info_topic"), self._on_info, *qos)
         self.create_subscription(Image, "views", self._on_view, latched_qos(value("max_views")))
+        self.create_subscription(Empty, "reset", self._on_reset, reset_qos())
         if value("roi_topic"):
-            self.create_subscription(RegionOfInterest, value("roi_topic"), self._on_roi, qos)
+            subscribe_input(self, RegionOfInterest, value("roi_topic"), self._on_roi, *qos)
         self.mask_pub = self.create_publisher(Image, "~/mask", output_qos(5))
         self.roi_pub = self.create_publisher(RegionOfInterest, "~/roi", output_qos(5))
         self.cloud_pub = self.create_publisher(PointCloud2, "~/object_cloud", output_qos(2))
@@ -142,6 +120,20 @@ class RgbdCompletionNode(Node):
 
     # --- inputs --------------------------------------------------------------------------------------
 
+    def _on_reset(self, _msg: Empty) -> None:
+        """Forget the scene: nothing received or requested before the reset may be completed or published after it."""
+        self.frames.reset()
+        self._roi = None
+        self._last_mask_s = -np.inf  # the new scene's first frame gets its mask at once
+        with self._views_lock:
+            self.key_views.clear()
+        cancelled = self.worker.cancel_all()  # returns once a job that was publishing has finished doing so
+        self.masker.cancel_all()
+        self.resets += 1
+        self._state = (DiagnosticStatus.OK, "reset: waiting for a paired colour + depth + CameraInfo frame")
+        self.get_logger().info(f"reset: paired frame, waiting messages, ROI and key views cleared, {cancelled} queued or "
+                               "running completion(s) cancelled")
+
     def _drop(self, cause: str, text: str) -> None:
         """Count a dropped input and log it, at most once per WARN_EVERY_S per cause."""
         self.dropped[cause] += 1
@@ -151,6 +143,7 @@ class RgbdCompletionNode(Node):
             self.get_logger().warning(f"{text} ({self.dropped[cause]} dropped so far for this cause)")
 
     def _on_colour(self, msg: Image) -> None:
+        self.frames.received(stamp_ns(msg.header))
         try:
             rgb = image_to_rgb8(msg)
         except ValueError as exc:  # ImageConversionError, or anything else the message makes numpy refuse
@@ -158,6 +151,7 @@ class RgbdCompletionNode(Node):
         self._add("colour", msg.header, (msg.header, rgb))
 
     def _on_depth(self, msg: Image) -> None:
+        self.frames.received(stamp_ns(msg.header))
         try:
             depth = depth_from_image(msg)
         except ValueError as exc:  # DepthError, or anything else the message makes numpy refuse
@@ -165,6 +159,7 @@ class RgbdCompletionNode(Node):
         self._add("depth", msg.header, depth)
 
     def _on_info(self, msg: CameraInfo) -> None:
+        self.frames.received(stamp_ns(msg.header))
         try:
             intrinsics = intrinsics_from_info(msg)
         except ValueError as exc:
@@ -182,20 +177,19 @@ class RgbdCompletionNode(Node):
         with self._views_lock:
             held = self.key_views.by_stamp()
         others = [image for key, image in held
-                  if abs(key[0] * 1_000_000_000 + key[1] - stamp_ns(anchor)) > self.pairer.slop_ns]
+                  if abs(key[0] * 1_000_000_000 + key[1] - stamp_ns(anchor)) > self.frames.slop_ns]
         return others[-(self.key_views.max_views - 1):] if self.key_views.max_views > 1 else []
 
     def _on_roi(self, msg: RegionOfInterest) -> None:
         self._roi = (msg.x_offset, msg.y_offset, msg.width, msg.height)
 
     def _add(self, stream: str, header: Header, item: object) -> None:
-        pair = self.pairer.add(stream, stamp_ns(header), item)
-        if self.pairer.unpaired > self._unpaired_seen:
-            self._unpaired_seen = self.pairer.unpaired
-            for name, nearest in self.pairer.missing.items():
+        pair = self.frames.add(stream, stamp_ns(header), item)
+        if self.frames.newly_unpaired():
+            for name, nearest in self.frames.pairer.missing.items():
                 away = "none received recently" if nearest is None else f"the nearest is {nearest / 1e9:.3f} s away"
                 self._drop(f"no_{name}", f"colour frames find no {self._topics[name]} message within sync_slop "
-                           f"{self.pairer.slop_ns / 1e9} s of their stamps ({away}; check that it publishes, "
+                           f"{self.frames.slop_ns / 1e9} s of their stamps ({away}; check that it publishes, "
                            "and the drivers' stamps)")
         if pair is None:
             return
@@ -205,47 +199,50 @@ class RgbdCompletionNode(Node):
         except ValueError as exc:
             return self._drop("frame", f"dropped a paired frame: {exc}")
         self.paired += 1
-        self._latest = (header, colour, depth, intrinsics)
+        self.frames.keep(stamp_ns(header), (header, colour, depth, intrinsics))
         if time.monotonic() - self._last_mask_s >= self.mask_period_s:
             self._last_mask_s = time.monotonic()
-            self._publish_mask(header, colour, depth, intrinsics)
+            roi = self._roi
+            self.masker.submit("mask", lambda control: self._publish_mask(control, header, colour, depth, intrinsics, roi))
 
-    def _publish_mask(self, header: Header, colour: np.ndarray, depth: np.ndarray, intrinsics: Intrinsics) -> None:
+    def _publish_mask(self, control: JobControl, header: Header, colour: np.ndarray, depth: np.ndarray,
+                      intrinsics: Intrinsics, roi: tuple[int, int, int, int] | None) -> None:
         try:
             depth = remove_flying_pixels(depth, intrinsics, self.options.max_grazing_deg)  # as complete_scene does
-            seg = segment_object(colour, depth, intrinsics, self.options.segmentation, self._roi)
+            seg = segment_object(colour, depth, intrinsics, self.options.segmentation, roi)
             x, y, w, h = clipped_roi(fit_placement(seg).view_box(intrinsics), intrinsics.width, intrinsics.height)
         except ValueError as exc:  # NothingAbovePlaneError, DepthError, or a placement that cannot be fitted
             return self._drop("segmentation", f"no object mask: {exc}")
-        # the ROI first: view_buffer applies the latest ROI when the mask pairs with its image
-        self.roi_pub.publish(RegionOfInterest(x_offset=x, y_offset=y, width=w, height=h, do_rectify=False))
-        self.mask_pub.publish(numpy_to_image(mask_image(seg.mask), "mono8", header))
+        with control.delivering():  # the ROI first: view_buffer applies the latest ROI when the mask pairs with its image
+            self.roi_pub.publish(RegionOfInterest(x_offset=x, y_offset=y, width=w, height=h, do_rectify=False))
+            self.mask_pub.publish(numpy_to_image(mask_image(seg.mask), "mono8", header))
 
     # --- ~/complete ----------------------------------------------------------------------------------
 
     def _on_complete(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        if self._latest is None:
-            response.success, response.message = False, ("no paired colour + depth + CameraInfo frame yet; "
-                                                         "see /diagnostics for dropped inputs")
-            return response
-        (header, colour, depth, intrinsics), roi = self._latest, self._roi
+        refusal = self.frames.refusal(self.get_parameter("max_frame_age").value)
+        if refusal is not None:
+            return self._refuse(response, refusal)
+        (header, colour, depth, intrinsics), roi = self.frames.latest, self._roi
         try:
             segment_object(colour, remove_flying_pixels(depth, intrinsics, self.options.max_grazing_deg), intrinsics,
                            self.options.segmentation, roi)
         except ValueError as exc:  # NothingAbovePlaneError, DepthError (both ValueErrors) or any other bad input
-            self.get_logger().error(f"completion refused: {exc}")
-            self._state = (DiagnosticStatus.ERROR, f"refused: {exc}")
-            response.success, response.message = False, f"refused: {exc}"
-            return response
+            return self._refuse(response, f"{exc} (the frame {self.frames.describe()})")
         others = self._other_views(header)
         replaced = self.worker.submit("complete", lambda control: self._complete(control, header, colour, depth,
                                                                                  intrinsics, roi, others))
-        stamp = f"{header.stamp.sec}.{header.stamp.nanosec:09d}"
         response.success = True
-        response.message = (f"queued the completion of the frame stamped {stamp} in {header.frame_id!r} with "
+        response.message = (f"queued the completion of the frame {self.frames.describe()} in {header.frame_id!r} with "
                             f"{len(others)} other key view(s)") + (
             " (replacing a waiting one)" if replaced else "")
         self._state = (DiagnosticStatus.OK, "queued")
+        return response
+
+    def _refuse(self, response: Trigger.Response, reason: str) -> Trigger.Response:
+        self.get_logger().error(f"completion refused: {reason}")
+        self._state = (DiagnosticStatus.ERROR, f"refused: {reason}")
+        response.success, response.message = False, f"refused: {reason}"
         return response
 
     def _complete(self, control: JobControl, header: Header, colour: np.ndarray, depth: np.ndarray,
@@ -279,20 +276,21 @@ class RgbdCompletionNode(Node):
 
     def _publish_diagnostics(self) -> None:
         level, message = self._state
-        values = {"paired_frames": self.paired, "completions": self.completions,
+        values = {"paired_frames": self.paired, "completions": self.completions, "resets": self.resets,
                   "model": str(self.synthesizer.checkpoint.path), **{f"dropped_{k}": v for k, v in self.dropped.items()}}
         status = DiagnosticStatus(level=level, name=f"{self.get_name()}: rgbd completion", message=message,
                                   hardware_id=NODE_NAME, values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
         self._diagnostics.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))
 
     def stop_jobs(self, timeout: float) -> None:
-        """Called by the harness before the context goes: cancel and join the completion worker."""
+        """Called by the harness before the context goes: cancel and join the completion and mask workers."""
         self.worker.stop(timeout)
+        self.masker.stop(timeout)
 
     def destroy_node(self) -> None:
-        worker = getattr(self, "worker", None)  # absent when the model failed to load and rclpy cleans up the node
-        if worker is not None:
-            worker.stop(JOB_STOP_TIMEOUT_S)  # waits only when the harness's stop_jobs has not already
+        for name in ("worker", "masker"):  # absent when the model failed to load and rclpy cleans up the node
+            if getattr(self, name, None) is not None:
+                getattr(self, name).stop(JOB_STOP_TIMEOUT_S)  # waits only when the harness's stop_jobs has not already
         super().destroy_node()
 
 

@@ -3,7 +3,7 @@
 RViz resolves a display's topic as written, so a layout with ``/novel_view/image`` shows
 nothing for ``namespace:=robot1``. The launch file writes a copy whose every topic is moved
 under the namespace and whose fixed frame is its ``fixed_frame`` argument (a frame that exists
-on the robot: the default ``base_link``, or the frame of ``~/points``).
+on the robot: the default ``base_link``, or ``<camera frame>_nvs_object``, the unit-less frame of ``~/points``).
 """
 
 from __future__ import annotations

@@ -13,6 +13,19 @@ a callback while the executor waited on them made rclpy raise ``InvalidHandle``,
 reset cost a DDS discovery round.)
 A frame that cannot be a key view (non-finite, one flat colour, smaller than 8x8 after the
 ROI, or an empty mask) is dropped with one throttled log line that says why.
+
+A whole camera frame is not a key view: the model's views show one object filling a white frame,
+and a scene letterboxed to ``image_size`` (64 px) is a table with a speck on it. So an image that
+has neither a mask nor an ROI (none configured, or none received yet) and whose longer side
+exceeds ``max_uncropped_size`` is refused, counted in ``uncropped_images``, with one throttled
+warning naming the ways to select the object: ``roi_topic``, ``mask_topic``, or ``rgbd:=true``
+(``rgbd_completion`` segments it with depth). Refusing rather than guessing (a centre crop,
+saliency) because a wrong guess is silent: it pollutes the key-view set that every synthesis and
+completion composes over, while a refusal says what to do. Images up to ``max_uncropped_size``
+(object crops from a detector, the sample views) are taken whole; 0 takes every image whole.
+
+Camera topics are subscribed with ``input_qos`` (default ``auto``: RELIABLE and BEST_EFFORT
+publishers alike, ``qos.subscribe_input``); ``images_received`` counts the images that arrived.
 Other nodes named like this one in the domain are reported in the log (``peers``).
 
 With ``mask_topic``, each image waits (the last ``MASK_WAIT_IMAGES`` per topic) for the mask
@@ -38,7 +51,7 @@ from .harness import node_main
 from .image_conversions import image_to_rgb8, mask_from_image, numpy_to_image, reset_marker, stamp_ns
 from .parameters import ParamSpec, declare, on_parameters_set, optional_topic_name, topic_names
 from .peers import PeerWatch
-from .qos import INPUT_QOS_CHOICES, input_qos, latched_qos, reset_qos
+from .qos import INPUT_QOS_CHOICES, latched_qos, reset_qos, subscribe_input
 
 NODE_NAME = "view_buffer"
 WARN_EVERY_S = 5.0
@@ -62,8 +75,12 @@ PARAMETERS = (
               float_range=(0.0, 1.0)),
     ParamSpec("image_size", 64, "Key views are letterboxed on white to this square size (pixels).", read_only=True,
               int_range=(8, 1024)),
-    ParamSpec("input_qos", "sensor_data", "QoS of the image, ROI and mask subscriptions.", read_only=True,
-              choices=INPUT_QOS_CHOICES),
+    ParamSpec("max_uncropped_size", 256,
+              "Longest side (pixels) of an image taken whole when it has no mask and no ROI; a larger one is a camera "
+              "frame of a whole scene and is refused with a warning (set roi_topic or mask_topic, or run "
+              "rgbd_completion). 0 = take every image whole.", int_range=(0, 100000)),
+    ParamSpec("input_qos", "auto", "QoS of the image, ROI and mask subscriptions: auto (reliable and best-effort "
+              "publishers alike), sensor_data (best effort) or reliable.", read_only=True, choices=INPUT_QOS_CHOICES),
     ParamSpec("input_qos_depth", 5, "History depth of the image, ROI and mask subscriptions.", read_only=True,
               int_range=(1, 100)),
 )
@@ -83,15 +100,17 @@ class ViewBufferNode(Node):
         self.masked_images = 0  # images that met their mask
         self.resets = 0
         self.dropped_images = 0  # refused camera frames (bad encoding, degenerate view, mismatched mask)
+        self.images_received = 0  # camera images that arrived (each once, whichever subscription delivered it)
+        self.uncropped_images = 0  # whole-scene frames refused: no mask or ROI to select the object
         on_parameters_set(self, PARAMETERS, self._apply_parameters)
 
-        qos = input_qos(value("input_qos"), value("input_qos_depth"))
+        qos = (value("input_qos"), value("input_qos_depth"))
         for topic in value("image_topics"):
-            self.create_subscription(Image, topic, partial(self._on_image, topic), qos)
+            subscribe_input(self, Image, topic, partial(self._on_image, topic), *qos)
         if value("roi_topic"):
-            self.create_subscription(RegionOfInterest, value("roi_topic"), self._on_roi, qos)
+            subscribe_input(self, RegionOfInterest, value("roi_topic"), self._on_roi, *qos)
         if value("mask_topic"):
-            self.create_subscription(Image, value("mask_topic"), self._on_mask, qos)
+            subscribe_input(self, Image, value("mask_topic"), self._on_mask, *qos)
         self.create_subscription(Empty, "reset", self._on_reset, reset_qos())
         self._views_publisher = self.create_publisher(Image, "views", latched_qos(self.key_views.max_views))
         self.peers = PeerWatch(self)
@@ -113,6 +132,7 @@ class ViewBufferNode(Node):
                 self.key_views.min_view_difference = check_min_view_difference(param.value)
 
     def _on_image(self, topic: str, msg: Image) -> None:
+        self.images_received += 1
         pairer = self._masked.get(topic)
         if pairer is None:
             return self._offer(topic, msg, None)
@@ -139,7 +159,25 @@ class ViewBufferNode(Node):
             return
         self._offer(topic, pair["image"], mask)  # type: ignore[index]
 
+    def _uncropped(self, topic: str, msg: Image) -> bool:
+        """True (after a throttled warning) for a whole camera frame: no mask, no ROI, larger than max_uncropped_size."""
+        limit = self.get_parameter("max_uncropped_size").value
+        if self._roi is not None or not limit or max(msg.width, msg.height) <= limit:
+            return False
+        self.uncropped_images += 1
+        roi_topic = self.get_parameter("roi_topic").value
+        waiting = f"no ROI received on {roi_topic} yet" if roi_topic else "no roi_topic or mask_topic is set"
+        self.get_logger().warning(
+            f"refused {self.uncropped_images} image(s) from {topic}: a {msg.width}x{msg.height} frame with no mask or "
+            f"ROI ({waiting}) is a whole scene, and shrunk to {self.image_size} px the object would be a speck. Select "
+            "the object: set roi_topic (a detector's RegionOfInterest) or mask_topic (a mono8 mask), or with a depth "
+            "camera launch with rgbd:=true (nvs-fusion launch --rgbd); or set max_uncropped_size to 0 to take whole "
+            "frames anyway", throttle_duration_sec=WARN_EVERY_S)
+        return True
+
     def _offer(self, topic: str, msg: Image, mask: object) -> None:
+        if mask is None and self._uncropped(topic, msg):
+            return
         try:
             view = prepare_key_view(image_to_rgb8(msg), self.image_size, self._roi, mask)
         except ValueError as exc:
