@@ -16,7 +16,7 @@ at), and every above-plane pixel within ``cluster_eps`` of one of its points joi
 What is still lost is the part of a flat object that depth cannot tell from the table (a blade,
 a plate's floor): those pixels join when they differ in colour from the table by more than the
 table's own ``table_colour_percentile`` spread and connect in the image to the mask through such
-pixels. The mask is what the key-view buffer paints the background of white with, so a cluttered
+pixels, away from depth edges (where a reading may be the table behind the object's silhouette). The mask is what the key-view buffer paints the background of white with, so a cluttered
 image needs no other segmenter.
 """
 
@@ -122,6 +122,15 @@ def filtered_heights(height: np.ndarray) -> np.ndarray:
     return cv2.medianBlur(np.nan_to_num(height, nan=0.0).astype(np.float32), FILTER)
 
 
+def depth_edges(depth: np.ndarray, jump: np.ndarray | float) -> np.ndarray:
+    """(H, W) bool: pixels whose 5x5 neighbourhood spans more than ``jump`` of depth (a silhouette: a reading
+    there may be the surface behind, in the colour of the object in front); ``jump`` per pixel or one for all."""
+    finite = np.isfinite(depth)
+    nearest = ndimage.minimum_filter(np.where(finite, depth, np.inf), size=FILTER)
+    farthest = ndimage.maximum_filter(np.where(finite, depth, -np.inf), size=FILTER)
+    return finite & (farthest - nearest > jump)
+
+
 def table_colour_outliers(colour: np.ndarray, table: np.ndarray, percentile: float) -> np.ndarray:
     """(H, W) bool: pixels further from the table's median colour than ``percentile`` of the table pixels are."""
     rgb = colour.astype(np.float32)
@@ -140,11 +149,15 @@ def segment_object(colour: np.ndarray, depth: np.ndarray, intrinsics: Intrinsics
     plane = fit_plane(points[valid], config)
     raw = np.where(valid, plane.height(np.nan_to_num(points)), np.nan)
     smooth = np.where(valid, filtered_heights(raw), np.nan)
-    noise_smooth = plane_noise(smooth, depth, config.plane_distance)
+    noise_smooth, raw_noise = plane_noise(smooth, depth, config.plane_distance), plane_noise(raw, depth, config.plane_distance)
     with np.errstate(invalid="ignore"):
         threshold = np.maximum(config.min_height, config.noise_sigmas * noise_smooth * np.square(depth))
-        above = valid & (smooth > threshold) & (raw < config.max_height)
         table = valid & (np.abs(smooth) <= threshold)
+        noise_raw = raw_noise * np.square(depth)
+        edges = depth_edges(depth, config.cluster_eps + 2.0 * config.noise_sigmas * noise_raw)
+        low = raw <= np.maximum(config.min_height, config.noise_sigmas * noise_raw)
+        # the filter lifts the table beside a tall silhouette: there a low reading is the table behind, not the object
+        above = valid & (smooth > threshold) & (raw < config.max_height) & ~(low & edges)
     centre = np.array([intrinsics.cx, intrinsics.cy])
     if roi is not None and roi[2] > 0 and roi[3] > 0:
         x, y, w, h = roi
@@ -177,7 +190,7 @@ def segment_object(colour: np.ndarray, depth: np.ndarray, intrinsics: Intrinsics
     keep = np.isfinite(nearest)
     mask = np.zeros(depth.shape, bool)
     mask[rows[keep], cols[keep]] = True
-    flat = table & table_colour_outliers(colour, table & ~mask, config.table_colour_percentile)
+    flat = table & table_colour_outliers(colour, table & ~mask, config.table_colour_percentile) & ~edges
     if roi is not None and roi[2] > 0 and roi[3] > 0:
         flat &= inside
     for _ in range(MAX_GROWTH_ROUNDS):  # a flat part may join two parts that stand above it (a spoon's bowl and handle)
@@ -191,7 +204,7 @@ def segment_object(colour: np.ndarray, depth: np.ndarray, intrinsics: Intrinsics
     r, c = np.nonzero(mask)
     roi = (int(c.min()), int(r.min()), int(c.max() - c.min() + 1), int(r.max() - r.min() + 1))
     return Segmentation(plane=plane, mask=mask, points=points[mask], colors=colour[mask], roi=roi,
-                        noise_per_m2=plane_noise(raw, depth, config.plane_distance))
+                        noise_per_m2=raw_noise)
 
 
 def mask_image(mask: np.ndarray) -> np.ndarray:
