@@ -53,6 +53,7 @@ class GeometricConfig:
     mirror_points: int = 2000  # visible points each candidate plane is scored on (seeded subsample)
     free_weight: float = 4.0
     bin_m: float = 0.005  # height slices of the surface of revolution
+    max_points: int = 20000  # samples of a mesh's surface at most
 
     def __post_init__(self) -> None:
         unknown = set(self.methods) - set(METHODS)
@@ -149,7 +150,8 @@ def revolution(frame: LocalFrame, visible: np.ndarray, space: FreeSpace, config:
 
     start = np.concatenate([[0.0, 0.0], np.full(len(used), frame.radius / 2.0)])
     fit = least_squares(residual, start, loss="soft_l1", f_scale=0.002)
-    centre, radii = fit.x[:2], np.abs(fit.x[2:])
+    centre = fit.x[:2] if np.linalg.norm(fit.x[:2]) < frame.radius else np.zeros(2)  # a line fits no circle
+    radii = np.clip(np.abs(fit.x[2:]), 0.0, frame.radius)
     tops = (used + 1) * config.bin_m
     profile = np.concatenate([[[0.0, 0.0]], np.stack([radii, np.clip(tops - config.bin_m / 2, 0, None)], axis=1),
                               [[radii[-1], tops[-1]], [0.0, tops[-1]]]])
@@ -185,7 +187,7 @@ def rays(frame: LocalFrame, visible: np.ndarray, space: FreeSpace, config: Geome
 def _meshed(name: str, mesh: trimesh.Trimesh, frame: LocalFrame, space: FreeSpace, config: GeometricConfig,
             fit: float = 0.0) -> Shape:
     """A shape from a closed local-frame mesh: its surface sampled every ``spacing_m``, carved; the mesh in the camera frame."""
-    count = max(int(mesh.area / config.spacing_m**2), 100)
+    count = int(np.clip(mesh.area / config.spacing_m**2, 100, config.max_points))
     samples, _ = trimesh.sample.sample_surface_even(mesh, count, seed=0)
     vertices = frame.to_camera(np.asarray(mesh.vertices))
     return Shape(name, space.carve(frame.to_camera(np.asarray(samples))), vertices.astype(np.float32),

@@ -16,7 +16,12 @@ at), and every above-plane pixel within ``cluster_eps`` of one of its points joi
 What is still lost is the part of a flat object that depth cannot tell from the table (a blade,
 a plate's floor): those pixels join when they differ in colour from the table by more than the
 table's own ``table_colour_percentile`` spread and connect in the image to the mask through such
-pixels, away from depth edges (where a reading may be the table behind the object's silhouette). The mask is what the key-view buffer paints the background of white with, so a cluttered
+pixels, away from depth edges (where a reading may be the table behind the object's silhouette). A part
+the object hides its own link to (a hammer's handle behind its head, a plant's pot below its
+leaves) is a cluster of its own: another cluster joins when it touches the mask in the image and
+its colour is nearer the object's than half the object's distance from the table's colour; the
+joins repeat up to ``MAX_GROWTH_ROUNDS`` times. Two touching objects of one colour are then one
+(an ROI separates them). The mask is what the key-view buffer paints the background of white with, so a cluttered
 image needs no other segmenter.
 """
 
@@ -131,12 +136,25 @@ def depth_edges(depth: np.ndarray, jump: np.ndarray | float) -> np.ndarray:
     return finite & (farthest - nearest > jump)
 
 
-def table_colour_outliers(colour: np.ndarray, table: np.ndarray, percentile: float) -> np.ndarray:
-    """(H, W) bool: pixels further from the table's median colour than ``percentile`` of the table pixels are."""
+def table_colour(colour: np.ndarray, table: np.ndarray, percentile: float) -> tuple[np.ndarray, np.ndarray]:
+    """The table's median colour (3,) and (H, W) bool: the pixels further from it than ``percentile`` of the table's are."""
     rgb = colour.astype(np.float32)
     reference = np.median(rgb[table], axis=0)
     distance = np.linalg.norm(rgb - reference, axis=-1)
-    return distance > np.percentile(distance[table], percentile)
+    return reference, distance > np.percentile(distance[table], percentile)
+
+
+def _same_object_parts(mask: np.ndarray, parts: list[np.ndarray], colour: np.ndarray, table_rgb: np.ndarray) -> np.ndarray:
+    """The other above-plane clusters (pixel masks) that touch ``mask`` in the image and whose median colour is nearer
+    the mask's than half the mask's distance from the table's colour, joined to it."""
+    own = np.median(colour[mask].astype(np.float32), axis=0)
+    limit = 0.5 * float(np.linalg.norm(own - table_rgb))
+    touching = ndimage.binary_dilation(mask, structure=np.ones((3, 3), bool))
+    out = mask.copy()
+    for part in parts:
+        if (touching & part).any() and np.linalg.norm(np.median(colour[part].astype(np.float32), axis=0) - own) < limit:
+            out |= part
+    return out
 
 
 def segment_object(colour: np.ndarray, depth: np.ndarray, intrinsics: Intrinsics,
@@ -190,14 +208,22 @@ def segment_object(colour: np.ndarray, depth: np.ndarray, intrinsics: Intrinsics
     keep = np.isfinite(nearest)
     mask = np.zeros(depth.shape, bool)
     mask[rows[keep], cols[keep]] = True
-    flat = table & table_colour_outliers(colour, table & ~mask, config.table_colour_percentile) & ~edges
+    table_rgb, unlike_table = table_colour(colour, table & ~mask, config.table_colour_percentile)
+    flat = table & unlike_table & ~edges
     if roi is not None and roi[2] > 0 and roi[3] > 0:
         flat &= inside
+    owner = labels[cKDTree(down).query(above_points)[1]]
+    parts = []
+    for label in range(labels.max() + 1):
+        if label != best and (labels == label).sum() >= config.min_cluster_points:
+            parts.append(np.zeros(depth.shape, bool))
+            parts[-1][rows[owner == label], cols[owner == label]] = True
     for _ in range(MAX_GROWTH_ROUNDS):  # a flat part may join two parts that stand above it (a spoon's bowl and handle)
         components, _ = ndimage.label(mask | flat, structure=np.ones((3, 3), bool))
         grown = mask | (flat & np.isin(components, np.unique(components[mask])))
         nearest, _ = cKDTree(points[grown]).query(above_points, distance_upper_bound=config.cluster_eps)
         grown[rows[np.isfinite(nearest)], cols[np.isfinite(nearest)]] = True
+        grown = _same_object_parts(grown, parts, colour, table_rgb)
         if (grown == mask).all():
             break
         mask = grown
