@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
             key = f"{args.split}_{index:03d}_{name.replace('/', '_')}_{'noisy' if args.depth_noise else 'clean'}_" \
                   f"K{args.samples}A{args.azimuths}S{args.steps}_g{args.max_grazing:g}_s{args.seed}_{model_sha[:12]}"
             started = time.perf_counter()
-            images = cached_images(args.cache, key, lambda: complete_scene(
+            images = cached_images(args.cache, key, lambda frame=frame: complete_scene(
                 frame.colour, frame.depth, frame.intrinsics, synthesizer, dataclasses.replace(base, mode="model")
             ).hypotheses.images)
             row["sample_s"] = time.perf_counter() - started

@@ -9,10 +9,13 @@ Outputs: ``~/mask`` (mono8, 255 = object) and ``~/roi`` (the training framing of
 at most every ``mask_period`` s; point ``view_buffer``'s ``mask_topic`` and ``roi_topic`` at them. ``views`` (view_buffer's
 key-view set, received like ``novel_view`` does, a reset marker clears it): ``~/complete`` composes the model over the
 current key views (up to ``max_views`` - 1, those stamped apart from the anchor) with the latest paired frame as the anchor,
-the newest view, the only one with depth. ``~/complete`` (std_srvs/Trigger) checks that an object stands on the plane in the
-latest paired frame (else refuses, saying why), queues the completion and answers; the job publishes ``~/object_cloud``
-(PointCloud2 x y z rgb confidence, ``rgbd_messages``), ``~/object_mesh`` (Marker TRIANGLE_LIST) and ``~/collision_mesh``
-(shape_msgs/Mesh), all in the colour image's frame_id at its stamp, in metres. Progress and problems: ``/diagnostics``.
+the newest view, the only one with depth. ``completion_mode`` chooses what completes (``rgbd.pipeline.MODES``): the
+model's hypotheses and the geometric shapes together (``hybrid``, the default), the model alone, or the geometric shapes
+alone (``geometric``: no model is loaded, no key views are used). ``~/complete`` (std_srvs/Trigger) checks that an
+object stands on the plane in the latest paired frame (else refuses, saying why), queues the completion and answers; the
+job publishes ``~/object_cloud`` (PointCloud2 x y z rgb confidence, ``rgbd_messages``), ``~/object_mesh`` (Marker
+TRIANGLE_LIST) and ``~/collision_mesh`` (shape_msgs/Mesh), all in the colour image's frame_id at its stamp, in metres.
+Progress and problems: ``/diagnostics``.
 
 Bad input never stops the node: each cause (``CAUSES``: an unreadable colour, depth or CameraInfo message, a paired frame
 whose depth is empty or the wrong size, colour frames that found no depth or no CameraInfo within ``sync_slop`` (never sent,
@@ -21,7 +24,6 @@ or stamped apart), no object on the plane) is counted in ``dropped`` and logged 
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 
@@ -37,7 +39,7 @@ from visualization_msgs.msg import Marker
 from ..rgbd.completion import CompletionConfig
 from ..rgbd.depth import MAX_GRAZING_DEG, Intrinsics, check_depth, remove_flying_pixels
 from ..rgbd.pairing import StampPairer
-from ..rgbd.pipeline import MIN_CONFIDENCE, CompletionOptions, complete_scene
+from ..rgbd.pipeline import MIN_CONFIDENCE, MODES, CompletionOptions, complete_scene
 from ..rgbd.placement import clipped_roi, fit_placement
 from ..rgbd.segmentation import mask_image, segment_object
 from ..synthesis.key_views import ReceivedViews
@@ -72,6 +74,9 @@ PARAMETERS = (
     ParamSpec("mask_period", 0.2, "Least seconds between published masks (segmentation costs CPU).",
               read_only=True, float_range=(0.0, 60.0)),
     *(spec for spec in NOVEL_VIEW_PARAMETERS if spec.name in ("engine", "device", "max_views")),
+    ParamSpec("completion_mode", CompletionOptions.mode, "What completes the hidden side: 'hybrid' (the model's "
+              "hypotheses and the geometric shapes voting together), 'model' (the model's alone) or 'geometric' (mirror, "
+              "revolution, hull and view-ray shapes alone: no model is loaded).", read_only=True, choices=MODES),
     ParamSpec("model_file_path", "", f"Checkpoint (.pt); '' = {RGBD_MODEL} (camera-relative household model).", read_only=True),
     ParamSpec("samples", CompletionOptions.samples,
               "K occlusion hypotheses per azimuth; confidence is their agreement (K = 8: steps of 1/8).",
@@ -98,10 +103,13 @@ class RgbdCompletionNode(Node):
         declare(self, PARAMETERS)
         value = lambda name: self.get_parameter(name).value  # noqa: E731
         self.options = CompletionOptions(**{n: value(n) for n in ("samples", "azimuths", "steps", "seed", "max_grazing_deg")},
+                                         mode=value("completion_mode"),
                                          completion=CompletionConfig(resolution=value("resolution")))
-        model = value("model_file_path") or rgbd_model_path()
-        self.synthesizer = NovelViewSynthesizer.from_checkpoint(model, engine=value("engine"), device=value("device"),
-                                                                max_views=value("max_views"))
+        self.synthesizer: NovelViewSynthesizer | None = None
+        if self.options.needs_model:
+            self.synthesizer = NovelViewSynthesizer.from_checkpoint(value("model_file_path") or rgbd_model_path(),
+                                                                    engine=value("engine"), device=value("device"),
+                                                                    max_views=value("max_views"))
         self.key_views = ReceivedViews(value("max_views"))
         self._views_lock = threading.Lock()
         self.pairer: StampPairer[object] = StampPairer(round(value("sync_slop") * 1e9))
@@ -134,11 +142,11 @@ class RgbdCompletionNode(Node):
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", output_qos(10))
         self.create_service(Trigger, "~/complete", self._on_complete)
         self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics)
+        how = (f"samples {self.options.samples} hypotheses at {self.options.azimuths} azimuths"
+               if self.options.needs_model else "fits the geometric shapes (no model)")
         self.get_logger().info(f"pairing {value('colour_topic')}, {value('depth_topic')} and {value('camera_info_topic')} "
-                               f"within {value('sync_slop')} s; ~/complete samples {self.options.samples} hypotheses "
-                               f"at {self.options.azimuths} azimuths and publishes the completed points at least "
-                               f"{math.ceil(self.min_confidence * self.options.samples - 1e-9)} of them agree on "
-                               f"(min_confidence {self.min_confidence:g})")
+                               f"within {value('sync_slop')} s; ~/complete ({self.options.mode}) {how} and publishes the "
+                               f"completed points of confidence at least {self.min_confidence:g}")
 
     # --- inputs --------------------------------------------------------------------------------------
 
@@ -280,7 +288,9 @@ class RgbdCompletionNode(Node):
     def _publish_diagnostics(self) -> None:
         level, message = self._state
         values = {"paired_frames": self.paired, "completions": self.completions,
-                  "model": str(self.synthesizer.checkpoint.path), **{f"dropped_{k}": v for k, v in self.dropped.items()}}
+                  "completion_mode": self.options.mode,
+                  "model": str(self.synthesizer.checkpoint.path) if self.synthesizer is not None else "none",
+                  **{f"dropped_{k}": v for k, v in self.dropped.items()}}
         status = DiagnosticStatus(level=level, name=f"{self.get_name()}: rgbd completion", message=message,
                                   hardware_id=NODE_NAME, values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
         self._diagnostics.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))
