@@ -166,7 +166,7 @@ def test_the_geometric_mode_completes_without_a_model(tmp_path: Path) -> None:
         assert len(completed) > 0.3 * seen  # the hidden faces of a box are about as large as the seen ones
         assert np.median(cKDTree(frame.surface_points).query(completed)[0]) < 0.005  # the hidden faces, in metres
         vertices, faces = read_collision_mesh(probe.received["collision_mesh"][0])
-        assert len(faces) > 0
+        assert len(faces) > 0 and np.median(cKDTree(frame.surface_points).query(vertices)[0]) < 0.01
     finally:
         probe.close()
 
