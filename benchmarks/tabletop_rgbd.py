@@ -94,23 +94,37 @@ def _camera(setup: dict) -> tabletop.TabletopCamera:
     return tabletop.TabletopCamera(setup["distance_m"], math.radians(setup["elevation_deg"]))
 
 
-def scene(path: Path, rng: np.random.Generator) -> tuple[tabletop.RGBDFrame, dict]:
+def household(path: Path, rng: np.random.Generator) -> tuple[tabletop.TabletopObject, dict]:
+    """A held-out object at a random yaw and size, and the camera drawn for it."""
     mesh = np.load(path / "mesh_normalized.npz")
     setup = {"object": f"{path.parent.name}/{path.name}", "yaw_deg": float(rng.uniform(0, 360)),
              "radius_m": float(rng.uniform(0.05, 0.12)), "distance_m": float(rng.uniform(0.5, 0.9)),
              "elevation_deg": float(rng.uniform(25, 55))}
-    obj = tabletop.TabletopObject(mesh["vertices"], mesh["faces"], setup["radius_m"], math.radians(setup["yaw_deg"]),
-                                  object_colour(path))
+    return tabletop.TabletopObject(mesh["vertices"], mesh["faces"], setup["radius_m"], math.radians(setup["yaw_deg"]),
+                                   object_colour(path)), setup
+
+
+def scene(path: Path, rng: np.random.Generator) -> tuple[tabletop.RGBDFrame, dict]:
+    obj, setup = household(path, rng)
     return tabletop.render(obj, _camera(setup)), setup
 
 
-def flat_scene(flat: flat_objects.FlatObject, rng: np.random.Generator) -> tuple[tabletop.RGBDFrame, dict]:
+def flat(thing: flat_objects.FlatObject, rng: np.random.Generator) -> tuple[tabletop.TabletopObject, dict]:
     """A generated flat object at its own size, at a random yaw, seen as the household objects are."""
-    setup = {"object": f"flat/{flat.name}", "yaw_deg": float(rng.uniform(0, 360)), "radius_m": flat.radius_m,
-             "height_mm": 1000 * flat.height_m, "distance_m": float(rng.uniform(0.5, 0.9)),
+    setup = {"object": f"flat/{thing.name}", "yaw_deg": float(rng.uniform(0, 360)), "radius_m": thing.radius_m,
+             "height_mm": 1000 * thing.height_m, "distance_m": float(rng.uniform(0.5, 0.9)),
              "elevation_deg": float(rng.uniform(25, 55))}
-    obj = tabletop.TabletopObject(flat.vertices, flat.faces, flat.radius_m, math.radians(setup["yaw_deg"]), flat.rgba)
-    return tabletop.render(obj, _camera(setup)), setup
+    return tabletop.TabletopObject(thing.vertices, thing.faces, thing.radius_m, math.radians(setup["yaw_deg"]),
+                                   thing.rgba), setup
+
+
+def interleaved(counts: tuple[int, int]) -> list[int]:
+    """Scene indices with the household and the flat objects alternating (a shard that stops early has both)."""
+    first, second = list(range(counts[0])), list(range(counts[0], counts[0] + counts[1]))
+    out = []
+    for i in range(max(counts)):
+        out += [group[i] for group in (first, second) if i < len(group)]
+    return out
 
 
 def oracle_points(frame: tabletop.RGBDFrame, depth: np.ndarray, seg: segmentation.Segmentation, azimuths: int) -> np.ndarray:
@@ -167,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engine", default="auto")
     parser.add_argument("--cache", type=Path, default=None, help="keep the model's hypotheses per scene here")
     parser.add_argument("--figures", type=int, default=3, help="objects drawn method by method")
+    parser.add_argument("--shard", default="0/1", help="i/n: only every n-th scene from the i-th (to sample in parallel)")
+    parser.add_argument("--sample-only", action="store_true", help="only fill --cache with the model's hypotheses")
+    parser.add_argument("--cached-only", action="store_true",
+                        help="only the scenes whose hypotheses --cache holds (the model rows on a subset, stated as such)")
     parser.add_argument("--out", type=Path, default=Path("out/tabletop_rgbd"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -190,12 +208,19 @@ def main(argv: list[str] | None = None) -> int:
     results, refused, drawn = [], [], []
     best_gain = -np.inf
     pooled: dict[str, tuple[list, list]] = {m: ([], []) for m in modes}
-    scenes = [(path.parent.name + "/" + path.name, lambda p=path: scene(p, rng))
-              for path in test_objects(args.data, args.objects, args.split)]
-    if not args.no_flat:
-        scenes += [(f"flat/{f.name}", lambda f=f: flat_scene(f, rng)) for f in flat_objects.split_objects(args.split)]
-    for index, (name, make) in enumerate(scenes):
-        frame, setup = make()
+    setups = [household(path, rng) for path in test_objects(args.data, args.objects, args.split)]
+    flats = [] if args.no_flat else [flat(thing, rng) for thing in flat_objects.split_objects(args.split)]
+    shard, shards = (int(n) for n in args.shard.split("/"))
+    order = [i for i in interleaved((len(setups), len(flats))) if i % shards == shard]
+    setups += flats
+    for index in order:
+        obj, setup = setups[index]
+        name = setup["object"]
+        key = f"{args.split}_{index:03d}_{name.replace('/', '_')}_{'noisy' if args.depth_noise else 'clean'}_" \
+              f"K{args.samples}A{args.azimuths}S{args.steps}_g{args.max_grazing:g}_s{args.seed}_{(model_sha or '')[:12]}"
+        if synthesizer is not None and args.cached_only and not (args.cache / f"{key}.npy").is_file():
+            continue
+        frame = tabletop.render(obj, _camera(setup))
         if args.depth_noise:  # its own generator: the scenes stay those of the noise-free run
             frame.depth = tabletop.sensor_depth(frame.depth, np.random.default_rng([args.seed, index]))
         depth = remove_flying_pixels(frame.depth, frame.intrinsics, args.max_grazing)  # as complete_scene does
@@ -205,6 +230,12 @@ def main(argv: list[str] | None = None) -> int:
         except segmentation.NothingAbovePlaneError as exc:
             refused.append({**setup, "reason": str(exc)})
             log.info("%s: refused (%s)", name, exc)
+            continue
+        sample = lambda frame=frame: complete_scene(  # noqa: E731
+            frame.colour, frame.depth, frame.intrinsics, synthesizer, dataclasses.replace(base, mode="model")).hypotheses.images
+        if synthesizer is not None and args.sample_only:
+            cached_images(args.cache, key, sample)
+            log.info("%s: hypotheses in %s", name, args.cache)
             continue
         own = frame.object_mask & np.isfinite(depth)
         row = {**setup, "visible": metrics.cloud_scores(backproject(depth, frame.intrinsics)[own], truth),
@@ -222,12 +253,8 @@ def main(argv: list[str] | None = None) -> int:
             row["oracle"] = row["segmented"]
         images = None
         if synthesizer is not None:
-            key = f"{args.split}_{index:03d}_{name.replace('/', '_')}_{'noisy' if args.depth_noise else 'clean'}_" \
-                  f"K{args.samples}A{args.azimuths}S{args.steps}_g{args.max_grazing:g}_s{args.seed}_{model_sha[:12]}"
             started = time.perf_counter()
-            images = cached_images(args.cache, key, lambda frame=frame: complete_scene(
-                frame.colour, frame.depth, frame.intrinsics, synthesizer, dataclasses.replace(base, mode="model")
-            ).hypotheses.images)
+            images = cached_images(args.cache, key, sample)
             row["sample_s"] = time.perf_counter() - started
         row["seconds"] = {}
         for mode in modes:
