@@ -302,8 +302,9 @@ def main(argv: list[str] | None = None) -> int:
     summary["bar"] = bar(summary, results, published="hybrid" if "hybrid" in modes else "geometric")
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
     for i, (row, clouds, truth) in enumerate(pick_figures(drawn, args.figures)):
-        methods_figure(clouds, truth, args.out / f"methods_{i}.png", f"{row['object']}: F@10mm by cloud",
-                       {m: row[m]["f_10mm"] for m in clouds})
+        panels = {("visible (segmented)" if m == "segmented" else m): cloud for m, cloud in clouds.items()}
+        methods_figure(panels, truth, args.out / f"methods_{i}.png", f"{row['object']}: F@10mm by cloud",
+                       {("visible (segmented)" if m == "segmented" else m): row[m]["f_10mm"] for m in clouds})
     print(table(summary))
     print(winners(results, [m for m in (*geometric.METHODS, *modes)]))
     print(json.dumps(summary["bar"], indent=1))
@@ -326,23 +327,20 @@ def bar(summary: dict, results: list[dict], published: str) -> dict:
 
 
 def pick_figures(drawn: list, count: int) -> list:
-    """The objects to draw: the largest hybrid (or geometric) gain over the best geometric shape, the largest loss,
-    and the first flat object."""
+    """The objects to draw: the household objects whose completions disagree most (the widest spread of F@10mm over
+    the completion rows), then the flat object the camera sees least of."""
     if not drawn or count <= 0:
         return []
-    mode = "hybrid" if "hybrid" in drawn[0][0] else "geometric"
 
-    def gain(item: tuple) -> float:
-        row = item[0]
-        return row[mode]["f_10mm"] - max(row[m]["f_10mm"] for m in geometric.METHODS)
+    def spread(item: tuple) -> float:
+        scores = [item[0][m]["f_10mm"] for m in (*geometric.METHODS, *MODES_MEASURED) if m in item[0]]
+        return max(scores) - min(scores)
 
-    chosen = [max(drawn, key=gain), min(drawn, key=gain)]
-    chosen += [item for item in drawn if item[0]["object"].startswith("flat/")][:1]
-    unique = []
-    for item in chosen:
-        if all(item is not other for other in unique):
-            unique.append(item)
-    return unique[:count]
+    flats = [item for item in drawn if item[0]["object"].startswith("flat/")]
+    others = [item for item in drawn if not item[0]["object"].startswith("flat/")]
+    chosen = sorted(others, key=spread, reverse=True)[: max(count - 1, 1)]
+    chosen += sorted(flats, key=lambda item: item[0]["visible"]["recall_10mm"])[:1]
+    return chosen[:count]
 
 
 def table(summary: dict) -> str:
