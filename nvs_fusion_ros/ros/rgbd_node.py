@@ -85,8 +85,9 @@ PARAMETERS = (
     ParamSpec("steps", CompletionOptions.steps, "Denoising steps per sample.", read_only=True, int_range=(1, 1000)),
     ParamSpec("seed", 0, "Base seed of the hypotheses.", read_only=True, int_range=(0, 2**31 - 1)),
     ParamSpec("min_confidence", MIN_CONFIDENCE, "Completed points less sure than this are left out of ~/object_cloud "
-              "(0.875 = 7 of 8 samples agree, the tabletop benchmark's setting; 0 = every point; the visible points "
-              "always stay).", read_only=True, float_range=(0.0, 1.0)),
+              "(confidence: the weighted share of the hypotheses that agree, the model's K and the geometric shapes "
+              "weighing the same in the hybrid mode; 0 = every point; the visible points always stay).", read_only=True,
+              float_range=(0.0, 1.0)),
     ParamSpec("max_grazing_deg", MAX_GRAZING_DEG, "Depth jumps steeper than a surface seen this far from face-on are "
               "flying pixels, dropped (rgbd.depth); 90 = keep all.", read_only=True, float_range=(1.0, 90.0)),
     ParamSpec("resolution", 64, "Carving grid resolution per axis.", read_only=True, int_range=(16, 160)),
