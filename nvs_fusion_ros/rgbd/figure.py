@@ -41,13 +41,7 @@ def completion_figure(visible: np.ndarray, completed: np.ndarray, confidence: np
         frame_axes(ax, low, high, name, elevation=25, azimuth=55)
     if scatter is not None:
         fig.colorbar(scatter, ax=fig.axes, shrink=0.6, label="confidence")
-    if title:
-        fig.suptitle(title)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path, title, dpi=110)
 
 
 def methods_figure(clouds: dict[str, np.ndarray], truth: np.ndarray, path: str | Path, title: str = "",
@@ -71,11 +65,18 @@ def methods_figure(clouds: dict[str, np.ndarray], truth: np.ndarray, path: str |
         ax.scatter(sub[:, 0], sub[:, 2], -sub[:, 1], s=0.5, c="tab:green" if name == "truth" else "tab:blue")
         label = name if scores is None or name not in scores else f"{name}: {scores[name]:.3f}"
         frame_axes(ax, low, high, label, elevation=25, azimuth=55)
+    return _save(fig, path, title, dpi=100)
+
+
+def _save(fig: Any, path: str | Path, title: str, dpi: int) -> Path:
+    """Title, write (making the folder) and close a figure."""
+    import matplotlib.pyplot as plt
+
     if title:
         fig.suptitle(title)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
 
