@@ -33,6 +33,7 @@ setup(
             "ros-sensor-msgs", "ros-geometry-msgs", "ros-visualization-msgs", "ros-diagnostic-msgs", "ros-shape-msgs",
             "ros-ament-index-python",
             "open3d-cpu",  # rgbd_completion: support-plane RANSAC and DBSCAN of the object (nvs_fusion_ros.rgbd)
+            "trimesh",  # rgbd_completion: the geometric completions' hulls, revolved surfaces and samples (rgbd.geometric)
         ],
         # Mesh clean-up and GLB export (used when it imports; it needs Debian's libusb-1.0-0).
         "open3d": ["open3d-cpu"],

@@ -14,6 +14,7 @@ import pytest
 from ros_testing import next_domain
 
 from nvs_fusion_ros.cli import main
+from nvs_fusion_ros.rgbd.pipeline import MIN_CONFIDENCE
 
 
 @pytest.mark.ros
@@ -26,11 +27,12 @@ def test_demo_rgbd_writes_cloud_mesh_picture_and_summary(tiny_checkpoint: Path, 
                  "--device", "cpu", "--steps", "2", "--timeout", "120", "--out", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text())
     # no --num-hypotheses: the node's own K, the one its min_confidence default is chosen for (not the RGB demo's 4)
-    assert summary["num_hypotheses"] == 8 and summary["min_confidence"] == 0.875
+    assert summary["num_hypotheses"] == 8 and summary["min_confidence"] == MIN_CONFIDENCE
     assert summary["frame_id"] == "camera_color_optical_frame" and summary["stamp"] == "1.200000000"
     # the demo splits the cloud where the node did: its visible count is the one the node logged
     err = capfd.readouterr().err
-    assert "publishes the completed points at least 7 of them agree on (min_confidence 0.875)" in err
+    assert f"(hybrid) samples 8 hypotheses at 3 azimuths and publishes the completed points of confidence at least " \
+           f"{MIN_CONFIDENCE:g}" in err
     logged = re.findall(r"published (\d+) visible \+ (\d+) completed points \((\d+) below min_confidence", err)
     assert logged and summary["visible_points"] > 1000
     assert [int(n) for n in logged[-1][:2]] == [summary["visible_points"], summary["completed_points"]]
@@ -43,7 +45,7 @@ def test_demo_rgbd_writes_cloud_mesh_picture_and_summary(tiny_checkpoint: Path, 
     rows = np.frombuffer(body, dtype=[("xyz", "<f4", 3), ("rgb", "u1", 3), ("confidence", "<f4")])
     assert len(rows) == summary["points"] and ((rows["confidence"] >= 0) & (rows["confidence"] <= 1)).all()
     assert (rows["confidence"][:summary["visible_points"]] == 1).all()
-    assert (rows["confidence"] >= 0.875).all()  # the node's default min_confidence left the unsure points out
+    assert (rows["confidence"] >= MIN_CONFIDENCE).all()  # the node's default min_confidence left the unsure points out
     assert f"element face {summary['mesh_triangles']}" in (out / "mesh.ply").read_bytes()[:400].decode(errors="ignore")
     for picture in ("rgbd_completion.png", "colour.png"):
         assert (out / picture).stat().st_size > 1000

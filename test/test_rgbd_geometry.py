@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from nvs_fusion_ros.reconstruction.metrics import surface_scores
 from nvs_fusion_ros.rgbd import completion, metrics, placement, segmentation, tabletop
 from nvs_fusion_ros.rgbd.depth import DepthError, Intrinsics, backproject, check_depth, decode_depth, remove_flying_pixels
 from nvs_fusion_ros.rgbd.pairing import MASKED_STREAMS, StampPairer
@@ -160,10 +161,11 @@ def test_plane_and_object_mask_of_a_box_on_a_table() -> None:
     assert math.degrees(math.acos(float(seg.plane.normal @ up))) < 0.5
     camera_height = float((np.linalg.inv(frame.world_to_optical))[2, 3])  # camera z in the world = its height
     assert seg.plane.offset == pytest.approx(camera_height, abs=0.003)
-    truth = true_mask(frame)
+    truth = frame.object_mask  # the pixels the renderer drew the box at
     iou = (seg.mask & truth).sum() / (seg.mask | truth).sum()
-    assert iou > 0.9, iou  # the lowest min_height (10 mm) of the box is left to the table
+    assert iou > 0.99, iou  # noise-free depth: the threshold is the 2 mm floor, and the box's colour takes the rest
     assert not (seg.mask & ~truth).any()
+    assert seg.noise_per_m2 < 1e-4  # the renderer's depth is exact to well under a millimetre
     x, y, w, h = seg.roi
     rows, cols = np.nonzero(seg.mask)
     assert (x, y, x + w - 1, y + h - 1) == (cols.min(), rows.min(), cols.max(), rows.max())
@@ -285,6 +287,14 @@ def test_cloud_scores_by_hand() -> None:
     assert s["chamfer_mm"] == pytest.approx(0.5 * ((4 + 20) / 2 + (4 + 1000 * math.hypot(1.0, 0.004)) / 2))
     rows = metrics.errors_by_confidence(metrics.point_errors_mm(predicted, truth), np.array([0.9, 0.1]), bins=2)
     assert [round(r["mean_error_mm"]) for r in rows] == [20, 4]  # bins [0, 0.5) and [0.5, 1]
+
+
+def test_both_cloud_metrics_count_a_point_only_below_the_threshold() -> None:
+    """rgbd's scores in mm and the reconstruction benchmarks' share one implementation and one convention."""
+    truth, predicted = np.array([[0.0, 0, 0], [1.0, 0, 0]]), np.array([[0.0, 0, 0.5], [1.0, 0, 0.25]])
+    assert surface_scores(predicted, truth, threshold=0.5).precision == 0.5  # 0.5 away is not below 0.5
+    s = metrics.cloud_scores(predicted / 100, truth / 100, thresholds_m=(0.005,))  # 5 and 2.5 mm against 5 mm
+    assert s["precision_5mm"] == 0.5 and s["recall_5mm"] == 0.5
 
 
 def test_a_given_roi_selects_the_object_inside_it() -> None:

@@ -145,6 +145,31 @@ def test_metric_cloud_and_meshes_of_a_box_on_a_table(ros: Probe) -> None:
     assert len(faces) == len(corners) > 0 and np.allclose(vertices[faces], corners, atol=1e-6)
 
 
+def test_the_geometric_mode_completes_without_a_model(tmp_path: Path) -> None:
+    """completion_mode 'geometric' loads no model (the path does not exist) and still publishes the box's hidden side."""
+    probe = Probe(tmp_path / "no_such_model.pt", (Parameter("completion_mode", value="geometric"),))
+    try:
+        assert probe.node.synthesizer is None
+        frame = scene()
+        header = probe.send(frame, sec=10)
+        wait_until(lambda: probe.count("mask"), 20, "the mask")
+        assert probe.complete().success
+        wait_until(lambda: probe.count("object_cloud") and probe.count("collision_mesh"), 60, "cloud and mesh")
+        cloud = probe.received["object_cloud"][0]
+        assert cloud.header.stamp == header.stamp
+        points, _, _ = read_confidence_cloud(cloud)
+        from scipy.spatial import cKDTree
+
+        seen = len(segmentation.segment_object(frame.colour, frame.depth, frame.intrinsics).points)
+        completed = points[seen:]
+        assert len(completed) > 0.3 * seen  # the hidden faces of a box are about as large as the seen ones
+        assert np.median(cKDTree(frame.surface_points).query(completed)[0]) < 0.005  # the hidden faces, in metres
+        vertices, faces = read_collision_mesh(probe.received["collision_mesh"][0])
+        assert len(faces) > 0 and np.median(cKDTree(frame.surface_points).query(vertices)[0]) < 0.01
+    finally:
+        probe.close()
+
+
 def throttled_lines(err: str, text: str, started: float, dropped: int) -> bool:
     """True when ``text`` was logged at least once, at most once per WARN_EVERY_S since ``started`` (the throttle's
     promise, which holds however slowly a loaded machine delivers the frames: a slow CI run spread the missing-

@@ -16,26 +16,36 @@ the depth agree with (a planner would rather avoid a concavity than hit a surfac
 voxels that the anchor depth does *not* already show (not within ``margin`` of a depth reading)
 are the completed points.
 
-**Confidence** of a completed point = the fraction of the K hulls whose surface passes within
-``agreement_voxels`` voxels of it (Euclidean distance transform of each hull's surface). A point
-every hypothesis puts a surface at scores 1; one only a single hypothesis invents scores 1/K.
-The visible depth points carry confidence 1. With K = 1 every completed point scores 1, so use
-K >= 2 for a meaningful score.
+**Geometric shapes** (:mod:`geometric`: mirror, revolution, hull, rays; already carved by the
+depth) join as further hypotheses, each weighing ``shape_weight`` model hypotheses: their points
+are completed points too (at their own positions, not snapped to the grid), their voxels are their
+surface, and their solid is what their surface and the seen surface enclose above the table. With
+no model hypotheses the shapes alone vote (the geometric mode).
 
-The mesh is marching cubes on the mean occupancy of the K hulls at 0.5 (where at least half the
-hypotheses put matter), so it covers the visible and the hidden side in one closed surface.
+**Confidence** of a completed point = the weighted fraction of the hypotheses whose surface passes
+within ``agreement_voxels`` voxels of it (Euclidean distance transform of each surface). A point
+every hypothesis puts a surface at scores 1; one only a single model hypothesis invents scores
+1/(K + G w). The visible depth points carry confidence 1. With a single hypothesis every completed
+point scores 1, so use at least two for a meaningful score.
+
+The mesh is marching cubes on the weighted mean occupancy of the hypotheses' solids at 0.5 (where
+at least half of the weight puts matter), so it covers the visible and the hidden side in one closed
+surface.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
+from scipy.spatial import cKDTree
 from skimage import measure
 
 from .. import cameras
-from .depth import Intrinsics
+from .depth import Intrinsics, depth_at
+from .geometric import Shape
 from .placement import Placement
 from .segmentation import Plane
 
@@ -53,6 +63,7 @@ class CompletionConfig:
     margin_m: float = 0.004  # depth noise allowance on top of half a voxel diagonal
     background_threshold: float = 0.12  # a pixel is background when all channels are within this of white (0..1)
     agreement_voxels: float = 2.0
+    shape_weight: float = 2.0  # a geometric shape weighs this many model hypotheses: 4 shapes x 2 = K = 8
 
 
 @dataclass
@@ -84,17 +95,6 @@ def grid_centres(config: CompletionConfig) -> np.ndarray:
     """Model-frame voxel centres (R³, 3), flattened in [x, y, z] index order."""
     axis = np.linspace(-config.half_extent, config.half_extent, config.resolution)
     return np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), axis=-1).reshape(-1, 3)
-
-
-def _depth_at(points_cam: np.ndarray, depth: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
-    """The depth reading at each point's pixel (NaN off the image, behind the camera or without a reading)."""
-    out = np.full(len(points_cam), np.nan, np.float32)
-    front = points_cam[:, 2] > 1e-6
-    pixels = np.rint(intrinsics.project(points_cam[front])).astype(int)
-    inside = (pixels[:, 0] >= 0) & (pixels[:, 0] < depth.shape[1]) & (pixels[:, 1] >= 0) & (pixels[:, 1] < depth.shape[0])
-    idx = np.flatnonzero(front)[inside]
-    out[idx] = depth[pixels[inside, 1], pixels[inside, 0]]
-    return out
 
 
 def _silhouette_keep(points: np.ndarray, image: np.ndarray, camera: cameras.OrbitCamera, threshold: float) -> np.ndarray:
@@ -129,47 +129,80 @@ def _colours(points: np.ndarray, hypotheses: Hypotheses, placement: Placement) -
     return out.round().astype(np.uint8)
 
 
-def complete(hypotheses: Hypotheses, placement: Placement, plane: Plane, depth: np.ndarray, intrinsics: Intrinsics,
-             config: CompletionConfig | None = None) -> Completion:
-    """Carve one hull per hypothesis and score the hidden surface by their agreement (module docstring)."""
+def _voxels(model_points: np.ndarray, config: CompletionConfig) -> np.ndarray:
+    """Flat grid index of the voxel each model-frame point falls in (clipped to the grid)."""
+    r = config.resolution
+    spacing = 2.0 * config.half_extent / (r - 1)
+    ijk = np.clip(np.rint((model_points + config.half_extent) / spacing).astype(int), 0, r - 1)
+    return np.ravel_multi_index(ijk.T, (r, r, r))
+
+
+def complete(hypotheses: Hypotheses | None, placement: Placement, plane: Plane, depth: np.ndarray, intrinsics: Intrinsics,
+             config: CompletionConfig | None = None, shapes: Sequence[Shape] = ()) -> Completion:
+    """Carve one hull per model hypothesis, add the geometric ``shapes`` as further hypotheses (each weighing
+    ``config.shape_weight`` model hypotheses), and score the hidden surface by their agreement (module docstring)."""
     config = config or CompletionConfig()
+    if (hypotheses is None or not len(hypotheses.images)) and not shapes:
+        raise ValueError("nothing to complete from: neither model hypotheses nor geometric shapes")
     r = config.resolution
     centres = grid_centres(config)
     centres_cam = placement.to_camera(centres)
     voxel_m = placement.scale * 2.0 * config.half_extent / (r - 1)
     margin = config.margin_m + 0.87 * voxel_m
-    reading = _depth_at(centres_cam, depth, intrinsics)
+    reading = depth_at(centres_cam, depth, intrinsics)
     seen = np.isfinite(reading)
     free = seen & (centres_cam[:, 2] < reading - margin)
     on_seen_surface = seen & (np.abs(centres_cam[:, 2] - reading) <= margin)
     shared = ~free & (plane.height(centres_cam) > -margin)
-    size = hypotheses.images.shape[2]
-    orbit = [placement.orbit_camera(a, size, hypotheses.elevation) for a in hypotheses.relative_azimuths]
-    hulls = []
-    for views in hypotheses.images:
-        keep = shared.copy()
-        for image, camera in zip(views, orbit, strict=True):
-            keep[keep] = _silhouette_keep(centres[keep], image, camera, config.background_threshold)
-        hulls.append(keep.reshape(r, r, r))
-    surfaces = [_surface(h) for h in hulls]
-    union = np.logical_or.reduce(surfaces).reshape(-1) & ~on_seen_surface
-    if not union.any():
+    solids, surfaces, weights = [], [], []
+    if hypotheses is not None:
+        size = hypotheses.images.shape[2]
+        orbit = [placement.orbit_camera(a, size, hypotheses.elevation) for a in hypotheses.relative_azimuths]
+        for views in hypotheses.images:
+            keep = shared.copy()
+            for image, camera in zip(views, orbit, strict=True):
+                keep[keep] = _silhouette_keep(centres[keep], image, camera, config.background_threshold)
+            solids.append(keep.reshape(r, r, r))
+            surfaces.append(_surface(solids[-1]))
+            weights.append(1.0)
+    model_union = np.logical_or.reduce(surfaces).reshape(-1) & ~on_seen_surface if surfaces else np.zeros(r**3, bool)
+    above = (plane.height(centres_cam) > 0.5 * voxel_m).reshape(r, r, r)
+    seen_grid = on_seen_surface.reshape(r, r, r)
+    shape_index = []
+    for shape in shapes:
+        index = _voxels(placement.to_model(shape.points), config)
+        marked = np.zeros(r**3, bool)
+        marked[index] = True
+        marked = marked.reshape(r, r, r)
+        solids.append(ndimage.binary_fill_holes(ndimage.binary_closing(marked | seen_grid)) & above)
+        surfaces.append(marked)
+        weights.append(config.shape_weight)
+        shape_index.append(index)
+    index = np.concatenate([np.flatnonzero(model_union), *shape_index]).astype(int)
+    if not len(index):
         raise CompletionError("every hypothesis carved the object away; nothing to complete")
-    agree = np.zeros(int(union.sum()), np.float32)
-    for surface in surfaces:
+    agree = np.zeros(len(index), np.float32)
+    for surface, weight in zip(surfaces, weights, strict=True):
         distance = ndimage.distance_transform_edt(~surface).reshape(-1)
-        agree += distance[union] <= config.agreement_voxels
-    occupancy = np.mean(hulls, axis=0).astype(np.float32)
+        agree += weight * (distance[index] <= config.agreement_voxels)
+    occupancy = np.average(np.stack(solids), axis=0, weights=weights).astype(np.float32)
     vertices, faces = _mesh(occupancy, config)
-    model_points = centres[union]
+    model_points = centres[model_union]
+    points = np.concatenate([placement.to_camera(model_points), *(shape.points for shape in shapes)])
     mesh_vertices_cam = placement.to_camera(vertices)
+    if hypotheses is not None:
+        colors = np.concatenate([_colours(model_points, hypotheses, placement), *(shape.colors for shape in shapes)])
+        mesh_colors = _colours(vertices, hypotheses, placement) if len(vertices) else np.zeros((0, 3), np.uint8)
+    else:
+        colors = np.concatenate([shape.colors for shape in shapes])
+        mesh_colors = colors[cKDTree(points).query(mesh_vertices_cam)[1]] if len(vertices) else np.zeros((0, 3), np.uint8)
     return Completion(
-        points=placement.to_camera(model_points).astype(np.float32),
-        colors=_colours(model_points, hypotheses, placement),
-        confidence=agree / len(hulls),
+        points=points.astype(np.float32),
+        colors=colors.astype(np.uint8),
+        confidence=agree / float(np.sum(weights)),
         mesh_vertices=mesh_vertices_cam.astype(np.float32),
         mesh_faces=faces,
-        mesh_colors=_colours(vertices, hypotheses, placement) if len(vertices) else np.zeros((0, 3), np.uint8),
+        mesh_colors=mesh_colors,
     )
 
 

@@ -88,6 +88,17 @@ def backproject(depth: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
     return np.stack([x, y, depth], axis=-1).astype(np.float32)
 
 
+def depth_at(points_cam: np.ndarray, depth: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
+    """The depth reading at each point's pixel (NaN off the image, behind the camera or without a reading)."""
+    out = np.full(len(points_cam), np.nan, np.float32)
+    front = points_cam[:, 2] > 1e-6
+    pixels = np.rint(intrinsics.project(points_cam[front])).astype(int)
+    inside = (pixels[:, 0] >= 0) & (pixels[:, 0] < depth.shape[1]) & (pixels[:, 1] >= 0) & (pixels[:, 1] < depth.shape[0])
+    idx = np.flatnonzero(front)[inside]
+    out[idx] = depth[pixels[inside, 1], pixels[inside, 0]]
+    return out
+
+
 def remove_flying_pixels(depth: np.ndarray, intrinsics: Intrinsics, max_grazing_deg: float = MAX_GRAZING_DEG) -> np.ndarray:
     """A copy of ``depth`` with its *flying pixels* set to NaN: readings that jump away from both of their
     neighbours along a row or along a column, and do not stand in front of them.

@@ -1,4 +1,5 @@
-"""The picture of a completion: visible depth points | visible + completed coloured by confidence | true surface."""
+"""The pictures of a completion: visible depth points | visible + completed coloured by confidence | true surface;
+and one cloud per method side by side (visible | each method | truth)."""
 
 from __future__ import annotations
 
@@ -40,11 +41,42 @@ def completion_figure(visible: np.ndarray, completed: np.ndarray, confidence: np
         frame_axes(ax, low, high, name, elevation=25, azimuth=55)
     if scatter is not None:
         fig.colorbar(scatter, ax=fig.axes, shrink=0.6, label="confidence")
+    return _save(fig, path, title, dpi=110)
+
+
+def methods_figure(clouds: dict[str, np.ndarray], truth: np.ndarray, path: str | Path, title: str = "",
+                   scores: dict[str, float] | None = None) -> Path:
+    """One 3D scatter panel per named cloud (in order), then the true surface, all from the same viewpoint behind the
+    object; ``scores`` (per name) go under each panel's name."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [*clouds.items(), ("truth", truth)]
+    columns = min(len(panels), 5)
+    rows = -(-len(panels) // columns)
+    fig = plt.figure(figsize=(3.4 * columns, 3.4 * rows))
+    everything = np.concatenate([cloud for _, cloud in panels if len(cloud)])
+    low, high = everything.min(axis=0), everything.max(axis=0)
+    for i, (name, cloud) in enumerate(panels):
+        ax = fig.add_subplot(rows, columns, i + 1, projection="3d")
+        sub = cloud[:: max(1, len(cloud) // MAX_POINTS)]
+        ax.scatter(sub[:, 0], sub[:, 2], -sub[:, 1], s=0.5, c="tab:green" if name == "truth" else "tab:blue")
+        label = name if scores is None or name not in scores else f"{name}: {scores[name]:.3f}"
+        frame_axes(ax, low, high, label, elevation=25, azimuth=55)
+    return _save(fig, path, title, dpi=100)
+
+
+def _save(fig: Any, path: str | Path, title: str, dpi: int) -> Path:
+    """Title, write (making the folder) and close a figure."""
+    import matplotlib.pyplot as plt
+
     if title:
         fig.suptitle(title)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
 

@@ -1,12 +1,14 @@
 """How close a predicted cloud is to the true surface: Chamfer distance, precision/recall/F at a
-threshold (Tatarchenko et al. 2019, "What do single-view 3D reconstruction networks learn?"), and
-the error of completed points by confidence decile. Lengths in metres in, millimetres out.
+threshold (``reconstruction.metrics``, the one implementation: a distance counts when below the
+threshold), and the error of completed points by confidence decile. Lengths in metres in, millimetres out.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from scipy.spatial import cKDTree
+
+from ..reconstruction.metrics import nearest_distances, precision_recall_f
 
 
 def cloud_scores(predicted: np.ndarray, truth: np.ndarray, thresholds_m: tuple[float, ...] = (0.005, 0.01)) -> dict[str, float]:
@@ -19,12 +21,10 @@ def cloud_scores(predicted: np.ndarray, truth: np.ndarray, thresholds_m: tuple[f
             mm = round(t * 1000)
             scores |= {f"precision_{mm}mm": 0.0, f"recall_{mm}mm": 0.0, f"f_{mm}mm": 0.0}
         return scores
-    to_truth = cKDTree(truth).query(predicted)[0]
-    to_pred = cKDTree(predicted).query(truth)[0]
+    to_truth, to_pred = nearest_distances(predicted, truth)
     scores: dict[str, float] = {"chamfer_mm": float(500.0 * (to_truth.mean() + to_pred.mean())), "points": len(predicted)}
     for t in thresholds_m:
-        precision, recall = float((to_truth <= t).mean()), float((to_pred <= t).mean())
-        f = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+        precision, recall, f = precision_recall_f(to_truth, to_pred, t)
         mm = round(t * 1000)
         scores |= {f"precision_{mm}mm": precision, f"recall_{mm}mm": recall, f"f_{mm}mm": f}
     return scores

@@ -15,6 +15,13 @@ The anchor is the RGB-D frame, cropped as :mod:`placement` frames it: the newest
 with depth, so the one that places the completion. ``key_views`` (the key-view buffer's other
 views; no depth, no pose) condition the model too, one ViewFusion stream each, before the anchor;
 the visible cloud is the anchor's object depth points.
+
+``mode`` chooses what completes the hidden side (``MODES``): ``model`` (the default: the best of the
+three on the measured test scenes, docs/rgbd_completion.md) carves the model's K hypotheses alone;
+``geometric`` needs no model and lets the geometric shapes (:mod:`geometric`: mirror, revolution,
+hull, rays) vote among themselves; ``hybrid`` adds those shapes to
+the model's hypotheses, each weighing ``CompletionConfig.shape_weight`` of them, so a point the
+model and the object's symmetry agree on is sure, and one only a stray sample invents is not.
 """
 
 from __future__ import annotations
@@ -30,28 +37,39 @@ from .. import cameras
 from ..diffusion import DEFAULT_STEPS
 from .completion import Completion, CompletionConfig, Hypotheses, complete
 from .depth import MAX_GRAZING_DEG, Intrinsics, remove_flying_pixels
+from .geometric import GeometricConfig, geometric_shapes
 from .placement import Placement, fit_placement, model_view
 from .segmentation import Segmentation, SegmentationConfig, segment_object
 
 Progress = Callable[[int, int], None]
-MIN_CONFIDENCE = 0.875  # completed points kept by default: 7 of 8 hypotheses agree (the tabletop benchmark's target)
+MIN_CONFIDENCE = 0.875  # completed points kept by default: 7/8 of the weighted hypotheses agree (chosen on validation)
+MODES = ("model", "geometric", "hybrid")  # what completes the hidden side (module docstring)
 
 
 @dataclass(frozen=True)
 class CompletionOptions:
     """How many hypotheses (``num_hypotheses``) at how many azimuths, and the sampler's step count and seed.
 
-    The defaults are the node's and the tabletop benchmark's: K = 8 gives ``MIN_CONFIDENCE`` its meaning."""
+    The defaults are the node's and the tabletop benchmark's: K = 8 and four shapes of weight 2 (the model's side and
+    the geometric side weigh the same) give ``MIN_CONFIDENCE`` its meaning."""
 
     num_hypotheses: int = 8
     azimuths: int = 8
     steps: int = DEFAULT_STEPS
     seed: int = 0
     max_grazing_deg: float = MAX_GRAZING_DEG  # flying-pixel filter (depth.remove_flying_pixels); 90 keeps every reading
+    mode: str = "model"  # the best F@10mm of the three on the measured test scenes (docs/rgbd_completion.md)
     completion: CompletionConfig = field(default_factory=CompletionConfig)
     segmentation: SegmentationConfig = field(default_factory=SegmentationConfig)
+    geometric: GeometricConfig = field(default_factory=GeometricConfig)
+
+    @property
+    def needs_model(self) -> bool:
+        return self.mode != "geometric"
 
     def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         for name in ("num_hypotheses", "azimuths", "steps"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
@@ -67,10 +85,10 @@ class SceneCompletion:
 
     segmentation: Segmentation
     placement: Placement
-    view: np.ndarray  # the anchor as the model saw it (S, S, 3)
-    hypotheses: Hypotheses
+    view: np.ndarray | None  # the anchor as the model saw it (S, S, 3); None in the geometric mode
+    hypotheses: Hypotheses | None  # the model's; None in the geometric mode
     completion: Completion
-    angle_reference: str
+    angle_reference: str | None  # the model's angle convention; None in the geometric mode
     timings: dict[str, float]
 
     def cloud(self, min_confidence: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -106,40 +124,60 @@ def sample_hypotheses(synthesizer: object, views: list[np.ndarray], angles: list
     return np.stack(per_angle, axis=1)
 
 
-def complete_scene(colour: np.ndarray, depth: np.ndarray, intrinsics: Intrinsics, synthesizer: object,
+def complete_scene(colour: np.ndarray, depth: np.ndarray, intrinsics: Intrinsics, synthesizer: object | None,
                    options: CompletionOptions | None = None, progress: Progress | None = None,
                    roi: tuple[int, int, int, int] | None = None, callback: Progress | None = None,
-                   key_views: Sequence[np.ndarray] = ()) -> SceneCompletion:
+                   key_views: Sequence[np.ndarray] = (), images: np.ndarray | None = None) -> SceneCompletion:
     """Drop flying pixels, segment (within ``roi`` when given), place, sample hypotheses conditioned on ``key_views``
-    and the anchor, and carve them; raises NothingAbovePlaneError / CompletionError. ``progress`` and ``callback`` as in
-    :func:`sample_hypotheses`."""
-    from ..reconstruction.distill import estimate_azimuths  # torch-heavy: imported on use
-
+    and the anchor (unless ``options.mode`` is geometric), fit the geometric shapes (unless it is model), and carve;
+    raises NothingAbovePlaneError / CompletionError. ``progress`` and ``callback`` as in :func:`sample_hypotheses`.
+    ``images`` (K, A, S, S, 3) are hypotheses sampled before for the same frame and options: a benchmark that sweeps
+    the carving's settings passes them instead of sampling again."""
     options = options or CompletionOptions()
+    if options.needs_model and synthesizer is None:
+        raise ValueError(f"the {options.mode!r} completion needs a model")
     started = time.perf_counter()
     depth = remove_flying_pixels(depth, intrinsics, options.max_grazing_deg)
     segmentation = segment_object(colour, depth, intrinsics, options.segmentation, roi)
     placement = fit_placement(segmentation)
+    segmented = time.perf_counter()
+    view, hypotheses, reference = None, None, None
+    if options.needs_model:
+        view, hypotheses, placement, reference = _model_hypotheses(colour, segmentation, placement, intrinsics, synthesizer,
+                                                                   options, progress, callback, key_views, images)
+    sampled = time.perf_counter()
+    shapes = [] if options.mode == "model" else geometric_shapes(segmentation, fit_placement(segmentation), depth,
+                                                                 intrinsics, options.geometric)
+    shaped = time.perf_counter()
+    completion = complete(hypotheses, placement, segmentation.plane, depth, intrinsics, options.completion, shapes)
+    done = time.perf_counter()
+    return SceneCompletion(segmentation, placement, view, hypotheses, completion, reference, {
+        "segment_s": segmented - started, "sample_s": sampled - segmented, "geometric_s": shaped - sampled,
+        "carve_s": done - shaped, "total_s": done - started})
+
+
+def _model_hypotheses(colour: np.ndarray, segmentation: Segmentation, placement: Placement, intrinsics: Intrinsics,
+                      synthesizer: object, options: CompletionOptions, progress: Progress | None,
+                      callback: Progress | None, key_views: Sequence[np.ndarray],
+                      images: np.ndarray | None) -> tuple[np.ndarray, Hypotheses, Placement, str]:
+    """The anchor view, the model's hypotheses (sampled, or ``images`` given), the placement (a canonical model's
+    anchor azimuth estimated) and the model's angle convention."""
+    from ..reconstruction.distill import estimate_azimuths  # torch-heavy: imported on use
+
     size = int(synthesizer.image_size)  # type: ignore[attr-defined]
     view = model_view(colour, segmentation.mask, placement.view_box(intrinsics), size)
     views = [*key_views, view]
-    segmented = time.perf_counter()
     reference = angle_reference(synthesizer)
     step = 2.0 * math.pi / options.azimuths
-    if reference == "relative":
-        angles = [step * j for j in range(1, options.azimuths)]
+    first = 1 if reference == "relative" else 0  # a relative model is not asked for the anchor's own view
+    angles = [step * j for j in range(first, options.azimuths)]
+    if images is None:
         images = sample_hypotheses(synthesizer, views, angles, options, progress, callback)
+    if reference == "relative":
         relative, elevation = angles, placement.anchor_elevation
     else:
-        angles = [step * j for j in range(options.azimuths)]
-        images = sample_hypotheses(synthesizer, views, angles, options, progress, callback)
         mean_views = images.astype(np.float32).mean(axis=0).round().astype(np.uint8)
         anchor = estimate_azimuths(view[None], mean_views, angles)[0].azimuth
         placement = fit_placement(segmentation, anchor_azimuth=anchor)
         relative, elevation = [a - anchor for a in angles], math.radians(cameras.DEFAULT_ELEVATION_DEG)
-    sampled = time.perf_counter()
-    hypotheses = Hypotheses(images=images, relative_azimuths=relative, elevation=elevation)
-    completion = complete(hypotheses, placement, segmentation.plane, depth, intrinsics, options.completion)
-    done = time.perf_counter()
-    return SceneCompletion(segmentation, placement, view, hypotheses, completion, reference, {
-        "segment_s": segmented - started, "sample_s": sampled - segmented, "carve_s": done - sampled, "total_s": done - started})
+    return view, Hypotheses(images=images, relative_azimuths=relative, elevation=elevation), placement, reference

@@ -74,8 +74,9 @@ class TabletopCamera:
 @dataclass
 class RGBDFrame:
     """One rendered view: colour (H, W, 3) uint8, depth (H, W) float32 metres (NaN: no reading),
-    intrinsics, ``world_to_optical`` (4x4), the object's true surface points (N, 3) and its model frame's
-    origin ``centre`` (3,) in the optical frame (None for the empty table)."""
+    intrinsics, ``world_to_optical`` (4x4), the object's true surface points (N, 3), its model frame's
+    origin ``centre`` (3,) in the optical frame (None for the empty table) and ``object_mask`` (H, W) bool, the
+    pixels the renderer drew the object at (what the camera sees of it, whatever a segmenter finds)."""
 
     colour: np.ndarray
     depth: np.ndarray
@@ -83,6 +84,7 @@ class RGBDFrame:
     world_to_optical: np.ndarray
     surface_points: np.ndarray
     centre: np.ndarray | None = None
+    object_mask: np.ndarray | None = None
 
 
 def look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -138,13 +140,14 @@ def render(obj: TabletopObject | None, camera: TabletopCamera, surface_count: in
             shape = p.createVisualShape(p.GEOM_MESH, vertices=vertices.tolist(), indices=obj.faces.reshape(-1).tolist(),
                                         normals=normals.tolist(), rgbaColor=list(obj.rgba), physicsClientId=client)
             p.createMultiBody(baseMass=0, baseVisualShapeIndex=shape, physicsClientId=client)
-        _, _, rgba, zbuffer, _ = p.getCameraImage(
+        _, _, rgba, zbuffer, ids = p.getCameraImage(
             intr.width, intr.height, viewMatrix=view.T.flatten().tolist(),
             projectionMatrix=_projection(intr).T.flatten().tolist(), renderer=p.ER_TINY_RENDERER,
             lightDirection=[0.4, -0.3, 1.0], shadow=0, physicsClientId=client)
     finally:
         p.disconnect(client)
     colour = np.asarray(rgba, np.uint8).reshape(intr.height, intr.width, 4)[..., :3].copy()
+    object_mask = (np.asarray(ids).reshape(intr.height, intr.width) & ((1 << 24) - 1)) == 1  # body 0: table, 1: object
     d = np.asarray(zbuffer, np.float64).reshape(intr.height, intr.width)
     depth = (FAR * NEAR / (FAR - (FAR - NEAR) * d)).astype(np.float32)
     depth[d >= 1.0 - 1e-7] = np.nan
@@ -153,7 +156,7 @@ def render(obj: TabletopObject | None, camera: TabletopCamera, surface_count: in
     truth = truth @ world_to_optical[:3, :3].T + world_to_optical[:3, 3]
     centre = world_to_optical[:3, :3] @ obj.world_centre() + world_to_optical[:3, 3] if obj is not None else None
     return RGBDFrame(colour=colour, depth=depth, intrinsics=intr, world_to_optical=world_to_optical, surface_points=truth,
-                     centre=centre)
+                     centre=centre, object_mask=object_mask)
 
 
 def sensor_depth(depth: np.ndarray, rng: np.random.Generator, mixing: float = 0.5, edge_m: float = 0.02,

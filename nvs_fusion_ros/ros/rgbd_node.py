@@ -3,32 +3,30 @@ request the metric completion of its hidden side, in the colour camera's frame.
 
 Inputs (``input_qos``; ``auto`` receives RELIABLE and BEST_EFFORT drivers alike, ``qos.subscribe_input``): ``colour_topic``,
 ``depth_topic`` (16UC1 mm or 32FC1 m, registered to the colour image), ``camera_info_topic``, paired by header stamp within
-``sync_slop`` seconds (``rgbd.pairing``), and optionally ``roi_topic`` (RegionOfInterest) to choose the object. Flying
-pixels (``max_grazing_deg``) leave a depth image before it is segmented.
-``reset`` (std_msgs/Empty, as view_buffer and novel_view take it): forget the paired frame, the messages waiting to pair,
-the ROI and the key views, drop a queued completion and cancel the running one at its next step; nothing from before a
-reset is published after it (``synthesis.worker``), and ``~/complete`` refuses until a frame of the new scene has paired.
+``sync_slop`` seconds (``rgbd.pairing``), optionally ``roi_topic`` (RegionOfInterest) to choose the object; flying pixels
+(``max_grazing_deg``) leave a depth image before it is segmented. ``reset`` (std_msgs/Empty, as for view_buffer and
+novel_view): forget the paired frame, the messages waiting to pair, the ROI and the key views, drop a queued completion and
+cancel the running one; nothing from before a reset is published after it, and ``~/complete`` refuses until a new frame.
 
 Outputs: ``~/mask`` (mono8, 255 = object) and ``~/roi`` (the training framing of the object, clipped) for a paired frame
 at most every ``mask_period`` s, segmented on a thread of their own (the newest frame's wins); point ``view_buffer``'s
 ``mask_topic`` and ``roi_topic`` at them. ``views`` (view_buffer's key-view set, received like ``novel_view`` does, a
 reset marker clears it): ``~/complete`` composes the model over the current key views (up to ``max_views`` - 1, those
-stamped apart from the anchor) with the latest paired frame as the anchor, the newest view, the only one with depth.
+stamped apart from the anchor) with the latest paired frame as the anchor, the newest view, the only one with depth;
+``completion_mode`` (``rgbd.pipeline.MODES``) chooses the model, the model with geometric shapes, or shapes alone.
 ``~/complete`` (std_srvs/Trigger) refuses (success False, saying why) without a paired frame, when it is more than
 ``max_frame_age`` s older than the newest colour, depth or CameraInfo message received (``rgbd.frame_state``), or when
 no object stands on the plane in it; else it queues the completion and answers with the frame's stamp and age. The job
 publishes ``~/object_cloud`` (PointCloud2 x y z rgb confidence, ``rgbd_messages``), ``~/object_mesh`` (Marker
-TRIANGLE_LIST) and ``~/collision_mesh`` (shape_msgs/Mesh), all in the colour image's frame_id at its stamp, in metres.
-Progress and problems: ``/diagnostics``.
+TRIANGLE_LIST) and ``~/collision_mesh`` (shape_msgs/Mesh), in the colour image's frame_id at its stamp, in metres.
 
-Bad input never stops the node: each cause (``CAUSES``: an unreadable colour, depth or CameraInfo message, a paired frame
-whose depth is empty or the wrong size, colour frames that found no depth or no CameraInfo within ``sync_slop`` (never sent,
-or stamped apart), no object on the plane) is counted in ``dropped`` and logged at most once per ``WARN_EVERY_S``.
+Bad input never stops the node: each cause (``CAUSES``: an unreadable message, a depth empty or of the wrong size, colour
+frames with no depth or CameraInfo within ``sync_slop``, no object on the plane) is counted in ``dropped``, logged at
+most once per ``WARN_EVERY_S`` and shown on ``/diagnostics`` with the node's progress.
 """
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 
@@ -73,10 +71,13 @@ class RgbdCompletionNode(Node):
         declare(self, PARAMETERS)
         value = lambda name: self.get_parameter(name).value  # noqa: E731
         options = {n: value(n) for n in ("num_hypotheses", "azimuths", "steps", "seed", "max_grazing_deg")}
-        self.options = CompletionOptions(**options, completion=CompletionConfig(resolution=value("resolution")))
-        model = value("model_file_path") or rgbd_model_path()
-        self.synthesizer = NovelViewSynthesizer.from_checkpoint(model, engine=value("engine"), device=value("device"),
-                                                                max_views=value("max_views"))
+        self.options = CompletionOptions(**options, mode=value("completion_mode"),
+                                         completion=CompletionConfig(resolution=value("resolution")))
+        self.synthesizer: NovelViewSynthesizer | None = None
+        if self.options.needs_model:
+            self.synthesizer = NovelViewSynthesizer.from_checkpoint(value("model_file_path") or rgbd_model_path(),
+                                                                    engine=value("engine"), device=value("device"),
+                                                                    max_views=value("max_views"))
         self.key_views = ReceivedViews(value("max_views"))
         self._views_lock = threading.Lock()
         self.frames: FrameState[tuple[Header, np.ndarray, np.ndarray, Intrinsics]] = FrameState(
@@ -84,9 +85,7 @@ class RgbdCompletionNode(Node):
         self.mask_period_s: float = value("mask_period")
         self.min_confidence: float = value("min_confidence")
         self.dropped = dict.fromkeys(CAUSES, 0)
-        self.paired = 0
-        self.completions = 0
-        self.resets = 0
+        self.paired = self.completions = self.resets = 0
         self._warned_at: dict[str, float] = {}
         self._roi: tuple[int, int, int, int] | None = None
         self._last_mask_s = -np.inf
@@ -112,11 +111,11 @@ class RgbdCompletionNode(Node):
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", output_qos(10))
         self.create_service(Trigger, "~/complete", self._on_complete)
         self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics)
+        how = (f"samples {self.options.num_hypotheses} hypotheses at {self.options.azimuths} azimuths"
+               if self.options.needs_model else "fits the geometric shapes (no model)")
         self.get_logger().info(f"pairing {value('colour_topic')}, {value('depth_topic')} and {value('camera_info_topic')} "
-                               f"within {value('sync_slop')} s; ~/complete samples {self.options.num_hypotheses} hypotheses "
-                               f"at {self.options.azimuths} azimuths and publishes the completed points at least "
-                               f"{math.ceil(self.min_confidence * self.options.num_hypotheses - 1e-9)} of them agree on "
-                               f"(min_confidence {self.min_confidence:g})")
+                               f"within {value('sync_slop')} s; ~/complete ({self.options.mode}) {how} and publishes the "
+                               f"completed points of confidence at least {self.min_confidence:g}")
 
     # --- inputs --------------------------------------------------------------------------------------
 
@@ -277,7 +276,9 @@ class RgbdCompletionNode(Node):
     def _publish_diagnostics(self) -> None:
         level, message = self._state
         values = {"paired_frames": self.paired, "completions": self.completions, "resets": self.resets,
-                  "model": str(self.synthesizer.checkpoint.path), **{f"dropped_{k}": v for k, v in self.dropped.items()}}
+                  "completion_mode": self.options.mode,
+                  "model": str(self.synthesizer.checkpoint.path) if self.synthesizer is not None else "none",
+                  **{f"dropped_{k}": v for k, v in self.dropped.items()}}
         status = DiagnosticStatus(level=level, name=f"{self.get_name()}: rgbd completion", message=message,
                                   hardware_id=NODE_NAME, values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
         self._diagnostics.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))

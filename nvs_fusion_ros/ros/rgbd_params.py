@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..rgbd.depth import MAX_GRAZING_DEG
-from ..rgbd.pipeline import MIN_CONFIDENCE, CompletionOptions
+from ..rgbd.pipeline import MIN_CONFIDENCE, MODES, CompletionOptions
 from ..synthesis.synthesizer import RGBD_MODEL
 from .camera_topics import CAMERA_INFO_TOPIC, COLOUR_TOPIC, DEPTH_TOPIC
 from .novel_view_params import PARAMETERS as NOVEL_VIEW_PARAMETERS
@@ -27,6 +27,9 @@ PARAMETERS = (
     ParamSpec("mask_period", 0.2, "Least seconds between published masks (segmentation costs CPU).",
               read_only=True, float_range=(0.0, 60.0)),
     *(spec for spec in NOVEL_VIEW_PARAMETERS if spec.name in ("engine", "device", "max_views")),
+    ParamSpec("completion_mode", CompletionOptions.mode, "What completes the hidden side: 'model' (the model's "
+              "hypotheses), 'hybrid' (the model's hypotheses and the geometric shapes voting together) or 'geometric' "
+              "(mirror, revolution, hull and view-ray shapes alone: no model is loaded).", read_only=True, choices=MODES),
     ParamSpec("model_file_path", "", f"Checkpoint (.pt); '' = {RGBD_MODEL} (camera-relative household model).", read_only=True),
     ParamSpec("num_hypotheses", CompletionOptions.num_hypotheses,
               "K occlusion hypotheses per azimuth; confidence is their agreement (K = 8: steps of 1/8).",
