@@ -521,7 +521,7 @@ def test_unknown_names_are_an_attribute_error() -> None:
 
 
 #: imports of the offline tools only (render-dataset, evaluate, figures): rosdep installs them only on request
-TRAINING_ONLY = ("pybullet", "pybullet_data", "trimesh", "matplotlib")
+TRAINING_ONLY = ("pybullet", "pybullet_data", "matplotlib")  # trimesh: rgbd_completion's geometric shapes
 
 
 def test_training_only_packages_and_rviz_are_not_hard_runtime_dependencies() -> None:
