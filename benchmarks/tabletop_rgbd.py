@@ -77,14 +77,19 @@ def object_colour(path: Path) -> tuple[float, float, float, float]:
     return (float(r), float(g), float(b), 1.0)
 
 
-def scene(path: Path, rng: np.random.Generator) -> tuple[tabletop.RGBDFrame, dict]:
+def placed(path: Path, rng: np.random.Generator) -> tuple[tabletop.TabletopObject, tabletop.TabletopCamera, dict]:
+    """The object at its random yaw and size, the camera at its random distance and elevation, and that set-up as a dict."""
     mesh = np.load(path / "mesh_normalized.npz")
     setup = {"object": f"{path.parent.name}/{path.name}", "yaw_deg": float(rng.uniform(0, 360)),
              "radius_m": float(rng.uniform(0.05, 0.12)), "distance_m": float(rng.uniform(0.5, 0.9)),
              "elevation_deg": float(rng.uniform(25, 55))}
     obj = tabletop.TabletopObject(mesh["vertices"], mesh["faces"], setup["radius_m"], math.radians(setup["yaw_deg"]),
                                   object_colour(path))
-    camera = tabletop.TabletopCamera(setup["distance_m"], math.radians(setup["elevation_deg"]))
+    return obj, tabletop.TabletopCamera(setup["distance_m"], math.radians(setup["elevation_deg"])), setup
+
+
+def scene(path: Path, rng: np.random.Generator) -> tuple[tabletop.RGBDFrame, dict]:
+    obj, camera, setup = placed(path, rng)
     return tabletop.render(obj, camera), setup
 
 
