@@ -31,8 +31,10 @@ the ceiling. Objects where the sources disagree are drawn (``grasp_success.png``
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
+import pickle
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -44,6 +46,7 @@ from tabletop_rgbd import placed, test_objects
 
 from nvs_fusion_ros.atomic_file import atomic_path
 from nvs_fusion_ros.engines.cpu import cpu_isa, cpu_model
+from nvs_fusion_ros.engines.onnx_export import file_sha256
 from nvs_fusion_ros.grasping.figure import grasp_figure
 from nvs_fusion_ros.grasping.planner import REASONS, Gripper, Plan, PlannerConfig, plan_grasps
 from nvs_fusion_ros.grasping.simulation import GraspSimulator
@@ -94,6 +97,13 @@ SOURCES: dict[str, Callable[[Scene], np.ndarray]] = {
     "completed_all": lambda s: s.completion().cloud(0.0)[0],
     CEILING: lambda s: s.frame.surface_points,
 }
+
+
+def cache_key(setup: dict, options: CompletionOptions, model_sha: str | None) -> str:
+    """A name for one scene's completion: the scene's set-up, the sampling options and the model's hash."""
+    text = json.dumps([setup, options.samples, options.azimuths, options.steps, options.seed, options.max_grazing_deg, model_sha],
+                      sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
 def run_source(scene: Scene, source: Callable[[Scene], np.ndarray], sim: GraspSimulator, optical_to_world: np.ndarray,
@@ -155,6 +165,22 @@ def paired(per_object: list[dict], a: str, b: str) -> dict:
                           if r["sources"][b]["success"] and not r["sources"][a]["success"]]}
 
 
+def disagreement_kind(sources: dict[str, dict]) -> int:
+    """0: the default cloud's grasp failed where another cloud's held (completion hurts); 1: it held where the visible
+    cloud's failed (completion helps); 2: any other disagreement."""
+    default = sources.get(DEFAULT)
+    if default is not None and not default["success"]:
+        return 0
+    return 1 if default is not None and not sources.get(BASELINE, {"success": True})["success"] else 2
+
+
+def figure_rows(drawings: list[tuple[int, str, list]]) -> list[tuple[str, list]]:
+    """Up to FIGURE_ROWS disagreeing objects: the first of each kind, then the next ones in order."""
+    firsts = [next(d for d in drawings if d[0] == kind) for kind in range(3) if any(d[0] == kind for d in drawings)]
+    chosen = (firsts + [d for d in drawings if all(d is not f for f in firsts)])[:FIGURE_ROWS]  # identity: rows hold arrays
+    return [(name, drawn) for _, name, drawn in chosen]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path("data/household"))
@@ -168,6 +194,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--azimuths", type=int, default=CompletionOptions.azimuths, help="default: the node's")
     parser.add_argument("--steps", type=int, default=CompletionOptions.steps, help="default: the node's")
     parser.add_argument("--engine", default="auto")
+    parser.add_argument("--start", type=int, default=0,
+                        help="run from this object on (the scenes stay the full run's): splits a long run over processes")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="folder keeping each scene's completion (keyed by scene, options and model hash) for reruns")
     parser.add_argument("--out", type=Path, default=Path("out/grasp_success"))
     parser.add_argument("--results", type=Path, default=None, help="JSON file to store this split's summary in (under its name)")
     args = parser.parse_args(argv)
@@ -176,17 +206,20 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(args.seed)
     gripper = Gripper()
     options = CompletionOptions(samples=args.samples, azimuths=args.azimuths, steps=args.steps, seed=args.seed)
-    synthesizer, model_name = None, None
+    synthesizer, model_name, model_sha = None, None, None
     if not args.no_model:
         from nvs_fusion_ros.synthesis.synthesizer import NovelViewSynthesizer, rgbd_model_path
 
         model_name = str(args.model or rgbd_model_path())
+        model_sha = file_sha256(model_name)
         synthesizer = NovelViewSynthesizer.from_checkpoint(model_name, engine=args.engine)
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     per_object, refused, drawings, skipped = [], [], [], set()
     for index, path in enumerate(test_objects(args.data, args.objects, args.split)):
         obj, camera, setup = placed(path, rng)
+        if index < args.start:  # drawn all the same, so every later scene is the full run's
+            continue
         frame = tabletop.render(obj, camera)
         try:
             seg = segment_object(frame.colour, remove_flying_pixels(frame.depth, frame.intrinsics), frame.intrinsics)
@@ -195,8 +228,15 @@ def main(argv: list[str] | None = None) -> int:
             log.info("%s: refused (%s)", setup["object"], exc)
             continue
 
-        def complete(frame: tabletop.RGBDFrame = frame) -> SceneCompletion:
-            return complete_scene(frame.colour, frame.depth, frame.intrinsics, synthesizer, options)
+        def complete(frame: tabletop.RGBDFrame = frame, setup: dict = setup) -> SceneCompletion:
+            cached = args.cache / f"{cache_key(setup, options, model_sha)}.pkl" if args.cache else None
+            if cached is not None and cached.is_file():
+                return pickle.loads(cached.read_bytes())
+            done = complete_scene(frame.colour, frame.depth, frame.intrinsics, synthesizer, options)
+            if cached is not None:
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                cached.write_bytes(pickle.dumps(done))
+            return done
 
         scene = Scene(frame, seg, complete if synthesizer is not None else None)
         config = PlannerConfig(seed=args.seed * 100_003 + index)
@@ -215,16 +255,17 @@ def main(argv: list[str] | None = None) -> int:
         if scene.complete is not None:
             row["completion_s"] = round(scene.seconds, 1)
         per_object.append(row)
-        if len({r["success"] for r in row["sources"].values()}) > 1 and len(drawings) < FIGURE_ROWS:
-            drawings.append((setup["object"].split("/")[-1], drawn))
+        if len({r["success"] for r in row["sources"].values()}) > 1:
+            drawings.append((disagreement_kind(row["sources"]), setup["object"].split("/")[-1], drawn))
         log.info("%s: %s", setup["object"], {k: f"{int(v['success'])} ({v['top3_held']}/3)" for k, v in row["sources"].items()})
     if not per_object:
         raise SystemExit("every object was refused; nothing to grasp")
     names = [n for n in args.sources if n not in skipped]
     sources = {n: source_summary([r["sources"][n] for r in per_object], PlannerConfig.keep) for n in names}
     summary = {"split": args.split, "objects": len(per_object), "refused": refused, "seed": args.seed,
-               "model": model_name, "completion_options": {"samples": args.samples, "azimuths": args.azimuths,
-                                                           "steps": args.steps, "min_confidence": MIN_CONFIDENCE},
+               "model": model_name, "model_sha256": model_sha,
+               "completion_options": {"samples": args.samples, "azimuths": args.azimuths, "steps": args.steps,
+                                      "min_confidence": MIN_CONFIDENCE},
                "gripper": vars(gripper) | {"palm": list(gripper.palm)}, "planner": vars(PlannerConfig()) | {"seed": "per object"},
                "cpu": cpu_model(), "seconds": round(time.perf_counter() - started, 1),
                "sources": sources, "bar": bar(sources),
@@ -232,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
                "per_object": per_object}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
     if drawings:
-        grasp_figure(drawings, gripper, args.out / "grasp_success.png")
+        grasp_figure(figure_rows(drawings), gripper, args.out / "grasp_success.png")
     if args.results is not None:
         stored = json.loads(args.results.read_text()) if args.results.is_file() else {}
         stored[args.split] = summary
