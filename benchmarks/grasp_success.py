@@ -26,6 +26,11 @@ the ceiling. Objects where the sources disagree are drawn (``grasp_success.png``
     .venv/bin/python benchmarks/grasp_success.py --data data/household --objects 40 --out out/grasp_test \\
         --results docs/grasp_benchmark.json
     .venv/bin/python benchmarks/grasp_success.py --data data/household --objects 6 --no-model   # model-free sources
+    # one long run over two processes (the scenes are the full run's), then one summary:
+    .venv/bin/python benchmarks/grasp_success.py --objects 20 --cache out/grasp_cache --out out/grasp_a &
+    .venv/bin/python benchmarks/grasp_success.py --objects 40 --start 20 --cache out/grasp_cache --out out/grasp_b
+    .venv/bin/python benchmarks/grasp_success.py --merge out/grasp_a/summary.json out/grasp_b/summary.json \\
+        --out out/grasp_test --results docs/grasp_benchmark.json
 """
 
 from __future__ import annotations
@@ -200,8 +205,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder keeping each scene's completion (keyed by scene, options and model hash) for reruns")
     parser.add_argument("--out", type=Path, default=Path("out/grasp_success"))
     parser.add_argument("--results", type=Path, default=None, help="JSON file to store this split's summary in (under its name)")
+    parser.add_argument("--merge", type=Path, nargs="+", default=None,
+                        help="instead of running: merge these summary.json files of one run split with --start")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.merge:
+        return report(merge(args.merge), args.out, args.results)
     print(f"CPU: {cpu_model()}; ISA: {', '.join(cpu_isa()) or 'none of interest'}")
     rng = np.random.default_rng(args.seed)
     gripper = Gripper()
@@ -215,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         synthesizer = NovelViewSynthesizer.from_checkpoint(model_name, engine=args.engine)
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    per_object, refused, drawings, skipped = [], [], [], set()
+    per_object, refused, drawings = [], [], []
     for index, path in enumerate(test_objects(args.data, args.objects, args.split)):
         obj, camera, setup = placed(path, rng)
         if index < args.start:  # drawn all the same, so every later scene is the full run's
@@ -247,8 +256,7 @@ def main(argv: list[str] | None = None) -> int:
             for name in args.sources:
                 try:
                     result, cloud, plan = run_source(scene, SOURCES[name], sim, optical_to_world, config, gripper)
-                except NeedsModel:
-                    skipped.add(name)
+                except NeedsModel:  # left out of this run (--no-model)
                     continue
                 row["sources"][name] = result
                 drawn.append((name, cloud, plan.grasps[0] if plan.grasps else None, result["success"]))
@@ -258,30 +266,52 @@ def main(argv: list[str] | None = None) -> int:
         if len({r["success"] for r in row["sources"].values()}) > 1:
             drawings.append((disagreement_kind(row["sources"]), setup["object"].split("/")[-1], drawn))
         log.info("%s: %s", setup["object"], {k: f"{int(v['success'])} ({v['top3_held']}/3)" for k, v in row["sources"].items()})
-    if not per_object:
-        raise SystemExit("every object was refused; nothing to grasp")
-    names = [n for n in args.sources if n not in skipped]
-    sources = {n: source_summary([r["sources"][n] for r in per_object], PlannerConfig.keep) for n in names}
-    summary = {"split": args.split, "objects": len(per_object), "refused": refused, "seed": args.seed,
-               "model": model_name, "model_sha256": model_sha,
-               "completion_options": {"samples": args.samples, "azimuths": args.azimuths, "steps": args.steps,
-                                      "min_confidence": MIN_CONFIDENCE},
-               "gripper": vars(gripper) | {"palm": list(gripper.palm)}, "planner": vars(PlannerConfig()) | {"seed": "per object"},
-               "cpu": cpu_model(), "seconds": round(time.perf_counter() - started, 1),
-               "sources": sources, "bar": bar(sources),
-               "disagreements": paired(per_object, DEFAULT, BASELINE) if DEFAULT in names and BASELINE in names else {},
-               "per_object": per_object}
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
+    run = {"split": args.split, "seed": args.seed, "start": args.start, "model": model_name, "model_sha256": model_sha,
+           "completion_options": {"samples": args.samples, "azimuths": args.azimuths, "steps": args.steps,
+                                  "min_confidence": MIN_CONFIDENCE},
+           "gripper": vars(gripper) | {"palm": list(gripper.palm)}, "planner": vars(PlannerConfig()) | {"seed": "per object"},
+           "cpu": cpu_model(), "seconds": round(time.perf_counter() - started, 1)}
+    summary = summarise(run, per_object, refused)
     if drawings:
         grasp_figure(figure_rows(drawings), gripper, args.out / "grasp_success.png")
-    if args.results is not None:
-        stored = json.loads(args.results.read_text()) if args.results.is_file() else {}
-        stored[args.split] = summary
-        with atomic_path(args.results) as tmp:
+    return report(summary, args.out, args.results)
+
+
+def summarise(run: dict, per_object: list[dict], refused: list[dict]) -> dict:
+    """The run's settings, the per-source rates, the bar and the per-object rows in one dict."""
+    if not per_object:
+        raise SystemExit("every object was refused; nothing to grasp")
+    names = [n for n in per_object[0]["sources"] if all(n in r["sources"] for r in per_object)]
+    sources = {n: source_summary([r["sources"][n] for r in per_object], PlannerConfig.keep) for n in names}
+    return run | {"objects": len(per_object), "refused": refused, "sources": sources, "bar": bar(sources),
+                  "disagreements": paired(per_object, DEFAULT, BASELINE) if DEFAULT in names and BASELINE in names else {},
+                  "per_object": per_object}
+
+
+def merge(paths: list[Path]) -> dict:
+    """One summary from the runs a long run was split into (``--start``): same split, seed, model and options."""
+    parts = [json.loads(p.read_text()) for p in paths]
+    same = ("split", "seed", "model_sha256", "completion_options", "gripper", "planner")
+    for part, path in zip(parts[1:], paths[1:], strict=True):
+        if any(part[k] != parts[0][k] for k in same):
+            raise SystemExit(f"{path} was run with other settings than {paths[0]} ({', '.join(same)} must match)")
+    run = {k: v for k, v in parts[0].items() if k not in ("objects", "refused", "sources", "bar", "disagreements", "per_object")}
+    run |= {"start": 0, "seconds": round(sum(p["seconds"] for p in parts), 1), "merged_from": [str(p) for p in paths]}
+    return summarise(run, [r for p in parts for r in p["per_object"]], [r for p in parts for r in p["refused"]])
+
+
+def report(summary: dict, out: Path, results: Path | None) -> int:
+    """Write the summary (and into ``results`` under the split's name), print the table and the bar."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    if results is not None:
+        stored = json.loads(results.read_text()) if results.is_file() else {}
+        stored[summary["split"]] = summary
+        with atomic_path(results) as tmp:
             tmp.write_text(json.dumps(stored, indent=1))
-    print(table(sources))
+    print(table(summary["sources"]))
     print(json.dumps(summary["bar"]))
-    print(f"{len(per_object)} objects in {summary['seconds']:.0f} s")
+    print(f"{summary['objects']} objects in {summary['seconds']:.0f} s")
     return 0
 
 
