@@ -223,6 +223,11 @@ def main(argv: list[str] | None = None) -> int:
         model_sha = file_sha256(model_name)
         synthesizer = NovelViewSynthesizer.from_checkpoint(model_name, engine=args.engine)
     args.out.mkdir(parents=True, exist_ok=True)
+    run = {"split": args.split, "seed": args.seed, "start": args.start, "model": model_name, "model_sha256": model_sha,
+           "completion_options": {"samples": args.samples, "azimuths": args.azimuths, "steps": args.steps,
+                                  "min_confidence": MIN_CONFIDENCE},
+           "gripper": vars(gripper) | {"palm": list(gripper.palm)}, "planner": vars(PlannerConfig()) | {"seed": "per object"},
+           "cpu": cpu_model()}
     started = time.perf_counter()
     per_object, refused, drawings = [], [], []
     for index, path in enumerate(test_objects(args.data, args.objects, args.split)):
@@ -266,11 +271,9 @@ def main(argv: list[str] | None = None) -> int:
         if len({r["success"] for r in row["sources"].values()}) > 1:
             drawings.append((disagreement_kind(row["sources"]), setup["object"].split("/")[-1], drawn))
         log.info("%s: %s", setup["object"], {k: f"{int(v['success'])} ({v['top3_held']}/3)" for k, v in row["sources"].items()})
-    run = {"split": args.split, "seed": args.seed, "start": args.start, "model": model_name, "model_sha256": model_sha,
-           "completion_options": {"samples": args.samples, "azimuths": args.azimuths, "steps": args.steps,
-                                  "min_confidence": MIN_CONFIDENCE},
-           "gripper": vars(gripper) | {"palm": list(gripper.palm)}, "planner": vars(PlannerConfig()) | {"seed": "per object"},
-           "cpu": cpu_model(), "seconds": round(time.perf_counter() - started, 1)}
+        run["seconds"] = round(time.perf_counter() - started, 1)  # the objects so far, in case the run is stopped
+        (args.out / "summary.json").write_text(json.dumps(summarise(run | {"finished": False}, per_object, refused), indent=1))
+    run["seconds"] = round(time.perf_counter() - started, 1)
     summary = summarise(run, per_object, refused)
     if drawings:
         grasp_figure(figure_rows(drawings), gripper, args.out / "grasp_success.png")
@@ -295,7 +298,12 @@ def merge(paths: list[Path]) -> dict:
     for part, path in zip(parts[1:], paths[1:], strict=True):
         if any(part[k] != parts[0][k] for k in same):
             raise SystemExit(f"{path} was run with other settings than {paths[0]} ({', '.join(same)} must match)")
-    run = {k: v for k, v in parts[0].items() if k not in ("objects", "refused", "sources", "bar", "disagreements", "per_object")}
+    unfinished = [str(path) for part, path in zip(parts, paths, strict=True) if part.get("finished") is False]
+    if unfinished:
+        log.warning("merging runs stopped before their last object: %s", ", ".join(unfinished))
+    run = {k: v for k, v in parts[0].items()
+           if k not in ("objects", "refused", "sources", "bar", "disagreements", "per_object", "finished")}
+    run |= {"unfinished_parts": unfinished} if unfinished else {}
     run |= {"start": 0, "seconds": round(sum(p["seconds"] for p in parts), 1), "merged_from": [str(p) for p in paths]}
     return summarise(run, [r for p in parts for r in p["per_object"]], [r for p in parts for r in p["refused"]])
 
