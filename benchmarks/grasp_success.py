@@ -305,7 +305,15 @@ def merge(paths: list[Path]) -> dict:
            if k not in ("objects", "refused", "sources", "bar", "disagreements", "per_object", "finished")}
     run |= {"unfinished_parts": unfinished} if unfinished else {}
     run |= {"start": 0, "seconds": round(sum(p["seconds"] for p in parts), 1), "merged_from": [str(p) for p in paths]}
-    return summarise(run, [r for p in parts for r in p["per_object"]], [r for p in parts for r in p["refused"]])
+
+    def first_of_each(key: str) -> list[dict]:  # parts may overlap where a process took over another's later objects
+        rows: dict[str, dict] = {}
+        for part in parts:
+            for row in part[key]:
+                rows.setdefault(row["object"], row)
+        return list(rows.values())
+
+    return summarise(run, first_of_each("per_object"), first_of_each("refused"))
 
 
 def report(summary: dict, out: Path, results: Path | None) -> int:
