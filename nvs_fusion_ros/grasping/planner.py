@@ -111,7 +111,8 @@ class Grasp:
 
 @dataclass
 class Plan:
-    """The distinct feasible grasps, best first, and how many candidates each reason rejected."""
+    """The distinct feasible grasps, best first, and how many candidates each reason rejected (``no antipodal partner``
+    counts sampled points that found no partner, the others count candidate grasps)."""
 
     grasps: list[Grasp]
     candidates: int
