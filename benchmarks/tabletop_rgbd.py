@@ -104,9 +104,15 @@ def household(path: Path, rng: np.random.Generator) -> tuple[tabletop.TabletopOb
                                    object_colour(path)), setup
 
 
-def scene(path: Path, rng: np.random.Generator) -> tuple[tabletop.RGBDFrame, dict]:
+def placed(path: Path, rng: np.random.Generator) -> tuple[tabletop.TabletopObject, tabletop.TabletopCamera, dict]:
+    """A held-out object, its camera and that set-up as a dict (the grasp benchmark puts the object into physics)."""
     obj, setup = household(path, rng)
-    return tabletop.render(obj, _camera(setup)), setup
+    return obj, _camera(setup), setup
+
+
+def scene(path: Path, rng: np.random.Generator) -> tuple[tabletop.RGBDFrame, dict]:
+    obj, camera, setup = placed(path, rng)
+    return tabletop.render(obj, camera), setup
 
 
 def flat(thing: flat_objects.FlatObject, rng: np.random.Generator) -> tuple[tabletop.TabletopObject, dict]:
