@@ -106,8 +106,8 @@ SOURCES: dict[str, Callable[[Scene], np.ndarray]] = {
 
 def cache_key(setup: dict, options: CompletionOptions, model_sha: str | None) -> str:
     """A name for one scene's completion: the scene's set-up, the sampling options and the model's hash."""
-    text = json.dumps([setup, options.samples, options.azimuths, options.steps, options.seed, options.max_grazing_deg, model_sha],
-                      sort_keys=True)
+    text = json.dumps([setup, options.num_hypotheses, options.azimuths, options.steps, options.seed,
+                       options.max_grazing_deg, model_sha], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sources", nargs="*", default=list(SOURCES), choices=list(SOURCES))
     parser.add_argument("--model", type=Path, default=None, help="checkpoint (default: rgbd_completion's)")
     parser.add_argument("--no-model", action="store_true", help="skip the sources that need the completion model")
-    parser.add_argument("--samples", type=int, default=CompletionOptions.samples, help="K (default: the node's)")
+    parser.add_argument("--num-hypotheses", type=int, default=CompletionOptions.num_hypotheses, help="K (default: the node's)")
     parser.add_argument("--azimuths", type=int, default=CompletionOptions.azimuths, help="default: the node's")
     parser.add_argument("--steps", type=int, default=CompletionOptions.steps, help="default: the node's")
     parser.add_argument("--engine", default="auto")
@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"CPU: {cpu_model()}; ISA: {', '.join(cpu_isa()) or 'none of interest'}")
     rng = np.random.default_rng(args.seed)
     gripper = Gripper()
-    options = CompletionOptions(samples=args.samples, azimuths=args.azimuths, steps=args.steps, seed=args.seed)
+    options = CompletionOptions(num_hypotheses=args.num_hypotheses, azimuths=args.azimuths, steps=args.steps, seed=args.seed)
     synthesizer, model_name, model_sha = None, None, None
     if not args.no_model:
         from nvs_fusion_ros.synthesis.synthesizer import NovelViewSynthesizer, rgbd_model_path
@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         synthesizer = NovelViewSynthesizer.from_checkpoint(model_name, engine=args.engine)
     args.out.mkdir(parents=True, exist_ok=True)
     run = {"split": args.split, "seed": args.seed, "start": args.start, "model": model_name, "model_sha256": model_sha,
-           "completion_options": {"samples": args.samples, "azimuths": args.azimuths, "steps": args.steps,
+           "completion_options": {"num_hypotheses": args.num_hypotheses, "azimuths": args.azimuths, "steps": args.steps,
                                   "min_confidence": MIN_CONFIDENCE},
            "gripper": vars(gripper) | {"palm": list(gripper.palm)}, "planner": vars(PlannerConfig()) | {"seed": "per object"},
            "cpu": cpu_model()}

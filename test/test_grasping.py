@@ -114,7 +114,7 @@ def test_the_benchmark_runs_two_objects_end_to_end_without_a_model(tmp_path: Pat
 
 def test_the_benchmark_runs_the_model_sources_on_one_object(tmp_path: Path, tiny_checkpoint: Path) -> None:
     data = dataset(tmp_path, {"tall": (0.04, 0.06, 0.20)})
-    run(["--data", str(data), "--objects", "1", "--model", str(tiny_checkpoint), "--engine", "torch", "--samples", "2",
+    run(["--data", str(data), "--objects", "1", "--model", str(tiny_checkpoint), "--engine", "torch", "--num-hypotheses", "2",
          "--azimuths", "3", "--steps", "2", "--out", str(tmp_path / "out")])
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert list(summary["sources"]) == ["visible", "node_default", "completed_all", "true_surface"]
