@@ -15,6 +15,8 @@ Sources (``SOURCES``: name -> the cloud a planner would get; a completion mode i
   node_default   ``~/complete``'s cloud at the node's defaults: visible + completed points at least
                  ``MIN_CONFIDENCE`` sure (``rgbd.pipeline.complete_scene`` with ``CompletionOptions()``);
   completed_all  visible + every completed point (confidence >= 0);
+  geometric      ``~/complete``'s cloud with ``completion_mode: geometric`` (mirror, revolution, hull and
+                 view-ray shapes voting; no model);
   true_surface   20 000 points on the true mesh, all sides: the ceiling of any completion.
 
 Per source: ``success_rate`` (the top grasp held), ``top3_success_rate`` (the share of the top three that
@@ -100,6 +102,8 @@ SOURCES: dict[str, Callable[[Scene], np.ndarray]] = {
     BASELINE: lambda s: s.segmentation.points,
     DEFAULT: lambda s: s.completion().cloud(MIN_CONFIDENCE)[0],
     "completed_all": lambda s: s.completion().cloud(0.0)[0],
+    "geometric": lambda s: complete_scene(s.frame.colour, s.frame.depth, s.frame.intrinsics, None,
+                                          CompletionOptions(mode="geometric")).cloud(MIN_CONFIDENCE)[0],
     CEILING: lambda s: s.frame.surface_points,
 }
 

@@ -91,7 +91,7 @@ def test_the_benchmark_runs_two_objects_end_to_end_without_a_model(tmp_path: Pat
     results = tmp_path / "results.json"
     done = run(["--data", str(data), "--objects", "2", "--no-model", "--out", str(tmp_path / "out"), "--results", str(results)])
     stored = json.loads(results.read_text())["test"]
-    assert stored["objects"] == 2 and set(stored["sources"]) == {"visible", "true_surface"}
+    assert stored["objects"] == 2 and set(stored["sources"]) == {"visible", "geometric", "true_surface"}  # no model needed
     rows = {r["object"].split("/")[-1]: r["sources"] for r in stored["per_object"]}
     assert rows["tall"]["true_surface"]["success"] and rows["tall"]["true_surface"]["grasps"][0]["reason"] == "held"
     assert not rows["slab"]["true_surface"]["grasps"]  # no side of it fits between 8 cm fingers: wider, or too thin to reach
@@ -117,7 +117,8 @@ def test_the_benchmark_runs_the_model_sources_on_one_object(tmp_path: Path, tiny
     run(["--data", str(data), "--objects", "1", "--model", str(tiny_checkpoint), "--engine", "torch", "--num-hypotheses", "2",
          "--azimuths", "3", "--steps", "2", "--out", str(tmp_path / "out")])
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert list(summary["sources"]) == ["visible", "node_default", "completed_all", "true_surface"]
+    assert list(summary["sources"]) == ["visible", "node_default", "completed_all", "geometric", "true_surface"]
     row = summary["per_object"][0]["sources"]
     assert row["visible"]["points"] <= row["node_default"]["points"] <= row["completed_all"]["points"]
+    assert row["visible"]["points"] <= row["geometric"]["points"]  # the shapes add to what the camera sees
     assert summary["bar"]["evaluated"] and "gain_over_visible_points" in summary["bar"]
