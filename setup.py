@@ -24,7 +24,7 @@ setup(
     # Every third-party import is declared here and in package.xml; test/test_packaging.py checks both.
     install_requires=[
         "numpy", "torch", "onnx", "opencv-python-headless", "pyyaml", "tqdm",
-        "scikit-image", "scipy", "kornia", "pillow",
+        "scikit-image", "scipy>=1.11", "kornia", "pillow",
     ],
     extras_require={
         # rclpy and the message packages from PyPI, for pip-only installs (a ROS install has them).

@@ -38,6 +38,7 @@ the ceiling. Objects where the sources disagree are drawn (``grasp_success.png``
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import logging
@@ -49,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tabletop_rgbd import placed, test_objects
+from tabletop_rgbd import placed, shown_path, test_objects
 
 from nvs_fusion_ros.atomic_file import atomic_path
 from nvs_fusion_ros.engines.cpu import cpu_isa, cpu_model
@@ -111,7 +112,8 @@ SOURCES: dict[str, Callable[[Scene], np.ndarray]] = {
 def cache_key(setup: dict, options: CompletionOptions, model_sha: str | None) -> str:
     """A name for one scene's completion: the scene's set-up, the sampling options and the model's hash."""
     text = json.dumps([setup, options.num_hypotheses, options.azimuths, options.steps, options.seed,
-                       options.max_grazing_deg, model_sha], sort_keys=True)
+                       options.max_grazing_deg, model_sha, options.mode, dataclasses.asdict(options.completion),
+                       dataclasses.asdict(options.geometric)], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
@@ -149,7 +151,7 @@ def source_summary(rows: list[dict], keep: int) -> dict:
 
 
 def bar(sources: dict[str, dict]) -> dict:
-    """The issue's bar on the node's default cloud, when both it and the visible cloud ran."""
+    """The benchmark's bar on the node's default cloud, when both it and the visible cloud ran."""
     if DEFAULT not in sources or BASELINE not in sources:
         return {"evaluated": False, "why": f"needs the {DEFAULT} and {BASELINE} sources"}
     default, visible = sources[DEFAULT]["success_rate"], sources[BASELINE]["success_rate"]
@@ -223,12 +225,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_model:
         from nvs_fusion_ros.synthesis.synthesizer import NovelViewSynthesizer, rgbd_model_path
 
-        model_name = str(args.model or rgbd_model_path())
-        model_sha = file_sha256(model_name)
-        synthesizer = NovelViewSynthesizer.from_checkpoint(model_name, engine=args.engine)
+        model_path = args.model or rgbd_model_path()
+        model_name, model_sha = shown_path(model_path), file_sha256(model_path)
+        synthesizer = NovelViewSynthesizer.from_checkpoint(model_path, engine=args.engine)
     args.out.mkdir(parents=True, exist_ok=True)
     run = {"split": args.split, "seed": args.seed, "start": args.start, "model": model_name, "model_sha256": model_sha,
-           "completion_options": {"num_hypotheses": args.num_hypotheses, "azimuths": args.azimuths, "steps": args.steps,
+           "completion_options": {"mode": options.mode,
+                                  "num_hypotheses": args.num_hypotheses, "azimuths": args.azimuths, "steps": args.steps,
                                   "min_confidence": MIN_CONFIDENCE},
            "gripper": vars(gripper) | {"palm": list(gripper.palm)}, "planner": vars(PlannerConfig()) | {"seed": "per object"},
            "cpu": cpu_model()}

@@ -17,9 +17,9 @@ Each check prints the measured figure, the figure it needs and the margin; the s
 the report used the bar's protocol and exits 0 only when every check is met under it.
 
 ``--against SHIPPED.json`` compares a candidate (a new EMA) with the shipped model, evaluated the same
-way (on the validation split while training): a candidate is better when no check's margin falls by
-more than its noise allowance (``ALLOWANCE``: 0.05 dB, 0.002 SSIM or IoU, 0.002 of the CRPS ratio's
-scale) and at least one rises by more; then the script exits 0.
+way (on the validation split while training; reports evaluated otherwise are refused): a candidate is
+better when no check's margin falls by more than its noise allowance (``ALLOWANCE``: 0.05 dB, 0.002
+SSIM or IoU, 0.0005 of CRPS) and at least one rises by more; then the script exits 0.
 
     .venv/bin/python benchmarks/household_bar.py out/eval/evaluation.json            # the shipping bar
     .venv/bin/python benchmarks/household_bar.py out/eval/evaluation.json --bar target
@@ -101,6 +101,7 @@ def target_checks(report: dict) -> list[Check]:
 
 
 BARS = {"ship": ship_checks, "target": target_checks}
+COMPARABLE = ("data", "split", "limit", "object_ids", "steps", "num_hypotheses", "seed", "view_counts", "sampler", "eta")
 ALLOWANCE = {"psnr": 0.05, "ssim": 0.002, "iou": 0.002, "crps": 0.0005}  # differences below these are noise
 
 
@@ -141,6 +142,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     report = json.loads(args.report.read_text())
     if shipped is not None:
+        other = json.loads(args.against.read_text())["config"]
+        differs = [k for k in COMPARABLE if report["config"].get(k) != other.get(k)]
+        if differs:
+            print(f"the two reports were not evaluated the same way ({', '.join(differs)} differ): not comparable")
+            return 2
         better, lines = compare(found, shipped)
         print("\n".join(lines))
         print(f"the candidate is {'BETTER than' if better else 'not better than'} the shipped model")

@@ -17,7 +17,8 @@ points sampled on the object's surface, in the camera's optical frame. Rows:
               segmented + one geometric completion (``rgbd.geometric``), every point;
   geometric   the ``geometric`` mode's published cloud (the shapes voting, no model), confidence >= --min-confidence;
   model       the ``model`` mode's published cloud (the model's K hypotheses, A azimuths), same threshold;
-  hybrid      the ``hybrid`` mode's published cloud (the node's default), same threshold;
+  hybrid      the ``hybrid`` mode's published cloud, same threshold (the node publishes the ``model`` mode's
+              by default: ``PUBLISHED``);
   hybrid>=c   the hybrid cloud at each ``--confident`` c;
   oracle      segmented + carving with the *true* silhouettes at the model's azimuths (the carving's ceiling).
 
@@ -57,6 +58,19 @@ from nvs_fusion_ros.rgbd.pipeline import MIN_CONFIDENCE, CompletionOptions, comp
 log = logging.getLogger("tabletop_rgbd")
 BAR_RECALL, BAR_PRECISION_DROP = 0.85, 0.04
 MODES_MEASURED = ("geometric", "model", "hybrid")
+PUBLISHED = CompletionOptions().mode  # the mode rgbd_completion publishes by default: the bar is on its cloud
+
+
+def shown_path(path: str | Path) -> str:
+    """A file as the results name it: relative to the package root when inside it, so they hold no machine's paths."""
+    resolved = Path(path).resolve()
+    root = Path(__file__).resolve().parents[1]
+    return str(resolved.relative_to(root)) if resolved.is_relative_to(root) else str(path)
+
+
+def published_mode(modes: list[str] | tuple[str, ...]) -> str:
+    """The default mode's row when it was measured (a run without the model measures only the geometric one)."""
+    return PUBLISHED if PUBLISHED in modes else "geometric"
 
 
 def confident_row(threshold: float) -> str:
@@ -200,9 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_model:
         from nvs_fusion_ros.synthesis.synthesizer import NovelViewSynthesizer, rgbd_model_path
 
-        model_name = str(args.model or rgbd_model_path())
-        model_sha = file_sha256(model_name)
-        synthesizer = NovelViewSynthesizer.from_checkpoint(model_name, engine=args.engine)
+        model_path = args.model or rgbd_model_path()
+        model_name, model_sha = shown_path(model_path), file_sha256(model_path)
+        synthesizer = NovelViewSynthesizer.from_checkpoint(model_path, engine=args.engine)
     base = CompletionOptions(num_hypotheses=args.num_hypotheses, azimuths=args.azimuths, steps=args.steps, seed=args.seed,
                              max_grazing_deg=args.max_grazing,
                              completion=completion.CompletionConfig(shape_weight=args.shape_weight),
@@ -282,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
                 for threshold in args.confident:
                     row[confident_row(threshold)] = metrics.cloud_scores(every[confidence >= threshold], truth)
                 hybrid = done
-        published = "hybrid" if "hybrid" in modes else "geometric"
+        published = published_mode(modes)
         row["winner"] = max((m for m in (*geometric.METHODS, *modes) if m in row), key=lambda m: row[m]["f_10mm"])
         row["published_keeps_visible"] = row[published]["recall_10mm"] >= row["visible"]["recall_10mm"]
         results.append(row)
@@ -306,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
                "per_object": results}
     summary["error_by_confidence"] = {m: metrics.errors_by_confidence(np.concatenate(e), np.concatenate(c))
                                       for m, (c, e) in pooled.items() if c}
-    summary["bar"] = bar(summary, results, published="hybrid" if "hybrid" in modes else "geometric")
+    summary["bar"] = bar(summary, results, published=published_mode(modes))
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
     for i, (row, clouds, truth) in enumerate(pick_figures(drawn, args.figures)):
         panels = {("visible (segmented)" if m == "segmented" else m): cloud for m, cloud in clouds.items()}
@@ -362,7 +376,7 @@ def winners(results: list[dict], methods: list[str]) -> str:
     """Per object: the visible recall and each completion's F@10mm, the best in bold."""
     lines = ["| object | visible R@10mm | " + " | ".join(f"{m} F@10mm" for m in methods) + " | published R@10mm |",
              "|---|---|" + "---|" * len(methods) + "---|"]
-    published = "hybrid" if "hybrid" in methods else "geometric"
+    published = published_mode(methods)
     for row in results:
         cells = [f"**{row[m]['f_10mm']:.3f}**" if m == row["winner"] else f"{row[m]['f_10mm']:.3f}" for m in methods]
         lines.append(f"| {row['object']} | {row['visible']['recall_10mm']:.3f} | " + " | ".join(cells) +

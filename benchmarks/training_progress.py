@@ -4,7 +4,7 @@ Reads ``nvs-fusion evaluate`` results (``evaluation.json``) of successive checkp
 each given as ``STEPS=PATH``. They must be the same evaluation (dataset, split, objects, seed,
 sampler and steps), or the points are not comparable and the script refuses. For each input view
 count in ``--views`` it plots the samples' and the posterior mean's PSNR against the training
-steps (log scale) beside the issue's bar for that count, the better of the two baselines (nearest
+steps (log scale) beside the shipping bar for that count, the better of the two baselines (nearest
 view, mean of the views) plus ``--margin`` dB, and fits ``PSNR = a + b ln(steps)`` to the last
 ``--fit`` points to say at how many steps the samples would reach the bar if that trend held.
 The trend is an extrapolation, and it says so: diminishing returns or a capacity limit would make

@@ -108,6 +108,12 @@ def test_a_run_writes_loadable_checkpoints_and_resumes_exactly(tiny_dataset: Pat
                 torch.testing.assert_close(a, b, msg=f"{name} differs after resuming at step {stop}")
 
 
+def test_a_run_resumes_only_with_its_own_recipe(tiny_dataset: Path, tmp_path: Path) -> None:
+    Trainer(_config(tiny_dataset, tmp_path / "run", 2)).run()
+    with pytest.raises(ValueError, match=r"other recipe settings.*timesteps='uniform'"):
+        Trainer(_config(tiny_dataset, tmp_path / "run", 4, timesteps="log-normal"), resume=True)
+
+
 def test_a_time_budget_does_not_resume(tiny_dataset: Path, tmp_path: Path) -> None:
     Trainer(_config(tiny_dataset, tmp_path / "run", 2)).run()
     cfg = _config(tiny_dataset, tmp_path / "run", 4)

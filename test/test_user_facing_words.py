@@ -25,6 +25,8 @@ WORDS = {
     "a stage of the work": r"\bstage \d+'s\b|\bstages? \d+ (?:of the|run|candidate)",
     "a borrowed machine": r"\blent\b|\blends?\b|\bborrowed\b|\bloaned\b",
     "the developers' tools": r"device tool|\brun\(command=|\bgive_back\b|\bworktree\b|\bthe lead\b",
+    "a path of the development machine": r"/work/(?:wt|main)/",
+    "the tracker's wording": r"\bthe issue'?s\b",
 }
 PATTERN = re.compile("|".join(f"(?P<w{i}>{p})" for i, p in enumerate(WORDS.values())), re.IGNORECASE)
 
@@ -48,7 +50,8 @@ def findings(text: str) -> list[str]:
 
 def test_the_patterns_catch_development_words_and_spare_product_words() -> None:
     caught = ["see issue 14", "after session 5", "trained over three sessions", "stage 7's candidate",
-              "on a lent GPU", 'run(command="bash x")', "the device tool"]
+              "on a lent GPU", 'run(command="bash x")', "the device tool",
+              '"model": "/work/wt/geometric/checkpoints/x.pt"', "the issue's bar"]
     spared = ["a RosSession per test", "the ROS session spins", "stage 1 fits the orbit", "the lens distortion",
               "an issue with QoS", "the silhouette"]
     assert all(findings(text) for text in caught), [t for t in caught if not findings(t)]

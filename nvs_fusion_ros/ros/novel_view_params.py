@@ -1,7 +1,7 @@
 """``novel_view``'s parameters, and the snapshot of them that each request takes when it arrives.
 
-Choices come from the registries (samplers: ``diffusion.samplers.SAMPLERS``, engines:
-``engines.factory.ENGINES``), so a new sampler or engine is a valid parameter value without an
+Choices come from the registries (samplers: ``diffusion.SAMPLER_NAMES``, the torch-free names of
+``samplers.SAMPLERS``; engines: ``engines.factory.ENGINES``), so a new sampler or engine is a valid parameter value without an
 edit here. A job never reads a parameter while it runs: ``Request`` is filled in the callback
 that received the request, so a parameter change applies to the next request, never half-way
 through one, and every job kind follows the same rule. "-1 means a random seed" is resolved
@@ -16,8 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..diffusion import DEFAULT_STEPS, RENOISE_MODES
-from ..diffusion.samplers import SAMPLERS
+from ..diffusion import DEFAULT_STEPS, RENOISE_MODES, SAMPLER_NAMES
 from ..engines.factory import ENGINES
 from ..engines.options import device_problem
 from ..reconstruction.distill import DistillConfig
@@ -55,7 +54,7 @@ PARAMETERS = (
     ParamSpec("num_hypotheses", 4, "Samples K per target-angle request (occlusion hypotheses).", int_range=(1, 32)),
     ParamSpec("steps", DEFAULT_STEPS, "Denoising steps (ddim, dpmpp2m); ddpm always runs the full schedule.",
               int_range=(1, 2000)),
-    ParamSpec("sampler", "ddim", "Reverse-process sampler.", choices=tuple(SAMPLERS)),
+    ParamSpec("sampler", "ddim", "Reverse-process sampler.", choices=tuple(SAMPLER_NAMES)),
     ParamSpec("seed", RANDOM_SEED, "Base seed (hypothesis k uses seed + k); -1 = random per request.",
               int_range=(RANDOM_SEED, 2**31 - 1)),
     ParamSpec("max_views", 6, "Most views composed per step; must equal view_buffer's max_views.", read_only=True,

@@ -456,6 +456,12 @@ def sampler_label(cfg: dict) -> str:
     return f"ddim (η={eta:g}, {kind})"
 
 
+def views_label(cfg: dict) -> str:
+    """The variable-views protocol's counts as a reader needs them: "1..6", or "1/3/6" when only some were evaluated."""
+    counts = [int(n) for n in cfg.get("view_counts") or range(1, cfg["max_views"] + 1)]
+    return f"1..{counts[-1]}" if counts == list(range(1, counts[-1] + 1)) else "/".join(map(str, counts))
+
+
 def markdown_report(report: dict) -> str:
     """The headline tables: both paper protocols, then each metric per number of input views."""
     cfg, protocols = report["config"], report["protocols"]
@@ -469,7 +475,7 @@ def markdown_report(report: dict) -> str:
         "",
         f"| method | single view ({cfg['repeats']}x) {LABELS[first]} {ARROWS[first]} | "
         + " | ".join(f"{LABELS[m]} {ARROWS[m]}" for m in TABLE_METRICS[1:])
-        + f" | 1..{cfg['max_views']} views {LABELS[first]} {ARROWS[first]} | "
+        + f" | {views_label(cfg)} views {LABELS[first]} {ARROWS[first]} | "
         + " | ".join(f"{LABELS[m]} {ARROWS[m]}" for m in TABLE_METRICS[1:]) + " |",
         "|---|" + "---|" * (2 * len(TABLE_METRICS)),
     ]
@@ -495,7 +501,7 @@ def markdown_report(report: dict) -> str:
             lines.append(f"| {method} | " + " | ".join(cells) + " |")
     sources = report.get("per_source", {})
     if sources:
-        lines += ["", f"Per source, 1..{cfg['max_views']} views (one category per source)", "",
+        lines += ["", f"Per source, {views_label(cfg)} views (one category per source)", "",
                   "| source (objects) | method | " + " | ".join(f"{LABELS[m]} {ARROWS[m]}" for m in TABLE_METRICS) + " |",
                   "|---|---|" + "---|" * len(TABLE_METRICS)]
         for source, entry in sources.items():

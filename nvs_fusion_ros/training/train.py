@@ -86,6 +86,7 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
     return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1.0 + math.cos(math.pi * progress))
 
 
+RECIPE_FIELDS = ("timesteps", "loss_weighting", "min_snr_gamma", "extra_ema_decay")  # must match on --resume
 LOSS_EVERY = 25  # steps between loss read-outs (each waits for the device)
 BUDGET_PROBE = (20, 70)  # steps timed to plan a time budget: after the first epoch's image reads and kernel choice
 
@@ -391,9 +392,14 @@ class Trainer:
         state = torch.load(path, map_location=self.device, weights_only=True)
         if type(self.model_config).from_dict(state["model_config"]) != self.model_config:
             raise ValueError(f"{path} was trained with another model config; use a new --out")
+        stored = state.get("train_config", {})
+        changed = [k for k in RECIPE_FIELDS if k in stored and stored[k] != getattr(self.cfg, k)]
+        if changed:  # a resumed run that quietly switched recipe would mix two runs under one name
+            raise ValueError(f"{path} was trained with other recipe settings ({', '.join(f'{k}={stored[k]!r}' for k in changed)})"
+                             "; give the same ones to resume, or start a new --out with --init-from its ema.pt")
         self.model.load_state_dict(state["model"])
         self.ema.load_state_dict(state["ema"])
-        if self.ema_extra is not None:  # a run resumed with a new --extra-ema-decay starts it from the EMA
+        if self.ema_extra is not None:
             self.ema_extra.load_state_dict(state.get("ema_extra") or state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])

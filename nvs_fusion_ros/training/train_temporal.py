@@ -14,19 +14,23 @@ from torch import nn
 from ..diffusion.schedules import NoiseSchedule, prediction_target
 from ..model.temporal_unet import TemporalUNet, TemporalUNetConfig, temporal_preset
 from .configs import TemporalTrainConfig
+from .recipe import Recipe
 from .train import Trainer
 from .video_dataset import VideoClips
 
 
 def temporal_loss(
     model: nn.Module, schedule: NoiseSchedule, batch: dict, generator: torch.Generator | None = None,
-    prediction: str = "v",
+    prediction: str = "v", recipe: Recipe | None = None,
 ) -> torch.Tensor:
-    """‖target − model(y_t)‖² over every frame of every clip, with one level t per clip."""
+    """‖target − model(y_t)‖² over every frame of every clip, with one level t per clip drawn and weighted by the
+    recipe (``recipe.py``)."""
+    recipe = recipe or Recipe()
     frames = batch["frames"]
-    eps, y_t, level = schedule.noise_for_training(frames, generator)
+    eps, y_t, level = schedule.noise_for_training(frames, generator, recipe.draw)
     output = model(y_t, batch["first"], batch["angle"].float(), level)
-    return torch.mean((output.float() - prediction_target(prediction, frames.float(), eps.float(), level)) ** 2)
+    per_clip = ((output.float() - prediction_target(prediction, frames.float(), eps.float(), level)) ** 2).flatten(1).mean(1)
+    return torch.mean(per_clip * recipe.weights(level, prediction).to(per_clip.device))
 
 
 class TemporalTrainer(Trainer):
@@ -51,7 +55,8 @@ class TemporalTrainer(Trainer):
                           seed=self.cfg.seed)
 
     def loss(self, batch: dict) -> torch.Tensor:
-        return temporal_loss(self.net, self.schedule, batch, self.generator, self.model_config.prediction)
+        return temporal_loss(self.net, self.schedule, batch, self.generator, self.model_config.prediction,
+                             self.cfg.recipe())
 
     def metadata(self) -> dict:
         meta = super().metadata()
