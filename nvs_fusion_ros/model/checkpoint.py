@@ -60,8 +60,8 @@ def save_checkpoint(
 ) -> Path:
     """Write a checkpoint atomically (a crash mid-write never leaves a truncated file behind).
 
-    ``half`` stores the weights in fp16, half the size (e.g. a training run's state kept in git
-    between sessions); loading casts them back to fp32, so the file loads like any other.
+    ``half`` stores the weights in fp16, half the size (e.g. a checkpoint shipped with the
+    package); loading casts them back to fp32, so the file loads like any other.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

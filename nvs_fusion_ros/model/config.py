@@ -94,7 +94,7 @@ class UNetConfig:
 PRESETS: dict[str, UNetConfig] = {
     # The paper's configuration (Appendix B.1): meant for a GPU.
     "paper-64": UNetConfig(),
-    # Trains thousands of steps in a session on a 2-core CPU with bf16 autocast; v-prediction
+    # Trains thousands of steps an hour on a 2-core CPU with bf16 autocast; v-prediction
     # because an ε-head in bf16 cannot resolve the clean image at the noisiest levels.
     "cpu-64": UNetConfig(
         inner_channels=32, channel_mults=(1, 2, 2, 4), res_blocks=2, attention_resolutions=(16,), prediction="v"

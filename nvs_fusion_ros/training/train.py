@@ -2,7 +2,7 @@
 
 One script for a single CPU or GPU process and for multi-GPU data-parallel
 runs started by ``torchrun`` (DistributedDataParallel; rank 0 alone writes
-files). Runs checkpoint often and resume exactly, because a session can end
+files). Runs checkpoint often and resume exactly, because a run can be stopped
 at any time: ``<out>/last.pt`` holds the full training state, ``<out>/ema.pt``
 the EMA weights as a loadable model checkpoint.
 """
