@@ -31,7 +31,6 @@ model's resolution (the dataset is resized with area interpolation when it diffe
 from __future__ import annotations
 
 import json
-import logging
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -53,11 +52,9 @@ from ..synthesis.runner import Conditioning, ModelRunner
 from ..synthesis.synthesizer import mean_image
 from ..synthesis.tensors import to_tensor, to_uint8
 from .configs import EvalConfig
-from .ensemble_metrics import ENSEMBLE_METRICS, calibration, ensemble_scores
+from .ensemble_metrics import ENSEMBLE_METRICS, calibration, ensemble_scores, fair_crps
 from .metrics import FOREGROUND_METRICS, LPIPS_UNAVAILABLE, PSNR_CAP_DB, ImageMetrics
 from .nmr_dataset import VIEW_COUNT, NMRViews
-
-log = logging.getLogger(__name__)
 
 IMAGE_METRICS = ("psnr", "ssim", "lpips", *FOREGROUND_METRICS)
 METRICS = (*IMAGE_METRICS, *ENSEMBLE_METRICS)
@@ -326,8 +323,7 @@ def score_methods(metrics: ImageMetrics, samples: np.ndarray, predictions: dict[
             scores[method] = metrics(predictions[method], truths, truth_masks)
         if method != "viewfusion":
             scores[method].update(dict.fromkeys(ENSEMBLE_METRICS))
-            scores[method]["crps"] = [ensemble_scores(p[None], t)["crps"] for p, t in zip(predictions[method], truths,
-                                                                                          strict=True)]
+            scores[method]["crps"] = [fair_crps(p[None], t) for p, t in zip(predictions[method], truths, strict=True)]
     return scores
 
 
