@@ -171,7 +171,7 @@ def nearest_input_view(inputs: Sequence[int], target: int) -> int:
 def baseline_images(draws: Sequence[Draw], objects: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
     """Nearest-view and mean-view predictions, (K, H, W, 3) uint8 each."""
     nearest = np.stack([objects[d.obj][nearest_input_view(d.inputs, d.target)] for d in draws])
-    mean = np.stack([objects[d.obj][list(d.inputs)].astype(np.float64).mean(axis=0).round().astype(np.uint8) for d in draws])
+    mean = np.stack([mean_image(objects[d.obj][list(d.inputs)]) for d in draws])
     return {"nearest_view": nearest, "mean_view": mean}
 
 
