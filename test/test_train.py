@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import os
+import signal
 import threading
 from pathlib import Path
 
@@ -74,9 +76,10 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _config(data: Path, out: Path, steps: int, **recipe: object) -> TrainConfig:
-    return TrainConfig(data=str(data), out=str(out), preset="tiny", steps=steps, batch_size=2, warmup_steps=2,
-                       checkpoint_every=2, sample_every=0, precision="fp32", seed=3, **recipe)  # type: ignore[arg-type]
+def _config(data: Path, out: Path, steps: int, **settings: object) -> TrainConfig:
+    return TrainConfig(**{"data": str(data), "out": str(out), "preset": "tiny", "steps": steps, "batch_size": 2,  # type: ignore[arg-type]
+                          "warmup_steps": 2, "checkpoint_every": 2, "sample_every": 0, "precision": "fp32", "seed": 3,
+                          **settings})
 
 
 EDM_RECIPE = {"timesteps": "log-normal", "loss_weighting": "min-snr", "extra_ema_decay": 0.9}
@@ -120,6 +123,27 @@ def test_a_time_budget_does_not_resume(tiny_dataset: Path, tmp_path: Path) -> No
     cfg.time_budget_s = 60.0
     with pytest.raises(ValueError, match="--init-from"):
         Trainer(cfg, resume=True)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_a_signal_stops_the_run_after_its_step_with_a_checkpoint(tiny_dataset: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch, sig: int) -> None:
+    handler_before = signal.getsignal(sig)
+    trainer = Trainer(_config(tiny_dataset, tmp_path / "run", 50, checkpoint_every=100))
+    train_step = trainer.train_step
+
+    def step_then_signal_at_3(batch: dict) -> torch.Tensor:
+        loss = train_step(batch)
+        if trainer.step == 3:
+            os.kill(os.getpid(), sig)
+        return loss
+
+    monkeypatch.setattr(trainer, "train_step", step_then_signal_at_3)
+    assert trainer.run()["steps"] == 3
+    assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["step"] == 3  # no checkpoint was due before 100
+    assert signal.getsignal(sig) is handler_before
+    resumed = Trainer(_config(tiny_dataset, tmp_path / "run", 4, checkpoint_every=100), resume=True)
+    assert resumed.step == 3 and resumed.run()["steps"] == 4
 
 
 def test_init_from_starts_from_another_checkpoint(tiny_dataset: Path, tmp_path: Path) -> None:

@@ -15,11 +15,12 @@ import json
 import logging
 import math
 import os
+import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
-from contextlib import closing, suppress
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing, contextmanager, suppress
 from dataclasses import replace
 from pathlib import Path
 from queue import Empty, Queue
@@ -89,6 +90,24 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
 RECIPE_FIELDS = ("timesteps", "loss_weighting", "min_snr_gamma", "extra_ema_decay")  # must match on --resume
 LOSS_EVERY = 25  # steps between loss read-outs (each waits for the device)
 BUDGET_PROBE = (20, 70)  # steps timed to plan a time budget: after the first epoch's image reads and kernel choice
+
+
+@contextmanager
+def stop_on_signal() -> Iterator[Callable[[], bool]]:
+    """While a run trains, SIGTERM and SIGINT (Ctrl-C) ask it to stop after the current step, with a
+    checkpoint, instead of killing it between checkpoints: a background run can be stopped at any
+    time and ``--resume`` goes on from where it stopped. Off the main thread (a test's trainer)
+    signals stay as they are."""
+    requested = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield requested.is_set
+        return
+    previous = {sig: signal.signal(sig, lambda _sig, _frame: requested.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield requested.is_set
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def steps_within_budget(step: int, steps: int, seconds_per_step: float, seconds_left: float) -> int:
@@ -293,7 +312,7 @@ class Trainer:
         started = time.time()
         first, probe = self.step, (self.step, started)
         batches = self._batches()
-        with closing(prefetched(batches) if self.cfg.workers == 0 else batches) as stream:
+        with stop_on_signal() as stop_requested, closing(prefetched(batches) if self.cfg.workers == 0 else batches) as stream:
             for batch in stream if self.step < self.cfg.steps else ():
                 loss = self.train_step(batch)
                 losses.append(loss)
@@ -311,6 +330,9 @@ class Trainer:
                 if self.rank == 0 and self.cfg.sample_every and self.step % self.cfg.sample_every == 0:
                     self.write_samples()
                 if self.step >= self.cfg.steps:
+                    break
+                if self._agreed(stop_requested()):
+                    log.info("stopping at step %d on request; --resume continues from here", self.step)
                     break
         bar.close()
         if self.rank == 0:
@@ -340,15 +362,18 @@ class Trainer:
             bar.total = steps
 
     def _late(self, started: float) -> bool:
-        """Past the time budget? Processes agree every LOSS_EVERY steps (a collective), so they stop together."""
-        late = time.time() - started > self.cfg.time_budget_s
+        """Past the time budget?"""
+        return self._agreed(time.time() - started > self.cfg.time_budget_s)
+
+    def _agreed(self, flag: bool) -> bool:
+        """A stop one process wants: processes agree every LOSS_EVERY steps (a collective), so they stop together."""
         if self.world == 1:
-            return late
+            return flag
         if self.step % LOSS_EVERY:
             return False
-        flag = torch.tensor([int(late)], device=self.device)
-        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
-        return bool(flag.item())
+        shared = torch.tensor([int(flag)], device=self.device)
+        torch.distributed.all_reduce(shared, op=torch.distributed.ReduceOp.MAX)
+        return bool(shared.item())
 
     def save(self) -> None:
         """Full state to last.pt (for --resume) and EMA weights to ema.pt (a model checkpoint)."""
