@@ -24,11 +24,11 @@ from nvs_fusion_ros.engines.cache import onnx_path_for
 from nvs_fusion_ros.engines.cpu import cpu_isa, cpu_model, cpu_supports_bf16
 from nvs_fusion_ros.engines.openvino_engine import OpenVinoDenoiser, openvino_has_bf16
 from nvs_fusion_ros.engines.torch_engine import TorchDenoiser
+from nvs_fusion_ros.evaluation.image_metrics import psnr
 from nvs_fusion_ros.model.checkpoint import load_checkpoint
 from nvs_fusion_ros.synthesis.preprocess import prepare_views
 from nvs_fusion_ros.synthesis.runner import ModelRunner
 from nvs_fusion_ros.synthesis.synthesizer import NovelViewSynthesizer, default_model_path
-from nvs_fusion_ros.training.metrics import psnr
 
 VIEWS = Path(__file__).resolve().parents[1] / "nvs_fusion_ros" / "data" / "sample_views"
 

@@ -46,10 +46,10 @@ from nvs_fusion_ros.engines.factory import EngineOptions, create_denoiser
 from nvs_fusion_ros.engines.onnx_export import example_inputs
 from nvs_fusion_ros.engines.tensorrt_engine import import_tensorrt
 from nvs_fusion_ros.engines.torch_engine import TorchDenoiser
+from nvs_fusion_ros.evaluation.image_metrics import psnr
 from nvs_fusion_ros.model.checkpoint import Checkpoint, load_checkpoint
 from nvs_fusion_ros.synthesis.runner import ModelRunner
 from nvs_fusion_ros.synthesis.synthesizer import NovelViewSynthesizer, default_model_path
-from nvs_fusion_ros.training.metrics import psnr
 from nvs_fusion_ros.training.train import TrainConfig, Trainer
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -53,12 +53,12 @@ import numpy as np
 from tabletop_rgbd import placed, shown_path, test_objects
 
 from nvs_fusion_ros.atomic_file import atomic_path
+from nvs_fusion_ros.datasets import tabletop
 from nvs_fusion_ros.engines.cpu import cpu_isa, cpu_model
 from nvs_fusion_ros.engines.onnx_export import file_sha256
 from nvs_fusion_ros.grasping.figure import grasp_figure
 from nvs_fusion_ros.grasping.planner import REASONS, Gripper, Plan, PlannerConfig, plan_grasps
 from nvs_fusion_ros.grasping.simulation import GraspSimulator
-from nvs_fusion_ros.rgbd import tabletop
 from nvs_fusion_ros.rgbd.completion import CompletionError
 from nvs_fusion_ros.rgbd.depth import remove_flying_pixels
 from nvs_fusion_ros.rgbd.pipeline import MIN_CONFIDENCE, CompletionOptions, SceneCompletion, complete_scene

@@ -12,6 +12,7 @@ from conftest import randomise_weights, randomised_tiny_model
 from nvs_fusion_ros.diffusion.schedules import linear_schedule
 from nvs_fusion_ros.engines import factory
 from nvs_fusion_ros.engines.cache import onnx_path_for
+from nvs_fusion_ros.engines.export_cli import export_with_card
 from nvs_fusion_ros.engines.factory import BUILDERS, ENGINES, EngineOptions, create_denoiser, pick_engine
 from nvs_fusion_ros.engines.onnx_export import example_inputs, export_matches_checkpoint, export_onnx
 from nvs_fusion_ros.engines.onnxruntime_engine import OnnxRuntimeDenoiser, choose_providers
@@ -20,7 +21,6 @@ from nvs_fusion_ros.engines.torch_engine import TorchDenoiser
 from nvs_fusion_ros.model.checkpoint import load_checkpoint, save_checkpoint
 from nvs_fusion_ros.model.config import UNetConfig
 from nvs_fusion_ros.model.unet import ViewFusionUNet
-from nvs_fusion_ros.training.export_cli import export_with_card
 
 #: a camera-relative model (views carry view ⊕ anchor: 6 channels) with the pixel-unshuffle stem, 64x64 in and out
 RELATIVE_64U = UNetConfig(image_size=64, inner_channels=8, channel_mults=(1, 2), res_blocks=1, attention_resolutions=(16,),

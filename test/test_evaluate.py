@@ -16,12 +16,11 @@ import torch
 from conftest import randomised_tiny_model, torch_runner
 
 from nvs_fusion_ros.cli import main
+from nvs_fusion_ros.datasets.render_dataset import render_dataset
 from nvs_fusion_ros.diffusion.samplers import DDIMSampler, generators_from_seeds
 from nvs_fusion_ros.diffusion.schedules import linear_schedule
 from nvs_fusion_ros.engines.factory import EngineOptions
-from nvs_fusion_ros.model.checkpoint import load_checkpoint
-from nvs_fusion_ros.synthesis.runner import Conditioning, ModelRunner
-from nvs_fusion_ros.training.evaluate import (
+from nvs_fusion_ros.evaluation.evaluate import (
     METHODS,
     METRICS,
     PER_COUNT,
@@ -38,7 +37,8 @@ from nvs_fusion_ros.training.evaluate import (
     single_view_draws,
     view_count_draws,
 )
-from nvs_fusion_ros.training.render_dataset import render_dataset
+from nvs_fusion_ros.model.checkpoint import load_checkpoint
+from nvs_fusion_ros.synthesis.runner import Conditioning, ModelRunner
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nvs_fusion_ros.rgbd import tabletop
+from nvs_fusion_ros.datasets import tabletop
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "flying_pixels.py"
 

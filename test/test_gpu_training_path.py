@@ -21,12 +21,12 @@ import pytest
 import torch
 
 from nvs_fusion_ros import cli
+from nvs_fusion_ros.datasets.nmr_dataset import NMRViews, list_categories, split_list
+from nvs_fusion_ros.datasets.packed_dataset import LOSSLESS, pack_dataset, tile_views, unpack_dataset, untile_views
+from nvs_fusion_ros.datasets.render_dataset import render_dataset
 from nvs_fusion_ros.model.checkpoint import load_checkpoint
 from nvs_fusion_ros.model.config import preset
 from nvs_fusion_ros.synthesis.tensors import read_rgb
-from nvs_fusion_ros.training.nmr_dataset import NMRViews, list_categories, split_list
-from nvs_fusion_ros.training.packed_dataset import LOSSLESS, pack_dataset, tile_views, unpack_dataset, untile_views
-from nvs_fusion_ros.training.render_dataset import render_dataset
 from nvs_fusion_ros.training.train import steps_within_budget
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nvs_fusion_ros.datasets import tabletop
 from nvs_fusion_ros.grasping.planner import Gripper, PlannerConfig, box_corners, distinct, plan_grasps
 from nvs_fusion_ros.grasping.simulation import GraspSimulator
-from nvs_fusion_ros.rgbd import segmentation, tabletop
+from nvs_fusion_ros.rgbd import segmentation
 from nvs_fusion_ros.rgbd.depth import remove_flying_pixels
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "grasp_success.py"

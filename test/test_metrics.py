@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from nvs_fusion_ros.training import metrics as metrics_module
-from nvs_fusion_ros.training.metrics import (
+from nvs_fusion_ros.evaluation import image_metrics as metrics_module
+from nvs_fusion_ros.evaluation.image_metrics import (
     LPIPS_CHANNELS,
     PSNR_CAP_DB,
     ImageMetrics,

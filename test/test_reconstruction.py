@@ -13,6 +13,7 @@ import torch
 
 from nvs_fusion_ros import cameras
 from nvs_fusion_ros.cli import main
+from nvs_fusion_ros.evaluation.geometry_metrics import surface_scores
 from nvs_fusion_ros.reconstruction import extract
 from nvs_fusion_ros.reconstruction.distill import (
     DistillConfig,
@@ -25,7 +26,6 @@ from nvs_fusion_ros.reconstruction.distill import (
 )
 from nvs_fusion_ros.reconstruction.extract import EmptySurfaceError, extract_mesh, sample_surface, sample_triangles
 from nvs_fusion_ros.reconstruction.field import VoxelField
-from nvs_fusion_ros.reconstruction.metrics import surface_scores
 from nvs_fusion_ros.reconstruction.pipeline import reconstruct
 from nvs_fusion_ros.reconstruction.renderer import render_view
 from nvs_fusion_ros.synthesis.contact_sheet import write_png

@@ -19,15 +19,16 @@ import torch.nn.functional as F
 from conftest import randomise_weights, torch_runner
 
 from nvs_fusion_ros import cameras
+from nvs_fusion_ros.datasets.nmr_dataset import NMRViews
 from nvs_fusion_ros.diffusion.samplers import DDIMSampler, generators_from_seeds
 from nvs_fusion_ros.diffusion.schedules import linear_schedule
+from nvs_fusion_ros.diffusion.streams import stream_conditions
 from nvs_fusion_ros.model.checkpoint import load_checkpoint, save_checkpoint
 from nvs_fusion_ros.model.config import UNetConfig, preset
 from nvs_fusion_ros.model.transfer import lift_weights
 from nvs_fusion_ros.model.unet import ViewFusionUNet
-from nvs_fusion_ros.synthesis.runner import Conditioning, stream_conditions
+from nvs_fusion_ros.synthesis.runner import Conditioning
 from nvs_fusion_ros.synthesis.synthesizer import NovelViewSynthesizer
-from nvs_fusion_ros.training.nmr_dataset import NMRViews
 
 SCHEDULE = linear_schedule(1e-4, 0.1, 100)
 

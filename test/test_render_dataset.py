@@ -16,10 +16,10 @@ import pytest
 import yaml
 
 from nvs_fusion_ros import cameras
-from nvs_fusion_ros.training import placement, scene
-from nvs_fusion_ros.training import render_dataset as rd
-from nvs_fusion_ros.training.meshes import load_surfaces
-from nvs_fusion_ros.training.sources import Source
+from nvs_fusion_ros.datasets import placement, scene
+from nvs_fusion_ros.datasets import render_dataset as rd
+from nvs_fusion_ros.datasets.meshes import load_surfaces
+from nvs_fusion_ros.datasets.sources import Source
 
 SIZE = 32
 

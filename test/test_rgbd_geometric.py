@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import trimesh
 
-from nvs_fusion_ros.rgbd import completion, flat_objects, geometric, metrics, placement, segmentation, tabletop
+from nvs_fusion_ros.datasets import tabletop
+from nvs_fusion_ros.evaluation import geometry_metrics as metrics
+from nvs_fusion_ros.rgbd import completion, flat_objects, geometric, placement, segmentation
 from nvs_fusion_ros.rgbd.depth import backproject, remove_flying_pixels
 
 BOX = (0.08, 0.06, 0.12)

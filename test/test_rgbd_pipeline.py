@@ -13,12 +13,13 @@ import pytest
 from conftest import randomise_weights
 
 from nvs_fusion_ros import cameras
+from nvs_fusion_ros.datasets import tabletop
 from nvs_fusion_ros.diffusion.schedules import linear_schedule
 from nvs_fusion_ros.engines.onnx_export import file_sha256
+from nvs_fusion_ros.evaluation import geometry_metrics as metrics
 from nvs_fusion_ros.model.checkpoint import load_checkpoint, save_checkpoint
 from nvs_fusion_ros.model.config import preset
 from nvs_fusion_ros.model.unet import ViewFusionUNet
-from nvs_fusion_ros.rgbd import metrics, tabletop
 from nvs_fusion_ros.rgbd.pipeline import CompletionOptions, SceneCompletion, complete_scene
 from nvs_fusion_ros.synthesis.synthesizer import NovelViewSynthesizer, default_model_path, rgbd_model_path
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from nvs_fusion_ros.datasets.render_dataset import render_dataset
 from nvs_fusion_ros.diffusion.schedules import linear_schedule
 from nvs_fusion_ros.model.checkpoint import load_checkpoint
 from nvs_fusion_ros.model.config import preset
 from nvs_fusion_ros.model.unet import ViewFusionUNet
-from nvs_fusion_ros.training.render_dataset import render_dataset
 from nvs_fusion_ros.training.train import TrainConfig, Trainer, composed_loss, learning_rate, prefetched
 
 

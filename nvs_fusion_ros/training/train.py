@@ -30,16 +30,16 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from ..atomic_file import atomic_path
+from ..datasets.nmr_dataset import NMRViews
 from ..diffusion.composition import compose_noise, expand_to_streams
 from ..diffusion.schedules import NoiseSchedule, make_schedule, prediction_target
+from ..diffusion.streams import stream_conditions
 from ..engines.torch_engine import cpu_supports_bf16, cuda_supports_bf16
 from ..model.checkpoint import load_checkpoint, model_kind, save_checkpoint
 from ..model.config import UNetConfig, preset
 from ..model.transfer import lift_weights
 from ..model.unet import ViewFusionUNet
-from ..synthesis.runner import stream_conditions
 from .configs import TrainConfig
-from .nmr_dataset import NMRViews
 from .recipe import Recipe
 
 log = logging.getLogger(__name__)

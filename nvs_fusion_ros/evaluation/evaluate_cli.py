@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..diffusion import SAMPLER_NAMES
 from ..synthesis.cli import add_engine_arguments
-from .configs import EvalConfig
+from .config import EvalConfig
 
 
 def add_cli(subparsers: argparse._SubParsersAction) -> None:
@@ -29,7 +29,7 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seeds every draw and every diffusion sample")
     parser.add_argument("--max-batch", type=int, default=64, help="network streams (views) per denoising call")
     parser.add_argument("--lpips-weights", default=None,
-                        help="VGG16 + LPIPS linear weights (format: see nvs_fusion_ros/training/metrics.py); "
+                        help="VGG16 + LPIPS linear weights (format: see nvs_fusion_ros/evaluation/image_metrics.py); "
                              "without it LPIPS is reported as unavailable")
     parser.add_argument("--examples", type=int, default=4, help="objects shown in examples.png")
     parser.add_argument("--out", default="out/evaluate", help="output folder")
