@@ -223,9 +223,10 @@ def main(argv: list[str] | None = None) -> int:
     options = CompletionOptions(num_hypotheses=args.num_hypotheses, azimuths=args.azimuths, steps=args.steps, seed=args.seed)
     synthesizer, model_name, model_sha = None, None, None
     if not args.no_model:
-        from nvs_fusion_ros.synthesis.synthesizer import NovelViewSynthesizer, rgbd_model_path
+        from nvs_fusion_ros.model.assets import asset_path
+        from nvs_fusion_ros.synthesis.synthesizer import NovelViewSynthesizer
 
-        model_path = args.model or rgbd_model_path()
+        model_path = args.model or asset_path("completion")
         model_name, model_sha = shown_path(model_path), file_sha256(model_path)
         synthesizer = NovelViewSynthesizer.from_checkpoint(model_path, engine=args.engine)
     args.out.mkdir(parents=True, exist_ok=True)

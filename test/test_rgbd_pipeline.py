@@ -17,11 +17,12 @@ from nvs_fusion_ros.datasets import tabletop
 from nvs_fusion_ros.diffusion.schedules import linear_schedule
 from nvs_fusion_ros.engines.onnx_export import file_sha256
 from nvs_fusion_ros.evaluation import geometry_metrics as metrics
+from nvs_fusion_ros.model.assets import asset_path
 from nvs_fusion_ros.model.checkpoint import load_checkpoint, save_checkpoint
 from nvs_fusion_ros.model.config import preset
 from nvs_fusion_ros.model.unet import ViewFusionUNet
 from nvs_fusion_ros.rgbd.pipeline import CompletionOptions, SceneCompletion, complete_scene
-from nvs_fusion_ros.synthesis.synthesizer import NovelViewSynthesizer, default_model_path, rgbd_model_path
+from nvs_fusion_ros.synthesis.synthesizer import NovelViewSynthesizer
 
 BOX = (0.08, 0.06, 0.12)
 
@@ -128,11 +129,11 @@ def test_key_views_condition_the_hypotheses_and_the_anchor_still_places_them(fra
 def test_rgbd_completion_defaults_to_the_shipped_camera_relative_household_model(monkeypatch: pytest.MonkeyPatch,
                                                                                   tmp_path: Path) -> None:
     monkeypatch.delenv("NVS_FUSION_RGBD_MODEL", raising=False)
-    shipped = load_checkpoint(rgbd_model_path())
+    shipped = load_checkpoint(asset_path("completion"))
     assert shipped.config.angle_reference == "relative" and shipped.config.image_size == 64
-    assert rgbd_model_path() != default_model_path()
+    assert asset_path("completion") != asset_path("view")
     monkeypatch.setenv("NVS_FUSION_RGBD_MODEL", str(tmp_path / "mine.pt"))
-    assert rgbd_model_path() == tmp_path / "mine.pt"
+    assert asset_path("completion") == tmp_path / "mine.pt"
 
 
 def test_rgbd_default_model_is_the_file_the_published_tabletop_figures_measured(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -143,4 +144,4 @@ def test_rgbd_default_model_is_the_file_the_published_tabletop_figures_measured(
     """
     monkeypatch.delenv("NVS_FUSION_RGBD_MODEL", raising=False)
     measured = json.loads((Path(__file__).resolve().parents[1] / "docs" / "tabletop_rgbd.json").read_text())
-    assert file_sha256(rgbd_model_path()) == measured["model_sha256"]
+    assert file_sha256(asset_path("completion")) == measured["model_sha256"]

@@ -42,13 +42,13 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..synthesis.synthesizer import default_model_path
+    from ..model.assets import asset_path
     from .evaluate import evaluate, markdown_report, write_outputs
 
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = EvalConfig(
-        data=args.data, model=str(args.model or default_model_path()), split=args.split, limit=args.limit,
+        data=args.data, model=str(args.model or asset_path("view")), split=args.split, limit=args.limit,
         repeats=args.repeats, max_views=args.max_views, view_counts=tuple(args.view_counts), steps=args.steps,
         num_hypotheses=args.num_hypotheses,
         sampler=args.sampler, eta=args.eta, seed=args.seed,
