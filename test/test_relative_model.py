@@ -48,8 +48,9 @@ def sample(runner, conditioning: Conditioning, angle: float = 2.0):
 
 
 def test_config_knows_its_condition_channels_and_rejects_bad_values() -> None:
-    assert preset("tiny").condition_channels == 3
+    assert preset("tiny").condition_channels == 3 and not preset("tiny").relative
     assert replace(preset("tiny"), angle_reference="relative").condition_channels == 6
+    assert replace(preset("tiny"), angle_reference="relative").relative
     assert preset("cpu-64u").inner_size == 32 and preset("cpu-64u").image_size == 64
     with pytest.raises(ValueError, match="angle_reference"):
         replace(preset("tiny"), angle_reference="absolute")

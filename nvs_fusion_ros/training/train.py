@@ -61,7 +61,7 @@ def composed_loss(
     counts = batch["num_views"]
     recipe = recipe or Recipe()
     eps, y_t, level = schedule.noise_for_training(target, generator, recipe.draw)
-    relative = getattr(model, "module", model).config.angle_reference == "relative"  # DDP wraps the network
+    relative = getattr(model, "module", model).config.relative  # DDP wraps the network
     noise, logits = model(
         stream_conditions(stack_views(batch["views"], counts), counts, batch["anchor"], relative),
         expand_to_streams(y_t, counts),
