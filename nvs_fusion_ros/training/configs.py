@@ -36,7 +36,7 @@ class TrainConfig:
     seed: int = 0
     workers: int = 0
     precision: str = "auto"
-    channels_last: bool = False  # slower on the dev CPU (AMD Zen 4, bf16, 56 streams, 1 thread): 12.2 vs 9.0 s/step
+    channels_last: bool = False  # NHWC memory layout: opt in where it measures faster (some GPUs); it can slow a CPU down
     init_from: str = ""  # a model checkpoint whose weights start this run (fine-tuning); "" = random
     angle_reference: str = ""  # "canonical" | "relative" (target angle from the anchor view); "" = the preset's
     time_budget_s: float = 0.0  # > 0: end by then, with `steps` lowered to what fits (a GPU's fixed minutes)

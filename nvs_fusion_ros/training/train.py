@@ -101,8 +101,8 @@ def steps_within_budget(step: int, steps: int, seconds_per_step: float, seconds_
 def prefetched(batches: Iterable[dict], depth: int = 2) -> Iterator[dict]:
     """The same batches, made by a background thread while the model trains on the previous one.
 
-    Without data-loader processes the batches are made between steps: ~70 ms for 128 items on one
-    core, which would leave a GPU idle for about half of each step (processes cost a fork per epoch).
+    Without data-loader processes the batches would be made between steps, on one core, while a
+    GPU waits for them (processes cost a fork per epoch).
     Item draws are seeded per item, so the batches and the run's results do not change.
     """
     queue: Queue = Queue(maxsize=depth)
