@@ -33,6 +33,7 @@ def _denoise(max_batch: int, seeds: list[int], sampler: str = "ddim"):
                          make_sampler(sampler, SCHEDULE, steps=4, eta=1.0))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler", ["ddim", "dpmpp2m"])
 def test_chunking_the_streams_does_not_change_the_images(sampler: str) -> None:
     seeds = [10, 11, 12]

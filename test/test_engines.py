@@ -40,6 +40,7 @@ def test_torch_and_onnxruntime_agree_in_fp32(tiny_checkpoint: Path, tmp_path: Pa
             assert float((a - b).abs().max()) < 1e-4
 
 
+@pytest.mark.slow
 def test_relative_pixel_unshuffle_model_runs_alike_on_torch_onnxruntime_and_openvino(tmp_path: Path) -> None:
     """The relative model's views input has 6 channels; every engine must take its shapes from the config."""
     model = randomise_weights(ViewFusionUNet(RELATIVE_64U), seed=4)
@@ -58,6 +59,7 @@ def test_relative_pixel_unshuffle_model_runs_alike_on_torch_onnxruntime_and_open
         engines[1](torch.zeros(1, 3, 64, 64), *example_inputs(RELATIVE_64U, 1)[1:])
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not openvino_has_bf16(), reason="OpenVINO reports no native bf16 on this CPU (needs AVX512-BF16 or AMX)")
 def test_openvino_bf16_keeps_the_conditioning_in_fp32(tmp_path: Path) -> None:
     """With the whole graph in bf16 the last DDIM level (gamma = 1 - 1e-4) rounds to 1 and the outputs are NaN."""
@@ -80,6 +82,7 @@ def test_export_leaves_the_callers_model_as_it_was(tmp_path: Path) -> None:
     assert {p.dtype for p in model.parameters()} == {torch.bfloat16} and model.training
 
 
+@pytest.mark.slow
 def test_the_onnx_beside_a_checkpoint_is_used_only_when_its_card_matches(tmp_path: Path,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NVS_FUSION_CACHE", str(tmp_path / "cache"))

@@ -113,6 +113,7 @@ def test_uniform_weights_wrapper_composes_with_weights_one_over_n() -> None:
     assert torch.equal(learned.images[0], uniform.images[0])  # one view: the softmax is 1 whatever the logits
 
 
+@pytest.mark.slow
 def test_evaluate_cli_end_to_end(dataset: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:
     out = tmp_path / "eval"
     code = main(["evaluate", "--model", str(tiny_checkpoint), "--data", str(dataset), "--steps", "3",

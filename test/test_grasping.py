@@ -50,6 +50,7 @@ def test_the_visible_side_of_a_box_offers_no_antipodal_pair(box_scene) -> None:
     assert plan.rejected["no antipodal partner"] == PlannerConfig.seeds
 
 
+@pytest.mark.slow
 def test_points_in_the_hands_path_reject_the_grasp_that_would_hit_them(box_scene) -> None:
     _, frame, seg = box_scene
     first = plan_grasps(frame.surface_points, seg.plane).grasps[0]
@@ -59,6 +60,7 @@ def test_points_in_the_hands_path_reject_the_grasp_that_would_hit_them(box_scene
     assert again.grasps and all(distinct(g, first) for g in again.grasps)  # nothing within 1 cm and 30° of it is left
 
 
+@pytest.mark.slow
 def test_a_planned_grasp_lifts_the_box_and_the_same_grasp_beside_it_lifts_nothing(box_scene) -> None:
     obj, frame, seg = box_scene
     grasp = plan_grasps(frame.surface_points, seg.plane).grasps[0]
@@ -87,6 +89,7 @@ def run(args: list[str]) -> subprocess.CompletedProcess:
     return done
 
 
+@pytest.mark.slow
 def test_the_benchmark_runs_two_objects_end_to_end_without_a_model(tmp_path: Path) -> None:
     data = dataset(tmp_path, {"tall": (0.04, 0.06, 0.20), "slab": (0.30, 0.30, 0.03)})
     results = tmp_path / "results.json"
@@ -113,6 +116,7 @@ def test_the_benchmark_runs_two_objects_end_to_end_without_a_model(tmp_path: Pat
     assert merged["objects"] == 2 and outcomes(merged) == outcomes(stored) and merged["sources"] == stored["sources"]
 
 
+@pytest.mark.slow
 def test_the_benchmark_runs_the_model_sources_on_one_object(tmp_path: Path, tiny_checkpoint: Path) -> None:
     data = dataset(tmp_path, {"tall": (0.04, 0.06, 0.20)})
     run(["--data", str(data), "--objects", "1", "--model", str(tiny_checkpoint), "--engine", "torch", "--num-hypotheses", "2",

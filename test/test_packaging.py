@@ -15,6 +15,7 @@ Imports under ``if TYPE_CHECKING:`` never run and are skipped.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 import subprocess
 import sys
@@ -183,7 +184,9 @@ def package_modules() -> dict[str, Path]:
     return modules
 
 
+@functools.cache
 def all_imports() -> dict[str, ModuleImports]:
+    """Read once per session: the tests only read the result (each read parses every module)."""
     return {
         name: read_imports(path.read_text(), name, path.name == "__init__.py")
         for name, path in package_modules().items()

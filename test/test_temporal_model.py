@@ -91,6 +91,7 @@ def fixed_loss(trainer: TemporalTrainer, batch: dict) -> float:
     return float(torch.stack(losses).mean())
 
 
+@pytest.mark.slow
 def test_temporal_trainer_overfits_one_clip(clip_root: Path, tmp_path: Path) -> None:
     cfg = TemporalTrainConfig(data=str(clip_root), out=str(tmp_path / "run"), preset="temporal-tiny", frames=4, steps=100,
                               batch_size=1, lr=3e-3, warmup_steps=0, precision="fp32", checkpoint_every=100)

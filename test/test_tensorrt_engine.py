@@ -296,6 +296,7 @@ def test_build_engine_cli_gives_one_error_naming_what_is_missing(
     assert not plan.exists()
 
 
+@pytest.mark.slow
 def test_build_engine_cli_reports_a_failed_build_in_one_line(tiny_checkpoint: Path, tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch, mocked_gpu: None,
                                                              caplog: pytest.LogCaptureFixture,
@@ -320,6 +321,7 @@ def _stub_dir() -> Path | None:
 
 @pytest.mark.skipif(_stub_dir() is None or shutil.which("mypy", path=str(Path(sys.executable).parent)) is None,
                     reason="needs the tensorrt-stubs and mypy packages (requirements-typecheck.txt)")
+@pytest.mark.slow
 def test_tensorrt_engine_type_checks_against_the_tensorrt_10_stubs(tmp_path: Path) -> None:
     """mypy of engines/tensorrt_engine.py against tensorrt-stubs 10.13: every TensorRT name and signature it uses.
 

@@ -28,6 +28,7 @@ def _fixed_batch() -> dict:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("prediction", ["eps", "v"])
 def test_a_few_steps_overfit_a_fixed_batch(prediction: str) -> None:
     torch.manual_seed(0)
@@ -82,6 +83,7 @@ def _config(data: Path, out: Path, steps: int, **recipe: object) -> TrainConfig:
 EDM_RECIPE = {"timesteps": "log-normal", "loss_weighting": "min-snr", "extra_ema_decay": 0.9}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("recipe", [{}, EDM_RECIPE], ids=["paper", "log-normal+min-snr+extra-ema"])
 def test_a_run_writes_loadable_checkpoints_and_resumes_exactly(tiny_dataset: Path, tmp_path: Path, recipe: dict) -> None:
     straight = Trainer(_config(tiny_dataset, tmp_path / "straight", 4, **recipe))
