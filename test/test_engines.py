@@ -27,6 +27,7 @@ RELATIVE_64U = UNetConfig(image_size=64, inner_channels=8, channel_mults=(1, 2),
                           norm_groups=4, embedding_dim=16, angle_harmonics=4, angle_reference="relative", pixel_unshuffle=2)
 
 
+@pytest.mark.slow
 def test_torch_and_onnxruntime_agree_in_fp32(tiny_checkpoint: Path, tmp_path: Path) -> None:
     ckpt = load_checkpoint(tiny_checkpoint)
     report = export_onnx(ckpt.model, tmp_path / "tiny.onnx")
@@ -97,6 +98,7 @@ def test_the_onnx_beside_a_checkpoint_is_used_only_when_its_card_matches(tmp_pat
     assert onnx_path_for(stale).parent == tmp_path / "cache"
 
 
+@pytest.mark.slow
 def test_onnxruntime_engine_exports_on_first_use(tiny_checkpoint: Path, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NVS_FUSION_CACHE", str(tmp_path / "cache"))

@@ -216,6 +216,7 @@ def test_evaluate_refuses_bad_input(dataset: Path, tiny_checkpoint: Path, tmp_pa
     assert main(["evaluate", "--model", str(tmp_path / "absent.pt"), "--data", str(dataset), "--out", str(tmp_path)]) == 2
 
 
+@pytest.mark.slow
 def test_evaluate_without_examples_writes_no_sheets(dataset: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:
     out = tmp_path / "eval"
     code = main(["evaluate", "--model", str(tiny_checkpoint), "--data", str(dataset), "--steps", "2", "--limit", "1",

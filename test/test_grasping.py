@@ -30,6 +30,7 @@ def box_scene() -> tuple[tabletop.TabletopObject, tabletop.RGBDFrame, segmentati
     return obj, frame, seg
 
 
+@pytest.mark.slow
 def test_grasps_on_the_true_box_close_across_a_side_the_hand_spans_and_stay_above_the_table(box_scene) -> None:
     _, frame, seg = box_scene
     plan = plan_grasps(frame.surface_points, seg.plane)

@@ -50,6 +50,7 @@ def test_completion_options_refuse_a_grazing_angle_outside_0_to_90() -> None:
             CompletionOptions(max_grazing_deg=bad)
 
 
+@pytest.mark.slow
 def test_the_pipeline_drops_flying_pixels_before_it_segments(frame: tabletop.RGBDFrame, tmp_path: Path) -> None:
     noisy = tabletop.sensor_depth(frame.depth, np.random.default_rng(0))
     model = synthesizer(tmp_path, "relative")

@@ -264,6 +264,7 @@ def test_auto_falls_back_from_an_unusable_tensorrt_with_the_reason(
     assert any(re.search(reason, r.getMessage()) for r in caplog.records if "not TensorRT" in r.getMessage())
 
 
+@pytest.mark.slow
 def test_auto_falls_back_when_the_plan_build_fails(tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                     caplog: pytest.LogCaptureFixture, mocked_gpu: None) -> None:
     monkeypatch.setenv("NVS_FUSION_CACHE", str(tmp_path))
