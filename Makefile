@@ -1,6 +1,7 @@
 # Two commands do all set-up on a fresh Debian/Ubuntu machine with Python >= 3.10:
 #   make demo   - the main job
 #   make test   - the test suite (what CI runs)
+#   make test-fast - the fast tier while developing: everything not marked slow (no DDS, subprocesses, pybullet)
 # Both create .venv when missing and install torch first (the CPU build), then the rest.
 
 VENV ?= .venv
@@ -9,7 +10,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-deps demo test lint bench clean household-sources gpu-pack
+.PHONY: setup system-deps demo test test-fast lint bench clean household-sources gpu-pack
 
 $(STAMP): requirements.txt requirements-typecheck.txt constraints.txt setup.py
 	$(MAKE) system-deps
@@ -60,6 +61,10 @@ demo: setup
 test: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest -p no:dash -p no:cacheprovider
+
+test-fast: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest -p no:dash -p no:cacheprovider -m "not slow"
 
 bench: setup
 	$(VENV)/bin/python benchmarks/bench_denoise.py

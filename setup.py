@@ -17,7 +17,6 @@ setup(
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob("config/*")),
         (f"share/{PACKAGE}/models", glob("models/*")),
-        (f"share/{PACKAGE}/checkpoints", glob("checkpoints/*")),  # rgbd_completion's default model
     ],
     package_data={PACKAGE: ["data/*", "data/**/*"]},
     include_package_data=True,

@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
+from nvs_fusion_ros.model.assets import asset_path
 from nvs_fusion_ros.ros.bringup import create_nodes, default_config_path, load_parameters
 from nvs_fusion_ros.ros.demo import REPLAY_PERIOD_S, SAMPLE_VIEWS, DemoError, sample_views, wait_until
 from nvs_fusion_ros.synthesis.cli import add_engine_arguments
-from nvs_fusion_ros.synthesis.synthesizer import default_model_path
 
 log = logging.getLogger("bench_ros_latency")
 SEED = 0
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
     try:
-        model = Path(args.model) if args.model else default_model_path()
+        model = Path(args.model) if args.model else asset_path("view")
         if not model.is_file():
             raise FileNotFoundError(f"no model at {model}")
         record = measure(args, model)

@@ -24,11 +24,12 @@ from nvs_fusion_ros.engines.cache import onnx_path_for
 from nvs_fusion_ros.engines.cpu import cpu_isa, cpu_model, cpu_supports_bf16
 from nvs_fusion_ros.engines.openvino_engine import OpenVinoDenoiser, openvino_has_bf16
 from nvs_fusion_ros.engines.torch_engine import TorchDenoiser
+from nvs_fusion_ros.evaluation.image_metrics import psnr
+from nvs_fusion_ros.model.assets import asset_path
 from nvs_fusion_ros.model.checkpoint import load_checkpoint
 from nvs_fusion_ros.synthesis.preprocess import prepare_views
 from nvs_fusion_ros.synthesis.runner import ModelRunner
-from nvs_fusion_ros.synthesis.synthesizer import NovelViewSynthesizer, default_model_path
-from nvs_fusion_ros.training.metrics import psnr
+from nvs_fusion_ros.synthesis.synthesizer import NovelViewSynthesizer
 
 VIEWS = Path(__file__).resolve().parents[1] / "nvs_fusion_ros" / "data" / "sample_views"
 
@@ -44,7 +45,7 @@ def main() -> int:
     if not (cpu_supports_bf16() and openvino_has_bf16()):
         print(f"{cpu_model()} has no native bf16: nothing to compare")
         return 1
-    checkpoint = load_checkpoint(default_model_path())
+    checkpoint = load_checkpoint(asset_path("view"))
     onnx_path = onnx_path_for(checkpoint)
     engines = {
         ("openvino", False): OpenVinoDenoiser(onnx_path, checkpoint.config, bf16=False, threads=args.threads),
@@ -55,7 +56,7 @@ def main() -> int:
     files = sorted(VIEWS.glob("view_*.png"))
     views = [np.asarray(Image.open(f).convert("RGB")) for f in files]
     angles = [2 * np.pi * int(f.stem.split("_")[1]) / 24 for f in files]
-    print(f"CPU: {cpu_model()} ({', '.join(cpu_isa())}), {args.threads} thread(s); model {default_model_path().name}; "
+    print(f"CPU: {cpu_model()} ({', '.join(cpu_isa())}), {args.threads} thread(s); model {asset_path('view').name}; "
           f"DDIM {args.steps} steps, {args.hypotheses} hypotheses, seeds {args.seed}..{args.seed + args.hypotheses - 1}; "
           f"{len(files)} held-out views, each from the other {len(files) - 1}")
     samples: dict[tuple[str, bool], list[np.ndarray]] = {key: [] for key in engines}

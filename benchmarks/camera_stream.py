@@ -1,6 +1,6 @@
 """An RGB-D camera driver in its own process, and how many of its frames reach ``view_buffer`` and ``rgbd_completion``.
 
-``publish`` is the stand-in driver: it renders one tabletop scene at ``--width`` x ``--height`` (``rgbd.tabletop``, a box
+``publish`` is the stand-in driver: it renders one tabletop scene at ``--width`` x ``--height`` (``datasets.tabletop``, a box
 on a table; fx scaled from a D435's 615 px at 640 wide) and publishes it as a RealSense driver does: rgb8 colour,
 16UC1 depth aligned to it and CameraInfo, each frame stamped with the driver's clock, at ``--fps`` for ``--seconds``,
 with ``--reliability`` reliable (realsense-ros' default QoS, history depth ``--qos-depth`` 1) or best_effort (the
@@ -46,7 +46,7 @@ def publish(args: argparse.Namespace) -> None:
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CameraInfo, Image
 
-    from nvs_fusion_ros.rgbd import tabletop
+    from nvs_fusion_ros.datasets import tabletop
     from nvs_fusion_ros.rgbd.depth import Intrinsics
     from nvs_fusion_ros.ros.image_conversions import numpy_to_image
 

@@ -29,13 +29,13 @@ import numpy as np
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from nvs_fusion_ros import cameras
+from nvs_fusion_ros.datasets.nmr_dataset import list_objects, read_rgb
+from nvs_fusion_ros.evaluation.geometry_metrics import surface_scores
 from nvs_fusion_ros.reconstruction.distill import DistillConfig, distill, fit_views, orbit_angles, orbit_camera
 from nvs_fusion_ros.reconstruction.extract import EmptySurfaceError, extract_mesh, sample_surface, sample_triangles
 from nvs_fusion_ros.reconstruction.field import VoxelField
-from nvs_fusion_ros.reconstruction.metrics import surface_scores
 from nvs_fusion_ros.reconstruction.renderer import render_image
 from nvs_fusion_ros.synthesis.synthesizer import NovelViewSynthesizer
-from nvs_fusion_ros.training.nmr_dataset import list_objects, read_rgb
 
 log = logging.getLogger("eval_reconstruction")
 SURFACE_POINTS = 20000

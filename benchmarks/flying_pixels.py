@@ -3,7 +3,7 @@ from the truth and how clean the visible cloud is, for noise-free and D435-noisy
 pipeline's flying-pixel filter (``rgbd.depth.remove_flying_pixels``).
 
 The scenes are ``tabletop_rgbd.py``'s (same objects, yaws, sizes and cameras for the same ``--seed``);
-the noisy depth is ``rgbd.tabletop.sensor_depth`` (axial noise growing with z², and a share of the pixels
+the noisy depth is ``datasets.tabletop.sensor_depth`` (axial noise growing with z², and a share of the pixels
 at every depth edge reading a depth between the two sides). Per variant, averaged over objects: the
 placement's centre error (mm), the visible points' precision and recall at 10 mm, the points more than
 10 mm off the true surface ("stray") and the readings the filter dropped. The picture
@@ -22,7 +22,9 @@ from pathlib import Path
 import numpy as np
 from tabletop_rgbd import scene, test_objects
 
-from nvs_fusion_ros.rgbd import metrics, placement, segmentation, tabletop
+from nvs_fusion_ros.datasets import tabletop
+from nvs_fusion_ros.evaluation import geometry_metrics as metrics
+from nvs_fusion_ros.rgbd import placement, segmentation
 from nvs_fusion_ros.rgbd.depth import MAX_GRAZING_DEG, remove_flying_pixels
 from nvs_fusion_ros.rgbd.figure import frame_axes
 

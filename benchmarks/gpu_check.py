@@ -46,10 +46,11 @@ from nvs_fusion_ros.engines.factory import EngineOptions, create_denoiser
 from nvs_fusion_ros.engines.onnx_export import example_inputs
 from nvs_fusion_ros.engines.tensorrt_engine import import_tensorrt
 from nvs_fusion_ros.engines.torch_engine import TorchDenoiser
+from nvs_fusion_ros.evaluation.image_metrics import psnr
+from nvs_fusion_ros.model.assets import asset_path
 from nvs_fusion_ros.model.checkpoint import Checkpoint, load_checkpoint
 from nvs_fusion_ros.synthesis.runner import ModelRunner
-from nvs_fusion_ros.synthesis.synthesizer import NovelViewSynthesizer, default_model_path
-from nvs_fusion_ros.training.metrics import psnr
+from nvs_fusion_ros.synthesis.synthesizer import NovelViewSynthesizer
 from nvs_fusion_ros.training.train import TrainConfig, Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -296,7 +297,7 @@ def main() -> int:
         print(f"GPU: {name}, compute capability {torch.cuda.get_device_capability(device)}, "
               f"{torch.cuda.get_device_properties(device).total_memory / 2**30:.0f} GiB; torch {torch.__version__}, "
               f"CUDA {torch.version.cuda}; {torch.cuda.device_count()} GPU(s)")
-    checkpoint = load_checkpoint(default_model_path())
+    checkpoint = load_checkpoint(asset_path("view"))
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["NVS_FUSION_CACHE"] = tmp  # plans and exports of this run only
         check_network(report, checkpoint, device)

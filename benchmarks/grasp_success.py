@@ -53,12 +53,12 @@ import numpy as np
 from tabletop_rgbd import placed, shown_path, test_objects
 
 from nvs_fusion_ros.atomic_file import atomic_path
+from nvs_fusion_ros.datasets import tabletop
 from nvs_fusion_ros.engines.cpu import cpu_isa, cpu_model
 from nvs_fusion_ros.engines.onnx_export import file_sha256
 from nvs_fusion_ros.grasping.figure import grasp_figure
 from nvs_fusion_ros.grasping.planner import REASONS, Gripper, Plan, PlannerConfig, plan_grasps
 from nvs_fusion_ros.grasping.simulation import GraspSimulator
-from nvs_fusion_ros.rgbd import tabletop
 from nvs_fusion_ros.rgbd.completion import CompletionError
 from nvs_fusion_ros.rgbd.depth import remove_flying_pixels
 from nvs_fusion_ros.rgbd.pipeline import MIN_CONFIDENCE, CompletionOptions, SceneCompletion, complete_scene
@@ -223,9 +223,10 @@ def main(argv: list[str] | None = None) -> int:
     options = CompletionOptions(num_hypotheses=args.num_hypotheses, azimuths=args.azimuths, steps=args.steps, seed=args.seed)
     synthesizer, model_name, model_sha = None, None, None
     if not args.no_model:
-        from nvs_fusion_ros.synthesis.synthesizer import NovelViewSynthesizer, rgbd_model_path
+        from nvs_fusion_ros.model.assets import asset_path
+        from nvs_fusion_ros.synthesis.synthesizer import NovelViewSynthesizer
 
-        model_path = args.model or rgbd_model_path()
+        model_path = args.model or asset_path("completion")
         model_name, model_sha = shown_path(model_path), file_sha256(model_path)
         synthesizer = NovelViewSynthesizer.from_checkpoint(model_path, engine=args.engine)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -24,13 +24,13 @@ import numpy as np
 import torch
 
 from nvs_fusion_ros import cameras
+from nvs_fusion_ros.datasets.nmr_dataset import NMRViews
 from nvs_fusion_ros.diffusion.samplers import DDIMSampler, DPMSolverPP2MSampler, Sampler, generators_from_seeds
 from nvs_fusion_ros.engines.factory import EngineOptions
+from nvs_fusion_ros.evaluation.image_metrics import psnr, ssim
 from nvs_fusion_ros.model.checkpoint import load_checkpoint
 from nvs_fusion_ros.synthesis.runner import Conditioning, ModelRunner
 from nvs_fusion_ros.synthesis.tensors import to_tensor, to_uint8
-from nvs_fusion_ros.training.metrics import psnr, ssim
-from nvs_fusion_ros.training.nmr_dataset import NMRViews
 
 STEPS = (10, 25, 50, 100)
 REFERENCE_STEPS = 1000

@@ -6,7 +6,7 @@ normalised true mesh, ``mesh_normalized.npz`` (round-robin over its categories/s
 random yaw, scaled to a random bounding radius of 5-12 cm and painted the mean colour of its own
 dataset views; then the split's thin and flat objects (``rgbd.flat_objects``: cutlery, pens, a
 plate, tools at their real size; ``--no-flat`` leaves them out). A 640x480 D435-like camera
-(``rgbd.tabletop``) 0.5-0.9 m away looks down at 25-55 degrees. Depth is noise-free unless
+(``datasets.tabletop``) 0.5-0.9 m away looks down at 25-55 degrees. Depth is noise-free unless
 ``--depth-noise`` adds a D435's axial noise and flying pixels (``tabletop.sensor_depth``); every row
 reads it after the pipeline's flying-pixel filter (``--max-grazing``, 90: off). The truth is 20 000
 points sampled on the object's surface, in the camera's optical frame. Rows:
@@ -22,7 +22,7 @@ points sampled on the object's surface, in the camera's optical frame. Rows:
   hybrid>=c   the hybrid cloud at each ``--confident`` c;
   oracle      segmented + carving with the *true* silhouettes at the model's azimuths (the carving's ceiling).
 
-Scores: Chamfer (mm), precision / recall / F at 5 and 10 mm (``rgbd.metrics``), averaged over
+Scores: Chamfer (mm), precision / recall / F at 5 and 10 mm (``evaluation.geometry_metrics``), averaged over
 objects; the completed points' error by confidence bin (pooled over objects); per object, the row
 with the best F@10mm among the completions; the bar: recall@10mm >= 0.85 with precision@10mm at
 most 4 points below the visible row's, F@10mm above every geometric row's, and on every object a
@@ -48,9 +48,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from nvs_fusion_ros.datasets import tabletop
 from nvs_fusion_ros.engines.cpu import cpu_isa, cpu_model
 from nvs_fusion_ros.engines.onnx_export import file_sha256
-from nvs_fusion_ros.rgbd import completion, flat_objects, geometric, metrics, placement, segmentation, tabletop
+from nvs_fusion_ros.evaluation import geometry_metrics as metrics
+from nvs_fusion_ros.rgbd import completion, flat_objects, geometric, placement, segmentation
 from nvs_fusion_ros.rgbd.depth import backproject, remove_flying_pixels
 from nvs_fusion_ros.rgbd.figure import completion_figure, methods_figure
 from nvs_fusion_ros.rgbd.pipeline import MIN_CONFIDENCE, CompletionOptions, complete_scene
@@ -212,9 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(args.seed)
     synthesizer, model_name, model_sha = None, None, None
     if not args.no_model:
-        from nvs_fusion_ros.synthesis.synthesizer import NovelViewSynthesizer, rgbd_model_path
+        from nvs_fusion_ros.model.assets import asset_path
+        from nvs_fusion_ros.synthesis.synthesizer import NovelViewSynthesizer
 
-        model_path = args.model or rgbd_model_path()
+        model_path = args.model or asset_path("completion")
         model_name, model_sha = shown_path(model_path), file_sha256(model_path)
         synthesizer = NovelViewSynthesizer.from_checkpoint(model_path, engine=args.engine)
     base = CompletionOptions(num_hypotheses=args.num_hypotheses, azimuths=args.azimuths, steps=args.steps, seed=args.seed,

@@ -21,7 +21,7 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-out/gpu_train}                       # what to keep: the EMA, the log and the evaluation
 PACK=${PACK:-gpu/household_train.zip}
 TEST_PACK=${TEST_PACK:-gpu/household_test.zip}
-INIT=${INIT-checkpoints/viewfusion_household_relative64_wip.pt}
+INIT=${INIT-models/viewfusion_household64.pt}
 PRESET=${PRESET:-cpu-64}
 BUDGET=${BUDGET:-360}                           # seconds of training; start-up, saving and evaluation come on top
 BATCH=${BATCH:-128}

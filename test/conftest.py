@@ -59,3 +59,11 @@ def temporal_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     model = randomise_weights(TemporalUNet(temporal_preset("temporal-tiny")), seed=3)
     save_checkpoint(path, model, linear_schedule(1e-4, 0.1, 100), {"note": "random, untrained"})
     return path
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test over real DDS (marked ``ros``) is in the slow tier too: ``pytest -m "not slow"`` leaves
+    out discovery, subprocess nodes and teardown waits, and the default ``pytest`` runs everything."""
+    for item in items:
+        if item.get_closest_marker("ros") and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)

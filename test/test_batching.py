@@ -33,6 +33,7 @@ def _denoise(max_batch: int, seeds: list[int], sampler: str = "ddim"):
                          make_sampler(sampler, SCHEDULE, steps=4, eta=1.0))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler", ["ddim", "dpmpp2m"])
 def test_chunking_the_streams_does_not_change_the_images(sampler: str) -> None:
     seeds = [10, 11, 12]
@@ -44,6 +45,7 @@ def test_chunking_the_streams_does_not_change_the_images(sampler: str) -> None:
         torch.testing.assert_close(chunked.weights, whole.weights, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_a_sample_does_not_depend_on_its_batch() -> None:
     seeds = [20, 21, 22]
     batch = _denoise(1000, seeds)

@@ -10,10 +10,10 @@ import pytest
 
 from nvs_fusion_ros import cameras
 from nvs_fusion_ros.cli import main
-from nvs_fusion_ros.training import render_dataset as rd
-from nvs_fusion_ros.training import render_dynamic as rdy
-from nvs_fusion_ros.training import scene, sources
-from nvs_fusion_ros.training.video_dataset import VideoClips
+from nvs_fusion_ros.datasets import render_dataset as rd
+from nvs_fusion_ros.datasets import render_dynamic as rdy
+from nvs_fusion_ros.datasets import scene, sources
+from nvs_fusion_ros.datasets.video_dataset import VideoClips
 
 SIZE, FRAMES = 24, 3
 

@@ -20,6 +20,7 @@ def messages(caplog: pytest.LogCaptureFixture, prefix: str) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.getMessage().startswith(prefix)]
 
 
+@pytest.mark.slow
 def test_auto_on_a_cpu_measures_chooses_the_fastest_and_caches_it(tiny_checkpoint: Path, tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch,
                                                                   caplog: pytest.LogCaptureFixture) -> None:
@@ -52,6 +53,7 @@ def test_auto_on_a_cpu_measures_chooses_the_fastest_and_caches_it(tiny_checkpoin
     assert len(list((tmp_path / "calibration").glob("cpu-*.json"))) == 2  # another model: measured anew
 
 
+@pytest.mark.slow
 def test_an_engine_that_cannot_run_is_left_out_with_its_reason(tiny_checkpoint: Path, tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch,
                                                                caplog: pytest.LogCaptureFixture) -> None:

@@ -12,6 +12,7 @@ from conftest import randomise_weights, randomised_tiny_model
 from nvs_fusion_ros.diffusion.schedules import linear_schedule
 from nvs_fusion_ros.engines import factory
 from nvs_fusion_ros.engines.cache import onnx_path_for
+from nvs_fusion_ros.engines.export_cli import export_with_card
 from nvs_fusion_ros.engines.factory import BUILDERS, ENGINES, EngineOptions, create_denoiser, pick_engine
 from nvs_fusion_ros.engines.onnx_export import example_inputs, export_matches_checkpoint, export_onnx
 from nvs_fusion_ros.engines.onnxruntime_engine import OnnxRuntimeDenoiser, choose_providers
@@ -20,13 +21,13 @@ from nvs_fusion_ros.engines.torch_engine import TorchDenoiser
 from nvs_fusion_ros.model.checkpoint import load_checkpoint, save_checkpoint
 from nvs_fusion_ros.model.config import UNetConfig
 from nvs_fusion_ros.model.unet import ViewFusionUNet
-from nvs_fusion_ros.training.export_cli import export_with_card
 
 #: a camera-relative model (views carry view ⊕ anchor: 6 channels) with the pixel-unshuffle stem, 64x64 in and out
 RELATIVE_64U = UNetConfig(image_size=64, inner_channels=8, channel_mults=(1, 2), res_blocks=1, attention_resolutions=(16,),
                           norm_groups=4, embedding_dim=16, angle_harmonics=4, angle_reference="relative", pixel_unshuffle=2)
 
 
+@pytest.mark.slow
 def test_torch_and_onnxruntime_agree_in_fp32(tiny_checkpoint: Path, tmp_path: Path) -> None:
     ckpt = load_checkpoint(tiny_checkpoint)
     report = export_onnx(ckpt.model, tmp_path / "tiny.onnx")
@@ -40,6 +41,7 @@ def test_torch_and_onnxruntime_agree_in_fp32(tiny_checkpoint: Path, tmp_path: Pa
             assert float((a - b).abs().max()) < 1e-4
 
 
+@pytest.mark.slow
 def test_relative_pixel_unshuffle_model_runs_alike_on_torch_onnxruntime_and_openvino(tmp_path: Path) -> None:
     """The relative model's views input has 6 channels; every engine must take its shapes from the config."""
     model = randomise_weights(ViewFusionUNet(RELATIVE_64U), seed=4)
@@ -58,6 +60,7 @@ def test_relative_pixel_unshuffle_model_runs_alike_on_torch_onnxruntime_and_open
         engines[1](torch.zeros(1, 3, 64, 64), *example_inputs(RELATIVE_64U, 1)[1:])
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not openvino_has_bf16(), reason="OpenVINO reports no native bf16 on this CPU (needs AVX512-BF16 or AMX)")
 def test_openvino_bf16_keeps_the_conditioning_in_fp32(tmp_path: Path) -> None:
     """With the whole graph in bf16 the last DDIM level (gamma = 1 - 1e-4) rounds to 1 and the outputs are NaN."""
@@ -80,6 +83,7 @@ def test_export_leaves_the_callers_model_as_it_was(tmp_path: Path) -> None:
     assert {p.dtype for p in model.parameters()} == {torch.bfloat16} and model.training
 
 
+@pytest.mark.slow
 def test_the_onnx_beside_a_checkpoint_is_used_only_when_its_card_matches(tmp_path: Path,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NVS_FUSION_CACHE", str(tmp_path / "cache"))
@@ -94,6 +98,7 @@ def test_the_onnx_beside_a_checkpoint_is_used_only_when_its_card_matches(tmp_pat
     assert onnx_path_for(stale).parent == tmp_path / "cache"
 
 
+@pytest.mark.slow
 def test_onnxruntime_engine_exports_on_first_use(tiny_checkpoint: Path, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NVS_FUSION_CACHE", str(tmp_path / "cache"))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from nvs_fusion_ros.evaluation.ensemble_metrics import calibration, ensemble_scores, fair_crps
+from nvs_fusion_ros.evaluation.image_metrics import psnr
 from nvs_fusion_ros.synthesis.synthesizer import mean_image
-from nvs_fusion_ros.training.ensemble_metrics import calibration, ensemble_scores, fair_crps
-from nvs_fusion_ros.training.metrics import psnr
 
 
 def _bimodal(rng: np.random.Generator, count: int) -> np.ndarray:

@@ -16,12 +16,11 @@ import torch
 from conftest import randomised_tiny_model, torch_runner
 
 from nvs_fusion_ros.cli import main
+from nvs_fusion_ros.datasets.render_dataset import render_dataset
 from nvs_fusion_ros.diffusion.samplers import DDIMSampler, generators_from_seeds
 from nvs_fusion_ros.diffusion.schedules import linear_schedule
 from nvs_fusion_ros.engines.factory import EngineOptions
-from nvs_fusion_ros.model.checkpoint import load_checkpoint
-from nvs_fusion_ros.synthesis.runner import Conditioning, ModelRunner
-from nvs_fusion_ros.training.evaluate import (
+from nvs_fusion_ros.evaluation.evaluate import (
     METHODS,
     METRICS,
     PER_COUNT,
@@ -38,7 +37,8 @@ from nvs_fusion_ros.training.evaluate import (
     single_view_draws,
     view_count_draws,
 )
-from nvs_fusion_ros.training.render_dataset import render_dataset
+from nvs_fusion_ros.model.checkpoint import load_checkpoint
+from nvs_fusion_ros.synthesis.runner import Conditioning, ModelRunner
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -113,6 +113,7 @@ def test_uniform_weights_wrapper_composes_with_weights_one_over_n() -> None:
     assert torch.equal(learned.images[0], uniform.images[0])  # one view: the softmax is 1 whatever the logits
 
 
+@pytest.mark.slow
 def test_evaluate_cli_end_to_end(dataset: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:
     out = tmp_path / "eval"
     code = main(["evaluate", "--model", str(tiny_checkpoint), "--data", str(dataset), "--steps", "3",
@@ -215,6 +216,7 @@ def test_evaluate_refuses_bad_input(dataset: Path, tiny_checkpoint: Path, tmp_pa
     assert main(["evaluate", "--model", str(tmp_path / "absent.pt"), "--data", str(dataset), "--out", str(tmp_path)]) == 2
 
 
+@pytest.mark.slow
 def test_evaluate_without_examples_writes_no_sheets(dataset: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:
     out = tmp_path / "eval"
     code = main(["evaluate", "--model", str(tiny_checkpoint), "--data", str(dataset), "--steps", "2", "--limit", "1",

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from nvs_fusion_ros.cli import main
-from nvs_fusion_ros.training.evaluate import METHODS, SINGLE, VARIABLE, source_names
-from nvs_fusion_ros.training.render_dataset import render_dataset
+from nvs_fusion_ros.datasets.render_dataset import render_dataset
+from nvs_fusion_ros.evaluation.evaluate import METHODS, SINGLE, VARIABLE, source_names
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

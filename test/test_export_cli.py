@@ -35,6 +35,7 @@ def fake_evaluation(path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_export_round_trip_and_model_card(checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     eval_json = fake_evaluation(tmp_path / "evaluation.json")
     ancestral = json.loads(eval_json.read_text())

@@ -8,12 +8,14 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from nvs_fusion_ros.rgbd import tabletop
+from nvs_fusion_ros.datasets import tabletop
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "flying_pixels.py"
 
 
+@pytest.mark.slow
 def test_the_filter_removes_the_noisy_depths_stray_points_and_spares_the_noise_free_ones(tmp_path: Path) -> None:
     category = tmp_path / "data" / "boxes"
     (category / "cereal").mkdir(parents=True)

@@ -21,12 +21,12 @@ import pytest
 import torch
 
 from nvs_fusion_ros import cli
+from nvs_fusion_ros.datasets.nmr_dataset import NMRViews, list_categories, split_list
+from nvs_fusion_ros.datasets.packed_dataset import LOSSLESS, pack_dataset, tile_views, unpack_dataset, untile_views
+from nvs_fusion_ros.datasets.render_dataset import render_dataset
 from nvs_fusion_ros.model.checkpoint import load_checkpoint
 from nvs_fusion_ros.model.config import preset
 from nvs_fusion_ros.synthesis.tensors import read_rgb
-from nvs_fusion_ros.training.nmr_dataset import NMRViews, list_categories, split_list
-from nvs_fusion_ros.training.packed_dataset import LOSSLESS, pack_dataset, tile_views, unpack_dataset, untile_views
-from nvs_fusion_ros.training.render_dataset import render_dataset
 from nvs_fusion_ros.training.train import steps_within_budget
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -138,6 +138,7 @@ def test_every_subcommand_loads_in_the_full_environment(capsys: pytest.CaptureFi
     assert {"train", "evaluate", "reconstruct", "pack-dataset", "unpack-dataset", "launch"} <= set(choices)
 
 
+@pytest.mark.slow
 def test_the_command_line_trains_without_kornia_or_ros() -> None:
     code = _blocking_prelude() + "from nvs_fusion_ros import cli\nsys.exit(cli.main(sys.argv[1:]))\n"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -154,6 +155,7 @@ def test_the_command_line_trains_without_kornia_or_ros() -> None:
     assert result.returncode == 0 and "--orbit-views" in result.stdout, result.stderr
 
 
+@pytest.mark.slow
 def test_the_gpu_training_script_trains_to_its_budget_and_brings_back_an_fp16_ema(rendered: Path, tmp_path: Path) -> None:
     """The script as the lent machine runs it: every python3 it starts has the machine's modules only."""
     pack_dataset(rendered, tmp_path / "pack.zip")
@@ -183,6 +185,7 @@ def test_the_gpu_training_script_trains_to_its_budget_and_brings_back_an_fp16_em
     assert len(brought_back) <= 8, brought_back  # the device tool returns at most 8 files
 
 
+@pytest.mark.slow
 def test_the_gpu_training_script_fails_visibly_when_training_does(rendered: Path, tmp_path: Path) -> None:
     pack_dataset(rendered, tmp_path / "pack.zip")
     env = {**os.environ, "OUT": str(tmp_path / "out"), "PACK": str(tmp_path / "pack.zip"), "INIT": "", "PRESET": "tiny",

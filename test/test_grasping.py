@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nvs_fusion_ros.datasets import tabletop
 from nvs_fusion_ros.grasping.planner import Gripper, PlannerConfig, box_corners, distinct, plan_grasps
 from nvs_fusion_ros.grasping.simulation import GraspSimulator
-from nvs_fusion_ros.rgbd import segmentation, tabletop
+from nvs_fusion_ros.rgbd import segmentation
 from nvs_fusion_ros.rgbd.depth import remove_flying_pixels
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "grasp_success.py"
@@ -29,6 +30,7 @@ def box_scene() -> tuple[tabletop.TabletopObject, tabletop.RGBDFrame, segmentati
     return obj, frame, seg
 
 
+@pytest.mark.slow
 def test_grasps_on_the_true_box_close_across_a_side_the_hand_spans_and_stay_above_the_table(box_scene) -> None:
     _, frame, seg = box_scene
     plan = plan_grasps(frame.surface_points, seg.plane)
@@ -49,6 +51,7 @@ def test_the_visible_side_of_a_box_offers_no_antipodal_pair(box_scene) -> None:
     assert plan.rejected["no antipodal partner"] == PlannerConfig.seeds
 
 
+@pytest.mark.slow
 def test_points_in_the_hands_path_reject_the_grasp_that_would_hit_them(box_scene) -> None:
     _, frame, seg = box_scene
     first = plan_grasps(frame.surface_points, seg.plane).grasps[0]
@@ -58,6 +61,7 @@ def test_points_in_the_hands_path_reject_the_grasp_that_would_hit_them(box_scene
     assert again.grasps and all(distinct(g, first) for g in again.grasps)  # nothing within 1 cm and 30° of it is left
 
 
+@pytest.mark.slow
 def test_a_planned_grasp_lifts_the_box_and_the_same_grasp_beside_it_lifts_nothing(box_scene) -> None:
     obj, frame, seg = box_scene
     grasp = plan_grasps(frame.surface_points, seg.plane).grasps[0]
@@ -86,6 +90,7 @@ def run(args: list[str]) -> subprocess.CompletedProcess:
     return done
 
 
+@pytest.mark.slow
 def test_the_benchmark_runs_two_objects_end_to_end_without_a_model(tmp_path: Path) -> None:
     data = dataset(tmp_path, {"tall": (0.04, 0.06, 0.20), "slab": (0.30, 0.30, 0.03)})
     results = tmp_path / "results.json"
@@ -112,6 +117,7 @@ def test_the_benchmark_runs_two_objects_end_to_end_without_a_model(tmp_path: Pat
     assert merged["objects"] == 2 and outcomes(merged) == outcomes(stored) and merged["sources"] == stored["sources"]
 
 
+@pytest.mark.slow
 def test_the_benchmark_runs_the_model_sources_on_one_object(tmp_path: Path, tiny_checkpoint: Path) -> None:
     data = dataset(tmp_path, {"tall": (0.04, 0.06, 0.20)})
     run(["--data", str(data), "--objects", "1", "--model", str(tiny_checkpoint), "--engine", "torch", "--num-hypotheses", "2",

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "household_bar.py"
 PROTOCOL = {"split": "test", "sampler": "ddim", "eta": 0.0, "steps": 25, "limit": None, "num_hypotheses": 4, "seed": 0}
 BASELINES = {"nearest_view": {"psnr": 19.0, "ssim": 0.78, "iou": 0.66, "crps": 0.050},
@@ -43,6 +45,7 @@ def test_a_model_just_over_every_line_meets_the_shipping_bar(tmp_path: Path) -> 
     assert "15 of 15 checks met: the ship bar is MET" in result.stdout
 
 
+@pytest.mark.slow
 def test_each_shipping_line_fails_on_its_own(tmp_path: Path) -> None:
     """A hair on the wrong side of each line fails exactly that check, for all 15."""
     cases = []

@@ -12,9 +12,9 @@ import trimesh
 import yaml
 from PIL import Image
 
-from nvs_fusion_ros.training import render_dataset as rd
-from nvs_fusion_ros.training import sources
-from nvs_fusion_ros.training.meshes import load_surfaces
+from nvs_fusion_ros.datasets import render_dataset as rd
+from nvs_fusion_ros.datasets import sources
+from nvs_fusion_ros.datasets.meshes import load_surfaces
 
 SIZE = 32
 RED, BLUE, GREEN, YELLOW = (220, 30, 30), (30, 30, 220), (30, 200, 30), (230, 220, 20)

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from nvs_fusion_ros.training import metrics as metrics_module
-from nvs_fusion_ros.training.metrics import (
+from nvs_fusion_ros.evaluation import image_metrics as metrics_module
+from nvs_fusion_ros.evaluation.image_metrics import (
     LPIPS_CHANNELS,
     PSNR_CAP_DB,
     ImageMetrics,
@@ -103,6 +103,7 @@ def test_lpips_with_weights_in_the_documented_format(tmp_path: Path, monkeypatch
     assert metrics(images, references)["lpips"] == pytest.approx(scores["lpips"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_lpips_weight_files_in_another_format_are_refused(tmp_path: Path) -> None:
     good = torch.load(write_random_lpips_weights(tmp_path / "good.pt"), weights_only=True)
     missing = tmp_path / "missing.pt"

@@ -16,8 +16,8 @@ import pytest
 import torch
 import yaml
 
-from nvs_fusion_ros.training import render_dataset as rd
-from nvs_fusion_ros.training.nmr_dataset import NMRViews, read_rgb
+from nvs_fusion_ros.datasets import render_dataset as rd
+from nvs_fusion_ros.datasets.nmr_dataset import NMRViews, read_rgb
 
 SIZE = 16
 OBJECTS = ("obj_a", "obj_b", "obj_c", "obj_d")

@@ -15,6 +15,7 @@ Imports under ``if TYPE_CHECKING:`` never run and are skipped.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 import subprocess
 import sys
@@ -183,7 +184,9 @@ def package_modules() -> dict[str, Path]:
     return modules
 
 
+@functools.cache
 def all_imports() -> dict[str, ModuleImports]:
+    """Read once per session: the tests only read the result (each read parses every module)."""
     return {
         name: read_imports(path.read_text(), name, path.name == "__init__.py")
         for name, path in package_modules().items()
@@ -456,6 +459,52 @@ def test_only_ros_modules_import_ros() -> None:
                  for module, found in all_imports().items()
                  if not module.startswith(f"{PACKAGE}.ros.") and (found.required | found.optional) & ROS_RUNTIME}
     assert not offenders, f"ROS imported outside nvs_fusion_ros.ros: {offenders}"
+
+
+#: The zones of docs/ARCHITECTURE.md and their floors: a module imports its own zone and lower floors only,
+#: so the run-time library (up to ``grasping``) never loads the offline tools (``datasets``, ``evaluation``,
+#: ``training``) and zones of one floor do not know each other. The package root and the command line are the top.
+FLOORS = {
+    "cameras": 0, "atomic_file": 0,
+    "diffusion": 1, "model": 2, "engines": 3,
+    "synthesis": 4, "reconstruction": 5, "rgbd": 6, "grasping": 7,
+    "datasets": 8, "evaluation": 9, "training": 9,
+    "ros": 10, "cli": 10,
+}
+
+#: Leaves any zone may import: they import nothing of the package, so they add no edge upwards. The
+#: metrics sit in ``evaluation`` and the dataset packer measures its codec with the same PSNR.
+LEAVES = {f"{PACKAGE}.evaluation.image_metrics", f"{PACKAGE}.evaluation.geometry_metrics"}
+
+
+def _zone(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else None  # None: the package root (the public API), above every floor
+
+
+def test_every_zone_has_a_floor() -> None:
+    zones = {_zone(module) for module in all_imports()} - {None}
+    assert zones == set(FLOORS), f"give each zone a floor here and a row in docs/ARCHITECTURE.md: {zones ^ set(FLOORS)}"
+
+
+def test_modules_import_only_their_zone_and_lower_floors() -> None:
+    imports = all_imports()
+    modules = set(imports)
+    upward = []
+    for module, found in imports.items():
+        zone = _zone(module)
+        for name in found.internal | found.internal_lazy:
+            target = _module_of(name, modules)
+            if zone is None or target is None or target in LEAVES or _zone(target) in (zone, None):
+                continue
+            if FLOORS[_zone(target)] >= FLOORS[zone]:
+                upward.append(f"{module} -> {target}")
+    assert not upward, f"imports up or across a floor (move the shared part down): {sorted(upward)}"
+
+
+def test_the_leaves_import_nothing_of_the_package() -> None:
+    imports = all_imports()
+    assert all(not (imports[leaf].internal | imports[leaf].internal_lazy) for leaf in LEAVES)
 
 
 def test_design_note_citations_point_into_the_repository() -> None:

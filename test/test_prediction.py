@@ -62,6 +62,7 @@ def test_unknown_prediction_is_refused() -> None:
     assert preset("cpu-32").prediction == "v" and preset("paper-64").prediction == "eps"
 
 
+@pytest.mark.slow
 def test_a_v_model_synthesizes_on_every_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NVS_FUSION_CACHE", str(tmp_path / "cache"))
     config = UNetConfig(**{**preset("tiny").to_dict(), "prediction": "v"})

@@ -13,6 +13,7 @@ import torch
 
 from nvs_fusion_ros import cameras
 from nvs_fusion_ros.cli import main
+from nvs_fusion_ros.evaluation.geometry_metrics import surface_scores
 from nvs_fusion_ros.reconstruction import extract
 from nvs_fusion_ros.reconstruction.distill import (
     DistillConfig,
@@ -25,7 +26,6 @@ from nvs_fusion_ros.reconstruction.distill import (
 )
 from nvs_fusion_ros.reconstruction.extract import EmptySurfaceError, extract_mesh, sample_surface, sample_triangles
 from nvs_fusion_ros.reconstruction.field import VoxelField
-from nvs_fusion_ros.reconstruction.metrics import surface_scores
 from nvs_fusion_ros.reconstruction.pipeline import reconstruct
 from nvs_fusion_ros.reconstruction.renderer import render_view
 from nvs_fusion_ros.synthesis.contact_sheet import write_png
@@ -92,6 +92,7 @@ def test_renderer_matches_analytic_sphere(azimuth_deg: float) -> None:
     assert abs(float(rendering.depth[r, c]) - (centre_distance - RADIUS)) < 2 * margin
 
 
+@pytest.mark.slow
 def test_field_fitted_to_true_views_recovers_the_sphere() -> None:
     angles = orbit_angles(12)
     views = np.stack([analytic_sphere_view(orbit_camera(a, 32)) for a in angles])
@@ -192,6 +193,7 @@ def test_guidance_steps_follow_the_paper_schedule(tiny_checkpoint: Path) -> None
     assert steps[synth.runner.schedule.num_steps // 4] in (5, 6)  # linear up to T/2
 
 
+@pytest.mark.slow
 def test_distill_smoke_run_writes_points_and_mesh(tiny_checkpoint: Path, tmp_path: Path) -> None:
     views = [analytic_sphere_view(orbit_camera(a, 16)) for a in (0.0, math.pi / 2)]
     synth = NovelViewSynthesizer.from_checkpoint(tiny_checkpoint, engine="torch", device="cpu")
@@ -230,6 +232,7 @@ def test_cli_reports_an_empty_field_instead_of_writing_files(tiny_checkpoint: Pa
     assert not (out / "mesh.ply").exists() and not (out / "points.ply").exists()
 
 
+@pytest.mark.slow
 def test_reconstruct_reports_one_count_over_orbit_steps_and_field_iterations(tiny_checkpoint: Path, tmp_path: Path) -> None:
     """``reconstruct``'s progress: every orbit denoising step, then every field iteration, on one count."""
     synth = NovelViewSynthesizer.from_checkpoint(tiny_checkpoint, engine="torch", device="cpu")

@@ -19,15 +19,16 @@ import torch.nn.functional as F
 from conftest import randomise_weights, torch_runner
 
 from nvs_fusion_ros import cameras
+from nvs_fusion_ros.datasets.nmr_dataset import NMRViews
 from nvs_fusion_ros.diffusion.samplers import DDIMSampler, generators_from_seeds
 from nvs_fusion_ros.diffusion.schedules import linear_schedule
+from nvs_fusion_ros.diffusion.streams import stream_conditions
 from nvs_fusion_ros.model.checkpoint import load_checkpoint, save_checkpoint
 from nvs_fusion_ros.model.config import UNetConfig, preset
 from nvs_fusion_ros.model.transfer import lift_weights
 from nvs_fusion_ros.model.unet import ViewFusionUNet
-from nvs_fusion_ros.synthesis.runner import Conditioning, stream_conditions
+from nvs_fusion_ros.synthesis.runner import Conditioning
 from nvs_fusion_ros.synthesis.synthesizer import NovelViewSynthesizer
-from nvs_fusion_ros.training.nmr_dataset import NMRViews
 
 SCHEDULE = linear_schedule(1e-4, 0.1, 100)
 
@@ -47,8 +48,9 @@ def sample(runner, conditioning: Conditioning, angle: float = 2.0):
 
 
 def test_config_knows_its_condition_channels_and_rejects_bad_values() -> None:
-    assert preset("tiny").condition_channels == 3
+    assert preset("tiny").condition_channels == 3 and not preset("tiny").relative
     assert replace(preset("tiny"), angle_reference="relative").condition_channels == 6
+    assert replace(preset("tiny"), angle_reference="relative").relative
     assert preset("cpu-64u").inner_size == 32 and preset("cpu-64u").image_size == 64
     with pytest.raises(ValueError, match="angle_reference"):
         replace(preset("tiny"), angle_reference="absolute")

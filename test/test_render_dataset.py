@@ -16,10 +16,10 @@ import pytest
 import yaml
 
 from nvs_fusion_ros import cameras
-from nvs_fusion_ros.training import placement, scene
-from nvs_fusion_ros.training import render_dataset as rd
-from nvs_fusion_ros.training.meshes import load_surfaces
-from nvs_fusion_ros.training.sources import Source
+from nvs_fusion_ros.datasets import placement, scene
+from nvs_fusion_ros.datasets import render_dataset as rd
+from nvs_fusion_ros.datasets.meshes import load_surfaces
+from nvs_fusion_ros.datasets.sources import Source
 
 SIZE = 32
 
@@ -203,6 +203,7 @@ def test_obj_polygons_are_triangulated(tmp_path: Path) -> None:
     np.testing.assert_allclose(np.abs(vertices), 1.0)
 
 
+@pytest.mark.slow
 def test_cli_registers_render_dataset(tmp_path: Path) -> None:
     parser = argparse.ArgumentParser()
     rd.add_cli(parser.add_subparsers())
@@ -222,6 +223,7 @@ def _crash_or_hang(job: int) -> tuple[int, str | None]:
     return job, None
 
 
+@pytest.mark.slow
 def test_a_job_whose_worker_dies_or_hangs_is_reported_and_the_rest_render() -> None:
     results = list(scene.run_jobs(list(range(6)), 2, _crash_or_hang, lambda job, reason, detail: (job, reason),
                                   timeout_s=10))

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import trimesh
 
-from nvs_fusion_ros.rgbd import completion, flat_objects, geometric, metrics, placement, segmentation, tabletop
+from nvs_fusion_ros.datasets import tabletop
+from nvs_fusion_ros.evaluation import geometry_metrics as metrics
+from nvs_fusion_ros.rgbd import completion, flat_objects, geometric, placement, segmentation
 from nvs_fusion_ros.rgbd.depth import backproject, remove_flying_pixels
 
 BOX = (0.08, 0.06, 0.12)
@@ -41,6 +43,7 @@ def shapes_of(frame: tabletop.RGBDFrame) -> tuple[segmentation.Segmentation, dic
     return seg, {s.name: s for s in shapes}
 
 
+@pytest.mark.slow
 def test_each_geometric_shape_completes_a_box_where_its_hidden_faces_are(box: tabletop.RGBDFrame) -> None:
     seg, shapes = shapes_of(box)
     assert list(shapes) == list(geometric.METHODS)
@@ -75,6 +78,7 @@ def test_the_mirror_plane_is_chosen_by_free_space_and_a_can_revolves_about_its_a
         assert scores["precision_10mm"] > 0.95 and scores["recall_10mm"] > 0.85, (name, scores)
 
 
+@pytest.mark.slow
 def test_geometric_shapes_vote_alone_or_with_model_hypotheses(box: tabletop.RGBDFrame) -> None:
     seg, shapes = shapes_of(box)
     place = placement.fit_placement(seg)

@@ -8,8 +8,10 @@ import math
 import numpy as np
 import pytest
 
-from nvs_fusion_ros.reconstruction.metrics import surface_scores
-from nvs_fusion_ros.rgbd import completion, metrics, placement, segmentation, tabletop
+from nvs_fusion_ros.datasets import tabletop
+from nvs_fusion_ros.evaluation import geometry_metrics as metrics
+from nvs_fusion_ros.evaluation.geometry_metrics import surface_scores
+from nvs_fusion_ros.rgbd import completion, placement, segmentation
 from nvs_fusion_ros.rgbd.depth import DepthError, Intrinsics, backproject, check_depth, decode_depth, remove_flying_pixels
 from nvs_fusion_ros.rgbd.pairing import MASKED_STREAMS, StampPairer
 

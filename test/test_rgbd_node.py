@@ -21,7 +21,8 @@ from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker
 
-from nvs_fusion_ros.rgbd import segmentation, tabletop
+from nvs_fusion_ros.datasets import tabletop
+from nvs_fusion_ros.rgbd import segmentation
 from nvs_fusion_ros.rgbd.depth import Intrinsics, decode_depth, remove_flying_pixels
 from nvs_fusion_ros.ros.cloud_messages import read_triangle_marker
 from nvs_fusion_ros.ros.harness import RosSession, wait_until

@@ -13,14 +13,16 @@ import pytest
 from conftest import randomise_weights
 
 from nvs_fusion_ros import cameras
+from nvs_fusion_ros.datasets import tabletop
 from nvs_fusion_ros.diffusion.schedules import linear_schedule
 from nvs_fusion_ros.engines.onnx_export import file_sha256
+from nvs_fusion_ros.evaluation import geometry_metrics as metrics
+from nvs_fusion_ros.model.assets import asset_path
 from nvs_fusion_ros.model.checkpoint import load_checkpoint, save_checkpoint
 from nvs_fusion_ros.model.config import preset
 from nvs_fusion_ros.model.unet import ViewFusionUNet
-from nvs_fusion_ros.rgbd import metrics, tabletop
 from nvs_fusion_ros.rgbd.pipeline import CompletionOptions, SceneCompletion, complete_scene
-from nvs_fusion_ros.synthesis.synthesizer import NovelViewSynthesizer, default_model_path, rgbd_model_path
+from nvs_fusion_ros.synthesis.synthesizer import NovelViewSynthesizer
 
 BOX = (0.08, 0.06, 0.12)
 
@@ -48,6 +50,7 @@ def test_completion_options_refuse_a_grazing_angle_outside_0_to_90() -> None:
             CompletionOptions(max_grazing_deg=bad)
 
 
+@pytest.mark.slow
 def test_the_pipeline_drops_flying_pixels_before_it_segments(frame: tabletop.RGBDFrame, tmp_path: Path) -> None:
     noisy = tabletop.sensor_depth(frame.depth, np.random.default_rng(0))
     model = synthesizer(tmp_path, "relative")
@@ -127,11 +130,11 @@ def test_key_views_condition_the_hypotheses_and_the_anchor_still_places_them(fra
 def test_rgbd_completion_defaults_to_the_shipped_camera_relative_household_model(monkeypatch: pytest.MonkeyPatch,
                                                                                   tmp_path: Path) -> None:
     monkeypatch.delenv("NVS_FUSION_RGBD_MODEL", raising=False)
-    shipped = load_checkpoint(rgbd_model_path())
+    shipped = load_checkpoint(asset_path("completion"))
     assert shipped.config.angle_reference == "relative" and shipped.config.image_size == 64
-    assert rgbd_model_path() != default_model_path()
+    assert asset_path("completion") != asset_path("view")
     monkeypatch.setenv("NVS_FUSION_RGBD_MODEL", str(tmp_path / "mine.pt"))
-    assert rgbd_model_path() == tmp_path / "mine.pt"
+    assert asset_path("completion") == tmp_path / "mine.pt"
 
 
 def test_rgbd_default_model_is_the_file_the_published_tabletop_figures_measured(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -142,4 +145,4 @@ def test_rgbd_default_model_is_the_file_the_published_tabletop_figures_measured(
     """
     monkeypatch.delenv("NVS_FUSION_RGBD_MODEL", raising=False)
     measured = json.loads((Path(__file__).resolve().parents[1] / "docs" / "tabletop_rgbd.json").read_text())
-    assert file_sha256(rgbd_model_path()) == measured["model_sha256"]
+    assert file_sha256(asset_path("completion")) == measured["model_sha256"]

@@ -14,7 +14,7 @@ from sensor_msgs.msg import CameraInfo
 from std_msgs.msg import Empty, Header
 from test_rgbd_node import FRAME_ID, Probe, scene
 
-from nvs_fusion_ros.rgbd import tabletop
+from nvs_fusion_ros.datasets import tabletop
 from nvs_fusion_ros.ros.harness import wait_until
 from nvs_fusion_ros.ros.image_conversions import numpy_to_image, stamp_ns
 from nvs_fusion_ros.ros.qos import reset_qos

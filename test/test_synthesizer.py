@@ -107,6 +107,7 @@ def test_orbit_is_autoregressive(synth: NovelViewSynthesizer) -> None:
         synth.orbit(_views(1), [])
 
 
+@pytest.mark.slow
 def test_onnxruntime_engine_gives_the_same_images(tiny_checkpoint: Path, synth: NovelViewSynthesizer,
                                                   tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NVS_FUSION_CACHE", str(tmp_path))

@@ -8,11 +8,11 @@ import pytest
 import torch
 from conftest import randomise_weights
 
+from nvs_fusion_ros.datasets import render_dataset as rd
+from nvs_fusion_ros.datasets import render_dynamic as rdy
 from nvs_fusion_ros.diffusion.schedules import linear_schedule
 from nvs_fusion_ros.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from nvs_fusion_ros.model.temporal_unet import TemporalUNet, TemporalUNetConfig, temporal_preset
-from nvs_fusion_ros.training import render_dataset as rd
-from nvs_fusion_ros.training import render_dynamic as rdy
 from nvs_fusion_ros.training.train_temporal import TemporalTrainConfig, TemporalTrainer, temporal_loss
 
 SCHEDULE = linear_schedule(1e-4, 0.1, 100)
@@ -91,6 +91,7 @@ def fixed_loss(trainer: TemporalTrainer, batch: dict) -> float:
     return float(torch.stack(losses).mean())
 
 
+@pytest.mark.slow
 def test_temporal_trainer_overfits_one_clip(clip_root: Path, tmp_path: Path) -> None:
     cfg = TemporalTrainConfig(data=str(clip_root), out=str(tmp_path / "run"), preset="temporal-tiny", frames=4, steps=100,
                               batch_size=1, lr=3e-3, warmup_steps=0, precision="fp32", checkpoint_every=100)

@@ -264,6 +264,7 @@ def test_auto_falls_back_from_an_unusable_tensorrt_with_the_reason(
     assert any(re.search(reason, r.getMessage()) for r in caplog.records if "not TensorRT" in r.getMessage())
 
 
+@pytest.mark.slow
 def test_auto_falls_back_when_the_plan_build_fails(tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                     caplog: pytest.LogCaptureFixture, mocked_gpu: None) -> None:
     monkeypatch.setenv("NVS_FUSION_CACHE", str(tmp_path))
@@ -296,6 +297,7 @@ def test_build_engine_cli_gives_one_error_naming_what_is_missing(
     assert not plan.exists()
 
 
+@pytest.mark.slow
 def test_build_engine_cli_reports_a_failed_build_in_one_line(tiny_checkpoint: Path, tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch, mocked_gpu: None,
                                                              caplog: pytest.LogCaptureFixture,
@@ -320,6 +322,7 @@ def _stub_dir() -> Path | None:
 
 @pytest.mark.skipif(_stub_dir() is None or shutil.which("mypy", path=str(Path(sys.executable).parent)) is None,
                     reason="needs the tensorrt-stubs and mypy packages (requirements-typecheck.txt)")
+@pytest.mark.slow
 def test_tensorrt_engine_type_checks_against_the_tensorrt_10_stubs(tmp_path: Path) -> None:
     """mypy of engines/tensorrt_engine.py against tensorrt-stubs 10.13: every TensorRT name and signature it uses.
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from nvs_fusion_ros.datasets.render_dataset import render_dataset
 from nvs_fusion_ros.diffusion.schedules import linear_schedule
 from nvs_fusion_ros.model.checkpoint import load_checkpoint
 from nvs_fusion_ros.model.config import preset
 from nvs_fusion_ros.model.unet import ViewFusionUNet
-from nvs_fusion_ros.training.render_dataset import render_dataset
 from nvs_fusion_ros.training.train import TrainConfig, Trainer, composed_loss, learning_rate, prefetched
 
 
@@ -30,6 +30,7 @@ def _fixed_batch() -> dict:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("prediction", ["eps", "v"])
 def test_a_few_steps_overfit_a_fixed_batch(prediction: str) -> None:
     torch.manual_seed(0)
@@ -85,6 +86,7 @@ def _config(data: Path, out: Path, steps: int, **settings: object) -> TrainConfi
 EDM_RECIPE = {"timesteps": "log-normal", "loss_weighting": "min-snr", "extra_ema_decay": 0.9}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("recipe", [{}, EDM_RECIPE], ids=["paper", "log-normal+min-snr+extra-ema"])
 def test_a_run_writes_loadable_checkpoints_and_resumes_exactly(tiny_dataset: Path, tmp_path: Path, recipe: dict) -> None:
     straight = Trainer(_config(tiny_dataset, tmp_path / "straight", 4, **recipe))

@@ -25,6 +25,8 @@ from torch.utils.data import DataLoader, DistributedSampler
 from nvs_fusion_ros.diffusion.schedules import NoiseSchedule
 from nvs_fusion_ros.training.train import TrainConfig, Trainer, composed_loss
 
+pytestmark = pytest.mark.slow  # every test reads one two-process torchrun run
+
 RANKS = 2
 PER_RANK_BATCH = 2
 STEPS = 4

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "training_progress.py"
 CONFIG = {"data": "data/household", "split": "test", "object_ids": ["a", "b"], "seed": 0, "sampler": "ddim",
           "eta": 0.0, "steps": 25, "max_views": 6, "repeats": 1}
@@ -31,6 +33,7 @@ def run(tmp_path: Path, reports: list[tuple[int, dict]], *extra: str) -> subproc
                           capture_output=True, text=True, timeout=120, check=False)
 
 
+@pytest.mark.slow
 def test_a_log_linear_history_is_extrapolated_to_the_bar(tmp_path: Path) -> None:
     # 0.5 dB per doubling from 16 dB at 1000 steps; the bar is mean 19 + 1 = 20 dB: 8 doublings, 256 000 steps.
     done = run(tmp_path, [(s, report(16.0 + 0.5 * math.log2(s / 1000))) for s in (1000, 2000, 4000, 8000)])
@@ -51,6 +54,7 @@ def test_evaluations_of_different_draws_are_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "progress.png").exists()
 
 
+@pytest.mark.slow
 def test_a_met_bar_and_a_plateau_are_said_as_such_not_forecast(tmp_path: Path) -> None:
     met = run(tmp_path, [(1000, report(19.5)), (2000, report(20.5))])
     assert met.returncode == 0, met.stderr

@@ -12,16 +12,16 @@ import pytest
 from PIL import Image
 
 from nvs_fusion_ros.cli import main
+from nvs_fusion_ros.datasets import render_dataset as rd
+from nvs_fusion_ros.datasets import render_dynamic as rdy
 from nvs_fusion_ros.diffusion.schedules import linear_schedule
+from nvs_fusion_ros.evaluation.evaluate_video import frame_change
 from nvs_fusion_ros.model.checkpoint import load_checkpoint, save_checkpoint
 from nvs_fusion_ros.model.temporal_unet import TemporalUNet, temporal_preset
 from nvs_fusion_ros.synthesis.frame_buffer import FrameBuffer
 from nvs_fusion_ros.synthesis.synthesizer import NovelViewSynthesizer
 from nvs_fusion_ros.synthesis.video_cli import evenly_spaced, read_clip
 from nvs_fusion_ros.synthesis.video_synthesizer import CompositionSettings, VideoSynthesizer
-from nvs_fusion_ros.training import render_dataset as rd
-from nvs_fusion_ros.training import render_dynamic as rdy
-from nvs_fusion_ros.training.evaluate_video import frame_change
 
 TINY_SIZE = 16
 ANGLES = [0.0, math.pi / 2, math.pi]

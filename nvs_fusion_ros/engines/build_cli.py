@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from ..model.assets import ASSETS
 from .options import EngineOptions
 
 log = logging.getLogger(__name__)
@@ -17,7 +18,7 @@ log = logging.getLogger(__name__)
 def add_cli(subparsers: argparse._SubParsersAction) -> None:
     defaults = EngineOptions()
     parser = subparsers.add_parser(
-        "build-engine", epilog="example:\n  nvs-fusion build-engine models/viewfusion_default.pt",
+        "build-engine", epilog=f"example:\n  nvs-fusion build-engine {ASSETS['view'].relative}",
         description="Build the TensorRT plan of a checkpoint on this GPU and cache it, so a node's first start "
                     "does not spend minutes on it. Needs an NVIDIA GPU and tensorrt >= 10.1.")
     parser.add_argument("checkpoint", help="model checkpoint (.pt)")

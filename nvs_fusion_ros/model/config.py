@@ -66,9 +66,15 @@ class UNetConfig:
             raise ValueError("inner_channels, res_blocks and channel_mults must be positive and non-empty")
 
     @property
+    def relative(self) -> bool:
+        """Whether target angles are measured from each item's anchor view (and streams see it): the one
+        place that reads ``angle_reference``'s meaning, so callers ask this instead of comparing names."""
+        return self.angle_reference == "relative"
+
+    @property
     def condition_channels(self) -> int:
         """Channels of one stream's condition: the view, plus the anchor view in relative mode."""
-        return self.image_channels * (2 if self.angle_reference == "relative" else 1)
+        return self.image_channels * (2 if self.relative else 1)
 
     @property
     def inner_size(self) -> int:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:  # rclpy, Open3D and OpenCV load in run_rgbd: `nvs-fusion --help` must not pay for them
-    from ..rgbd.tabletop import TabletopObject
+    from ..datasets.tabletop import TabletopObject
 
 log = logging.getLogger(__name__)
 FRAME_ID = "camera_color_optical_frame"
@@ -42,7 +42,7 @@ def add_rgbd_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_object(path: str | None) -> TabletopObject:
-    from ..rgbd import tabletop
+    from ..datasets import tabletop
 
     if path is None:
         vertices, faces = tabletop.box_mesh(BOX)
@@ -62,7 +62,9 @@ def run_rgbd(args: argparse.Namespace) -> int:
     from std_srvs.srv import Trigger
     from visualization_msgs.msg import Marker
 
-    from ..rgbd import metrics, segmentation, tabletop
+    from ..datasets import tabletop
+    from ..evaluation import geometry_metrics as metrics
+    from ..rgbd import segmentation
     from ..rgbd.depth import decode_depth
     from ..rgbd.figure import completion_figure, write_ply
     from .harness import RosSession, wait_until

@@ -39,6 +39,7 @@ from std_msgs.msg import Empty, Header
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker
 
+from ..model.assets import asset_path
 from ..rgbd.completion import CompletionConfig
 from ..rgbd.depth import Intrinsics, check_depth, remove_flying_pixels
 from ..rgbd.frame_state import FrameState
@@ -46,7 +47,7 @@ from ..rgbd.pipeline import CompletionOptions, complete_scene
 from ..rgbd.placement import clipped_roi, fit_placement
 from ..rgbd.segmentation import mask_image, segment_object
 from ..synthesis.key_views import ReceivedViews
-from ..synthesis.synthesizer import NovelViewSynthesizer, rgbd_model_path
+from ..synthesis.synthesizer import NovelViewSynthesizer
 from ..synthesis.worker import JobControl, LatestWinsWorker
 from .cloud_messages import triangle_marker
 from .harness import JOB_STOP_TIMEOUT_S, node_main
@@ -75,7 +76,7 @@ class RgbdCompletionNode(Node):
                                          completion=CompletionConfig(resolution=value("resolution")))
         self.synthesizer: NovelViewSynthesizer | None = None
         if self.options.needs_model:
-            self.synthesizer = NovelViewSynthesizer.from_checkpoint(value("model_file_path") or rgbd_model_path(),
+            self.synthesizer = NovelViewSynthesizer.from_checkpoint(value("model_file_path") or asset_path("completion"),
                                                                     engine=value("engine"), device=value("device"),
                                                                     max_views=value("max_views"))
         self.key_views = ReceivedViews(value("max_views"))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from ..model.assets import ASSETS
 from ..rgbd.depth import MAX_GRAZING_DEG
 from ..rgbd.pipeline import MIN_CONFIDENCE, MODES, CompletionOptions
-from ..synthesis.synthesizer import RGBD_MODEL
 from .camera_topics import CAMERA_INFO_TOPIC, COLOUR_TOPIC, DEPTH_TOPIC
 from .novel_view_params import PARAMETERS as NOVEL_VIEW_PARAMETERS
 from .parameters import ParamSpec, optional_topic_name, topic_name
@@ -30,7 +30,8 @@ PARAMETERS = (
     ParamSpec("completion_mode", CompletionOptions.mode, "What completes the hidden side: 'model' (the model's "
               "hypotheses), 'hybrid' (the model's hypotheses and the geometric shapes voting together) or 'geometric' "
               "(mirror, revolution, hull and view-ray shapes alone: no model is loaded).", read_only=True, choices=MODES),
-    ParamSpec("model_file_path", "", f"Checkpoint (.pt); '' = {RGBD_MODEL} (camera-relative household model).", read_only=True),
+    ParamSpec("model_file_path", "", f"Checkpoint (.pt); '' = {ASSETS['completion'].relative} (camera-relative household "
+              "model).", read_only=True),
     ParamSpec("num_hypotheses", CompletionOptions.num_hypotheses,
               "K occlusion hypotheses per azimuth; confidence is their agreement (K = 8: steps of 1/8).",
               read_only=True, int_range=(1, 32)),

@@ -24,6 +24,7 @@ from ..diffusion.composition import compose_noise, expand_to_streams
 from ..diffusion.samplers import Sampler, StepCallback, gaussian_like, make_sampler
 from ..diffusion.schedules import NoiseSchedule, prediction_to_eps
 from ..diffusion.score_composition import clean_from_eps
+from ..diffusion.streams import stream_conditions
 from ..engines.base import Denoiser
 from ..engines.factory import EngineOptions, create_denoiser
 from ..model.checkpoint import Checkpoint
@@ -81,20 +82,6 @@ class Samples:
 
     images: torch.Tensor
     weights: torch.Tensor
-
-
-def stream_conditions(views: torch.Tensor, view_counts: torch.Tensor, anchors: torch.Tensor, relative: bool) -> torch.Tensor:
-    """Each stream's condition (M, C, H, W): its view, ⊕ its item's anchor view in relative mode.
-
-    The one definition, shared by inference (:class:`ModelRunner`) and training, so a model
-    always sees at run time the layout it was trained on.
-    """
-    if not relative:
-        return views
-    counts = view_counts.to(views.device)
-    starts = torch.cumsum(counts, 0) - counts
-    anchor_views = views[starts + anchors.to(views.device)]
-    return torch.cat([views, expand_to_streams(anchor_views, counts)], dim=1)
 
 
 def wrap_angles(angles: torch.Tensor | Sequence[float]) -> torch.Tensor:

@@ -9,9 +9,7 @@ and an uncertainty image over several samples (occlusion hypotheses).
 from __future__ import annotations
 
 import logging
-import os
 import secrets
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,50 +21,13 @@ import torch
 from ..diffusion import DEFAULT_STEPS
 from ..diffusion.samplers import StepCallback, generators_from_seeds
 from ..engines.factory import EngineOptions
+from ..model.assets import asset_path
 from ..model.checkpoint import Checkpoint, load_checkpoint
 from .preprocess import prepare_views, validate_angle
 from .runner import Conditioning, ModelRunner
 from .tensors import to_tensor, to_uint8
 
 log = logging.getLogger(__name__)
-
-DEFAULT_MODEL_NAME = "viewfusion_default.pt"
-# What rgbd_completion composes unless told otherwise: trained on household objects, with targets
-# relative to the camera's own view, which is what a tabletop RGB-D scene has (the default model above
-# learned procedural blobs in a canonical frame). Its bar and figures: models/README.md.
-RGBD_MODEL = "checkpoints/viewfusion_household_relative64_wip.pt"
-
-
-def shipped_file(relative: str, environment: str) -> Path:
-    """A file the package ships: $<environment>, the source tree's copy, or the installed share/ one."""
-    if os.environ.get(environment):
-        return Path(os.environ[environment])
-    candidates = [Path(__file__).resolve().parents[2] / relative]
-    try:
-        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
-
-        try:
-            candidates.append(Path(get_package_share_directory("nvs_fusion_ros")) / relative)
-        except (PackageNotFoundError, OSError):  # OSError: AMENT_PREFIX_PATH unset (pip-only install)
-            pass
-    except ImportError:
-        pass
-    candidates.append(Path(sys.prefix) / "share" / "nvs_fusion_ros" / relative)
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(f"no {relative} found; looked in {[str(c) for c in candidates]} (or set ${environment})")
-
-
-def default_model_path() -> Path:
-    """The shipped default model ($NVS_FUSION_MODEL overrides it)."""
-    return shipped_file(f"models/{DEFAULT_MODEL_NAME}", "NVS_FUSION_MODEL")
-
-
-def rgbd_model_path() -> Path:
-    """rgbd_completion's default model, ``RGBD_MODEL`` ($NVS_FUSION_RGBD_MODEL overrides it)."""
-    return shipped_file(RGBD_MODEL, "NVS_FUSION_RGBD_MODEL")
-
 
 @dataclass
 class SynthesisResult:
@@ -132,7 +93,7 @@ class NovelViewSynthesizer:
         **engine_options: object,
     ) -> NovelViewSynthesizer:
         """Load a checkpoint (``None``: the shipped default model) and build its engine."""
-        checkpoint = load_checkpoint(default_model_path() if path is None else path)
+        checkpoint = load_checkpoint(asset_path("view") if path is None else path)
         options = EngineOptions(engine=engine, device=device, **engine_options)  # type: ignore[arg-type]
         return cls(checkpoint, ModelRunner.from_checkpoint(checkpoint, options), max_views=max_views)
 

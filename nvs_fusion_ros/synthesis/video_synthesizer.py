@@ -17,7 +17,6 @@ same noise and the per-frame matrix's frame 0 *is* the reference row: a paired c
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
 from collections.abc import Sequence
@@ -29,24 +28,13 @@ import torch
 
 from ..diffusion.samplers import StepCallback, generators_from_seeds
 from ..diffusion.score_composition import sample_matrix
+from ..model.assets import asset_path
 from ..model.checkpoint import Checkpoint, load_checkpoint
 from .preprocess import prepare_views, validate_angle
-from .synthesizer import NovelViewSynthesizer, default_model_path
+from .synthesizer import NovelViewSynthesizer
 from .tensors import to_tensor, to_uint8
 from .video import time_denoiser, view_denoiser
 from .video_settings import METHODS, CompositionSettings
-
-DEFAULT_TEMPORAL_MODEL_NAME = "temporal_default.pt"
-
-
-def default_temporal_model_path() -> Path:
-    """The shipped temporal model, beside the shipped view model ($NVS_FUSION_TEMPORAL_MODEL overrides)."""
-    if os.environ.get("NVS_FUSION_TEMPORAL_MODEL"):
-        return Path(os.environ["NVS_FUSION_TEMPORAL_MODEL"])
-    path = default_model_path().with_name(DEFAULT_TEMPORAL_MODEL_NAME)
-    if not path.is_file():
-        raise FileNotFoundError(f"no default temporal model at {path}")
-    return path
 
 
 @dataclass
@@ -91,7 +79,7 @@ class VideoSynthesizer:
                          engine: str = "auto", device: str = "auto", **engine_options: object) -> VideoSynthesizer:
         """Load both models (``None``: the shipped ones); the temporal model runs with torch on the view engine's device."""
         synthesizer = NovelViewSynthesizer.from_checkpoint(view_path, engine=engine, device=device, **engine_options)
-        path = default_temporal_model_path() if temporal_path is None else temporal_path
+        path = asset_path("temporal") if temporal_path is None else temporal_path
         temporal = load_checkpoint(path, map_location=synthesizer.runner.device, kind="temporal")
         return cls(synthesizer, temporal)
 

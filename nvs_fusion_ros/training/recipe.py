@@ -66,6 +66,10 @@ def log_snr(schedule: NoiseSchedule, t: torch.Tensor) -> torch.Tensor:
 class NoWeighting:
     """The plain mean squared error of the prediction target at every level."""
 
+    @classmethod
+    def of(cls, recipe: Recipe) -> NoWeighting:
+        return cls()
+
     def __call__(self, snr: torch.Tensor, prediction: str) -> torch.Tensor:
         return snr.new_ones(snr.shape)
 
@@ -79,6 +83,10 @@ class MinSnrWeighting:
     """
 
     gamma: float = 5.0
+
+    @classmethod
+    def of(cls, recipe: Recipe) -> MinSnrWeighting:
+        return cls(recipe.min_snr_gamma)
 
     def __call__(self, snr: torch.Tensor, prediction: str) -> torch.Tensor:
         capped = snr.clamp(max=self.gamma)
@@ -115,7 +123,7 @@ class Recipe:
 
     def weights(self, gamma: torch.Tensor, prediction: str) -> torch.Tensor:
         """Per-item loss weights (float32) for items at signal levels ``gamma`` (SNR = γ / (1 − γ))."""
-        weighting = MinSnrWeighting(self.min_snr_gamma) if self.weighting == "min-snr" else NoWeighting()
+        weighting = WEIGHTINGS[self.weighting].of(self)
         gamma = gamma.double()
         return weighting(gamma / (1.0 - gamma), prediction).float()
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from ..datasets.nmr_dataset import NMRViews
 from ..diffusion.samplers import generators_from_seeds
 from ..diffusion.schedules import NoiseSchedule
 from ..engines.torch_engine import TorchDenoiser
@@ -13,7 +14,6 @@ from ..model.unet import ViewFusionUNet
 from ..synthesis.contact_sheet import contact_sheet, write_png
 from ..synthesis.runner import Conditioning, ModelRunner
 from ..synthesis.tensors import to_uint8
-from .nmr_dataset import NMRViews
 
 
 def write_sample_grid(

@@ -31,16 +31,16 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from ..atomic_file import atomic_path
+from ..datasets.nmr_dataset import NMRViews
 from ..diffusion.composition import compose_noise, expand_to_streams
 from ..diffusion.schedules import NoiseSchedule, make_schedule, prediction_target
+from ..diffusion.streams import stream_conditions
 from ..engines.torch_engine import cpu_supports_bf16, cuda_supports_bf16
 from ..model.checkpoint import load_checkpoint, model_kind, save_checkpoint
 from ..model.config import UNetConfig, preset
 from ..model.transfer import lift_weights
 from ..model.unet import ViewFusionUNet
-from ..synthesis.runner import stream_conditions
 from .configs import TrainConfig
-from .nmr_dataset import NMRViews
 from .recipe import Recipe
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def composed_loss(
     counts = batch["num_views"]
     recipe = recipe or Recipe()
     eps, y_t, level = schedule.noise_for_training(target, generator, recipe.draw)
-    relative = getattr(model, "module", model).config.angle_reference == "relative"  # DDP wraps the network
+    relative = getattr(model, "module", model).config.relative  # DDP wraps the network
     noise, logits = model(
         stream_conditions(stack_views(batch["views"], counts), counts, batch["anchor"], relative),
         expand_to_streams(y_t, counts),
@@ -120,8 +120,8 @@ def steps_within_budget(step: int, steps: int, seconds_per_step: float, seconds_
 def prefetched(batches: Iterable[dict], depth: int = 2) -> Iterator[dict]:
     """The same batches, made by a background thread while the model trains on the previous one.
 
-    Without data-loader processes the batches are made between steps: ~70 ms for 128 items on one
-    core, which would leave a GPU idle for about half of each step (processes cost a fork per epoch).
+    Without data-loader processes the batches would be made between steps, on one core, while a
+    GPU waits for them (processes cost a fork per epoch).
     Item draws are seeded per item, so the batches and the run's results do not change.
     """
     queue: Queue = Queue(maxsize=depth)

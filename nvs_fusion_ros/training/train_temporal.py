@@ -11,12 +11,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..datasets.video_dataset import VideoClips
 from ..diffusion.schedules import NoiseSchedule, prediction_target
 from ..model.temporal_unet import TemporalUNet, TemporalUNetConfig, temporal_preset
 from .configs import TemporalTrainConfig
 from .recipe import Recipe
 from .train import Trainer
-from .video_dataset import VideoClips
 
 
 def temporal_loss(

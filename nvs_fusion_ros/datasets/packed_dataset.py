@@ -94,8 +94,8 @@ def pack_dataset(root: str | Path, out: str | Path, splits: tuple[str, ...] = ("
                  masks: bool = False) -> PackReport:
     """Pack the views and split lists of ``splits`` under ``root`` into the zip file ``out`` (with
     ``masks``, the objects' silhouette masks too, which evaluation reads and training does not)."""
+    from ..evaluation.image_metrics import psnr
     from ..synthesis.tensors import read_rgb  # here: torch and scikit-image are needed to pack, not to unpack
-    from .metrics import psnr
     from .nmr_dataset import list_categories, read_mask, split_list, view_files
 
     root, out = Path(root), Path(out)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..diffusion import SAMPLER_NAMES
 from ..synthesis.cli import add_engine_arguments
-from .configs import EvalConfig
+from .config import EvalConfig
 
 
 def add_cli(subparsers: argparse._SubParsersAction) -> None:
@@ -29,7 +29,7 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seeds every draw and every diffusion sample")
     parser.add_argument("--max-batch", type=int, default=64, help="network streams (views) per denoising call")
     parser.add_argument("--lpips-weights", default=None,
-                        help="VGG16 + LPIPS linear weights (format: see nvs_fusion_ros/training/metrics.py); "
+                        help="VGG16 + LPIPS linear weights (format: see nvs_fusion_ros/evaluation/image_metrics.py); "
                              "without it LPIPS is reported as unavailable")
     parser.add_argument("--examples", type=int, default=4, help="objects shown in examples.png")
     parser.add_argument("--out", default="out/evaluate", help="output folder")
@@ -42,13 +42,13 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..synthesis.synthesizer import default_model_path
+    from ..model.assets import asset_path
     from .evaluate import evaluate, markdown_report, write_outputs
 
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = EvalConfig(
-        data=args.data, model=str(args.model or default_model_path()), split=args.split, limit=args.limit,
+        data=args.data, model=str(args.model or asset_path("view")), split=args.split, limit=args.limit,
         repeats=args.repeats, max_views=args.max_views, view_counts=tuple(args.view_counts), steps=args.steps,
         num_hypotheses=args.num_hypotheses,
         sampler=args.sampler, eta=args.eta, seed=args.seed,

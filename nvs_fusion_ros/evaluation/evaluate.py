@@ -43,6 +43,7 @@ import yaml
 from tqdm import tqdm
 
 from .. import cameras
+from ..datasets.nmr_dataset import VIEW_COUNT, NMRViews
 from ..diffusion.samplers import Sampler, generators_from_seeds
 from ..engines.base import Denoiser
 from ..engines.factory import EngineOptions
@@ -51,10 +52,9 @@ from ..synthesis.contact_sheet import contact_sheet, write_png
 from ..synthesis.runner import Conditioning, ModelRunner
 from ..synthesis.synthesizer import mean_image
 from ..synthesis.tensors import to_tensor, to_uint8
-from .configs import EvalConfig
+from .config import EvalConfig
 from .ensemble_metrics import ENSEMBLE_METRICS, calibration, ensemble_scores, fair_crps
-from .metrics import FOREGROUND_METRICS, LPIPS_UNAVAILABLE, PSNR_CAP_DB, ImageMetrics
-from .nmr_dataset import VIEW_COUNT, NMRViews
+from .image_metrics import FOREGROUND_METRICS, LPIPS_UNAVAILABLE, PSNR_CAP_DB, ImageMetrics
 
 IMAGE_METRICS = ("psnr", "ssim", "lpips", *FOREGROUND_METRICS)
 METRICS = (*IMAGE_METRICS, *ENSEMBLE_METRICS)

@@ -86,9 +86,9 @@ def clip_draw(clip_index: int, seed: int, offsets: tuple[int, ...]) -> tuple[int
 
 def evaluate_video(cfg: VideoEvalConfig, out: Path, show_progress: bool = True) -> dict:
     """Run the three methods on every clip; write the JSON, Markdown and contact sheets to ``out``."""
+    from ..datasets.video_dataset import VideoClips
     from ..synthesis.video_synthesizer import VideoSynthesizer  # torch: imported to run, not to print --help
-    from .metrics import ImageMetrics
-    from .video_dataset import VideoClips
+    from .image_metrics import ImageMetrics
 
     started = time.perf_counter()
     synth = VideoSynthesizer.from_checkpoints(cfg.model, cfg.temporal_model or None, engine=cfg.engine, device=cfg.device)

@@ -27,7 +27,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from ..synthesis.synthesizer import uncertainty_map
-from .metrics import to_unit_float
+from .image_metrics import to_unit_float
 
 SPARSIFICATION_FRACTIONS = np.linspace(0.0, 0.95, 20)  # fractions of pixels removed
 ENSEMBLE_METRICS = ("crps", "variance", "mse_of_mean", "spearman", "ause", "ause_random")

@@ -25,7 +25,7 @@ import open3d as o3d
 from scipy import ndimage
 
 from .. import cameras
-from .depth import Intrinsics
+from ..rgbd.depth import Intrinsics
 
 D435 = Intrinsics(fx=615.0, fy=615.0, cx=319.5, cy=239.5, width=640, height=480)
 NEAR, FAR = 0.05, 4.0

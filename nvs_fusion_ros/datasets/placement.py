@@ -4,8 +4,8 @@ Sources hand over their objects z-up (each source knows its own up axis). Then
 
 * ``upright`` (default): the object stands as on a table, its up axis vertical, turned by a
   random yaw about it; the support plane is its lowest point (recorded as ``support_z``);
-* ``principal-axes``: a canonical frame from the shape alone (ignores gravity; the frame the
-  first models were trained in);
+* ``principal-axes``: a canonical frame from the shape alone (ignores gravity, so an object may
+  lie on its side: a frame for aligned, NMR-like datasets);
 * ``file``: the source's own orientation, untouched.
 
 The rotated object is centred on its bounding-box centre and scaled to the bounding-sphere
