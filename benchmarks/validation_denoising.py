@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from nvs_fusion_ros.datasets.nmr_dataset import NMRViews
 from nvs_fusion_ros.engines.cpu import cpu_isa, cpu_model
 from nvs_fusion_ros.engines.factory import EngineOptions
 from nvs_fusion_ros.model.checkpoint import load_checkpoint
 from nvs_fusion_ros.synthesis.runner import Conditioning, ModelRunner
-from nvs_fusion_ros.training.nmr_dataset import NMRViews
 
 
 def levels(gammas: torch.Tensor, log_snrs: list[float]) -> list[int]:

@@ -47,9 +47,9 @@ PRECISION_RISE = 0.5  # and its precision drop rise by this many points
 
 
 def shipped_model() -> Path:
-    from nvs_fusion_ros.synthesis.synthesizer import rgbd_model_path
+    from nvs_fusion_ros.model.assets import asset_path
 
-    return rgbd_model_path()
+    return asset_path("completion")
 
 
 def sha256(path: Path) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from nvs_fusion_ros.training.render_dataset import render_dataset
+from nvs_fusion_ros.datasets.render_dataset import render_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow

@@ -127,6 +127,7 @@ def test_a_time_budget_does_not_resume(tiny_dataset: Path, tmp_path: Path) -> No
         Trainer(cfg, resume=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
 def test_a_signal_stops_the_run_after_its_step_with_a_checkpoint(tiny_dataset: Path, tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch, sig: int) -> None:
