@@ -21,8 +21,9 @@ from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker
 
-from nvs_fusion_ros.rgbd import segmentation, tabletop
+from nvs_fusion_ros.rgbd import pipeline, segmentation, tabletop
 from nvs_fusion_ros.rgbd.depth import Intrinsics, decode_depth, remove_flying_pixels
+from nvs_fusion_ros.ros import rgbd_node
 from nvs_fusion_ros.ros.cloud_messages import read_triangle_marker
 from nvs_fusion_ros.ros.harness import RosSession, wait_until
 from nvs_fusion_ros.ros.image_conversions import image_to_numpy, numpy_to_image, reset_marker
@@ -145,8 +146,17 @@ def test_metric_cloud_and_meshes_of_a_box_on_a_table(ros: Probe) -> None:
     assert len(faces) == len(corners) > 0 and np.allclose(vertices[faces], corners, atol=1e-6)
 
 
-def test_the_geometric_mode_completes_without_a_model(tmp_path: Path) -> None:
-    """completion_mode 'geometric' loads no model (the path does not exist) and still publishes the box's hidden side."""
+def test_the_geometric_mode_completes_without_a_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """completion_mode 'geometric' loads no model (the path does not exist) and still publishes the box's hidden side;
+    the frame is segmented once for its mask, the check before the completion and the completion together."""
+    calls: list[tuple[int, int]] = []
+
+    def counted(colour: np.ndarray, *args: object, **kwargs: object) -> segmentation.Segmentation:
+        calls.append(colour.shape[:2])
+        return segmentation.segment_object(colour, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "segment_object", counted)  # the one place the node's segmentations run
+    assert not hasattr(rgbd_node, "segment_object")  # the node has no way around it
     probe = Probe(tmp_path / "no_such_model.pt", (Parameter("completion_mode", value="geometric"),))
     try:
         assert probe.node.synthesizer is None
@@ -155,6 +165,7 @@ def test_the_geometric_mode_completes_without_a_model(tmp_path: Path) -> None:
         wait_until(lambda: probe.count("mask"), 20, "the mask")
         assert probe.complete().success
         wait_until(lambda: probe.count("object_cloud") and probe.count("collision_mesh"), 60, "cloud and mesh")
+        assert len(calls) == 1 and probe.node.frames.latest.segmentations == 1, calls  # the mask's, reused twice
         cloud = probe.received["object_cloud"][0]
         assert cloud.header.stamp == header.stamp
         points, _, _ = read_confidence_cloud(cloud)

@@ -40,11 +40,11 @@ from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker
 
 from ..rgbd.completion import CompletionConfig
-from ..rgbd.depth import Intrinsics, check_depth, remove_flying_pixels
-from ..rgbd.frame_state import FrameState
+from ..rgbd.depth import check_depth
+from ..rgbd.frame_state import FrameState, PairedFrame
 from ..rgbd.pipeline import CompletionOptions, complete_scene
 from ..rgbd.placement import clipped_roi, fit_placement
-from ..rgbd.segmentation import mask_image, segment_object
+from ..rgbd.segmentation import mask_image
 from ..synthesis.key_views import ReceivedViews
 from ..synthesis.synthesizer import NovelViewSynthesizer, rgbd_model_path
 from ..synthesis.worker import JobControl, LatestWinsWorker
@@ -80,8 +80,7 @@ class RgbdCompletionNode(Node):
                                                                     max_views=value("max_views"))
         self.key_views = ReceivedViews(value("max_views"))
         self._views_lock = threading.Lock()
-        self.frames: FrameState[tuple[Header, np.ndarray, np.ndarray, Intrinsics]] = FrameState(
-            round(value("sync_slop") * 1e9))
+        self.frames: FrameState[PairedFrame[Header]] = FrameState(round(value("sync_slop") * 1e9))
         self.mask_period_s: float = value("mask_period")
         self.min_confidence: float = value("min_confidence")
         self.dropped = dict.fromkeys(CAUSES, 0)
@@ -198,23 +197,23 @@ class RgbdCompletionNode(Node):
         except ValueError as exc:
             return self._drop("frame", f"dropped a paired frame: {exc}")
         self.paired += 1
-        self.frames.keep(stamp_ns(header), (header, colour, depth, intrinsics))
+        frame = PairedFrame(header, colour, depth, intrinsics, self.options)
+        self.frames.keep(stamp_ns(header), frame)
         if time.monotonic() - self._last_mask_s >= self.mask_period_s:
             self._last_mask_s = time.monotonic()
             roi = self._roi
-            self.masker.submit("mask", lambda control: self._publish_mask(control, header, colour, depth, intrinsics, roi))
+            self.masker.submit("mask", lambda control: self._publish_mask(control, frame, roi))
 
-    def _publish_mask(self, control: JobControl, header: Header, colour: np.ndarray, depth: np.ndarray,
-                      intrinsics: Intrinsics, roi: tuple[int, int, int, int] | None) -> None:
+    def _publish_mask(self, control: JobControl, frame: PairedFrame[Header], roi: tuple[int, int, int, int] | None) -> None:
+        intrinsics = frame.intrinsics
         try:
-            depth = remove_flying_pixels(depth, intrinsics, self.options.max_grazing_deg)  # as complete_scene does
-            seg = segment_object(colour, depth, intrinsics, self.options.segmentation, roi)
+            seg = frame.segmented(roi).segmentation  # kept with the frame: ~/complete and the completion reuse it
             x, y, w, h = clipped_roi(fit_placement(seg).view_box(intrinsics), intrinsics.width, intrinsics.height)
         except ValueError as exc:  # NothingAbovePlaneError, DepthError, or a placement that cannot be fitted
             return self._drop("segmentation", f"no object mask: {exc}")
         with control.delivering():  # the ROI first: view_buffer applies the latest ROI when the mask pairs with its image
             self.roi_pub.publish(RegionOfInterest(x_offset=x, y_offset=y, width=w, height=h, do_rectify=False))
-            self.mask_pub.publish(numpy_to_image(mask_image(seg.mask), "mono8", header))
+            self.mask_pub.publish(numpy_to_image(mask_image(seg.mask), "mono8", frame.meta))
 
     # --- ~/complete ----------------------------------------------------------------------------------
 
@@ -222,15 +221,14 @@ class RgbdCompletionNode(Node):
         refusal = self.frames.refusal(self.get_parameter("max_frame_age").value)
         if refusal is not None:
             return self._refuse(response, refusal)
-        (header, colour, depth, intrinsics), roi = self.frames.latest, self._roi
+        frame, roi = self.frames.latest, self._roi
         try:
-            segment_object(colour, remove_flying_pixels(depth, intrinsics, self.options.max_grazing_deg), intrinsics,
-                           self.options.segmentation, roi)
+            frame.segmented(roi)
         except ValueError as exc:  # NothingAbovePlaneError, DepthError (both ValueErrors) or any other bad input
             return self._refuse(response, f"{exc} (the frame {self.frames.describe()})")
+        header = frame.meta
         others = self._other_views(header)
-        replaced = self.worker.submit("complete", lambda control: self._complete(control, header, colour, depth,
-                                                                                 intrinsics, roi, others))
+        replaced = self.worker.submit("complete", lambda control: self._complete(control, frame, roi, others))
         response.success = True
         response.message = (f"queued the completion of the frame {self.frames.describe()} in {header.frame_id!r} with "
                             f"{len(others)} other key view(s)") + (
@@ -244,15 +242,18 @@ class RgbdCompletionNode(Node):
         response.success, response.message = False, f"refused: {reason}"
         return response
 
-    def _complete(self, control: JobControl, header: Header, colour: np.ndarray, depth: np.ndarray,
-                  intrinsics: Intrinsics, roi: tuple[int, int, int, int] | None, others: list[np.ndarray]) -> None:
+    def _complete(self, control: JobControl, frame: PairedFrame[Header], roi: tuple[int, int, int, int] | None,
+                  others: list[np.ndarray]) -> None:
+        header, colour, depth, intrinsics = frame.meta, frame.colour, frame.depth, frame.intrinsics
+
         def progress(done: int, total: int) -> None:
             control.check()
             self._state = (DiagnosticStatus.OK, f"sampling hypotheses: azimuth {done}/{total}")
 
         try:
             result = complete_scene(colour, depth, intrinsics, self.synthesizer, self.options, progress, roi,
-                                    callback=lambda _step, _steps: control.check(), key_views=others)
+                                    callback=lambda _step, _steps: control.check(), key_views=others,
+                                    prepared=frame.segmented(roi))
         except ValueError as exc:  # NothingAbovePlaneError, CompletionError, or a placement that cannot be fitted
             return self._finish(DiagnosticStatus.ERROR, f"refused: {exc}")
         points, colors, confidence = result.cloud(self.min_confidence)
