@@ -27,9 +27,10 @@ from nvs_fusion_ros.ros import rgbd_node
 from nvs_fusion_ros.ros.cloud_messages import read_triangle_marker
 from nvs_fusion_ros.ros.harness import RosSession, wait_until
 from nvs_fusion_ros.ros.image_conversions import image_to_numpy, numpy_to_image, reset_marker
+from nvs_fusion_ros.ros.node_base import WARN_EVERY_S
 from nvs_fusion_ros.ros.qos import latched_qos, output_qos
 from nvs_fusion_ros.ros.rgbd_messages import read_collision_mesh, read_confidence_cloud
-from nvs_fusion_ros.ros.rgbd_node import WARN_EVERY_S, RgbdCompletionNode
+from nvs_fusion_ros.ros.rgbd_node import RgbdCompletionNode
 
 pytestmark = pytest.mark.ros
 SMALL = Intrinsics(fx=307.5, fy=307.5, cx=159.5, cy=119.5, width=320, height=240)
@@ -279,14 +280,14 @@ def test_key_views_condition_the_completion_but_not_the_anchors_own_and_a_reset_
     for sec, level in ((3, 40), (5, 200), (10, 120)):  # the last is the anchor frame's own key view
         header = Header(frame_id=FRAME_ID, stamp=Time(sec=sec))
         views.publish(numpy_to_image(np.full((64, 64, 3), level, np.uint8), "rgb8", header))
-    wait_until(lambda: len(ros.node.key_views) == 3, 20, "three key views")
+    wait_until(lambda: len(ros.node.views) == 3, 20, "three key views")
     ros.send(scene(), sec=10)
     wait_until(lambda: ros.node.paired == 1, 20, "the frame paired")
     answer = ros.complete()
     assert answer.success and "with 2 other key view(s)" in answer.message, answer.message
     wait_until(lambda: ros.count("object_cloud") == 1, 120, "the cloud")
     views.publish(reset_marker(Header(stamp=Time(sec=11))))
-    wait_until(lambda: len(ros.node.key_views) == 0, 20, "the reset marker to clear the key views")
+    wait_until(lambda: len(ros.node.views) == 0, 20, "the reset marker to clear the key views")
     answer = ros.complete()
     assert answer.success and "with 0 other key view(s)" in answer.message, answer.message
     wait_until(lambda: ros.count("object_cloud") == 2, 120, "the second cloud")
