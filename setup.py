@@ -60,6 +60,7 @@ setup(
             "view_buffer = nvs_fusion_ros.ros.view_buffer_node:main",
             "novel_view = nvs_fusion_ros.ros.novel_view_node:main",
             "rgbd_completion = nvs_fusion_ros.ros.rgbd_node:main",
+            "video_synthesis = nvs_fusion_ros.ros.video_node:main",
         ],
     },
 )

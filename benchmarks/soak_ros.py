@@ -164,7 +164,8 @@ def run(args: argparse.Namespace) -> dict:
         record["reconstructs_queued"] = sum(1 for f in futures if f.done() and f.result().success)
         record["latency_s"] = list(arrivals)
         record["points"] = len(points)
-        values = {v.key: v.value for v in diagnostics[-1].status[0].values} if diagnostics else {}
+        synthesis = [a.status[0] for a in diagnostics if a.status and a.status[0].name.endswith(": novel view synthesis")]
+        values = {v.key: v.value for v in synthesis[-1].values} if synthesis else {}  # view_buffer publishes there too
         record["node"] = {k: values.get(k, "?") for k in ("engine", "requests_done", "requests_dropped",
                                                           "requests_cancelled", "requests_failed", "resets", "warnings")}
     stopped = time.monotonic()

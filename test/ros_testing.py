@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.publisher import Publisher
@@ -25,6 +26,7 @@ from nvs_fusion_ros.ros.harness import RosSession, wait_until
 from nvs_fusion_ros.ros.image_conversions import numpy_to_image
 from nvs_fusion_ros.ros.novel_view_node import NovelViewNode
 from nvs_fusion_ros.ros.qos import output_qos
+from nvs_fusion_ros.ros.video_node import VideoSynthesisNode
 from nvs_fusion_ros.ros.view_buffer_node import ViewBufferNode
 
 
@@ -53,7 +55,7 @@ def as_params(values: dict[str, object]) -> list[Parameter]:
 
 
 class Ros:
-    """A spinning session on the next test domain, with a probe node and factories for the two nodes."""
+    """A spinning session on the next test domain, with a probe node and factories for the nodes."""
 
     def __init__(self, checkpoint: Path, domain_id: int | None = None):
         self.checkpoint = checkpoint
@@ -75,9 +77,25 @@ class Ros:
                   "num_hypotheses": 2, "seed": 7, "target_angles": [0.0, math.pi], **params}
         return self.add(NovelViewNode(context=self.context, parameter_overrides=as_params(params)))
 
+    def video(self, **params: object) -> VideoSynthesisNode:
+        params = {"model_file_path": str(self.checkpoint), "engine": "torch", "device": "cpu", "steps": 2, "seed": 7,
+                  "target_angles": [0.0, math.pi], **params}
+        return self.add(VideoSynthesisNode(context=self.context, parameter_overrides=as_params(params)))
+
     def collect(self, msg_type: type, topic: str, qos: object = None) -> list:
         received: list = []
         self.probe.create_subscription(msg_type, topic, received.append, qos or output_qos(50))
+        return received
+
+    def diagnostics(self, node: str = "novel_view") -> list:
+        """The /diagnostics arrays of one node (each node publishes its own there), as they arrive."""
+        received: list = []
+
+        def keep(array: DiagnosticArray) -> None:
+            if array.status and array.status[0].name.startswith(f"/{node}: "):
+                received.append(array)
+
+        self.probe.create_subscription(DiagnosticArray, "/diagnostics", keep, output_qos(50))
         return received
 
     def close(self) -> None:

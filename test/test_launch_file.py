@@ -64,9 +64,10 @@ def test_launch_file_runs_into_the_nodes_and_rviz(monkeypatch: pytest.MonkeyPatc
     nodes = [a for a in function.execute(context) if isinstance(a, Node)]
     assert {(n.node_package, n.node_executable) for n in nodes} == {("nvs_fusion_ros", "view_buffer"),
                                                                    ("nvs_fusion_ros", "novel_view"), ("rviz2", "rviz2")}
-    context.launch_configurations.update(rgbd="true")
+    context.launch_configurations.update(rgbd="true", video="true")
     nodes = [a for a in function.execute(context) if isinstance(a, Node)]
-    assert ("nvs_fusion_ros", "rgbd_completion") in {(n.node_package, n.node_executable) for n in nodes}
+    started = {(n.node_package, n.node_executable) for n in nodes}
+    assert {("nvs_fusion_ros", "rgbd_completion"), ("nvs_fusion_ros", "video_synthesis")} <= started
     assert {a.name for a in declared} == set(launch_module().ARGUMENT_NAMES)
 
 
@@ -74,6 +75,7 @@ def test_every_launch_argument_read_is_declared_and_every_override_is_a_paramete
     """Where launch is missing: the declarations are read from the source, the argument mapping is run."""
     from nvs_fusion_ros.ros.novel_view_params import PARAMETERS as NOVEL_VIEW_PARAMETERS
     from nvs_fusion_ros.ros.rgbd_node import PARAMETERS as RGBD_PARAMETERS
+    from nvs_fusion_ros.ros.video_params import PARAMETERS as VIDEO_PARAMETERS
     from nvs_fusion_ros.ros.view_buffer_node import PARAMETERS as VIEW_BUFFER_PARAMETERS
 
     tree = ast.parse(LAUNCH_FILE.read_text())
@@ -85,15 +87,16 @@ def test_every_launch_argument_read_is_declared_and_every_override_is_a_paramete
     node_calls = [c for c in calls if c.func.id == "Node"]
     assert node_calls and not [k.arg for c in node_calls for k in c.keywords if k.arg == "remappings"]  # topics are parameters
 
-    config = load_parameters(CONFIG, rgbd=True)
+    config = load_parameters(CONFIG, rgbd=True, video=True)
     everything = {name: "x" for name in module.ARGUMENT_NAMES}
-    buffer, novel_view, rgbd = module.parameter_overrides(everything)
+    buffer, novel_view, rgbd, video = module.parameter_overrides(everything)
     assert set(buffer) <= {s.name for s in VIEW_BUFFER_PARAMETERS} and set(buffer) <= set(config["view_buffer"])
     assert set(novel_view) <= {s.name for s in NOVEL_VIEW_PARAMETERS} and set(novel_view) <= set(config["novel_view"])
     assert set(rgbd) <= {s.name for s in RGBD_PARAMETERS} and set(rgbd) <= set(config["rgbd_completion"])
-    assert buffer == {"image_topics": ["x"]} and novel_view["frames_topic"] == "x" and rgbd["colour_topic"] == "x"
+    assert set(video) <= {s.name for s in VIDEO_PARAMETERS} and set(video) <= set(config["video_synthesis"])
+    assert buffer == {"image_topics": ["x"]} and video["frames_topic"] == "x" and rgbd["colour_topic"] == "x"
     blank = {name: "" for name in module.ARGUMENT_NAMES}
-    assert module.parameter_overrides(blank) == ({}, {}, {})  # '' keeps the yaml
+    assert module.parameter_overrides(blank) == ({}, {}, {}, {})  # '' keeps the yaml
     assert module.choices("engine")[1:] == list(ENGINES) and module.choices("sampler")[1:] == list(SAMPLERS)
 
 
@@ -103,18 +106,19 @@ def test_rgbd_argument_feeds_view_buffer_the_completion_nodes_colour_mask_and_ro
     module = launch_module()
     blank = {name: "" for name in module.ARGUMENT_NAMES}
     section = load_parameters(CONFIG, rgbd=True)["rgbd_completion"]
-    buffer, _, rgbd = module.parameter_overrides({**blank, "rgbd": "true"}, section)
+    buffer, _, rgbd, _ = module.parameter_overrides({**blank, "rgbd": "true"}, section)
     assert buffer == {"image_topics": [section["colour_topic"]], "mask_topic": "rgbd_completion/mask",
                       "roi_topic": "rgbd_completion/roi"} and rgbd == {}
     for output in ("mask", "roi"):  # view_buffer's relative name is rgbd_completion's private topic in any namespace
         assert expand_topic_name(buffer[f"{output}_topic"], "view_buffer", "/robot1") == \
             expand_topic_name(f"~/{output}", "rgbd_completion", "/robot1") == f"/robot1/rgbd_completion/{output}"
-    buffer, _, rgbd = module.parameter_overrides({**blank, "rgbd": "true", "image_topic": "/arm/color"}, section)
+    buffer, _, rgbd, _ = module.parameter_overrides({**blank, "rgbd": "true", "image_topic": "/arm/color"}, section)
     assert buffer["image_topics"] == ["/arm/color"] and rgbd == {"colour_topic": "/arm/color"}
-    _, novel_view, rgbd = module.parameter_overrides({**blank, "rgbd": "true", "model_file_path": "/m/blobs.pt",
-                                                      "rgbd_model_file_path": "/m/household.pt"}, section)
+    _, novel_view, rgbd, _ = module.parameter_overrides({**blank, "rgbd": "true", "model_file_path": "/m/blobs.pt",
+                                                         "rgbd_model_file_path": "/m/household.pt"}, section)
     assert novel_view == {"model_file_path": "/m/blobs.pt"} and rgbd == {"model_file_path": "/m/household.pt"}
-    _, novel_view, rgbd = module.parameter_overrides({**blank, "rgbd": "true", "model_file_path": "/m/blobs.pt"}, section)
+    _, novel_view, rgbd, _ = module.parameter_overrides({**blank, "rgbd": "true", "model_file_path": "/m/blobs.pt"},
+                                                        section)
     assert rgbd == {}  # novel_view's checkpoint is never handed to rgbd_completion
     tree = ast.parse(LAUNCH_FILE.read_text())
     (rgbd_argument,) = [c for c in ast.walk(tree) if isinstance(c, ast.Call) and getattr(c.func, "id", "") ==
@@ -127,7 +131,7 @@ def test_rviz_layout_shows_every_output_under_the_namespace_with_the_given_fixed
 
     text = RVIZ.read_text()
     outputs = {"/views", *(f"/novel_view/{name}" for name in (*IMAGE_OUTPUTS, "points", "mesh")),
-               "/rgbd_completion/object_cloud", "/rgbd_completion/object_mesh"}
+               "/rgbd_completion/object_cloud", "/rgbd_completion/object_mesh", "/video_synthesis/video"}
     assert set(display_topics(yaml.safe_load(text))) == outputs
     (completion,) = [d for d in yaml.safe_load(text)["Visualization Manager"]["Displays"]
                      if d.get("Topic", {}).get("Value") == "/rgbd_completion/object_cloud"]
@@ -154,23 +158,25 @@ def test_the_adapted_rviz_layout_is_removed_when_the_launch_process_exits() -> N
 
 
 @pytest.mark.ros
-def test_config_holds_exactly_the_parameters_the_nodes_declare(tiny_checkpoint: Path) -> None:
-    """Start the three nodes from the shipped yaml (so each value also has the declared type) and compare names."""
+def test_config_holds_exactly_the_parameters_the_nodes_declare(tiny_checkpoint: Path, temporal_checkpoint: Path) -> None:
+    """Start the four nodes from the shipped yaml (so each value also has the declared type) and compare names."""
     import rclpy
     from rclpy.context import Context
 
     from nvs_fusion_ros.ros.bringup import create_nodes
 
-    params = load_parameters(CONFIG, rgbd=True)
+    params = load_parameters(CONFIG, rgbd=True, video=True)
     declared_in_yaml = {name: set(values) for name, values in params.items()}
-    for name in ("novel_view", "rgbd_completion"):
+    for name in ("novel_view", "rgbd_completion", "video_synthesis"):
         params[name].update(model_file_path=str(tiny_checkpoint), engine="torch", device="cpu")
+    params["video_synthesis"]["temporal_model_file_path"] = str(temporal_checkpoint)
     context = Context()
     rclpy.init(context=context, domain_id=next_domain())
     try:
         nodes = create_nodes(params, context=context)
         try:
-            assert [node.get_name() for node in nodes] == ["view_buffer", "novel_view", "rgbd_completion"]
+            assert [node.get_name() for node in nodes] == ["view_buffer", "novel_view", "rgbd_completion",
+                                                           "video_synthesis"]
             for node in nodes:
                 declared = set(node._parameters) - {"use_sim_time", "start_type_description_service"}
                 assert declared_in_yaml[node.get_name()] == declared, node.get_name()
@@ -226,11 +232,14 @@ def test_unknown_parameters_are_refused_before_any_node_starts() -> None:
 
 
 @pytest.mark.ros
-@pytest.mark.parametrize(("ctrl_c_after", "rgbd"), [("running /view_buffer, /novel_view;", False),
-                                                    ("[view_buffer]: keeping up to", False),
-                                                    ("running /view_buffer, /novel_view, /rgbd_completion;", True)],
-                         ids=["while spinning", "while the nodes start", "with --rgbd, while spinning"])
-def test_bringup_runs_the_nodes_and_stops_cleanly_on_ctrl_c(tiny_checkpoint: Path, ctrl_c_after: str, rgbd: bool) -> None:
+@pytest.mark.parametrize(("ctrl_c_after", "rgbd", "video"), [
+    ("running /view_buffer, /novel_view;", False, False),
+    ("[view_buffer]: keeping up to", False, False),
+    ("running /view_buffer, /novel_view, /rgbd_completion;", True, False),
+    ("running /view_buffer, /novel_view, /video_synthesis;", False, True)],
+    ids=["while spinning", "while the nodes start", "with --rgbd, while spinning", "with --video, while spinning"])
+def test_bringup_runs_the_nodes_and_stops_cleanly_on_ctrl_c(tiny_checkpoint: Path, temporal_checkpoint: Path,
+                                                            ctrl_c_after: str, rgbd: bool, video: bool) -> None:
     env = {**os.environ, "ROS_DOMAIN_ID": str(next_domain()), "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "nvs_fusion_ros.cli", "launch", "--set", f"novel_view.model_file_path={tiny_checkpoint}",
                "--set", "novel_view.engine=torch", "--set", "novel_view.device=cpu", "--set", "view_buffer.max_views=4",
@@ -238,6 +247,10 @@ def test_bringup_runs_the_nodes_and_stops_cleanly_on_ctrl_c(tiny_checkpoint: Pat
     if rgbd:
         command += ["--rgbd", "--set", f"rgbd_completion.model_file_path={tiny_checkpoint}", "--set",
                     "rgbd_completion.engine=torch", "--set", "rgbd_completion.device=cpu"]
+    if video:
+        command += ["--video", *(f"--set=video_synthesis.{name}" for name in (
+            f"model_file_path={tiny_checkpoint}", f"temporal_model_file_path={temporal_checkpoint}", "engine=torch",
+            "device=cpu"))]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         lines = []
@@ -284,17 +297,18 @@ def test_the_launch_description_starts_each_node_with_its_parameters_and_profile
     assert plain["declared"]["engine"]["choices"][1:] == list(ENGINES)
 
     full = stand_in_launch({"rgbd": "true", "rviz": "true", "namespace": "robot1", "image_topic": "/arm/color",
-                            "engine": "onnxruntime", "sampler": "dpmpp2m", "rgbd_model_file_path": "/m/household.pt"})
+                            "engine": "onnxruntime", "sampler": "dpmpp2m", "rgbd_model_file_path": "/m/household.pt",
+                            "video": "true"})
     assert full["imported"] == []
     by_name = {node.get("name", node["executable"]): node for node in full["nodes"]}
-    assert set(by_name) == {"view_buffer", "novel_view", "rgbd_completion", "rviz2"}
+    assert set(by_name) == {"view_buffer", "novel_view", "rgbd_completion", "video_synthesis", "rviz2"}
     assert all("remappings" not in node and node["additional_env"] == dds for node in full["nodes"])
     assert by_name["view_buffer"]["parameters"] == [config, {"image_topics": ["/arm/color"], "mask_topic":
                                                              "rgbd_completion/mask", "roi_topic": "rgbd_completion/roi"}]
-    assert by_name["novel_view"]["parameters"] == [config, {"engine": "onnxruntime", "sampler": "dpmpp2m",
-                                                            "frames_topic": "/arm/color"}]
+    assert by_name["novel_view"]["parameters"] == [config, {"engine": "onnxruntime", "sampler": "dpmpp2m"}]
     assert by_name["rgbd_completion"]["parameters"] == [config, {"engine": "onnxruntime", "model_file_path":
                                                                  "/m/household.pt", "colour_topic": "/arm/color"}]
+    assert by_name["video_synthesis"]["parameters"] == [config, {"engine": "onnxruntime", "frames_topic": "/arm/color"}]
     assert {node["namespace"] for node in full["nodes"] if node["package"] == "nvs_fusion_ros"} == {"robot1"}
     assert by_name["rviz2"]["arguments"][0] == "-d" and by_name["rviz2"]["arguments"][1].endswith("viewfusion.rviz")
 

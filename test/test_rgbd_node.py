@@ -22,14 +22,16 @@ from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker
 
 from nvs_fusion_ros.datasets import tabletop
-from nvs_fusion_ros.rgbd import segmentation
+from nvs_fusion_ros.rgbd import pipeline, segmentation
 from nvs_fusion_ros.rgbd.depth import Intrinsics, decode_depth, remove_flying_pixels
+from nvs_fusion_ros.ros import rgbd_node
 from nvs_fusion_ros.ros.cloud_messages import read_triangle_marker
 from nvs_fusion_ros.ros.harness import RosSession, wait_until
 from nvs_fusion_ros.ros.image_conversions import image_to_numpy, numpy_to_image, reset_marker
+from nvs_fusion_ros.ros.node_base import WARN_EVERY_S
 from nvs_fusion_ros.ros.qos import latched_qos, output_qos
 from nvs_fusion_ros.ros.rgbd_messages import read_collision_mesh, read_confidence_cloud
-from nvs_fusion_ros.ros.rgbd_node import WARN_EVERY_S, RgbdCompletionNode
+from nvs_fusion_ros.ros.rgbd_node import RgbdCompletionNode
 
 pytestmark = pytest.mark.ros
 SMALL = Intrinsics(fx=307.5, fy=307.5, cx=159.5, cy=119.5, width=320, height=240)
@@ -146,8 +148,17 @@ def test_metric_cloud_and_meshes_of_a_box_on_a_table(ros: Probe) -> None:
     assert len(faces) == len(corners) > 0 and np.allclose(vertices[faces], corners, atol=1e-6)
 
 
-def test_the_geometric_mode_completes_without_a_model(tmp_path: Path) -> None:
-    """completion_mode 'geometric' loads no model (the path does not exist) and still publishes the box's hidden side."""
+def test_the_geometric_mode_completes_without_a_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """completion_mode 'geometric' loads no model (the path does not exist) and still publishes the box's hidden side;
+    the frame is segmented once for its mask, the check before the completion and the completion together."""
+    calls: list[tuple[int, int]] = []
+
+    def counted(colour: np.ndarray, *args: object, **kwargs: object) -> segmentation.Segmentation:
+        calls.append(colour.shape[:2])
+        return segmentation.segment_object(colour, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "segment_object", counted)  # the one place the node's segmentations run
+    assert not hasattr(rgbd_node, "segment_object")  # the node has no way around it
     probe = Probe(tmp_path / "no_such_model.pt", (Parameter("completion_mode", value="geometric"),))
     try:
         assert probe.node.synthesizer is None
@@ -156,6 +167,7 @@ def test_the_geometric_mode_completes_without_a_model(tmp_path: Path) -> None:
         wait_until(lambda: probe.count("mask"), 20, "the mask")
         assert probe.complete().success
         wait_until(lambda: probe.count("object_cloud") and probe.count("collision_mesh"), 60, "cloud and mesh")
+        assert len(calls) == 1 and probe.node.frames.latest.segmentations == 1, calls  # the mask's, reused twice
         cloud = probe.received["object_cloud"][0]
         assert cloud.header.stamp == header.stamp
         points, _, _ = read_confidence_cloud(cloud)
@@ -269,14 +281,14 @@ def test_key_views_condition_the_completion_but_not_the_anchors_own_and_a_reset_
     for sec, level in ((3, 40), (5, 200), (10, 120)):  # the last is the anchor frame's own key view
         header = Header(frame_id=FRAME_ID, stamp=Time(sec=sec))
         views.publish(numpy_to_image(np.full((64, 64, 3), level, np.uint8), "rgb8", header))
-    wait_until(lambda: len(ros.node.key_views) == 3, 20, "three key views")
+    wait_until(lambda: len(ros.node.views) == 3, 20, "three key views")
     ros.send(scene(), sec=10)
     wait_until(lambda: ros.node.paired == 1, 20, "the frame paired")
     answer = ros.complete()
     assert answer.success and "with 2 other key view(s)" in answer.message, answer.message
     wait_until(lambda: ros.count("object_cloud") == 1, 120, "the cloud")
     views.publish(reset_marker(Header(stamp=Time(sec=11))))
-    wait_until(lambda: len(ros.node.key_views) == 0, 20, "the reset marker to clear the key views")
+    wait_until(lambda: len(ros.node.views) == 0, 20, "the reset marker to clear the key views")
     answer = ros.complete()
     assert answer.success and "with 0 other key view(s)" in answer.message, answer.message
     wait_until(lambda: ros.count("object_cloud") == 2, 120, "the second cloud")

@@ -19,7 +19,7 @@ def _internal(name: str) -> bool:
     return name in ROS_INTERNALS or "parameter" in name.rsplit("/", 1)[-1] or name.endswith("/get_type_description")
 #: topic-name parameters given a value, so the endpoints they create can be found
 CONDITIONAL = {"view_buffer": {"roi_topic": "/doc/roi", "mask_topic": "/doc/mask"},
-               "novel_view": {"mode": "dynamic"},
+               "video_synthesis": {},
                "rgbd_completion": {"roi_topic": "/doc/object_roi"}}
 
 
@@ -45,7 +45,8 @@ def _documented(node: interface_doc.NodeDoc, kind: str) -> set[tuple[str, str]]:
 def running(tiny_checkpoint: Path, temporal_checkpoint: Path):
     ros = Ros(tiny_checkpoint)
     nodes = {"view_buffer": ros.buffer(**CONDITIONAL["view_buffer"]),
-             "novel_view": ros.novel_view(**CONDITIONAL["novel_view"], temporal_model_file_path=str(temporal_checkpoint)),
+             "novel_view": ros.novel_view(),
+             "video_synthesis": ros.video(temporal_model_file_path=str(temporal_checkpoint)),
              "rgbd_completion": ros.add(RgbdCompletionNode(context=ros.context, parameter_overrides=as_params(
                  {"model_file_path": str(tiny_checkpoint), "engine": "torch", "device": "cpu",
                   **CONDITIONAL["rgbd_completion"]})))}

@@ -54,7 +54,7 @@ def test_images_to_key_views_to_synthesized_outputs_with_the_request_header(ros:
     views = ros.collect(Image, "views", latched_qos(6))
     outputs = {name: ros.collect(Image, f"/novel_view/{name}") for name in ("image", "mean", "hypotheses", "weights",
                                                                             "uncertainty", "orbit")}
-    diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
+    diagnostics = ros.diagnostics()
     camera = publisher_to(ros, "/camera/image_raw")
     for i, (level, encoding) in enumerate([(0, "rgb8"), (90, "bgr8"), (200, "rgb8")]):
         camera.publish(grey_image(level, stamp_sec=100 + i, encoding=encoding))
@@ -164,6 +164,7 @@ def test_the_node_logs_what_its_models_target_angles_are_measured_from(ros: Ros,
 def test_bad_messages_are_dropped_and_the_next_request_is_answered(ros: Ros) -> None:
     buffer, node = ros.buffer(), ros.novel_view()
     images = ros.collect(Image, "/novel_view/image")
+    buffer_status, node_status = ros.diagnostics("view_buffer"), ros.diagnostics()
     camera = publisher_to(ros, "/camera/image_raw")
     views = publisher_to(ros, "views", latched_qos(6))  # a bad view straight to novel_view
     wrong_encoding = grey_image(0, 1)
@@ -188,7 +189,12 @@ def test_bad_messages_are_dropped_and_the_next_request_is_answered(ros: Ros) -> 
     wait_for(node.worker.idle, what="the worker to finish")
     # The NaN request never reached the worker: one job ran, none was replaced or failed.
     assert (node.worker.done, node.worker.dropped, node.worker.failed) == (1, 0, 0)
-    assert buffer.dropped_images == 4
+    assert buffer.dropped == {"image": 4, "mask": 0, "uncropped": 0}  # each cause counted on its own
+    assert node.dropped == {"view": 3, "target_angle": 1, "no_views": 0}  # on views, an empty image is a reset marker
+    wait_for(lambda: any(kv(d, "dropped_image") == "4" and kv(d, "views_held") == "1" for d in buffer_status),
+             what="view_buffer's counts on /diagnostics")
+    wait_for(lambda: any(kv(d, "dropped_view") == "3" and kv(d, "dropped_target_angle") == "1" for d in node_status),
+             what="novel_view's counts on /diagnostics")
 
 
 @pytest.mark.ros
@@ -221,11 +227,12 @@ def test_parameters_are_validated_at_start_and_at_run_time(ros: Ros) -> None:
 
 
 @pytest.mark.ros
-def test_dynamic_mode_publishes_frames_times_views_with_source_stamps(ros: Ros, temporal_checkpoint: Path) -> None:
-    node = ros.novel_view(mode="dynamic", temporal_model_file_path=str(temporal_checkpoint), video_frames=3,
-                          video_frame_period=0.5, video_rollback_steps=1, frames_topic="/arm_camera/image")
-    video = ros.collect(Image, "/novel_view/video")
-    client = ros.probe.create_client(Trigger, "/novel_view/synthesize_video")
+def test_the_video_node_publishes_frames_times_views_with_source_stamps(ros: Ros, temporal_checkpoint: Path) -> None:
+    node = ros.video(temporal_model_file_path=str(temporal_checkpoint), video_frames=3, video_frame_period=0.5,
+                     video_rollback_steps=1, frames_topic="/arm_camera/image")
+    video = ros.collect(Image, "/video_synthesis/video")
+    diagnostics = ros.diagnostics("video_synthesis")
+    client = ros.probe.create_client(Trigger, "/video_synthesis/synthesize_video")
     assert client.wait_for_service(timeout_sec=10)
 
     def call() -> Trigger.Response:
@@ -236,14 +243,16 @@ def test_dynamic_mode_publishes_frames_times_views_with_source_stamps(ros: Ros, 
     refused = call()
     assert not refused.success and "no frames" in refused.message
     camera = publisher_to(ros, "/arm_camera/image")
-    bad = grey_image(0, 1)
-    bad.encoding = "yuv422"
-    camera.publish(bad)  # dropped with a log line
     for sec, nanosec, level in [(10, 0, 0), (10, 200_000_000, 30), (11, 0, 60), (12, 0, 90), (13, 0, 120)]:
         frame = grey_image(level, sec, frame_id="arm_camera")
         frame.header.stamp.nanosec = nanosec
         camera.publish(frame)  # 10.2 s is within the 0.5 s period of 10 s; 10 s leaves the 3-frame buffer
     wait_for(lambda: [f.stamp for f in node.frames.frames()] == [11.0, 12.0, 13.0], what="the last three key frames")
+    bad = grey_image(0, 14, frame_id="arm_camera")
+    bad.encoding = "yuv422"
+    camera.publish(bad)  # a key frame by its stamp, but unreadable: dropped with a log line, the clip unchanged
+    wait_for(lambda: node.dropped == {"frame": 1}, what="the unreadable frame counted")
+    assert [f.stamp for f in node.frames.frames()] == [11.0, 12.0, 13.0]
 
     answer = call()
     assert answer.success and "2 views x 3 frames" in answer.message
@@ -254,15 +263,14 @@ def test_dynamic_mode_publishes_frames_times_views_with_source_stamps(ros: Ros, 
     assert cells == [(s, f"nvs_view_{v}") for s in (11, 12, 13) for v in (0, 1)]  # frame by frame, view by view
     assert {(m.encoding, m.width, m.height) for m in video} == {("rgb8", TINY_SIZE, TINY_SIZE)}
     assert node.worker.failed == 0
+    wait_for(lambda: any(kv(d, "requests_done") == "1" for d in diagnostics), what="diagnostics after the clip")
+    done = next(d for d in reversed(diagnostics) if kv(d, "requests_done") == "1")
+    assert done.status[0].name == "/video_synthesis: video synthesis" and kv(done, "dropped_frame") == "1"
+    assert kv(done, "frames_held") == "3"
 
     static = ros.novel_view()
-    assert static.video is None
-    def has_video_service(target: NovelViewNode) -> bool:
-        return any(service.srv_name.endswith("synthesize_video") for service in target.services)
-
-    assert has_video_service(node) and not has_video_service(static)
-    with pytest.raises(ValueError, match="mode must be one of"):
-        NovelViewNode(context=ros.context, parameter_overrides=as_params({"mode": "moving"}))
+    assert not any(service.srv_name.endswith("synthesize_video") for service in static.services)
+    assert not {"mode", "video_frames", "frames_topic"} & set(static._parameters)  # the video node's own parameters
 
 
 @pytest.mark.ros
@@ -299,7 +307,7 @@ def test_each_image_is_masked_by_its_own_frames_mask_and_the_roi_crops_it(ros: R
     frame = image_to_numpy(grey_image(0, 1))  # 24x32, black with a grey block at rows 8..16, cols 8..24
     camera.publish(grey_image(0, 1))
     mask.publish(numpy_to_image(np.zeros((10, 10), np.uint8), "mono8", Header(stamp=Time(sec=1))))  # wrong size
-    wait_for(lambda: buffer.dropped_images == 1, what="the image under its mismatched mask to be dropped")
+    wait_for(lambda: buffer.dropped["image"] == 1, what="the image under its mismatched mask to be dropped")
     object_mask = np.zeros((24, 32), np.uint8)
     object_mask[4:20, 4:28] = 255
     roi.publish(RegionOfInterest(x_offset=4, y_offset=4, width=24, height=16))

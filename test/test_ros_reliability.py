@@ -119,7 +119,7 @@ def test_reset_cancels_the_running_reconstruction_and_the_queued_request_and_not
     node = ros.novel_view(steps=2, max_views=2, reconstruction_iterations=100000, reconstruction_grid=12,
                           reconstruction_orbit_views=2, reconstruction_points=50)
     points, images = ros.collect(PointCloud2, "/novel_view/points"), ros.collect(Image, "/novel_view/image")
-    diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
+    diagnostics = ros.diagnostics()
     views = publisher_to(ros, "views", latched_qos(2))
     for i in range(2):
         views.publish(distinct_image(i, stamp_sec=i))
@@ -204,7 +204,7 @@ def test_a_signal_during_a_job_cancels_it_and_exits_0_without_a_traceback(ros: R
     bringup = Bringup(ros.domain_id, *tiny_sets(ros.checkpoint), *long_job)
     try:
         bringup.wait_for_line("running /view_buffer, /novel_view")
-        diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
+        diagnostics = ros.diagnostics()
         views = publisher_to(ros, "views", latched_qos(2))
         for i in range(2):
             views.publish(distinct_image(i, stamp_sec=i))
@@ -307,7 +307,7 @@ def test_a_bad_value_in_a_real_process_exits_2_with_one_line_and_no_traceback(ti
 def test_ros_args_give_integers_for_doubles_remapping_and_sim_time(tiny_checkpoint: Path, tmp_path: Path) -> None:
     """``novel_view --ros-args -p rate:=1`` and a params file's ``rate: 2`` (what ros2 launch passes) start the node."""
     params_file = tmp_path / "params.yaml"
-    params_file.write_text("novel_view:\n  ros__parameters:\n    video_weight: 1\n    target_angles: [0, 3]\n")
+    params_file.write_text("novel_view:\n  ros__parameters:\n    target_angles: [0, 3]\n")  # ints for doubles
     args = ["--ros-args", "-p", "rate:=1", "--params-file", str(params_file), "-r", "views:=/robot/views",
             "-p", "use_sim_time:=true"]
     ros = Ros(tiny_checkpoint)
@@ -317,7 +317,7 @@ def test_ros_args_give_integers_for_doubles_remapping_and_sim_time(tiny_checkpoi
             {"model_file_path": str(tiny_checkpoint), "engine": "torch", "device": "cpu", "steps": 1,
              "num_hypotheses": 1, "seed": 3})))
         session.start()
-        assert node.get_parameter("rate").value == 1.0 and node.get_parameter("video_weight").value == 1.0
+        assert node.get_parameter("rate").value == 1.0
         assert node.get_parameter("target_angles").value == [0.0, 3.0]
         assert node.get_parameter("use_sim_time").value is True
         images = ros.collect(Image, "/novel_view/image")
@@ -379,7 +379,7 @@ def test_the_bringup_takes_ros_args_last() -> None:
 def test_a_max_views_mismatch_is_reported_in_diagnostics_and_rechecked_after_a_restart(ros: Ros) -> None:
     buffer = ros.buffer(max_views=2)
     ros.novel_view(max_views=8)
-    diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
+    diagnostics = ros.diagnostics()
     wait_for(lambda: diagnostics and "max_views=2" in status_values(diagnostics[-1])["warnings"], timeout=30,
              what="the mismatch warning")
     assert "/view_buffer keeps max_views=2 but novel_view composes up to max_views=8" in diagnostics[-1].status[0].message
@@ -401,7 +401,7 @@ def test_two_bringups_in_one_domain_are_reported(ros: Ros) -> None:
         other.add(NovelViewNode(context=other.context, parameter_overrides=as_params(
             {"model_file_path": str(ros.checkpoint), "engine": "torch", "device": "cpu"})))
         other.start()
-        diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
+        diagnostics = ros.diagnostics()
 
         def warned(array: DiagnosticArray) -> bool:
             warnings = status_values(array)["warnings"]
@@ -430,18 +430,18 @@ def test_degenerate_frames_are_refused_with_a_reason(ros: Ros) -> None:
     frame_and_mask(1, numpy_to_image(np.full((24, 32), np.nan, np.float32), "32FC1"), full)  # all NaN
     frame_and_mask(2, numpy_to_image(np.zeros((1, 1, 3), np.uint8), "rgb8"), full[:1, :1])  # 1x1
     frame_and_mask(3, numpy_to_image(np.full((24, 32, 3), 90, np.uint8), "rgb8"), full)  # one flat colour
-    wait_for(lambda: buffer.dropped_images == 3, what="three refused frames")
+    wait_for(lambda: buffer.dropped["image"] == 3, what="three refused frames")
     frame_and_mask(4, distinct_image(1), np.zeros((24, 32), np.uint8))  # an empty mask
-    wait_for(lambda: buffer.dropped_images == 4, what="the frame under the empty mask refused")
+    wait_for(lambda: buffer.dropped["image"] == 4, what="the frame under the empty mask refused")
     roi.publish(RegionOfInterest(x_offset=3, y_offset=3, width=1, height=1))  # a 1x1 ROI
     wait_for(lambda: buffer._roi == (3, 3, 1, 1), what="the 1x1 ROI")
     frame_and_mask(5, distinct_image(1), full)
-    wait_for(lambda: buffer.dropped_images == 5, what="the frame under the 1x1 ROI refused")
+    wait_for(lambda: buffer.dropped["image"] == 5, what="the frame under the 1x1 ROI refused")
     roi.publish(RegionOfInterest())  # the full image
     wait_for(lambda: buffer._roi == (0, 0, 0, 0), what="the full-image ROI")
     frame_and_mask(6, distinct_image(1), full)
     wait_for(lambda: len(buffer.key_views) == 1, what="a good frame kept")
-    assert buffer.dropped_images == 5 and buffer.masked_images == 6
+    assert buffer.dropped["image"] == 5 and buffer.masked_images == 6
 
 
 # --- Humble: no post-set parameter callbacks -----------------------------------------------------------------
@@ -464,10 +464,11 @@ def test_the_humble_fallback_applies_only_valid_changes(ros: Ros) -> None:
     declare(node, PARAMETERS)
     applied: list[tuple[str, object]] = []
     on_parameters_set(node, PARAMETERS, lambda params: applied.extend((p.name, p.value) for p in params))
-    results: list[SetParametersResult] = node.set_parameters([Parameter("video_frame_period", value=0.5)])
-    assert results[0].successful and applied == [("video_frame_period", 0.5)]
+    results: list[SetParametersResult] = node.set_parameters([Parameter("reconstruction_surface_threshold", value=0.5)])
+    assert results[0].successful and applied == [("reconstruction_surface_threshold", 0.5)]
     # rclpy checks the declared range itself; the package's own rules (choices) come from the callbacks
-    refused = node.set_parameters_atomically([Parameter("video_frame_period", value=1.0), Parameter("sampler", value="euler")])
+    refused = node.set_parameters_atomically([Parameter("reconstruction_surface_threshold", value=0.25),
+                                              Parameter("sampler", value="euler")])
     assert not refused.successful and refused.reason.startswith("sampler must be one of")
-    assert applied == [("video_frame_period", 0.5)]  # nothing of the refused change was applied
-    assert node.get_parameter("video_frame_period").value == 0.5
+    assert applied == [("reconstruction_surface_threshold", 0.5)]  # nothing of the refused change was applied
+    assert node.get_parameter("reconstruction_surface_threshold").value == 0.5

@@ -41,11 +41,11 @@ def test_a_whole_scene_is_refused_with_one_warning_and_a_crop_is_taken(ros: Ros,
     started = time.monotonic()
     for sec in range(1, 6):
         camera.publish(scene_frame(sec))
-    wait_for(lambda: buffer.uncropped_images == 5, what="five whole frames refused")
+    wait_for(lambda: buffer.dropped["uncropped"] == 5, what="five whole frames refused")
     assert buffer.images_received == 5 and len(buffer.key_views) == 0
     camera.publish(scene_frame(6, 200, 150))  # a detector's crop: at most max_uncropped_size, taken whole
     wait_for(lambda: len(buffer.key_views) == 1, what="the crop kept")
-    assert buffer.uncropped_images == 5
+    assert buffer.dropped["uncropped"] == 5
     err = capfd.readouterr().err
     lines = [line for line in err.splitlines() if "is a whole scene" in line]
     assert 1 <= len(lines) <= 1 + int((time.monotonic() - started) // WARN_EVERY_S), err  # throttled
@@ -60,7 +60,7 @@ def test_with_roi_topic_a_frame_waits_for_its_roi_and_zero_takes_whole_frames(ro
     camera = publisher_to(ros, "/camera/image_raw")
     wait_for(lambda: roi.get_subscription_count() >= 1, what="view_buffer on roi")
     camera.publish(scene_frame(1))
-    wait_for(lambda: buffer.uncropped_images == 1, what="the frame refused until an ROI arrives")
+    wait_for(lambda: buffer.dropped["uncropped"] == 1, what="the frame refused until an ROI arrives")
     assert "no ROI received on roi yet" in capfd.readouterr().err
     roi.publish(RegionOfInterest(x_offset=213, y_offset=160, width=214, height=160))
     wait_for(lambda: buffer._roi is not None, what="the ROI")
@@ -70,4 +70,4 @@ def test_with_roi_topic_a_frame_waits_for_its_roi_and_zero_takes_whole_frames(ro
     other = publisher_to(ros, "/other/image_raw")
     other.publish(scene_frame(3))
     wait_for(lambda: len(whole.key_views) == 1, what="a whole frame kept with max_uncropped_size 0")
-    assert whole.uncropped_images == 0
+    assert whole.dropped["uncropped"] == 0

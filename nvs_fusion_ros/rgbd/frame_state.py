@@ -7,21 +7,59 @@ sim time or a camera on another machine with its own clock change nothing, and w
 matters: frames keep arriving but no longer pair (depth lost in transport, a CameraInfo that stopped), so the kept
 frame falls behind the scene. A camera that stops altogether leaves the kept frame the newest; the answer then still
 says how long ago it paired (``describe``), by this process's steady clock.
+
+A kept frame is a ``PairedFrame``: its segmentation is computed on first use and kept with it, so the mask thread,
+the check ``~/complete`` makes before it queues a completion and the completion itself share one segmentation of
+the frame instead of each running their own.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Generic, TypeVar
 
+import numpy as np
+
+from .depth import Intrinsics
 from .pairing import Paired, StampPairer
+from .pipeline import CompletionOptions, SegmentedFrame, segment_frame
 
 T = TypeVar("T")
+M = TypeVar("M")
+ROI = tuple[int, int, int, int]
 
 
 def stamp_text(stamp_ns: int) -> str:
     """A stamp as ROS prints it: seconds.nanoseconds."""
     return f"{stamp_ns // 1_000_000_000}.{stamp_ns % 1_000_000_000:09d}"
+
+
+class PairedFrame(Generic[M]):
+    """One paired colour + depth + intrinsics frame (``meta``: what the caller stamps it with, e.g. its header) and its
+    ``segment_frame`` per ROI, each computed once, whichever thread asks first (the others wait for it); a failure
+    is kept too, and raised again to every asker. ``segmentations`` counts the computations."""
+
+    def __init__(self, meta: M, colour: np.ndarray, depth: np.ndarray, intrinsics: Intrinsics,
+                 options: CompletionOptions):
+        self.meta, self.colour, self.depth, self.intrinsics, self.options = meta, colour, depth, intrinsics, options
+        self.segmentations = 0
+        self._lock = threading.Lock()
+        self._segmented: dict[ROI | None, SegmentedFrame | ValueError] = {}
+
+    def segmented(self, roi: ROI | None = None) -> SegmentedFrame:
+        """The frame segmented within ``roi``; raises the ValueError (NothingAbovePlaneError, DepthError) it raised."""
+        with self._lock:
+            if roi not in self._segmented:
+                self.segmentations += 1
+                try:
+                    self._segmented[roi] = segment_frame(self.colour, self.depth, self.intrinsics, self.options, roi)
+                except ValueError as exc:
+                    self._segmented[roi] = exc
+            found = self._segmented[roi]
+        if isinstance(found, ValueError):
+            raise found
+        return found
 
 
 class FrameState(Generic[T]):

@@ -79,6 +79,23 @@ class CompletionOptions:
             raise ValueError("need at least 2 orbit azimuths (the anchor's own is not enough to complete)")
 
 
+@dataclass(frozen=True)
+class SegmentedFrame:
+    """A frame's depth with its flying pixels removed and the object segmented in it: what every consumer of one
+    frame (its mask, the check before a completion, the completion) shares, so the frame is segmented once."""
+
+    depth: np.ndarray  # metres, flying pixels NaN
+    segmentation: Segmentation
+
+
+def segment_frame(colour: np.ndarray, depth: np.ndarray, intrinsics: Intrinsics, options: CompletionOptions,
+                  roi: tuple[int, int, int, int] | None = None) -> SegmentedFrame:
+    """Drop flying pixels (``options.max_grazing_deg``), then segment (within ``roi`` when given); raises
+    NothingAbovePlaneError / DepthError."""
+    depth = remove_flying_pixels(depth, intrinsics, options.max_grazing_deg)
+    return SegmentedFrame(depth, segment_object(colour, depth, intrinsics, options.segmentation, roi))
+
+
 @dataclass
 class SceneCompletion:
     """Everything one completion produced; ``cloud()`` is what the planner gets."""
@@ -127,18 +144,20 @@ def sample_hypotheses(synthesizer: object, views: list[np.ndarray], angles: list
 def complete_scene(colour: np.ndarray, depth: np.ndarray, intrinsics: Intrinsics, synthesizer: object | None,
                    options: CompletionOptions | None = None, progress: Progress | None = None,
                    roi: tuple[int, int, int, int] | None = None, callback: Progress | None = None,
-                   key_views: Sequence[np.ndarray] = (), images: np.ndarray | None = None) -> SceneCompletion:
+                   key_views: Sequence[np.ndarray] = (), images: np.ndarray | None = None,
+                   prepared: SegmentedFrame | None = None) -> SceneCompletion:
     """Drop flying pixels, segment (within ``roi`` when given), place, sample hypotheses conditioned on ``key_views``
     and the anchor (unless ``options.mode`` is geometric), fit the geometric shapes (unless it is model), and carve;
     raises NothingAbovePlaneError / CompletionError. ``progress`` and ``callback`` as in :func:`sample_hypotheses`.
     ``images`` (K, A, S, S, 3) are hypotheses sampled before for the same frame and options: a benchmark that sweeps
-    the carving's settings passes them instead of sampling again."""
+    the carving's settings passes them instead of sampling again. ``prepared``: this frame's ``segment_frame`` with
+    these options and ``roi``, done before (the node's mask did it), used instead of segmenting again."""
     options = options or CompletionOptions()
     if options.needs_model and synthesizer is None:
         raise ValueError(f"the {options.mode!r} completion needs a model")
     started = time.perf_counter()
-    depth = remove_flying_pixels(depth, intrinsics, options.max_grazing_deg)
-    segmentation = segment_object(colour, depth, intrinsics, options.segmentation, roi)
+    prepared = prepared or segment_frame(colour, depth, intrinsics, options, roi)
+    depth, segmentation = prepared.depth, prepared.segmentation
     placement = fit_placement(segmentation)
     segmented = time.perf_counter()
     view, hypotheses, reference = None, None, None

@@ -2,12 +2,13 @@
 
 ``--rgbd`` also runs ``rgbd_completion`` (opt-in: it loads a second model) from the params file's
 ``rgbd_completion`` section and feeds ``view_buffer`` from it (``rgbd_feed``), like the launch file's
-``rgbd:=true``; ``--set`` applies after that, so it can still change any of them.
+``rgbd:=true``; ``--video`` also runs ``video_synthesis`` (opt-in: it loads the view model and a temporal
+model) from its section, like ``video:=true``; ``--set`` applies after that, so it can still change any of them.
 
 Reads the same ROS 2 params file as the launch file (``node_name: ros__parameters: ...``;
 keys may be ``view_buffer``, ``/ns/view_buffer`` or wildcards such as ``/**/view_buffer``
 and ``/**``), applies ``--set node.param=value`` overrides (values parsed as YAML), and
-serves ``view_buffer`` and ``novel_view`` (``harness.serve``) until SIGINT or SIGTERM, which
+serves ``view_buffer`` and ``novel_view`` (and the opt-in nodes; ``harness.serve``) until SIGINT or SIGTERM, which
 cancel a running job and exit 0. Like any ROS 2 node it takes ``--ros-args`` last (remapping
 ``-r views:=/robot/views``, ``-p use_sim_time:=true``, ``--log-level``); ``use_sim_time`` may also
 be set in the params file or with ``--set``. A bad value exits 2 with one line naming it.
@@ -30,6 +31,7 @@ import yaml
 
 NODE_NAMES = ("view_buffer", "novel_view")
 RGBD_NODE = "rgbd_completion"  # opt-in: started only when its parameters are loaded (rgbd=True)
+VIDEO_NODE = "video_synthesis"  # opt-in: started only when its parameters are loaded (video=True)
 CONFIG_NAME = "viewfusion.yaml"
 DDS_PROFILE_NAME = "fastdds_large_images.xml"
 #: where Fast DDS looks for an XML profile: 3.x (Kilted on) reads the first, 2.x (Humble, Jazzy) the second
@@ -92,10 +94,12 @@ def key_matches(key: str, node_fqn: str) -> bool:
     return re.fullmatch(pattern, node_fqn) is not None
 
 
-def load_parameters(path: str | Path, namespace: str = "", rgbd: bool = False) -> dict[str, dict[str, Any]]:
+def load_parameters(path: str | Path, namespace: str = "", rgbd: bool = False,
+                    video: bool = False) -> dict[str, dict[str, Any]]:
     """Each node's parameters from a ROS 2 params file; sections apply in file order, later ones win.
 
-    With ``rgbd``, also ``rgbd_completion``'s, and ``view_buffer`` takes its inputs from that node (``rgbd_feed``).
+    With ``rgbd``, also ``rgbd_completion``'s, and ``view_buffer`` takes its inputs from that node (``rgbd_feed``);
+    with ``video``, also ``video_synthesis``'s.
     """
     try:
         document = yaml.safe_load(Path(path).read_text())
@@ -103,7 +107,8 @@ def load_parameters(path: str | Path, namespace: str = "", rgbd: bool = False) -
         raise ValueError(f"{path} is not valid YAML: {exc}") from None
     if not isinstance(document, dict):
         raise ValueError(f"{path} must map node names to {{ros__parameters: ...}}")
-    params: dict[str, dict[str, Any]] = {name: {} for name in (*NODE_NAMES, *([RGBD_NODE] if rgbd else []))}
+    names = (*NODE_NAMES, *([RGBD_NODE] if rgbd else []), *([VIDEO_NODE] if video else []))
+    params: dict[str, dict[str, Any]] = {name: {} for name in names}
     for key, section in document.items():
         if not isinstance(section, dict) or not isinstance(section.get("ros__parameters"), dict):
             raise ValueError(f"{path}: section {key!r} has no 'ros__parameters' mapping")
@@ -136,8 +141,8 @@ def apply_sets(params: dict[str, dict[str, Any]], sets: list[str]) -> None:
 
 
 def create_nodes(params: dict[str, dict[str, Any]], namespace: str = "", context: object = None) -> list:
-    """Both nodes, and rgbd_completion when ``params`` holds its section, with these parameters (unknown names are
-    an error, ints accepted for doubles)."""
+    """Both nodes, and rgbd_completion and video_synthesis when ``params`` holds their sections, with these
+    parameters (unknown names are an error, ints accepted for doubles)."""
     from .novel_view_node import NovelViewNode
     from .novel_view_params import PARAMETERS as NOVEL_VIEW_PARAMETERS
     from .parameters import overrides
@@ -150,6 +155,11 @@ def create_nodes(params: dict[str, dict[str, Any]], namespace: str = "", context
         from .rgbd_node import RgbdCompletionNode
 
         kinds.append((RgbdCompletionNode, RGBD_PARAMETERS, RGBD_NODE))
+    if VIDEO_NODE in params:
+        from .video_node import VideoSynthesisNode
+        from .video_params import PARAMETERS as VIDEO_PARAMETERS
+
+        kinds.append((VideoSynthesisNode, VIDEO_PARAMETERS, VIDEO_NODE))
     plan = []
     for cls, specs, name in kinds:
         try:  # every value is checked before any node (and the model) is loaded
@@ -175,6 +185,8 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--namespace", default="", help="namespace of both nodes")
     parser.add_argument("--rgbd", action="store_true",
                         help="also run rgbd_completion (a second model) and feed view_buffer its colour, mask and ROI")
+    parser.add_argument("--video", action="store_true",
+                        help="also run video_synthesis (a moving object's clip from other azimuths; a temporal model)")
     parser.add_argument("--ros-args", dest="ros_args", nargs=argparse.REMAINDER, default=None,
                         help="ROS arguments for both nodes, last on the line (e.g. --ros-args -r views:=/cam/views)")
     parser.set_defaults(func=run)
@@ -192,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
         except InvalidNamespaceException as exc:
             reason = str(exc).splitlines()[0].removeprefix("Invalid namespace: ").rstrip(":")
             raise ValueError(f"--namespace {args.namespace!r} is not a valid ROS namespace: {reason}") from None
-    params = load_parameters(args.config or default_config_path(), args.namespace, args.rgbd)
+    params = load_parameters(args.config or default_config_path(), args.namespace, args.rgbd, args.video)
     apply_sets(params, args.set)
     dds = dds_environment(os.environ, default_config_path(DDS_PROFILE_NAME))
     os.environ.update(dds)  # before rclpy creates this process's DDS participant, which reads them

@@ -2,7 +2,7 @@
 
 The parameter tables come from the ``PARAMETERS`` each node declares from (name, type, default, range,
 meaning), so they cannot disagree with the code. Topics and services are listed here, one ``Endpoint``
-each, and test_ros_interface_doc starts the three nodes and checks that exactly these endpoints exist.
+each, and test_ros_interface_doc starts the four nodes and checks that exactly these endpoints exist.
 
     python -m nvs_fusion_ros.ros.interface_doc            # write docs/ros_interface.md
     python -m nvs_fusion_ros.ros.interface_doc --check    # exit 1 if the file differs from the code
@@ -56,13 +56,15 @@ class NodeDoc:
             from .view_buffer_node import PARAMETERS
         elif self.name == "novel_view":
             from .novel_view_params import PARAMETERS
+        elif self.name == "video_synthesis":
+            from .video_params import PARAMETERS
         else:
             from .rgbd_node import PARAMETERS
         return PARAMETERS
 
 
 DIAGNOSTICS = Endpoint("/diagnostics", "diagnostic_msgs/msg/DiagnosticArray", RESULT.format(depth=10),
-                       "status once a second: model, engine, queue, counts of dropped input and why")
+                       "status once a second: what the node holds, its model and queue, counts of dropped input by cause")
 
 NODES = (
     NodeDoc(
@@ -82,22 +84,20 @@ NODES = (
         publications=(
             Endpoint("/views", "sensor_msgs/msg/Image", KEY_VIEWS, "the key views: rgb8, `image_size` square, each "
                      "with its source image's header; an image with no pixels marks a reset"),
+            DIAGNOSTICS,
         ),
         services=(),
     ),
     NodeDoc(
         "novel_view", "novel_view",
         "Synthesizes the object from requested azimuths out of the key views: K occlusion hypotheses with "
-        "per-view weight maps and a per-pixel uncertainty, orbits, a point cloud and mesh, and (dynamic mode) "
-        "moving objects.",
+        "per-view weight maps and a per-pixel uncertainty, orbits, a point cloud and mesh.",
         subscriptions=(
             Endpoint("/views", "sensor_msgs/msg/Image", KEY_VIEWS, "key views from view_buffer"),
             Endpoint("/target_angle", "std_msgs/msg/Float32", RESULT.format(depth=10),
                      "one request: the target azimuth in radians (from the newest key view for a camera-relative "
                      "model)"),
-            Endpoint("/reset", "std_msgs/msg/Empty", RESET, "forget views and frames, cancel the running job"),
-            Endpoint("/camera/image_raw", "sensor_msgs/msg/Image", SENSOR.replace("; depth `input_qos_depth`", "; depth 5"),
-                     "the moving object's camera stream", param="frames_topic", when="`mode: dynamic`"),
+            Endpoint("/reset", "std_msgs/msg/Empty", RESET, "forget the views, cancel the running job"),
         ),
         publications=(
             Endpoint("/novel_view/image", "sensor_msgs/msg/Image", RESULT.format(depth="`output_qos_depth`"),
@@ -113,9 +113,6 @@ NODES = (
                      "per-pixel standard deviation over the hypotheses, colours in 0..1 (32FC1)"),
             Endpoint("/novel_view/orbit", "sensor_msgs/msg/Image", RESULT.format(depth="`output_qos_depth`"),
                      "one view per azimuth of `target_angles` after `~/synthesize_orbit` (rgb8)"),
-            Endpoint("/novel_view/video", "sensor_msgs/msg/Image", RESULT.format(depth="`output_qos_depth`"),
-                     "dynamic mode: one image per azimuth and frame after `~/synthesize_video` (frame_id "
-                     "`nvs_view_<v>`)"),
             Endpoint("/novel_view/points", "sensor_msgs/msg/PointCloud2", RESULT.format(depth="`output_qos_depth`"),
                      "after `~/reconstruct`: surface points x y z rgb, metres, frame `reconstruction_frame_id`"),
             Endpoint("/novel_view/mesh", "visualization_msgs/msg/Marker", RESULT.format(depth="`output_qos_depth`"),
@@ -127,8 +124,28 @@ NODES = (
                      "queue an orbit over `target_angles`; answers at once with the stamp the outputs will carry"),
             Endpoint("/novel_view/reconstruct", "std_srvs/srv/Trigger", "",
                      "queue a 3D reconstruction of the held views; refuses, saying why, without views"),
-            Endpoint("/novel_view/synthesize_video", "std_srvs/srv/Trigger", "",
-                     "queue the held clip from every azimuth of `target_angles`", when="`mode: dynamic`"),
+        ),
+    ),
+    NodeDoc(
+        "video_synthesis", "video_synthesis",
+        "Keeps the last frames of a moving object's camera stream and synthesizes the clip from other azimuths, "
+        "frame by frame (Diffusion²'s composition of the view model and a temporal model). Opt-in: `video:=true`, "
+        "`nvs-fusion launch --video`.",
+        subscriptions=(
+            Endpoint("/camera/image_raw", "sensor_msgs/msg/Image", SENSOR.replace("; depth `input_qos_depth`", "; depth 5"),
+                     "the moving object's camera stream; every `video_frame_period` s (by stamp) a frame is kept",
+                     param="frames_topic"),
+            Endpoint("/reset", "std_msgs/msg/Empty", RESET, "forget the frames, cancel the running clip"),
+        ),
+        publications=(
+            Endpoint("/video_synthesis/video", "sensor_msgs/msg/Image", RESULT.format(depth="`output_qos_depth`"),
+                     "one image per azimuth and frame after `~/synthesize_video`, frame by frame, each stamped with "
+                     "its frame's stamp (frame_id `nvs_view_<v>`, rgb8)"),
+            DIAGNOSTICS,
+        ),
+        services=(
+            Endpoint("/video_synthesis/synthesize_video", "std_srvs/srv/Trigger", "",
+                     "queue the held clip from every azimuth of `target_angles`; refuses, saying why, without frames"),
         ),
     ),
     NodeDoc(
@@ -183,7 +200,8 @@ FRAMES = """\
   (the camera's optical frame) at its stamp; `novel_view`'s `~/points` and `~/mesh` are in
   `reconstruction_frame_id` (default: the key views' frame), in the object's normalized scale.
 - Every output of a request carries the stamp the request was received at (`novel_view`) or the input frame's
-  stamp (`rgbd_completion`), and the frame_id of the newest key view or of the colour image.
+  stamp (`rgbd_completion`; `video_synthesis`: each cell its frame's), and the frame_id of the newest key view or of
+  the colour image (`video_synthesis`: `nvs_view_<v>`, the azimuth).
 """
 
 

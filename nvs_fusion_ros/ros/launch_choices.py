@@ -1,7 +1,6 @@
 """The launch arguments' choices, importable without torch or rclpy (the launch process never loads a model).
 
-Engines come from ``engines.options.ENGINES``, samplers from ``diffusion.SAMPLER_NAMES``; novel_view's
-``mode`` choices are defined here and its parameter table reads them, so each list exists once.
+Engines come from ``engines.options.ENGINES``, samplers from ``diffusion.SAMPLER_NAMES``, so each list exists once.
 """
 
 from __future__ import annotations
@@ -9,5 +8,4 @@ from __future__ import annotations
 from ..diffusion import SAMPLER_NAMES
 from ..engines.options import ENGINES
 
-MODES = ("static", "dynamic")
-CHOICES: dict[str, tuple[str, ...]] = {"engine": tuple(ENGINES), "sampler": tuple(SAMPLER_NAMES), "mode": MODES}
+CHOICES: dict[str, tuple[str, ...]] = {"engine": tuple(ENGINES), "sampler": tuple(SAMPLER_NAMES)}

@@ -15,23 +15,20 @@ from pathlib import Path
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus
-from rclpy.node import Node
 from sensor_msgs.msg import Image, PointCloud2
 from std_msgs.msg import Header
 from visualization_msgs.msg import Marker
 
 from ..reconstruction.pipeline import reconstruct, write_files
 from ..synthesis.synthesizer import NovelViewSynthesizer
-from ..synthesis.video_synthesizer import VideoSynthesizer
 from ..synthesis.worker import JobControl
 from .cloud_messages import point_cloud2, triangle_marker
 from .image_conversions import numpy_to_image
+from .node_base import NodeBase
 from .novel_view_params import Request
-from .qos import output_qos
 
-VIDEO_FRAME_ID = "nvs_view_{}"  # frame_id of ~/video cell (v, f)
 RECONSTRUCT = "reconstruct"  # the worker's job kind of a reconstruction
-IMAGE_OUTPUTS = ("image", "mean", "hypotheses", "weights", "uncertainty", "orbit", "video")
+IMAGE_OUTPUTS = ("image", "mean", "hypotheses", "weights", "uncertainty", "orbit")
 
 
 def tile(images: Sequence[np.ndarray]) -> np.ndarray:
@@ -50,12 +47,11 @@ def untile(image: np.ndarray) -> list[np.ndarray]:
 class NovelViewJobs:
     """The output publishers and one method per job kind; ``reconstruction`` is the (level, message) for diagnostics."""
 
-    def __init__(self, node: Node, synthesizer: NovelViewSynthesizer, video: VideoSynthesizer | None, depth: int):
+    def __init__(self, node: NodeBase, synthesizer: NovelViewSynthesizer, depth: int):
         self.synthesizer = synthesizer
-        self.video = video
-        self.images = {name: node.create_publisher(Image, f"~/{name}", output_qos(depth)) for name in IMAGE_OUTPUTS}
-        self.points = node.create_publisher(PointCloud2, "~/points", output_qos(depth))
-        self.mesh = node.create_publisher(Marker, "~/mesh", output_qos(depth))
+        self.images = {name: node.output(Image, f"~/{name}", depth) for name in IMAGE_OUTPUTS}
+        self.points = node.output(PointCloud2, "~/points", depth)
+        self.mesh = node.output(Marker, "~/mesh", depth)
         self.last_latency_s = float("nan")
         self.reconstruction = (DiagnosticStatus.OK, "no reconstruction yet")
 
@@ -83,19 +79,6 @@ class NovelViewJobs:
         with control.delivering():
             for msg in messages:
                 self.images["orbit"].publish(msg)
-            self.last_latency_s = time.monotonic() - received
-
-    def video_clip(self, control: JobControl, frames: Sequence, request: Request, received: float) -> None:
-        assert self.video is not None and request.video_settings is not None
-        angles = request.target_angles
-        result = self.video.synthesize([[frame.image] for frame in frames], angles, request.video_method,
-                                       request.video_settings, seed=request.seed, callback=control.check)
-        messages = [numpy_to_image(result.images[v, f], "rgb8",
-                                   Header(stamp=frame.meta.stamp, frame_id=VIDEO_FRAME_ID.format(v)))
-                    for f, frame in enumerate(frames) for v in range(len(angles))]
-        with control.delivering():
-            for msg in messages:
-                self.images["video"].publish(msg)
             self.last_latency_s = time.monotonic() - received
 
     def reconstruct(self, control: JobControl, views: Sequence[np.ndarray], request: Request, header: Header,

@@ -16,16 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..diffusion import DEFAULT_STEPS, RENOISE_MODES, SAMPLER_NAMES
+from ..diffusion import DEFAULT_STEPS, SAMPLER_NAMES
 from ..engines.factory import ENGINES
 from ..engines.options import device_problem
 from ..reconstruction.distill import DistillConfig
 from ..reconstruction.extract import DEFAULT_SURFACE_THRESHOLD
-from ..synthesis.video_synthesizer import METHODS as VIDEO_METHODS
-from ..synthesis.video_synthesizer import CompositionSettings
-from .launch_choices import MODES
-from .parameters import ParamSpec, finite_list, topic_name
-from .qos import INPUT_QOS_CHOICES
+from .parameters import ParamSpec, finite_list
 
 RANDOM_SEED = -1
 #: ~/points and ~/mesh are in the normalised object frame, not the camera's: their frame_id says so (object_frame)
@@ -81,27 +77,6 @@ PARAMETERS = (
               f"the views' frame_id + '{OBJECT_FRAME_SUFFIX}' (object_frame)."),
     ParamSpec("reconstruction_output_dir", "", "Also write PLY/OBJ files of each reconstruction here; '' = don't.",
               read_only=True),
-    ParamSpec("mode", "static", "static: key views of a still object; dynamic: also the frames stream and ~/video.",
-              read_only=True, choices=MODES),
-    ParamSpec("temporal_model_file_path", "", "Dynamic mode: temporal checkpoint; '' = the shipped default.",
-              read_only=True),
-    ParamSpec("video_frames", 8, "Dynamic mode: frames F kept and synthesized.", read_only=True, int_range=(1, 64)),
-    ParamSpec("video_frame_period", 0.25, "Dynamic mode: least time (s, by header stamp) between kept frames.",
-              float_range=(0.0, 3600.0)),
-    ParamSpec("video_method", "composition", "Dynamic mode: composition (Diffusion²) or per-frame ViewFusion.",
-              choices=tuple(VIDEO_METHODS)),
-    ParamSpec("video_weight", CompositionSettings.weight, "Dynamic mode: s, the view model's share of the composite.",
-              float_range=(0.0, 1.0)),
-    ParamSpec("video_rollback_steps", CompositionSettings.rollback_steps,
-              "Dynamic mode: variance-reducing rollback steps (at most steps).", int_range=(0, 2000)),
-    ParamSpec("video_renoise_mode", CompositionSettings.renoise_mode,
-              "Dynamic mode: rollback re-noising, forward (exact forward process) or paper (Diffusion²'s rule).",
-              choices=tuple(RENOISE_MODES)),
-    ParamSpec("frames_topic", "/camera/image_raw", "Dynamic mode: camera image topic of the moving object.",
-              read_only=True, check=topic_name("frames_topic")),
-    ParamSpec("input_qos", "auto", "Dynamic mode: QoS of the frames_topic subscription (auto: reliable and "
-              "best-effort publishers alike).", read_only=True,
-              choices=INPUT_QOS_CHOICES),
 )
 
 
@@ -124,20 +99,11 @@ class Request:
     points: int
     frame_id: str  # of ~/points and ~/mesh; '' = object_frame of the views'
     output_dir: str
-    video_method: str
-    video_settings: CompositionSettings | None  # None with the reason in video_problem
-    video_problem: str
 
     @classmethod
     def snapshot(cls, value: Callable[[str], Any]) -> Request:
         """Read every job parameter now, through ``value(name)`` (the node's current parameter value)."""
         seed = request_seed(value("seed"))
-        try:
-            settings, problem = CompositionSettings(steps=value("steps"), weight=value("video_weight"),
-                                                    rollback_steps=value("video_rollback_steps"),
-                                                    renoise_mode=value("video_renoise_mode")), ""
-        except ValueError as exc:  # e.g. more rollbacks than steps: refused when a video is asked for
-            settings, problem = None, str(exc)
         return cls(
             steps=value("steps"), sampler=value("sampler"), seed=seed, num_hypotheses=value("num_hypotheses"),
             target_angles=tuple(value("target_angles")),
@@ -147,7 +113,6 @@ class Request:
                                   orbit_views=value("reconstruction_orbit_views"), orbit_steps=value("steps"), seed=seed),
             surface_threshold=value("reconstruction_surface_threshold"), points=value("reconstruction_points"),
             frame_id=value("reconstruction_frame_id"), output_dir=value("reconstruction_output_dir"),
-            video_method=value("video_method"), video_settings=settings, video_problem=problem,
         )
 
     def sampling(self) -> dict[str, Any]:

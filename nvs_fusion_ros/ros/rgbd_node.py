@@ -22,17 +22,18 @@ TRIANGLE_LIST) and ``~/collision_mesh`` (shape_msgs/Mesh), in the colour image's
 
 Bad input never stops the node: each cause (``CAUSES``: an unreadable message, a depth empty or of the wrong size, colour
 frames with no depth or CameraInfo within ``sync_slop``, no object on the plane) is counted in ``dropped``, logged at
-most once per ``WARN_EVERY_S`` and shown on ``/diagnostics`` with the node's progress.
+most once per ``WARN_EVERY_S`` and shown on ``/diagnostics`` with the node's progress (``node_base``).
+
+A paired frame is segmented once (``rgbd.frame_state.PairedFrame``): its mask, the check ``~/complete`` makes and the
+completion share that segmentation.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.node import Node
+from diagnostic_msgs.msg import DiagnosticStatus
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, RegionOfInterest
 from shape_msgs.msg import Mesh
 from std_msgs.msg import Empty, Header
@@ -41,36 +42,31 @@ from visualization_msgs.msg import Marker
 
 from ..model.assets import asset_path
 from ..rgbd.completion import CompletionConfig
-from ..rgbd.depth import Intrinsics, check_depth, remove_flying_pixels
-from ..rgbd.frame_state import FrameState
+from ..rgbd.depth import check_depth
+from ..rgbd.frame_state import FrameState, PairedFrame
 from ..rgbd.pipeline import CompletionOptions, complete_scene
 from ..rgbd.placement import clipped_roi, fit_placement
-from ..rgbd.segmentation import mask_image, segment_object
-from ..synthesis.key_views import ReceivedViews
+from ..rgbd.segmentation import mask_image
 from ..synthesis.synthesizer import NovelViewSynthesizer
-from ..synthesis.worker import JobControl, LatestWinsWorker
+from ..synthesis.worker import JobControl
 from .cloud_messages import triangle_marker
-from .harness import JOB_STOP_TIMEOUT_S, node_main
+from .harness import node_main
 from .image_conversions import image_to_rgb8, numpy_to_image, stamp_ns
-from .key_view_topic import store_key_view
-from .parameters import declare
-from .qos import latched_qos, output_qos, reset_qos, subscribe_input
+from .node_base import VIEW_CAUSE, NodeBase, answer
+from .qos import reset_qos, subscribe_input
 from .rgbd_messages import collision_mesh, confidence_cloud, depth_from_image, intrinsics_from_info
 from .rgbd_params import PARAMETERS
 
 NODE_NAME = "rgbd_completion"
-WARN_EVERY_S = 5.0
-DIAGNOSTICS_PERIOD_S = 1.0
-CAUSES = ("colour", "depth", "camera_info", "frame", "no_depth", "no_info", "segmentation", "view")
+CAUSES = ("colour", "depth", "camera_info", "frame", "no_depth", "no_info", "segmentation", VIEW_CAUSE)
 
 
-class RgbdCompletionNode(Node):
+class RgbdCompletionNode(NodeBase):
     """See the module docstring."""
 
     def __init__(self, **node_options: object):
-        super().__init__(NODE_NAME, **node_options)
-        declare(self, PARAMETERS)
-        value = lambda name: self.get_parameter(name).value  # noqa: E731
+        super().__init__(NODE_NAME, PARAMETERS, CAUSES, **node_options)
+        value = self.value
         options = {n: value(n) for n in ("num_hypotheses", "azimuths", "steps", "seed", "max_grazing_deg")}
         self.options = CompletionOptions(**options, mode=value("completion_mode"),
                                          completion=CompletionConfig(resolution=value("resolution")))
@@ -79,39 +75,33 @@ class RgbdCompletionNode(Node):
             self.synthesizer = NovelViewSynthesizer.from_checkpoint(value("model_file_path") or asset_path("completion"),
                                                                     engine=value("engine"), device=value("device"),
                                                                     max_views=value("max_views"))
-        self.key_views = ReceivedViews(value("max_views"))
-        self._views_lock = threading.Lock()
-        self.frames: FrameState[tuple[Header, np.ndarray, np.ndarray, Intrinsics]] = FrameState(
-            round(value("sync_slop") * 1e9))
+        self.frames: FrameState[PairedFrame[Header]] = FrameState(round(value("sync_slop") * 1e9))
         self.mask_period_s: float = value("mask_period")
         self.min_confidence: float = value("min_confidence")
-        self.dropped = dict.fromkeys(CAUSES, 0)
         self.paired = self.completions = self.resets = 0
-        self._warned_at: dict[str, float] = {}
         self._roi: tuple[int, int, int, int] | None = None
         self._last_mask_s = -np.inf
         self._topics = {"depth": value("depth_topic"), "info": value("camera_info_topic")}
         self._state = (DiagnosticStatus.OK, "waiting for a paired colour + depth + CameraInfo frame")
-        self.worker = LatestWinsWorker(NODE_NAME, on_error=lambda kind, exc: self._finish(DiagnosticStatus.ERROR,
-                                                                                            f"{kind} failed: {exc}"))
+        self.worker = self.start_worker(NODE_NAME, on_error=lambda kind, exc: self._finish(DiagnosticStatus.ERROR,
+                                                                                             f"{kind} failed: {exc}"))
         # masks on their own thread, newest frame first: a segmentation (~0.1 s) must not stall the camera callbacks
-        self.masker = LatestWinsWorker(f"{NODE_NAME}_mask", on_error=lambda _kind, exc: self.get_logger().error(str(exc)))
+        self.masker = self.start_worker(f"{NODE_NAME}_mask", on_error=lambda _kind, exc: self.get_logger().error(str(exc)))
         qos = (value("input_qos"), value("input_qos_depth"))
         subscribe_input(self, Image, value("colour_topic"), self._on_colour, *qos)
         subscribe_input(self, Image, value("depth_topic"), self._on_depth, *qos)
         subscribe_input(self, CameraInfo, value("camera_info_topic"), self._on_info, *qos)
-        self.create_subscription(Image, "views", self._on_view, latched_qos(value("max_views")))
+        self.subscribe_key_views(value("max_views"))
         self.create_subscription(Empty, "reset", self._on_reset, reset_qos())
         if value("roi_topic"):
             subscribe_input(self, RegionOfInterest, value("roi_topic"), self._on_roi, *qos)
-        self.mask_pub = self.create_publisher(Image, "~/mask", output_qos(5))
-        self.roi_pub = self.create_publisher(RegionOfInterest, "~/roi", output_qos(5))
-        self.cloud_pub = self.create_publisher(PointCloud2, "~/object_cloud", output_qos(2))
-        self.mesh_pub = self.create_publisher(Marker, "~/object_mesh", output_qos(2))
-        self.collision_pub = self.create_publisher(Mesh, "~/collision_mesh", output_qos(2))
-        self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", output_qos(10))
+        self.mask_pub = self.output(Image, "~/mask", 5)
+        self.roi_pub = self.output(RegionOfInterest, "~/roi", 5)
+        self.cloud_pub = self.output(PointCloud2, "~/object_cloud", 2)
+        self.mesh_pub = self.output(Marker, "~/object_mesh", 2)
+        self.collision_pub = self.output(Mesh, "~/collision_mesh", 2)
         self.create_service(Trigger, "~/complete", self._on_complete)
-        self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics)
+        self.start_diagnostics()
         how = (f"samples {self.options.num_hypotheses} hypotheses at {self.options.azimuths} azimuths"
                if self.options.needs_model else "fits the geometric shapes (no model)")
         self.get_logger().info(f"pairing {value('colour_topic')}, {value('depth_topic')} and {value('camera_info_topic')} "
@@ -125,8 +115,8 @@ class RgbdCompletionNode(Node):
         self.frames.reset()
         self._roi = None
         self._last_mask_s = -np.inf  # the new scene's first frame gets its mask at once
-        with self._views_lock:
-            self.key_views.clear()
+        with self.views_lock:
+            self.views.clear()
         cancelled = self.worker.cancel_all()  # returns once a job that was publishing has finished doing so
         self.masker.cancel_all()
         self.resets += 1
@@ -134,20 +124,12 @@ class RgbdCompletionNode(Node):
         self.get_logger().info(f"reset: paired frame, waiting messages, ROI and key views cleared, {cancelled} queued or "
                                "running completion(s) cancelled")
 
-    def _drop(self, cause: str, text: str) -> None:
-        """Count a dropped input and log it, at most once per WARN_EVERY_S per cause."""
-        self.dropped[cause] += 1
-        now = time.monotonic()
-        if now - self._warned_at.get(cause, -np.inf) >= WARN_EVERY_S:
-            self._warned_at[cause] = now
-            self.get_logger().warning(f"{text} ({self.dropped[cause]} dropped so far for this cause)")
-
     def _on_colour(self, msg: Image) -> None:
         self.frames.received(stamp_ns(msg.header))
         try:
             rgb = image_to_rgb8(msg)
         except ValueError as exc:  # ImageConversionError, or anything else the message makes numpy refuse
-            return self._drop("colour", f"dropped a colour image: {exc}")
+            return self.drop("colour", f"dropped a colour image: {exc}")
         self._add("colour", msg.header, (msg.header, rgb))
 
     def _on_depth(self, msg: Image) -> None:
@@ -155,7 +137,7 @@ class RgbdCompletionNode(Node):
         try:
             depth = depth_from_image(msg)
         except ValueError as exc:  # DepthError, or anything else the message makes numpy refuse
-            return self._drop("depth", f"dropped a depth image: {exc}")
+            return self.drop("depth", f"dropped a depth image: {exc}")
         self._add("depth", msg.header, depth)
 
     def _on_info(self, msg: CameraInfo) -> None:
@@ -163,22 +145,16 @@ class RgbdCompletionNode(Node):
         try:
             intrinsics = intrinsics_from_info(msg)
         except ValueError as exc:
-            return self._drop("camera_info", f"dropped a CameraInfo: {exc}")
+            return self.drop("camera_info", f"dropped a CameraInfo: {exc}")
         self._add("info", msg.header, intrinsics)
-
-    def _on_view(self, msg: Image) -> None:
-        try:
-            store_key_view(self.key_views, self._views_lock, msg)
-        except ValueError as exc:
-            self._drop("view", f"dropped a key view: {exc}")
 
     def _other_views(self, anchor: Header) -> list[np.ndarray]:
         """The key views stamped apart from the anchor's frame (that one *is* the anchor), newest last."""
-        with self._views_lock:
-            held = self.key_views.by_stamp()
+        with self.views_lock:
+            held = self.views.by_stamp()
         others = [image for key, image in held
                   if abs(key[0] * 1_000_000_000 + key[1] - stamp_ns(anchor)) > self.frames.slop_ns]
-        return others[-(self.key_views.max_views - 1):] if self.key_views.max_views > 1 else []
+        return others[-(self.views.max_views - 1):] if self.views.max_views > 1 else []
 
     def _on_roi(self, msg: RegionOfInterest) -> None:
         self._roi = (msg.x_offset, msg.y_offset, msg.width, msg.height)
@@ -188,7 +164,7 @@ class RgbdCompletionNode(Node):
         if self.frames.newly_unpaired():
             for name, nearest in self.frames.pairer.missing.items():
                 away = "none received recently" if nearest is None else f"the nearest is {nearest / 1e9:.3f} s away"
-                self._drop(f"no_{name}", f"colour frames find no {self._topics[name]} message within sync_slop "
+                self.drop(f"no_{name}", f"colour frames find no {self._topics[name]} message within sync_slop "
                            f"{self.frames.slop_ns / 1e9} s of their stamps ({away}; check that it publishes, "
                            "and the drivers' stamps)")
         if pair is None:
@@ -197,25 +173,25 @@ class RgbdCompletionNode(Node):
         try:
             check_depth(depth, intrinsics, colour.shape)
         except ValueError as exc:
-            return self._drop("frame", f"dropped a paired frame: {exc}")
+            return self.drop("frame", f"dropped a paired frame: {exc}")
         self.paired += 1
-        self.frames.keep(stamp_ns(header), (header, colour, depth, intrinsics))
+        frame = PairedFrame(header, colour, depth, intrinsics, self.options)
+        self.frames.keep(stamp_ns(header), frame)
         if time.monotonic() - self._last_mask_s >= self.mask_period_s:
             self._last_mask_s = time.monotonic()
             roi = self._roi
-            self.masker.submit("mask", lambda control: self._publish_mask(control, header, colour, depth, intrinsics, roi))
+            self.masker.submit("mask", lambda control: self._publish_mask(control, frame, roi))
 
-    def _publish_mask(self, control: JobControl, header: Header, colour: np.ndarray, depth: np.ndarray,
-                      intrinsics: Intrinsics, roi: tuple[int, int, int, int] | None) -> None:
+    def _publish_mask(self, control: JobControl, frame: PairedFrame[Header], roi: tuple[int, int, int, int] | None) -> None:
+        intrinsics = frame.intrinsics
         try:
-            depth = remove_flying_pixels(depth, intrinsics, self.options.max_grazing_deg)  # as complete_scene does
-            seg = segment_object(colour, depth, intrinsics, self.options.segmentation, roi)
+            seg = frame.segmented(roi).segmentation  # kept with the frame: ~/complete and the completion reuse it
             x, y, w, h = clipped_roi(fit_placement(seg).view_box(intrinsics), intrinsics.width, intrinsics.height)
         except ValueError as exc:  # NothingAbovePlaneError, DepthError, or a placement that cannot be fitted
-            return self._drop("segmentation", f"no object mask: {exc}")
+            return self.drop("segmentation", f"no object mask: {exc}")
         with control.delivering():  # the ROI first: view_buffer applies the latest ROI when the mask pairs with its image
             self.roi_pub.publish(RegionOfInterest(x_offset=x, y_offset=y, width=w, height=h, do_rectify=False))
-            self.mask_pub.publish(numpy_to_image(mask_image(seg.mask), "mono8", header))
+            self.mask_pub.publish(numpy_to_image(mask_image(seg.mask), "mono8", frame.meta))
 
     # --- ~/complete ----------------------------------------------------------------------------------
 
@@ -223,37 +199,36 @@ class RgbdCompletionNode(Node):
         refusal = self.frames.refusal(self.get_parameter("max_frame_age").value)
         if refusal is not None:
             return self._refuse(response, refusal)
-        (header, colour, depth, intrinsics), roi = self.frames.latest, self._roi
+        frame, roi = self.frames.latest, self._roi
         try:
-            segment_object(colour, remove_flying_pixels(depth, intrinsics, self.options.max_grazing_deg), intrinsics,
-                           self.options.segmentation, roi)
+            frame.segmented(roi)
         except ValueError as exc:  # NothingAbovePlaneError, DepthError (both ValueErrors) or any other bad input
             return self._refuse(response, f"{exc} (the frame {self.frames.describe()})")
+        header = frame.meta
         others = self._other_views(header)
-        replaced = self.worker.submit("complete", lambda control: self._complete(control, header, colour, depth,
-                                                                                 intrinsics, roi, others))
-        response.success = True
-        response.message = (f"queued the completion of the frame {self.frames.describe()} in {header.frame_id!r} with "
-                            f"{len(others)} other key view(s)") + (
-            " (replacing a waiting one)" if replaced else "")
+        replaced = self.worker.submit("complete", lambda control: self._complete(control, frame, roi, others))
         self._state = (DiagnosticStatus.OK, "queued")
-        return response
+        return answer(response, True, f"queued the completion of the frame {self.frames.describe()} in "
+                                      f"{header.frame_id!r} with {len(others)} other key view(s)"
+                                      + (" (replacing a waiting one)" if replaced else ""))
 
     def _refuse(self, response: Trigger.Response, reason: str) -> Trigger.Response:
         self.get_logger().error(f"completion refused: {reason}")
         self._state = (DiagnosticStatus.ERROR, f"refused: {reason}")
-        response.success, response.message = False, f"refused: {reason}"
-        return response
+        return answer(response, False, f"refused: {reason}")
 
-    def _complete(self, control: JobControl, header: Header, colour: np.ndarray, depth: np.ndarray,
-                  intrinsics: Intrinsics, roi: tuple[int, int, int, int] | None, others: list[np.ndarray]) -> None:
+    def _complete(self, control: JobControl, frame: PairedFrame[Header], roi: tuple[int, int, int, int] | None,
+                  others: list[np.ndarray]) -> None:
+        header, colour, depth, intrinsics = frame.meta, frame.colour, frame.depth, frame.intrinsics
+
         def progress(done: int, total: int) -> None:
             control.check()
             self._state = (DiagnosticStatus.OK, f"sampling hypotheses: azimuth {done}/{total}")
 
         try:
             result = complete_scene(colour, depth, intrinsics, self.synthesizer, self.options, progress, roi,
-                                    callback=lambda _step, _steps: control.check(), key_views=others)
+                                    callback=lambda _step, _steps: control.check(), key_views=others,
+                                    prepared=frame.segmented(roi))
         except ValueError as exc:  # NothingAbovePlaneError, CompletionError, or a placement that cannot be fitted
             return self._finish(DiagnosticStatus.ERROR, f"refused: {exc}")
         points, colors, confidence = result.cloud(self.min_confidence)
@@ -274,26 +249,12 @@ class RgbdCompletionNode(Node):
         self._state = (level, message)
         (self.get_logger().info if level == DiagnosticStatus.OK else self.get_logger().error)(message)
 
-    def _publish_diagnostics(self) -> None:
+    def diagnostic_statuses(self) -> list[DiagnosticStatus]:
         level, message = self._state
         values = {"paired_frames": self.paired, "completions": self.completions, "resets": self.resets,
                   "completion_mode": self.options.mode,
-                  "model": str(self.synthesizer.checkpoint.path) if self.synthesizer is not None else "none",
-                  **{f"dropped_{k}": v for k, v in self.dropped.items()}}
-        status = DiagnosticStatus(level=level, name=f"{self.get_name()}: rgbd completion", message=message,
-                                  hardware_id=NODE_NAME, values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
-        self._diagnostics.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))
-
-    def stop_jobs(self, timeout: float) -> None:
-        """Called by the harness before the context goes: cancel and join the completion and mask workers."""
-        self.worker.stop(timeout)
-        self.masker.stop(timeout)
-
-    def destroy_node(self) -> None:
-        for name in ("worker", "masker"):  # absent when the model failed to load and rclpy cleans up the node
-            if getattr(self, name, None) is not None:
-                getattr(self, name).stop(JOB_STOP_TIMEOUT_S)  # waits only when the harness's stop_jobs has not already
-        super().destroy_node()
+                  "model": str(self.synthesizer.checkpoint.path) if self.synthesizer is not None else "none"}
+        return [self.status("rgbd completion", level, message, values, hardware_id=NODE_NAME)]
 
 
 def main(args: list[str] | None = None) -> int:

@@ -12,12 +12,13 @@ publisher used to be destroyed and recreated instead: destroying its QoS event w
 a callback while the executor waited on them made rclpy raise ``InvalidHandle``, and every
 reset cost a DDS discovery round.)
 A frame that cannot be a key view (non-finite, one flat colour, smaller than 8x8 after the
-ROI, or an empty mask) is dropped with one throttled log line that says why.
+ROI, or an empty mask) is dropped with one throttled log line that says why, counted by cause in
+``dropped`` (``CAUSES``; ``node_base``).
 
 A whole camera frame is not a key view: the model's views show one object filling a white frame,
 and a scene letterboxed to ``image_size`` (64 px) is a table with a speck on it. So an image that
 has neither a mask nor an ROI (none configured, or none received yet) and whose longer side
-exceeds ``max_uncropped_size`` is refused, counted in ``uncropped_images``, with one throttled
+exceeds ``max_uncropped_size`` is refused, counted in ``dropped["uncropped"]``, with one throttled
 warning naming the ways to select the object: ``roi_topic``, ``mask_topic``, or ``rgbd:=true``
 (``rgbd_completion`` segments it with depth). Refusing rather than guessing (a centre crop,
 saliency) because a wrong guess is silent: it pollutes the key-view set that every synthesis and
@@ -26,7 +27,8 @@ completion composes over, while a refusal says what to do. Images up to ``max_un
 
 Camera topics are subscribed with ``input_qos`` (default ``auto``: RELIABLE and BEST_EFFORT
 publishers alike, ``qos.subscribe_input``); ``images_received`` counts the images that arrived.
-Other nodes named like this one in the domain are reported in the log (``peers``).
+Other nodes named like this one in the domain are reported in the log (``peers``). ``/diagnostics`` ("key views"):
+the views held, the images received and masked, resets, and the dropped images by cause (WARN with a peer warning).
 
 With ``mask_topic``, each image waits (the last ``MASK_WAIT_IMAGES`` per topic) for the mask
 stamped like it, within ``mask_slop`` (``rgbd.pairing``; message_filters is not available on
@@ -40,7 +42,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from rclpy.node import Node
+from diagnostic_msgs.msg import DiagnosticStatus
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image, RegionOfInterest
 from std_msgs.msg import Empty, Header
@@ -49,13 +51,16 @@ from ..rgbd.pairing import MASKED_STREAMS, StampPairer
 from ..synthesis.key_views import KeyViewSet, check_min_view_difference, prepare_key_view
 from .harness import node_main
 from .image_conversions import image_to_rgb8, mask_from_image, numpy_to_image, reset_marker, stamp_ns
-from .parameters import ParamSpec, declare, on_parameters_set, optional_topic_name, topic_names
+from .node_base import WARN_EVERY_S, NodeBase
+from .parameters import ParamSpec, on_parameters_set, optional_topic_name, topic_names
 from .peers import PeerWatch
 from .qos import INPUT_QOS_CHOICES, latched_qos, reset_qos, subscribe_input
 
 NODE_NAME = "view_buffer"
-WARN_EVERY_S = 5.0
 PEER_CHECK_PERIOD_S = 2.0
+#: why an image is dropped: unreadable or no key view (bad encoding, degenerate view, a mask that does not fit it),
+#: an unreadable mask, a whole scene with no mask or ROI to select the object
+CAUSES = ("image", "mask", "uncropped")
 MASK_WAIT_IMAGES = 30  # images per topic that wait for their mask: 1 s at 30 Hz covers a segmenter's latency
 
 PARAMETERS = (
@@ -86,22 +91,19 @@ PARAMETERS = (
 )
 
 
-class ViewBufferNode(Node):
+class ViewBufferNode(NodeBase):
     """Keeps and publishes the key-view set; see the module docstring for topics and protocol."""
 
     def __init__(self, **node_options: object):
-        super().__init__(NODE_NAME, **node_options)
-        declare(self, PARAMETERS)
-        value = lambda name: self.get_parameter(name).value  # noqa: E731
+        super().__init__(NODE_NAME, PARAMETERS, CAUSES, **node_options)
+        value = self.value
         self.key_views: KeyViewSet[Header] = KeyViewSet(value("max_views"), value("min_view_difference"))
         self.image_size: int = value("image_size")
         self._roi: tuple[int, int, int, int] | None = None
         self._masked = self._mask_pairers()
         self.masked_images = 0  # images that met their mask
         self.resets = 0
-        self.dropped_images = 0  # refused camera frames (bad encoding, degenerate view, mismatched mask)
         self.images_received = 0  # camera images that arrived (each once, whichever subscription delivered it)
-        self.uncropped_images = 0  # whole-scene frames refused: no mask or ROI to select the object
         on_parameters_set(self, PARAMETERS, self._apply_parameters)
 
         qos = (value("input_qos"), value("input_qos_depth"))
@@ -112,9 +114,11 @@ class ViewBufferNode(Node):
         if value("mask_topic"):
             subscribe_input(self, Image, value("mask_topic"), self._on_mask, *qos)
         self.create_subscription(Empty, "reset", self._on_reset, reset_qos())
+        # not a request's output but the current set, which a late subscriber needs whole: transient local
         self._views_publisher = self.create_publisher(Image, "views", latched_qos(self.key_views.max_views))
         self.peers = PeerWatch(self)
         self.create_timer(PEER_CHECK_PERIOD_S, self.peers.poll)
+        self.start_diagnostics()
         self.get_logger().info(
             f"keeping up to {self.key_views.max_views} key views from {value('image_topics')} "
             f"(min_view_difference {self.key_views.min_view_difference})"
@@ -122,7 +126,7 @@ class ViewBufferNode(Node):
 
     def _mask_pairers(self) -> dict[str, StampPairer[Image]]:
         """With mask_topic, one pairer per image topic, empty: images and masks waiting for each other."""
-        value = lambda name: self.get_parameter(name).value  # noqa: E731
+        value = self.value
         return {topic: StampPairer(round(value("mask_slop") * 1e9), MASK_WAIT_IMAGES, MASKED_STREAMS)
                 for topic in (value("image_topics") if value("mask_topic") else [])}
 
@@ -146,7 +150,7 @@ class ViewBufferNode(Node):
         if pair is None:
             if pairer.unpaired and not self.masked_images:
                 self.get_logger().warning(
-                    f"no image from {topic} has met a mask on {self.get_parameter('mask_topic').value} within "
+                    f"no image from {topic} has met a mask on {self.value('mask_topic')} within "
                     f"mask_slop yet: check that the masker stamps masks with their image's stamp",
                     throttle_duration_sec=WARN_EVERY_S)
             return
@@ -154,25 +158,22 @@ class ViewBufferNode(Node):
         try:
             mask = mask_from_image(pair["mask"])  # type: ignore[index]
         except ValueError as exc:
-            self.dropped_images += 1
-            self.get_logger().warning(f"dropped a mask: {exc}", throttle_duration_sec=WARN_EVERY_S)
-            return
+            return self.drop("mask", f"dropped a mask: {exc}")
         self._offer(topic, pair["image"], mask)  # type: ignore[index]
 
     def _uncropped(self, topic: str, msg: Image) -> bool:
         """True (after a throttled warning) for a whole camera frame: no mask, no ROI, larger than max_uncropped_size."""
-        limit = self.get_parameter("max_uncropped_size").value
+        limit = self.value("max_uncropped_size")
         if self._roi is not None or not limit or max(msg.width, msg.height) <= limit:
             return False
-        self.uncropped_images += 1
-        roi_topic = self.get_parameter("roi_topic").value
+        roi_topic = self.value("roi_topic")
         waiting = f"no ROI received on {roi_topic} yet" if roi_topic else "no roi_topic or mask_topic is set"
-        self.get_logger().warning(
-            f"refused {self.uncropped_images} image(s) from {topic}: a {msg.width}x{msg.height} frame with no mask or "
-            f"ROI ({waiting}) is a whole scene, and shrunk to {self.image_size} px the object would be a speck. Select "
-            "the object: set roi_topic (a detector's RegionOfInterest) or mask_topic (a mono8 mask), or with a depth "
-            "camera launch with rgbd:=true (nvs-fusion launch --rgbd); or set max_uncropped_size to 0 to take whole "
-            "frames anyway", throttle_duration_sec=WARN_EVERY_S)
+        self.drop("uncropped",
+                  f"refused an image from {topic}: a {msg.width}x{msg.height} frame with no mask or ROI ({waiting}) is "
+                  f"a whole scene, and shrunk to {self.image_size} px the object would be a speck. Select the object: "
+                  "set roi_topic (a detector's RegionOfInterest) or mask_topic (a mono8 mask), or with a depth camera "
+                  "launch with rgbd:=true (nvs-fusion launch --rgbd); or set max_uncropped_size to 0 to take whole "
+                  "frames anyway")
         return True
 
     def _offer(self, topic: str, msg: Image, mask: object) -> None:
@@ -181,9 +182,7 @@ class ViewBufferNode(Node):
         try:
             view = prepare_key_view(image_to_rgb8(msg), self.image_size, self._roi, mask)
         except ValueError as exc:
-            self.dropped_images += 1
-            self.get_logger().warning(f"dropped an image from {topic}: {exc}", throttle_duration_sec=WARN_EVERY_S)
-            return
+            return self.drop("image", f"dropped an image from {topic}: {exc}")
         offer = self.key_views.offer(view, msg.header)
         if not offer.decision.changed:
             self.get_logger().debug(f"image from {topic} not kept: {offer.decision.value}")
@@ -201,9 +200,17 @@ class ViewBufferNode(Node):
     def _on_reset(self, _msg: Empty) -> None:
         self.key_views.clear()
         self._masked = self._mask_pairers()  # an image from before the reset must not meet its mask after it
-        self._views_publisher.publish(reset_marker(Header(stamp=self.get_clock().now().to_msg())))
+        self._views_publisher.publish(reset_marker(self.request_header()))
         self.resets += 1
         self.get_logger().info("reset: key views cleared")
+
+    def diagnostic_statuses(self) -> list[DiagnosticStatus]:
+        warnings = self.peers.warnings
+        values = {"views_held": len(self.key_views), "images_received": self.images_received,
+                  "masked_images": self.masked_images, "resets": self.resets, "warnings": " | ".join(warnings)}
+        level = DiagnosticStatus.WARN if warnings else DiagnosticStatus.OK
+        message = "; ".join([f"{len(self.key_views)} of {self.key_views.max_views} key views", *warnings])
+        return [self.status("key views", level, message, values)]
 
 
 def main(args: list[str] | None = None) -> int:
