@@ -107,6 +107,16 @@ def test_orbit_is_autoregressive(synth: NovelViewSynthesizer) -> None:
         synth.orbit(_views(1), [])
 
 
+def test_orbit_samples_with_the_given_eta(synth: NovelViewSynthesizer) -> None:
+    views = _views(2, seed=6)
+    orbit = synth.orbit(views, [0.5, 1.5], autoregressive=False, steps=4, seed=8, eta=1.0)
+    for i, angle in enumerate([0.5, 1.5]):
+        alone = synth.synthesize(views, angle, steps=4, seed=8 + i, eta=1.0)
+        np.testing.assert_array_equal(orbit.images[i], alone.images[0])
+    deterministic = synth.orbit(views, [0.5, 1.5], autoregressive=False, steps=4, seed=8)
+    assert not np.array_equal(orbit.images, deterministic.images)
+
+
 def test_onnxruntime_engine_gives_the_same_images(tiny_checkpoint: Path, synth: NovelViewSynthesizer,
                                                   tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NVS_FUSION_CACHE", str(tmp_path))

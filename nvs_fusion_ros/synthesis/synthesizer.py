@@ -207,11 +207,13 @@ class NovelViewSynthesizer:
         seed: int | None = None,
         callback: StepCallback | None = None,
         anchor: int = -1,
+        eta: float = 0.0,
     ) -> OrbitResult:
         """Views at ``angles`` in order; with ``autoregressive`` each generated view joins the
         conditioning set of the next (paper §4.4). When the set would exceed ``max_views``, the
         user's views are kept and the oldest generated views make room. Angles follow
-        :meth:`synthesize`; the anchor stays the user's view ``views[anchor]`` throughout.
+        :meth:`synthesize`, and so do the sampler's settings (``eta`` included); the anchor stays the
+        user's view ``views[anchor]`` throughout.
         """
         if len(angles) == 0:
             raise ValueError("orbit needs at least one target angle")
@@ -228,7 +230,7 @@ class NovelViewSynthesizer:
         for i, angle in enumerate(checked):
             room = self.max_views - len(user_views)
             conditioning = user_views + (generated[-room:] if autoregressive and generated else [])
-            result = self.synthesize(conditioning, angle, steps=steps, sampler=sampler, seed=base_seed + i,
+            result = self.synthesize(conditioning, angle, steps=steps, sampler=sampler, seed=base_seed + i, eta=eta,
                                      callback=callback, anchor=anchor)
             results.append(result)
             generated.append(result.images[0])
