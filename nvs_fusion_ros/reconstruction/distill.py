@@ -43,8 +43,9 @@ from ..diffusion.samplers import DDIMSampler
 from ..diffusion.stepwise import Progress, Stepwise
 from ..synthesis.preprocess import prepare_views
 from ..synthesis.runner import Conditioning
-from ..synthesis.synthesizer import NovelViewSynthesizer, OrbitResult
+from ..synthesis.synthesizer import OrbitResult
 from ..synthesis.tensors import to_tensor
+from ..synthesis.view_model import ViewModel
 from .config import DistillConfig
 from .field import VoxelField
 from .renderer import camera_rays, render_rays, render_view
@@ -144,7 +145,7 @@ class RayPool:
 class ModeSeeker:
     """SparseFusion's multi-step diffusion guidance: a denoised target for a render, and the loss toward it."""
 
-    def __init__(self, synth: NovelViewSynthesizer, inputs: np.ndarray, config: DistillConfig, generator: torch.Generator,
+    def __init__(self, synth: ViewModel, inputs: np.ndarray, config: DistillConfig, generator: torch.Generator,
                  anchor: int = -1):
         self.runner = synth.runner
         self.conditioning = Conditioning.of([to_tensor(inputs)], [anchor])
@@ -225,14 +226,14 @@ def fit_views(images: np.ndarray, azimuths: Sequence[float], config: DistillConf
     return field
 
 
-def distill(synth: NovelViewSynthesizer, views: Sequence[np.ndarray], config: DistillConfig | None = None,
+def distill(synth: ViewModel, views: Sequence[np.ndarray], config: DistillConfig | None = None,
             orbit: OrbitResult | None = None, anchor: int = -1) -> DistillResult:
     """:func:`distill_steps` run to the end."""
     return distill_steps(synth, views, config, orbit, anchor).result
 
 
 def distill_steps(
-    synth: NovelViewSynthesizer,
+    synth: ViewModel,
     views: Sequence[np.ndarray],
     config: DistillConfig | None = None,
     orbit: OrbitResult | None = None,
@@ -248,7 +249,7 @@ def distill_steps(
     return Stepwise(_distill(synth, views, config or DistillConfig(), orbit, anchor))
 
 
-def _distill(synth: NovelViewSynthesizer, views: Sequence[np.ndarray], config: DistillConfig, orbit: OrbitResult | None,
+def _distill(synth: ViewModel, views: Sequence[np.ndarray], config: DistillConfig, orbit: OrbitResult | None,
              anchor: int) -> Generator[Progress, None, DistillResult]:
     started = time.perf_counter()
     size = synth.image_size

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..diffusion.stepwise import Progress, Stepwise
-from ..synthesis.synthesizer import NovelViewSynthesizer
+from ..synthesis.view_model import ViewModel
 from .distill import DistillConfig, DistillResult, distill_steps
 from .extract import (
     DEFAULT_SURFACE_THRESHOLD,
@@ -47,7 +47,7 @@ class Reconstruction:
                 "files": [str(f) for f in self.files]}
 
 
-def reconstruct(synth: NovelViewSynthesizer, views: Sequence[np.ndarray], config: DistillConfig | None = None,
+def reconstruct(synth: ViewModel, views: Sequence[np.ndarray], config: DistillConfig | None = None,
                 surface_threshold: float = DEFAULT_SURFACE_THRESHOLD, points: int = 20000,
                 out_dir: str | Path | None = None, anchor: int = -1) -> Reconstruction:
     """:func:`reconstruct_steps` run to the end."""
@@ -55,7 +55,7 @@ def reconstruct(synth: NovelViewSynthesizer, views: Sequence[np.ndarray], config
 
 
 def reconstruct_steps(
-    synth: NovelViewSynthesizer,
+    synth: ViewModel,
     views: Sequence[np.ndarray],
     config: DistillConfig | None = None,
     surface_threshold: float = DEFAULT_SURFACE_THRESHOLD,
@@ -77,7 +77,7 @@ def reconstruct_steps(
                                  orbit_total, orbit_total + config.iterations))
 
 
-def _reconstruct(synth: NovelViewSynthesizer, views: Sequence[np.ndarray], config: DistillConfig,
+def _reconstruct(synth: ViewModel, views: Sequence[np.ndarray], config: DistillConfig,
                  surface_threshold: float, points: int, out_dir: str | Path | None, anchor: int, orbit_total: int,
                  total: int) -> Generator[Progress, None, Reconstruction]:
     distilling = distill_steps(synth, views, config, anchor=anchor)
