@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nvs_fusion_ros.diffusion.sampling_spec import SamplingSpec
 from nvs_fusion_ros.model.assets import asset_path
 from nvs_fusion_ros.ros.bringup import create_nodes, default_config_path, load_parameters
 from nvs_fusion_ros.ros.demo import REPLAY_PERIOD_S, SAMPLE_VIEWS, DemoError, sample_views, wait_until
@@ -102,9 +103,9 @@ def measure(args: argparse.Namespace, model: Path) -> dict:
             received, msg = arrived[i]
             wait_until(novel_view.worker.idle, args.timeout, "the rest of the node's outputs")  # no overlap with the bare run
             started = time.perf_counter()
+            sampling = SamplingSpec(sampler=novel_view.get_parameter("sampler").value, steps=args.steps, seed=SEED)
             result = novel_view.synthesizer.synthesize(key_views, angle, num_hypotheses=args.num_hypotheses,
-                                                       steps=args.steps, sampler=novel_view.get_parameter("sampler").value,
-                                                       seed=SEED)
+                                                       sampling=sampling)
             bare = time.perf_counter() - started
             if i:
                 ros_s.append(received - sent)

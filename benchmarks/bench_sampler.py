@@ -13,7 +13,6 @@ Models: the ``cpu-32`` and ``cpu-64`` presets with random weights, the ``auto`` 
 from __future__ import annotations
 
 import argparse
-import inspect
 import logging
 import time
 
@@ -21,6 +20,7 @@ import numpy as np
 import torch
 
 from nvs_fusion_ros.diffusion.samplers import DDPMSampler, generators_from_seeds
+from nvs_fusion_ros.diffusion.sampling_spec import SamplingSpec
 from nvs_fusion_ros.diffusion.schedules import linear_schedule
 from nvs_fusion_ros.engines.factory import EngineOptions
 from nvs_fusion_ros.model.checkpoint import Checkpoint
@@ -42,8 +42,7 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(args.threads)
-    defaults = inspect.signature(NovelViewSynthesizer.synthesize).parameters
-    default_sampler, default_steps = defaults["sampler"].default, defaults["steps"].default
+    default_sampler, default_steps = SamplingSpec().sampler, SamplingSpec().steps
     schedule = linear_schedule()
     print(f"one target view from {args.views} input views, K = 1, engine 'auto' on the CPU, {args.threads} threads\n")
     print("| model | sampler | steps | latency per view s | vs default | how |")
@@ -55,11 +54,12 @@ def main() -> int:
         synth = NovelViewSynthesizer(checkpoint, ModelRunner.from_checkpoint(checkpoint, EngineOptions(device="cpu")))
         rng = np.random.default_rng(0)
         views = [rng.integers(0, 256, (config.image_size, config.image_size, 3), dtype=np.uint8) for _ in range(args.views)]
-        synth.synthesize(views, 1.0, steps=2, seed=0)  # warm-up
-        default = synth.synthesize(views, 1.0, seed=0).timings["total_s"]
+        synth.synthesize(views, 1.0, sampling=SamplingSpec(steps=2, seed=0))  # warm-up
+        default = synth.synthesize(views, 1.0, sampling=SamplingSpec(seed=0)).timings["total_s"]
         print(f"| {name} | {default_sampler} (default) | {default_steps} | {default:.2f} | 1.00x | measured |", flush=True)
         for steps in [int(s) for s in args.fast_steps.split(",")]:
-            seconds = synth.synthesize(views, 1.0, steps=steps, sampler="dpmpp2m", seed=0).timings["total_s"]
+            fast = SamplingSpec(sampler="dpmpp2m", steps=steps, seed=0)
+            seconds = synth.synthesize(views, 1.0, sampling=fast).timings["total_s"]
             print(f"| {name} | dpmpp2m | {steps} | {seconds:.2f} | {seconds / default:.2f}x | measured |", flush=True)
         started = time.perf_counter()
         size = config.image_size

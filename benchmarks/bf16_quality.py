@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from nvs_fusion_ros.diffusion.sampling_spec import SamplingSpec
 from nvs_fusion_ros.engines.cache import onnx_path_for
 from nvs_fusion_ros.engines.cpu import cpu_isa, cpu_model, cpu_supports_bf16
 from nvs_fusion_ros.engines.openvino_engine import OpenVinoDenoiser, openvino_has_bf16
@@ -66,8 +67,8 @@ def main() -> int:
         truth.extend([prepare_views([views[held_out]], checkpoint.config.image_size, 1)[0]] * args.hypotheses)
         for key, denoiser in engines.items():
             synth = NovelViewSynthesizer(checkpoint, ModelRunner(denoiser, checkpoint.schedule, checkpoint.config))
-            result = synth.synthesize(others, angles[held_out], num_hypotheses=args.hypotheses, steps=args.steps,
-                                      seed=args.seed)
+            result = synth.synthesize(others, angles[held_out], num_hypotheses=args.hypotheses,
+                                      sampling=SamplingSpec(steps=args.steps, seed=args.seed))
             samples[key].extend(result.images)
     print("\n| engine | bf16 vs fp32 PSNR dB: mean | min | fp32 vs truth dB | bf16 vs truth dB |")
     print("|---|---:|---:|---:|---:|")

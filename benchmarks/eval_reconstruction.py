@@ -30,6 +30,8 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from nvs_fusion_ros import cameras
 from nvs_fusion_ros.datasets.nmr_dataset import list_objects, read_rgb
+from nvs_fusion_ros.diffusion import DEFAULT_STEPS
+from nvs_fusion_ros.diffusion.sampling_spec import SamplingSpec
 from nvs_fusion_ros.evaluation.geometry_metrics import surface_scores
 from nvs_fusion_ros.reconstruction.distill import DistillConfig, distill, fit_views, orbit_angles, orbit_camera
 from nvs_fusion_ros.reconstruction.extract import EmptySurfaceError, extract_mesh, sample_surface, sample_triangles
@@ -90,7 +92,7 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=32, help="image size when no model fixes it")
     parser.add_argument("--iterations", type=int, default=DistillConfig.iterations)
     parser.add_argument("--orbit-views", type=int, default=DistillConfig.orbit_views)
-    parser.add_argument("--orbit-steps", type=int, default=DistillConfig.orbit_steps)
+    parser.add_argument("--orbit-steps", type=int, default=DEFAULT_STEPS)
     parser.add_argument("--guidance-steps", type=int, default=DistillConfig.guidance_steps)
     parser.add_argument("--grid", type=int, default=DistillConfig.grid_resolution)
     parser.add_argument("--level", type=float, default=0.1)
@@ -104,8 +106,9 @@ def main() -> int:
     else:
         log.warning("no model at %s: only (a) runs", args.model)
     size = synth.image_size if synth is not None else args.size
-    config = DistillConfig(iterations=args.iterations, orbit_views=args.orbit_views, orbit_steps=args.orbit_steps,
-                           guidance_steps=args.guidance_steps, grid_resolution=args.grid)
+    config = DistillConfig(iterations=args.iterations, orbit_views=args.orbit_views,
+                           orbit_sampling=SamplingSpec(steps=args.orbit_steps), guidance_steps=args.guidance_steps,
+                           grid_resolution=args.grid)
     input_indices = [round(k * cameras.NMR_VIEW_COUNT / args.inputs) for k in range(args.inputs)]
     held_out = [i for i in range(cameras.NMR_VIEW_COUNT) if i not in input_indices]
     methods = ["(a) true views (upper bound)", "(b) stage 1 only", "(c) stage 1 + mode seeking"]
@@ -122,7 +125,8 @@ def main() -> int:
         if synth is not None:
             inputs = views[input_indices]
             started = time.perf_counter()
-            orbit = synth.orbit(inputs, orbit_angles(config.orbit_views), steps=config.orbit_steps, seed=config.seed)
+            orbit = synth.orbit(inputs, orbit_angles(config.orbit_views),
+                                sampling=config.orbit_sampling.with_seed(config.seed))
             orbit_s = time.perf_counter() - started
             for method, seeking in ((methods[1], False), (methods[2], True)):
                 started = time.perf_counter()
@@ -138,7 +142,7 @@ def main() -> int:
     model = f"model {args.model}" if synth is not None else "no model"
     print(f"\n{len(results[methods[0]])} test objects of {args.data}, {size}x{size}, {model}, {args.inputs} input view(s); "
           f"{config.iterations} iterations, grid {config.grid_resolution}^3, orbit {config.orbit_views} views x "
-          f"{config.orbit_steps} DDIM steps, mode seeking <= {config.guidance_steps} DDIM steps, level {args.level}\n")
+          f"{config.orbit_sampling.steps} DDIM steps, mode seeking <= {config.guidance_steps} DDIM steps, level {args.level}\n")
     print(markdown(results, args.threshold))
     return 0
 

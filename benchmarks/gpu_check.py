@@ -41,6 +41,7 @@ import torch
 from PIL import Image
 
 from nvs_fusion_ros.diffusion.composition import compose_noise
+from nvs_fusion_ros.diffusion.sampling_spec import SamplingSpec
 from nvs_fusion_ros.engines.base import Denoiser
 from nvs_fusion_ros.engines.factory import EngineOptions, create_denoiser
 from nvs_fusion_ros.engines.onnx_export import example_inputs
@@ -121,7 +122,7 @@ def check_synthesis(report: Report, checkpoint: Checkpoint, device: torch.device
                            ("device fp32", torch_engine(checkpoint, device, bf16=False)),
                            ("device autocast", torch_engine(checkpoint, device))):
         synth = NovelViewSynthesizer(checkpoint, ModelRunner(denoiser, checkpoint.schedule, checkpoint.config))
-        images[name] = synth.synthesize(views[1:], angles[0], num_hypotheses=4, steps=steps, seed=0).images
+        images[name] = synth.synthesize(views[1:], angles[0], num_hypotheses=4, sampling=SamplingSpec(steps=steps, seed=0)).images
     for name, floor in (("device fp32", 35.0), ("device autocast", 20.0)):
         value = min(psnr(a, b) for a, b in zip(images[name], images["cpu fp32"], strict=True))
         label = f"synthesize {name.replace('device', str(device))} vs cpu fp32 (4 seeds, {steps} DDIM steps)"

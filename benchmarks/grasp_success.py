@@ -54,6 +54,8 @@ from tabletop_rgbd import placed, shown_path, test_objects
 
 from nvs_fusion_ros.atomic_file import atomic_path
 from nvs_fusion_ros.datasets import tabletop
+from nvs_fusion_ros.diffusion import DEFAULT_STEPS
+from nvs_fusion_ros.diffusion.sampling_spec import SamplingSpec
 from nvs_fusion_ros.engines.cpu import cpu_isa, cpu_model
 from nvs_fusion_ros.engines.onnx_export import file_sha256
 from nvs_fusion_ros.grasping.figure import grasp_figure
@@ -111,7 +113,7 @@ SOURCES: dict[str, Callable[[Scene], np.ndarray]] = {
 
 def cache_key(setup: dict, options: CompletionOptions, model_sha: str | None) -> str:
     """A name for one scene's completion: the scene's set-up, the sampling options and the model's hash."""
-    text = json.dumps([setup, options.num_hypotheses, options.azimuths, options.steps, options.seed,
+    text = json.dumps([setup, options.num_hypotheses, options.azimuths, options.sampling.steps, options.sampling.seed,
                        options.max_grazing_deg, model_sha, options.mode, dataclasses.asdict(options.completion),
                        dataclasses.asdict(options.geometric)], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
@@ -203,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-model", action="store_true", help="skip the sources that need the completion model")
     parser.add_argument("--num-hypotheses", type=int, default=CompletionOptions.num_hypotheses, help="K (default: the node's)")
     parser.add_argument("--azimuths", type=int, default=CompletionOptions.azimuths, help="default: the node's")
-    parser.add_argument("--steps", type=int, default=CompletionOptions.steps, help="default: the node's")
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="default: the node's")
     parser.add_argument("--engine", default="auto")
     parser.add_argument("--start", type=int, default=0,
                         help="run from this object on (the scenes stay the full run's): splits a long run over processes")
@@ -220,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"CPU: {cpu_model()}; ISA: {', '.join(cpu_isa()) or 'none of interest'}")
     rng = np.random.default_rng(args.seed)
     gripper = Gripper()
-    options = CompletionOptions(num_hypotheses=args.num_hypotheses, azimuths=args.azimuths, steps=args.steps, seed=args.seed)
+    options = CompletionOptions(num_hypotheses=args.num_hypotheses, azimuths=args.azimuths,
+                                sampling=SamplingSpec(steps=args.steps, seed=args.seed))
     synthesizer, model_name, model_sha = None, None, None
     if not args.no_model:
         from nvs_fusion_ros.model.assets import asset_path

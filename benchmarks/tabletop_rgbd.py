@@ -49,6 +49,8 @@ import cv2
 import numpy as np
 
 from nvs_fusion_ros.datasets import tabletop
+from nvs_fusion_ros.diffusion import DEFAULT_STEPS
+from nvs_fusion_ros.diffusion.sampling_spec import SamplingSpec
 from nvs_fusion_ros.engines.cpu import cpu_isa, cpu_model
 from nvs_fusion_ros.engines.onnx_export import file_sha256
 from nvs_fusion_ros.evaluation import geometry_metrics as metrics
@@ -188,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-hypotheses", type=int, default=CompletionOptions.num_hypotheses,
                         help="K hypotheses per azimuth (default: the node's)")
     parser.add_argument("--azimuths", type=int, default=CompletionOptions.azimuths)
-    parser.add_argument("--steps", type=int, default=CompletionOptions.steps)
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS)
     parser.add_argument("--min-confidence", type=float, default=MIN_CONFIDENCE,
                         help="completed points kept in the published clouds (default: the node's)")
     parser.add_argument("--shape-weight", type=float, default=completion.CompletionConfig.shape_weight,
@@ -220,8 +222,8 @@ def main(argv: list[str] | None = None) -> int:
         model_path = args.model or asset_path("completion")
         model_name, model_sha = shown_path(model_path), file_sha256(model_path)
         synthesizer = NovelViewSynthesizer.from_checkpoint(model_path, engine=args.engine)
-    base = CompletionOptions(num_hypotheses=args.num_hypotheses, azimuths=args.azimuths, steps=args.steps, seed=args.seed,
-                             max_grazing_deg=args.max_grazing,
+    base = CompletionOptions(num_hypotheses=args.num_hypotheses, azimuths=args.azimuths,
+                             sampling=SamplingSpec(steps=args.steps, seed=args.seed), max_grazing_deg=args.max_grazing,
                              completion=completion.CompletionConfig(shape_weight=args.shape_weight),
                              geometric=geometric.GeometricConfig(methods=tuple(args.methods)))
     modes = [m for m in MODES_MEASURED if synthesizer is not None or m == "geometric"]

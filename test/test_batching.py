@@ -15,6 +15,7 @@ import torch
 from conftest import randomised_tiny_model, torch_runner
 
 from nvs_fusion_ros.diffusion.samplers import generators_from_seeds, make_sampler
+from nvs_fusion_ros.diffusion.sampling_spec import SamplingSpec
 from nvs_fusion_ros.diffusion.schedules import linear_schedule
 from nvs_fusion_ros.model.checkpoint import load_checkpoint
 from nvs_fusion_ros.synthesis.runner import Conditioning
@@ -30,7 +31,7 @@ def _denoise(max_batch: int, seeds: list[int], sampler: str = "ddim"):
     views = torch.rand(VIEWS, 3, 16, 16, generator=torch.Generator().manual_seed(5)) * 2 - 1
     k = len(seeds)
     return runner.sample(Conditioning.repeated(views, k), torch.full((k,), 1.3), generators_from_seeds(seeds),
-                         make_sampler(sampler, SCHEDULE, steps=4, eta=1.0))
+                         make_sampler(SamplingSpec(sampler, 4, 1.0 if sampler == "ddim" else 0.0), SCHEDULE))
 
 
 @pytest.mark.slow
@@ -59,10 +60,11 @@ def test_synthesizer_hypotheses_are_reproducible_one_by_one(tiny_checkpoint: Pat
     rng = np.random.default_rng(0)
     views = [rng.integers(0, 256, (16, 16, 3), dtype=np.uint8) for _ in range(VIEWS)]
     synth = NovelViewSynthesizer(checkpoint, torch_runner(checkpoint.model, checkpoint.schedule, max_batch=4))
-    together = synth.synthesize(views, 2.0, num_hypotheses=SAMPLES, steps=5, sampler="ddim", eta=1.0, seed=7)
+    ancestral = SamplingSpec(sampler="ddim", steps=5, eta=1.0)
+    together = synth.synthesize(views, 2.0, num_hypotheses=SAMPLES, sampling=ancestral.with_seed(7))
     assert together.seeds == [7, 8, 9]
     assert together.uncertainty.max() > 0
     for k in (0, SAMPLES - 1):
-        alone = synth.synthesize(views, 2.0, num_hypotheses=1, steps=5, sampler="ddim", eta=1.0, seed=7 + k)
+        alone = synth.synthesize(views, 2.0, num_hypotheses=1, sampling=ancestral.with_seed(7 + k))
         # uint8 images: allow one level of rounding difference from batch-size dependent float sums.
         assert np.abs(alone.images[0].astype(int) - together.images[k].astype(int)).max() <= 1

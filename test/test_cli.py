@@ -83,13 +83,22 @@ def test_an_unknown_command_is_refused_with_the_list(capsys: pytest.CaptureFixtu
 
 
 def test_the_light_sampler_names_are_the_registrys() -> None:
+    from nvs_fusion_ros.diffusion import SAMPLER_OPTIONS
     from nvs_fusion_ros.diffusion.samplers import SAMPLERS
+    from nvs_fusion_ros.diffusion.sampling_spec import SamplingSpec
+    from nvs_fusion_ros.diffusion.schedules import linear_schedule
 
-    assert tuple(SAMPLERS) == tuple(SAMPLER_NAMES)
+    assert tuple(SAMPLERS) == tuple(SAMPLER_NAMES) == tuple(SAMPLER_OPTIONS)
+    for name, table in SAMPLER_OPTIONS.items():  # every listed option value reaches the sampler as given
+        for key, values in table.items():
+            for value in values:
+                sampler = SAMPLERS[name](linear_schedule(num_steps=20), SamplingSpec(name, 5, options={key: str(value)}))
+                assert getattr(sampler, key) == value, (name, key, value)
 
 
 def test_one_name_for_the_number_of_hypotheses_and_one_default_step_count() -> None:
     """CLI, ROS parameters and the Python API call it num_hypotheses; a synthesized view takes DEFAULT_STEPS."""
+    from nvs_fusion_ros.diffusion.sampling_spec import SamplingSpec
     from nvs_fusion_ros.reconstruction.config import DistillConfig
     from nvs_fusion_ros.rgbd.pipeline import CompletionOptions
     from nvs_fusion_ros.ros.novel_view_params import PARAMETERS as NOVEL_VIEW
@@ -108,10 +117,11 @@ def test_one_name_for_the_number_of_hypotheses_and_one_default_step_count() -> N
         assert "num_hypotheses" in by_name and "samples" not in by_name
         assert by_name["steps"].default == DEFAULT_STEPS
     signature = inspect.signature(NovelViewSynthesizer.synthesize).parameters
-    assert "num_hypotheses" in signature and signature["steps"].default == DEFAULT_STEPS
-    assert inspect.signature(NovelViewSynthesizer.orbit).parameters["steps"].default == DEFAULT_STEPS
-    assert CompletionOptions().num_hypotheses == 8 and CompletionOptions().steps == DEFAULT_STEPS
-    assert CompositionSettings().steps == DistillConfig().orbit_steps == DEFAULT_STEPS
+    assert "num_hypotheses" in signature and signature["sampling"].default is None  # None: SamplingSpec()
+    assert inspect.signature(NovelViewSynthesizer.orbit).parameters["sampling"].default is None
+    assert SamplingSpec().steps == DEFAULT_STEPS
+    assert CompletionOptions().num_hypotheses == 8 and CompletionOptions().sampling.steps == DEFAULT_STEPS
+    assert CompositionSettings().steps == DistillConfig().orbit_sampling.steps == DEFAULT_STEPS
 
 
 def test_angles_state_their_unit() -> None:

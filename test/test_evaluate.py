@@ -18,6 +18,7 @@ from conftest import randomised_tiny_model, torch_runner
 from nvs_fusion_ros.cli import main
 from nvs_fusion_ros.datasets.render_dataset import render_dataset
 from nvs_fusion_ros.diffusion.samplers import DDIMSampler, generators_from_seeds
+from nvs_fusion_ros.diffusion.sampling_spec import SamplingSpec
 from nvs_fusion_ros.diffusion.schedules import linear_schedule
 from nvs_fusion_ros.engines.factory import EngineOptions
 from nvs_fusion_ros.evaluation.evaluate import (
@@ -139,8 +140,8 @@ def test_evaluate_cli_end_to_end(dataset: Path, tiny_checkpoint: Path, tmp_path:
             assert np.isfinite(result[method]["psnr"]) and -1.0 <= result[method]["ssim"] <= 1.0
     # The ablation (one sample) is the model's first sample with one view, and differs with several.
     records = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
-    evaluation = evaluate(EvalConfig(data=str(dataset), model=str(tiny_checkpoint), steps=3, engine="torch", examples=0),
-                          show_progress=False)
+    evaluation = evaluate(EvalConfig(data=str(dataset), model=str(tiny_checkpoint), sampling=SamplingSpec(steps=3),
+                                     engine="torch", examples=0), show_progress=False)
     single = [i for i, d in enumerate(evaluation.draws) if d.protocol == SINGLE]
     several = [i for i, d in enumerate(evaluation.draws) if len(d.inputs) == 6]
     assert np.array_equal(evaluation.predictions["uniform_weights"][single], evaluation.predictions["viewfusion"][single])
@@ -157,8 +158,8 @@ def test_evaluate_cli_end_to_end(dataset: Path, tiny_checkpoint: Path, tmp_path:
 
 
 def test_k_samples_per_draw_keep_sample_zero_and_score_their_mean_and_best(dataset: Path, tiny_checkpoint: Path) -> None:
-    common = dict(data=str(dataset), model=str(tiny_checkpoint), limit=1, repeats=1, view_counts=(1, 3), steps=2,
-                  engine="torch", examples=0)
+    common = dict(data=str(dataset), model=str(tiny_checkpoint), limit=1, repeats=1, view_counts=(1, 3),
+                  sampling=SamplingSpec(steps=2), engine="torch", examples=0)
     one, three = (evaluate(EvalConfig(**common, num_hypotheses=k), show_progress=False) for k in (1, 3))
     assert sorted(three.report["protocols"][PER_COUNT], key=int) == ["1", "3"]
     assert np.array_equal(one.predictions["viewfusion"], three.predictions["viewfusion"])  # sample k is seeded seed + k
@@ -178,8 +179,8 @@ def test_view_count_is_capped_by_the_23_other_views(dataset: Path, tiny_checkpoi
 
 
 def test_evaluate_is_deterministic_under_a_seed(dataset: Path, tiny_checkpoint: Path) -> None:
-    cfg = EvalConfig(data=str(dataset), model=str(tiny_checkpoint), limit=1, repeats=1, max_views=3, steps=2,
-                     engine="torch", seed=5)
+    cfg = EvalConfig(data=str(dataset), model=str(tiny_checkpoint), limit=1, repeats=1, max_views=3,
+                     sampling=SamplingSpec(steps=2), engine="torch", seed=5)
     first, second = evaluate(cfg, show_progress=False), evaluate(cfg, show_progress=False)
     assert sorted(first.report["protocols"][PER_COUNT], key=int) == ["1", "2", "3"]
     assert first.records == second.records
@@ -189,15 +190,16 @@ def test_evaluate_is_deterministic_under_a_seed(dataset: Path, tiny_checkpoint: 
     checkpoint = load_checkpoint(tiny_checkpoint)
     runner = ModelRunner.from_checkpoint(checkpoint, EngineOptions(engine="torch"))
     objects = [first.objects[0]]
-    one_step = sample_model(runner, DDIMSampler(checkpoint.schedule, steps=1), first.draws, objects)
+    one_step = sample_model(runner, DDIMSampler(checkpoint.schedule, steps=1), first.draws, objects).result
     assert np.array_equal(first.predictions["posterior_mean"], one_step)
     assert not np.array_equal(first.predictions["posterior_mean"], first.predictions["viewfusion"])
 
 
 def test_ancestral_sampling_is_seeded_and_differs_from_deterministic(dataset: Path, tiny_checkpoint: Path) -> None:
-    common = dict(data=str(dataset), model=str(tiny_checkpoint), limit=1, repeats=1, max_views=2, steps=3, engine="torch")
-    ancestral = [evaluate(EvalConfig(**common, eta=1.0), show_progress=False) for _ in range(2)]
-    deterministic = evaluate(EvalConfig(**common), show_progress=False)
+    common = dict(data=str(dataset), model=str(tiny_checkpoint), limit=1, repeats=1, max_views=2, engine="torch")
+    ancestral = [evaluate(EvalConfig(**common, sampling=SamplingSpec(steps=3, eta=1.0)), show_progress=False)
+                 for _ in range(2)]
+    deterministic = evaluate(EvalConfig(**common, sampling=SamplingSpec(steps=3)), show_progress=False)
     assert np.array_equal(ancestral[0].predictions["viewfusion"], ancestral[1].predictions["viewfusion"])
     assert not np.array_equal(ancestral[0].predictions["viewfusion"], deterministic.predictions["viewfusion"])
     # The posterior mean is one deterministic step whatever the sampler.
@@ -210,7 +212,9 @@ def test_evaluate_refuses_bad_input(dataset: Path, tiny_checkpoint: Path, tmp_pa
     with pytest.raises(ValueError, match="repeats"):
         EvalConfig(data=str(dataset), model=str(tiny_checkpoint), repeats=0)
     with pytest.raises(ValueError, match="eta"):
-        EvalConfig(data=str(dataset), model=str(tiny_checkpoint), eta=1.5)
+        EvalConfig(data=str(dataset), model=str(tiny_checkpoint), sampling=SamplingSpec(eta=1.5))
+    with pytest.raises(ValueError, match="one seed"):
+        EvalConfig(data=str(dataset), model=str(tiny_checkpoint), sampling=SamplingSpec(seed=3))
     assert main(["evaluate", "--model", str(tiny_checkpoint), "--data", str(dataset), "--split", "nope",
                  "--out", str(tmp_path)]) == 2
     assert main(["evaluate", "--model", str(tmp_path / "absent.pt"), "--data", str(dataset), "--out", str(tmp_path)]) == 2

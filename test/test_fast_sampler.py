@@ -20,7 +20,9 @@ from nvs_fusion_ros.diffusion.samplers import (
     generators_from_seeds,
     log_snr_levels,
     make_sampler,
+    reverse_process,
 )
+from nvs_fusion_ros.diffusion.sampling_spec import SamplingSpec
 from nvs_fusion_ros.diffusion.schedules import NoiseSchedule, linear_schedule
 
 MU = torch.linspace(-0.5, 0.5, 16, dtype=torch.float64).view(1, 1, 4, 4)
@@ -55,7 +57,7 @@ def test_matches_the_data_distribution_like_ddim() -> None:
     mean_tol, std_tol = 5 * STD / items**0.5 + 0.005, 5 * STD / (2 * items) ** 0.5 + 0.005
     moments = {}
     for sampler in (DPMSolverPP2MSampler(schedule, steps=25), DDIMSampler(schedule, steps=200)):
-        out = sampler.sample(gaussian_eps(schedule), y, generators_from_seeds(range(items)))
+        out = reverse_process(sampler, gaussian_eps(schedule), y, generators_from_seeds(range(items))).result
         moments[sampler.name] = out.mean(dim=0), out.std(dim=0)
         assert (moments[sampler.name][0] - MU[0]).abs().max().item() < mean_tol, sampler.name
         assert (moments[sampler.name][1] - STD).abs().max().item() < std_tol, sampler.name
@@ -90,7 +92,7 @@ def ode_errors(spacing: str | None) -> dict[int, float]:
             sampler = DDIMSampler(schedule, steps=steps, clip_denoised=False)
         else:
             sampler = DPMSolverPP2MSampler(schedule, steps=steps, spacing=spacing, clip_denoised=False)
-        errors[steps] = (sampler.sample(gaussian_eps(schedule), y, []) - exact).abs().max().item()
+        errors[steps] = (reverse_process(sampler, gaussian_eps(schedule), y, []).result - exact).abs().max().item()
     return errors
 
 
@@ -114,12 +116,14 @@ def test_first_step_is_ddim_and_state_is_reset_between_trajectories() -> None:
     eps_fn = gaussian_eps(schedule)
     fast = DPMSolverPP2MSampler(schedule, steps=8, spacing="time", clip_denoised=False)
     ddim = DDIMSampler(schedule, steps=8, clip_denoised=False)
-    levels = fast.timesteps()
-    assert levels == ddim.timesteps()
-    first = fast.step(y, eps_fn(y, levels[0]), levels[0], levels[1], [])
-    torch.testing.assert_close(first, ddim.step(y, eps_fn(y, levels[0]), levels[0], levels[1], []))
-    a = fast.sample(eps_fn, y, [])
-    b = fast.sample(eps_fn, y, [])  # a leftover previous prediction would change the first step
+    fast.set_timesteps()
+    ddim.set_timesteps()
+    levels = fast.timesteps
+    assert levels == ddim.timesteps
+    first = fast.step(eps_fn(y, levels[0]), levels[0], y, [])
+    torch.testing.assert_close(first, ddim.step(eps_fn(y, levels[0]), levels[0], y, []))
+    a = reverse_process(fast, eps_fn, y, []).result
+    b = reverse_process(fast, eps_fn, y, []).result  # a leftover previous prediction would change the first step
     torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
@@ -138,11 +142,14 @@ def test_log_snr_levels_are_even_in_log_snr() -> None:
 
 def test_registered_and_validated() -> None:
     schedule = linear_schedule()
-    assert isinstance(SAMPLERS["dpmpp2m"](schedule, 12, 0.0), DPMSolverPP2MSampler)
-    sampler = make_sampler("dpmpp2m", schedule, steps=12)
-    assert isinstance(sampler, DPMSolverPP2MSampler) and len(sampler.timesteps()) == 12
+    assert isinstance(SAMPLERS["dpmpp2m"](schedule, SamplingSpec("dpmpp2m", 12)), DPMSolverPP2MSampler)
+    sampler = make_sampler(SamplingSpec("dpmpp2m", 12, options={"spacing": "time", "order": "1"}), schedule)
+    assert isinstance(sampler, DPMSolverPP2MSampler) and len(sampler.levels()) == 12
+    assert (sampler.spacing, sampler.order) == ("time", 1)
     with pytest.raises(ValueError, match="dpmpp2m"):  # the registry's names are what an unknown name is told
-        make_sampler("dpm-solver", schedule)
+        SamplingSpec("dpm-solver")
+    with pytest.raises(ValueError, match="spacing"):
+        SamplingSpec("dpmpp2m", options={"spacing": "karras"})
     with pytest.raises(ValueError, match="spacing"):
         DPMSolverPP2MSampler(schedule, spacing="karras")
     with pytest.raises(ValueError, match="at least one step"):

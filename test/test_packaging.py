@@ -533,6 +533,7 @@ def test_design_note_citations_point_into_the_repository() -> None:
 
 PUBLIC = {
     "NovelViewSynthesizer": "nvs_fusion_ros.synthesis.synthesizer",
+    "SamplingSpec": "nvs_fusion_ros.diffusion.sampling_spec",
     "VideoSynthesizer": "nvs_fusion_ros.synthesis.video_synthesizer",
     "load_checkpoint": "nvs_fusion_ros.model.checkpoint",
     "reconstruct": "nvs_fusion_ros.reconstruction.pipeline",

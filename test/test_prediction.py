@@ -10,6 +10,7 @@ import torch
 from conftest import torch_runner
 
 from nvs_fusion_ros.diffusion.composition import compose_noise
+from nvs_fusion_ros.diffusion.sampling_spec import SamplingSpec
 from nvs_fusion_ros.diffusion.schedules import linear_schedule, prediction_target, prediction_to_eps
 from nvs_fusion_ros.model.checkpoint import load_checkpoint, save_checkpoint
 from nvs_fusion_ros.model.config import UNetConfig, preset
@@ -77,6 +78,6 @@ def test_a_v_model_synthesizes_on_every_engine(tmp_path: Path, monkeypatch: pyte
     checkpoint = load_checkpoint(path)
     fp32 = NovelViewSynthesizer(checkpoint, torch_runner(checkpoint.model, checkpoint.schedule))
     assert ort.runner.denoiser.prediction == fp32.runner.denoiser.prediction == "v"
-    images = [synth.synthesize(views, 0.0, steps=3, seed=0).images for synth in (fp32, ort)]
+    images = [synth.synthesize(views, 0.0, sampling=SamplingSpec(steps=3, seed=0)).images for synth in (fp32, ort)]
     assert images[0].shape == (1, 16, 16, 3)
     assert np.abs(images[0].astype(int) - images[1].astype(int)).max() <= 1

@@ -13,12 +13,13 @@ import torch
 
 from nvs_fusion_ros import cameras
 from nvs_fusion_ros.cli import main
+from nvs_fusion_ros.diffusion.sampling_spec import SamplingSpec
 from nvs_fusion_ros.evaluation.geometry_metrics import surface_scores
 from nvs_fusion_ros.reconstruction import extract
 from nvs_fusion_ros.reconstruction.distill import (
     DistillConfig,
     ModeSeeker,
-    distill,
+    distill_steps,
     estimate_azimuths,
     fit_views,
     orbit_angles,
@@ -26,7 +27,7 @@ from nvs_fusion_ros.reconstruction.distill import (
 )
 from nvs_fusion_ros.reconstruction.extract import EmptySurfaceError, extract_mesh, sample_surface, sample_triangles
 from nvs_fusion_ros.reconstruction.field import VoxelField
-from nvs_fusion_ros.reconstruction.pipeline import reconstruct
+from nvs_fusion_ros.reconstruction.pipeline import reconstruct_steps
 from nvs_fusion_ros.reconstruction.renderer import render_view
 from nvs_fusion_ros.synthesis.contact_sheet import write_png
 from nvs_fusion_ros.synthesis.synthesizer import NovelViewSynthesizer
@@ -197,11 +198,12 @@ def test_guidance_steps_follow_the_paper_schedule(tiny_checkpoint: Path) -> None
 def test_distill_smoke_run_writes_points_and_mesh(tiny_checkpoint: Path, tmp_path: Path) -> None:
     views = [analytic_sphere_view(orbit_camera(a, 16)) for a in (0.0, math.pi / 2)]
     synth = NovelViewSynthesizer.from_checkpoint(tiny_checkpoint, engine="torch", device="cpu")
-    config = DistillConfig(iterations=9, orbit_views=3, orbit_steps=2, guidance_steps=2, grid_resolution=12,
-                           rays_per_step=128, samples_per_ray=16)
-    calls: list[tuple[int, int]] = []
-    result = distill(synth, views, config, progress=lambda done, total: calls.append((done, total)))
-    assert calls[-1] == (9, 9) and len(calls) == 9
+    config = DistillConfig(iterations=9, orbit_views=3, orbit_sampling=SamplingSpec(steps=2), guidance_steps=2,
+                           grid_resolution=12, rays_per_step=128, samples_per_ray=16)
+    run = distill_steps(synth, views, config)
+    calls = [(state.done, state.total, state.stage) for state in run]
+    result = run.result
+    assert calls == [(i, 6, "orbit") for i in range(1, 7)] + [(i, 9, "field") for i in range(1, 10)]
     assert {"inputs", "mode_seeking", "total_variation"} <= set(result.losses)  # stage 2 ran
     assert result.orbit_images.shape == (3, 16, 16, 3) and len(result.input_azimuths) == 2
     assert all(0.0 <= e.azimuth < 2 * math.pi for e in result.input_azimuths)
@@ -212,7 +214,7 @@ def test_distill_smoke_run_writes_points_and_mesh(tiny_checkpoint: Path, tmp_pat
     paths = [write_png(tmp_path / f"view{i}.png", v) for i, v in enumerate(views)]
     out = tmp_path / "out"
     code = main(["reconstruct", *map(str, paths), "--out", str(out), "--model", str(tiny_checkpoint), "--engine", "torch",
-                 "--device", "cpu", "--iterations", "30", "--orbit-views", "3", "--orbit-steps", "2", "--guidance-steps", "2",
+                 "--device", "cpu", "--iterations", "30", "--orbit-views", "3", "--steps", "2", "--guidance-steps", "2",
                  "--grid", "12", "--surface-threshold", "0.01", "--points", "200"])
     assert code == 0
     for name in ("points.ply", "mesh.ply", "mesh.obj", "turntable.png", "summary.json"):
@@ -226,7 +228,7 @@ def test_cli_reports_an_empty_field_instead_of_writing_files(tiny_checkpoint: Pa
     view = write_png(tmp_path / "view.png", analytic_sphere_view(orbit_camera(0.0, 16)))
     out = tmp_path / "out"
     code = main(["reconstruct", str(view), "--out", str(out), "--model", str(tiny_checkpoint), "--engine", "torch",
-                 "--device", "cpu", "--iterations", "1", "--orbit-views", "2", "--orbit-steps", "1", "--grid", "8",
+                 "--device", "cpu", "--iterations", "1", "--orbit-views", "2", "--steps", "1", "--grid", "8",
                  "--surface-threshold", "0.99"])
     assert code == 2
     assert not (out / "mesh.ply").exists() and not (out / "points.ply").exists()
@@ -237,10 +239,11 @@ def test_reconstruct_reports_one_count_over_orbit_steps_and_field_iterations(tin
     """``reconstruct``'s progress: every orbit denoising step, then every field iteration, on one count."""
     synth = NovelViewSynthesizer.from_checkpoint(tiny_checkpoint, engine="torch", device="cpu")
     views = [analytic_sphere_view(orbit_camera(0.0, 16))]
-    calls: list[tuple[int, int, str]] = []
-    config = DistillConfig(iterations=30, mode_seeking=False, orbit_views=2, orbit_steps=3, grid_resolution=12)
-    result = reconstruct(synth, views, config, surface_threshold=0.01, points=50, out_dir=tmp_path,
-                         progress=lambda done, total, stage: calls.append((done, total, stage)))
+    config = DistillConfig(iterations=30, mode_seeking=False, orbit_views=2, orbit_sampling=SamplingSpec(steps=3),
+                           grid_resolution=12)
+    run = reconstruct_steps(synth, views, config, surface_threshold=0.01, points=50, out_dir=tmp_path)
+    calls = [(state.done, state.total, state.stage) for state in run]
+    result = run.result
     total = 2 * 3 + 30
     assert [c[0] for c in calls] == list(range(1, total + 1)) and {c[1] for c in calls} == {total}
     assert [c[2] for c in calls] == ["orbit"] * 6 + ["field"] * 30

@@ -21,6 +21,7 @@ from conftest import randomise_weights, torch_runner
 from nvs_fusion_ros import cameras
 from nvs_fusion_ros.datasets.nmr_dataset import NMRViews
 from nvs_fusion_ros.diffusion.samplers import DDIMSampler, generators_from_seeds
+from nvs_fusion_ros.diffusion.sampling_spec import SamplingSpec
 from nvs_fusion_ros.diffusion.schedules import linear_schedule
 from nvs_fusion_ros.diffusion.streams import stream_conditions
 from nvs_fusion_ros.model.checkpoint import load_checkpoint, save_checkpoint
@@ -123,7 +124,7 @@ def test_64px_unshuffle_model_in_and_out_on_torch_and_onnxruntime(tmp_path: Path
     rng = np.random.default_rng(0)
     views = [rng.integers(0, 256, (48, 64, 3), dtype=np.uint8) for _ in range(3)]
     results = {engine: NovelViewSynthesizer.from_checkpoint(path, engine=engine, device="cpu").synthesize(
-        views, math.pi, num_hypotheses=2, steps=3, seed=4) for engine in ("torch", "onnxruntime")}
+        views, math.pi, num_hypotheses=2, sampling=SamplingSpec(steps=3, seed=4)) for engine in ("torch", "onnxruntime")}
     for result in results.values():
         assert result.images.shape == (2, 64, 64, 3) and result.weights.shape == (3, 64, 64)
     difference = np.abs(results["torch"].images.astype(int) - results["onnxruntime"].images.astype(int))
@@ -135,8 +136,8 @@ def test_a_canonical_checkpoint_still_loads_and_synthesizes(tiny_checkpoint: Pat
     assert checkpoint.config.angle_reference == "canonical"
     synth = NovelViewSynthesizer(checkpoint, torch_runner(checkpoint.model, checkpoint.schedule))
     views = [np.full((16, 16, 3), 200, np.uint8), np.zeros((16, 16, 3), np.uint8)]
-    first = synth.synthesize(views, 1.0, steps=3, seed=0, anchor=0)
-    assert np.array_equal(first.images, synth.synthesize(views, 1.0, steps=3, seed=0, anchor=1).images)
+    first = synth.synthesize(views, 1.0, anchor=0, sampling=SamplingSpec(steps=3, seed=0))
+    assert np.array_equal(first.images, synth.synthesize(views, 1.0, anchor=1, sampling=SamplingSpec(steps=3, seed=0)).images)
 
 
 def test_lifted_weights_compute_the_source_network_on_downsampled_images() -> None:

@@ -14,6 +14,7 @@ from conftest import randomise_weights
 
 from nvs_fusion_ros import cameras
 from nvs_fusion_ros.datasets import tabletop
+from nvs_fusion_ros.diffusion.sampling_spec import SamplingSpec
 from nvs_fusion_ros.diffusion.schedules import linear_schedule
 from nvs_fusion_ros.engines.onnx_export import file_sha256
 from nvs_fusion_ros.evaluation import geometry_metrics as metrics
@@ -21,7 +22,13 @@ from nvs_fusion_ros.model.assets import asset_path
 from nvs_fusion_ros.model.checkpoint import load_checkpoint, save_checkpoint
 from nvs_fusion_ros.model.config import preset
 from nvs_fusion_ros.model.unet import ViewFusionUNet
-from nvs_fusion_ros.rgbd.pipeline import CompletionOptions, SceneCompletion, complete_scene
+from nvs_fusion_ros.rgbd.pipeline import (
+    CompletionOptions,
+    SceneCompletion,
+    complete_scene,
+    complete_scene_steps,
+    sample_hypotheses,
+)
 from nvs_fusion_ros.synthesis.synthesizer import NovelViewSynthesizer
 
 BOX = (0.08, 0.06, 0.12)
@@ -41,7 +48,7 @@ def synthesizer(tmp_path: Path, reference: str) -> NovelViewSynthesizer:
     return NovelViewSynthesizer.from_checkpoint(path, engine="torch", device="cpu")
 
 
-OPTIONS = CompletionOptions(num_hypotheses=2, azimuths=4, steps=2)
+OPTIONS = CompletionOptions(num_hypotheses=2, azimuths=4, sampling=SamplingSpec(steps=2, seed=0))
 
 
 def test_completion_options_refuse_a_grazing_angle_outside_0_to_90() -> None:
@@ -100,19 +107,28 @@ class Cancelled(Exception):
     pass
 
 
-def test_the_step_callback_reaches_the_sampler_so_a_cancel_stops_within_the_first_azimuth(frame: tabletop.RGBDFrame,
-                                                                                         tmp_path: Path) -> None:
-    calls: list[tuple[int, int]] = []
-    azimuths: list[int] = []
-
-    def cancel(done: int, total: int) -> None:
-        calls.append((done, total))
-        raise Cancelled
-
+def test_the_completion_yields_every_denoising_step_so_a_cancel_stops_at_the_first(frame: tabletop.RGBDFrame,
+                                                                                  tmp_path: Path) -> None:
+    model = synthesizer(tmp_path, "relative")
+    run = complete_scene_steps(frame.colour, frame.depth, frame.intrinsics, model, OPTIONS)
     with pytest.raises(Cancelled):
-        complete_scene(frame.colour, frame.depth, frame.intrinsics, synthesizer(tmp_path, "relative"), OPTIONS,
-                       progress=lambda done, _total: azimuths.append(done), callback=cancel)
-    assert len(calls) == 1 and azimuths == []  # stopped at the first denoising step, before any azimuth finished
+        for state in run:
+            assert (state.done, state.total, state.stage) == (1, 2, "sample")  # all azimuths in one reverse process
+            raise Cancelled
+    with pytest.raises(RuntimeError, match="abandoned"):
+        run.result  # noqa: B018 - reading it is the check
+
+
+def test_all_azimuths_in_one_call_are_the_per_azimuth_calls(frame: tabletop.RGBDFrame, tmp_path: Path) -> None:
+    """The batched completion draws each azimuth's hypotheses exactly as one call per azimuth with seed + 1000 i."""
+    model = synthesizer(tmp_path, "relative")
+    views = [np.full((16, 16, 3), 90, np.uint8), np.full((16, 16, 3), 160, np.uint8)]
+    angles = [0.5, 2.0, 4.0]
+    batched = sample_hypotheses(model, views, angles, OPTIONS).result
+    assert batched.shape == (2, 3, 16, 16, 3)
+    for i, angle in enumerate(angles):
+        alone = model.synthesize(views, angle, num_hypotheses=2, sampling=SamplingSpec(steps=2, seed=1000 * i))
+        np.testing.assert_array_equal(batched[:, i], alone.images)
 
 
 def test_key_views_condition_the_hypotheses_and_the_anchor_still_places_them(frame: tabletop.RGBDFrame,

@@ -32,6 +32,7 @@ from nvs_fusion_ros.model.config import preset
 from nvs_fusion_ros.model.unet import ViewFusionUNet
 from nvs_fusion_ros.ros.image_conversions import image_to_numpy, numpy_to_image, stamp_ns
 from nvs_fusion_ros.ros.novel_view_node import NovelViewNode
+from nvs_fusion_ros.ros.novel_view_params import Request
 from nvs_fusion_ros.ros.qos import latched_qos, output_qos
 from nvs_fusion_ros.ros.view_buffer_node import ViewBufferNode
 from nvs_fusion_ros.synthesis.key_views import KeyViewSet, ReceivedViews, prepare_key_view
@@ -212,6 +213,21 @@ def test_parameters_are_validated_at_start_and_at_run_time(ros: Ros) -> None:
     assert result(node, "sampler", "ddpm")[0] and node.get_parameter("sampler").value == "ddpm"
     ok, reason = result(node, "sampler", "euler")
     assert not ok and "sampler must be one of" in reason and "'euler'" in reason
+    ok, reason = result(node, "sampler_options", "variance")
+    assert not ok and "key=value" in reason
+    ok, reason = result(node, "sampler_options", "karras=1")
+    assert not ok and "no sampler has" in reason
+    assert not result(node, "eta", 1.5)[0]
+    assert result(node, "sampler_options", "variance=posterior")[0]  # ddpm's: a request samples with it
+    assert Request.snapshot(node._value).spec().sampler_options() == {"variance": "posterior"}
+    assert result(node, "sampler", "dpmpp2m")[0]  # a valid parameter, but the options are ddpm's: refused, not dropped
+    with pytest.raises(ValueError, match="has no option 'variance'"):
+        Request.snapshot(node._value).spec()
+    assert result(node, "sampler_options", "spacing=time, order=1")[0] and result(node, "eta", 0.5)[0]
+    with pytest.raises(ValueError, match="eta applies to"):
+        Request.snapshot(node._value).spec()
+    assert result(node, "sampler", "ddim")[0] and result(node, "sampler_options", "")[0]
+    assert Request.snapshot(node._value).spec().eta == 0.5
     assert result(node, "num_hypotheses", 3)[0]
     assert not result(node, "num_hypotheses", 0)[0]
     assert not result(node, "seed", -2)[0]
@@ -359,7 +375,7 @@ def test_worker_cancels_the_running_job_at_its_next_step_and_it_delivers_nothing
     def long_job(control: object) -> None:
         controls.append(control)
         for i in range(1000):
-            control.check(i, 1000)  # the sampler's step callback
+            control.check(i, 1000)  # between denoising steps
             steps.append(i)
             if i == 2:
                 at_step_3.set()

@@ -27,6 +27,7 @@ from test_reconstruction import analytic_sphere_view
 from test_ros_nodes import publisher_to
 from visualization_msgs.msg import Marker
 
+from nvs_fusion_ros.diffusion.stepwise import Stepwise
 from nvs_fusion_ros.reconstruction.distill import orbit_camera
 from nvs_fusion_ros.reconstruction.field import DEFAULT_HALF_EXTENT
 from nvs_fusion_ros.ros import novel_view_jobs
@@ -133,14 +134,17 @@ def test_a_reconstruction_cancelled_after_its_fit_writes_no_files(ros: Ros, tmp_
     send_sphere_views(ros, node)
     views, header, request = node._snapshot()
     control = JobControl(threading.Condition())
-    real_reconstruct = novel_view_jobs.reconstruct
+    real_reconstruct = novel_view_jobs.reconstruct_steps
 
-    def then_reset(*args: object, **kwargs: object) -> object:
-        result = real_reconstruct(*args, **kwargs)  # the real fit, then a reset arrives
-        control.cancel()
-        return result
+    def then_reset(*args: object, **kwargs: object) -> Stepwise:
+        def steps() -> Iterator:
+            result = yield from real_reconstruct(*args, **kwargs)  # the real fit, then a reset arrives
+            control.cancel()
+            return result
 
-    monkeypatch.setattr(novel_view_jobs, "reconstruct", then_reset, raising=True)
+        return Stepwise(steps())
+
+    monkeypatch.setattr(novel_view_jobs, "reconstruct_steps", then_reset, raising=True)
     with pytest.raises(JobCancelled):
         node.jobs.reconstruct(control, views, request, header, received=0.0)
     assert list(tmp_path.iterdir()) == []

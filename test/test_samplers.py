@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
-from nvs_fusion_ros.diffusion.samplers import DDIMSampler, DDPMSampler, generators_from_seeds, make_sampler, spaced_levels
+from nvs_fusion_ros.diffusion.samplers import (
+    DDIMSampler,
+    DDPMSampler,
+    DPMSolverPP2MSampler,
+    generators_from_seeds,
+    make_sampler,
+    reverse_process,
+    spaced_levels,
+)
+from nvs_fusion_ros.diffusion.sampling_spec import SamplingSpec
 from nvs_fusion_ros.diffusion.schedules import NoiseSchedule, linear_schedule, make_schedule
 
 
@@ -40,9 +51,9 @@ def test_ddpm_with_posterior_variance_equals_ddim_eta_one_over_all_levels() -> N
     y_start = torch.randn(2, 3, 4, 4, generator=torch.Generator().manual_seed(0))
     ddpm = DDPMSampler(schedule, variance="posterior", clip_denoised=False)
     ddim = DDIMSampler(schedule, steps=60, eta=1.0, clip_denoised=False)
-    assert ddpm.timesteps() == ddim.timesteps()
-    a = ddpm.sample(_linear_denoiser, y_start, generators_from_seeds([1, 2]))
-    b = ddim.sample(_linear_denoiser, y_start, generators_from_seeds([1, 2]))
+    assert ddpm.levels() == ddim.levels()
+    a = reverse_process(ddpm, _linear_denoiser, y_start, generators_from_seeds([1, 2])).result
+    b = reverse_process(ddim, _linear_denoiser, y_start, generators_from_seeds([1, 2])).result
     torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
 
 
@@ -50,7 +61,10 @@ def test_ddpm_beta_variance_follows_algorithm_2() -> None:
     schedule = linear_schedule(1e-3, 0.05, 5)
     y = torch.randn(1, 3, 2, 2, generator=torch.Generator().manual_seed(4))
     eps = _linear_denoiser(y, 4)
-    got = DDPMSampler(schedule, clip_denoised=False).step(y, eps, 4, 3, generators_from_seeds([9]))
+    ddpm = DDPMSampler(schedule, clip_denoised=False)
+    ddpm.set_timesteps()
+    assert ddpm.previous_level(4) == 3
+    got = ddpm.step(eps, 4, y, generators_from_seeds([9]))
     alpha, gamma = float(schedule.alphas[4]), float(schedule.gammas[4])
     z = torch.randn(3, 2, 2, generator=torch.Generator().manual_seed(9))
     expected = (y - (1 - alpha) / math.sqrt(1 - gamma) * eps) / math.sqrt(alpha) + math.sqrt(1 - alpha) * z
@@ -60,7 +74,9 @@ def test_ddpm_beta_variance_follows_algorithm_2() -> None:
 def test_ddim_is_deterministic_at_eta_zero_and_seeded_otherwise() -> None:
     schedule = linear_schedule(1e-4, 0.05, 100)
     y = torch.randn(2, 3, 4, 4, generator=torch.Generator().manual_seed(0))
-    run = lambda eta, seeds: DDIMSampler(schedule, 10, eta).sample(_linear_denoiser, y, generators_from_seeds(seeds))  # noqa: E731
+    def run(eta: float, seeds: list[int]) -> torch.Tensor:
+        return reverse_process(DDIMSampler(schedule, 10, eta), _linear_denoiser, y, generators_from_seeds(seeds)).result
+
     assert torch.equal(run(0.0, [1, 2]), run(0.0, [3, 4]))
     assert torch.equal(run(0.5, [1, 2]), run(0.5, [1, 2]))
     assert not torch.equal(run(0.5, [1, 2]), run(0.5, [3, 4]))
@@ -69,8 +85,8 @@ def test_ddim_is_deterministic_at_eta_zero_and_seeded_otherwise() -> None:
 def test_item_noise_does_not_depend_on_the_batch() -> None:
     schedule = linear_schedule(1e-4, 0.05, 30)
     y = torch.randn(3, 3, 4, 4, generator=torch.Generator().manual_seed(0))
-    batch = DDPMSampler(schedule).sample(_linear_denoiser, y, generators_from_seeds([5, 6, 7]))
-    alone = DDPMSampler(schedule).sample(_linear_denoiser, y[1:2], generators_from_seeds([6]))
+    batch = reverse_process(DDPMSampler(schedule), _linear_denoiser, y, generators_from_seeds([5, 6, 7])).result
+    alone = reverse_process(DDPMSampler(schedule), _linear_denoiser, y[1:2], generators_from_seeds([6])).result
     torch.testing.assert_close(batch[1:2], alone)
 
 
@@ -88,7 +104,16 @@ def test_spaced_levels_and_partial_starts() -> None:
 def test_sampler_argument_errors() -> None:
     schedule = linear_schedule(1e-4, 0.05, 10)
     with pytest.raises(ValueError, match="unknown sampler"):
-        make_sampler("euler", schedule)
+        make_sampler(SamplingSpec("euler"), schedule)
+    assert make_sampler(SamplingSpec("ddpm", options={"variance": "posterior"}), schedule).variance == "posterior"
+    with pytest.raises(ValueError, match="variance"):
+        SamplingSpec("ddpm", options={"variance": "large"})
+    with pytest.raises(ValueError, match="no option"):
+        SamplingSpec("ddim", options={"spacing": "time"})
+    with pytest.raises(ValueError, match="eta applies"):
+        SamplingSpec("dpmpp2m", eta=0.5)
+    with pytest.raises(ValueError, match="key=value"):
+        SamplingSpec.build("ddpm", options=["variance"])
     with pytest.raises(ValueError):
         DDIMSampler(schedule, steps=0)
     with pytest.raises(ValueError):
@@ -107,5 +132,33 @@ def test_a_perfect_denoiser_recovers_the_clean_image() -> None:
         g = float(schedule.gammas[t])
         return (y - math.sqrt(g) * y0) / math.sqrt(1 - g)
 
-    out = DDIMSampler(schedule, steps=20).sample(true_eps, y_T, generators_from_seeds([0]))
+    out = reverse_process(DDIMSampler(schedule, steps=20), true_eps, y_T, generators_from_seeds([0])).result
     torch.testing.assert_close(out, y0, rtol=0, atol=1e-4)
+
+
+REFERENCE = Path(__file__).parent / "data" / "reverse_loop_reference.npz"
+
+
+def _affine_eps(y: torch.Tensor, t: int) -> torch.Tensor:
+    return 0.7 * y + 0.001 * t - 0.05
+
+
+@pytest.mark.parametrize(("name", "sampler"), [
+    ("ddpm_beta", lambda s: DDPMSampler(s)),
+    ("ddpm_posterior", lambda s: DDPMSampler(s, variance="posterior")),
+    ("ddim_eta0", lambda s: DDIMSampler(s, steps=7)),
+    ("ddim_eta05", lambda s: DDIMSampler(s, steps=7, eta=0.5)),
+    ("dpmpp2m_logsnr", lambda s: DPMSolverPP2MSampler(s, steps=6)),
+    ("dpmpp2m_time", lambda s: DPMSolverPP2MSampler(s, steps=6, spacing="time")),
+])
+def test_the_reverse_loop_reproduces_the_stored_samples(name: str, sampler) -> None:
+    """The samples the samplers drew before their levels and step() were opened up, bit for bit
+    (elementwise arithmetic and CPU generators only, so any machine reproduces them)."""
+    reference = np.load(REFERENCE)
+    schedule = linear_schedule(1e-4, 0.05, 60)
+    start = torch.from_numpy(reference["start"])
+    for suffix, level in (("", None), ("_from30", 30)):
+        run = reverse_process(sampler(schedule), _affine_eps, start, generators_from_seeds([3, 4]), start=level)
+        steps = [state.done for state in run]
+        assert steps == list(range(1, len(steps) + 1)) and len(steps) == len(sampler(schedule).levels(level))
+        assert torch.equal(run.result, torch.from_numpy(reference[name + suffix])), name + suffix

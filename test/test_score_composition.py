@@ -4,7 +4,9 @@ and the ViewFusion / temporal adapters against per-cell reference loops."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import randomise_weights, randomised_tiny_model, torch_runner
@@ -78,7 +80,7 @@ def run_gaussian(steps: int, columns: int = 512, rollback_steps: int = 0, mode: 
         gaussian_denoiser(mean_a, rows=True), gaussian_denoiser(mean_b, rows=False), SCHEDULE,
         (columns, FRAMES, *CELL), generators_from_seeds(range(columns)), steps=steps, weight=weight,
         rollback_steps=rollback_steps, renoise_mode=mode, clip_denoised=False,
-    )
+    ).result
     return out, weight * mean_a + (1 - weight) * mean_b, (mean_a, mean_b)
 
 
@@ -147,25 +149,25 @@ def coupled_denoiser(axis: int):
 def test_chunking_and_seeds_do_not_change_the_matrix() -> None:
     kwargs = dict(schedule=SCHEDULE, shape=(3, 4, 1, 2, 2), steps=8, rollback_steps=2)
     whole = sample_matrix(coupled_denoiser(1), coupled_denoiser(0), generators=generators_from_seeds(range(3)),
-                          max_cells=1000, **kwargs)
+                          max_cells=1000, **kwargs).result
     cell_by_cell = sample_matrix(coupled_denoiser(1), coupled_denoiser(0), generators=generators_from_seeds(range(3)),
-                                 max_cells=1, **kwargs)
+                                 max_cells=1, **kwargs).result
     torch.testing.assert_close(whole, cell_by_cell)
     other_seeds = sample_matrix(coupled_denoiser(1), coupled_denoiser(0), generators=generators_from_seeds([7, 8, 9]),
-                                max_cells=1000, **kwargs)
+                                max_cells=1000, **kwargs).result
     assert not torch.allclose(whole, other_seeds)
 
 
 def test_bad_arguments_raise_clear_errors() -> None:
     args = (coupled_denoiser(1), coupled_denoiser(0), SCHEDULE, (2, 2, 1, 2, 2), generators_from_seeds(range(2)))
     with pytest.raises(ValueError, match="weight s"):
-        sample_matrix(*args, steps=2, weight=lambda t: 1.5)
+        list(sample_matrix(*args, steps=2, weight=lambda t: 1.5))
     with pytest.raises(ValueError, match="generator per batch item"):
-        sample_matrix(*args[:4], generators_from_seeds([1]), steps=2)
+        list(sample_matrix(*args[:4], generators_from_seeds([1]), steps=2))
     with pytest.raises(ValueError, match="max_cells"):
-        sample_matrix(*args, steps=2, max_cells=0)
+        list(sample_matrix(*args, steps=2, max_cells=0))
     with pytest.raises(ValueError, match=r"\(V, F, C, H, W\)"):
-        sample_matrix(*args[:3], (2, 2, 2), args[4], steps=2)
+        list(sample_matrix(*args[:3], (2, 2, 2), args[4], steps=2))
 
 
 # --------------------------------------------------------------------------- adapters vs per-cell loops
@@ -232,8 +234,19 @@ def test_matrix_from_both_models_is_chunk_invariant_and_in_range() -> None:
     d_time = time_denoiser(model, SMALL_SCHEDULE, first, angles)
     results = [
         sample_matrix(d_view, d_time, SMALL_SCHEDULE, (2, 3, 3, size, size), generators_from_seeds([4, 5]), steps=4,
-                      rollback_steps=1, max_cells=max_cells)
+                      rollback_steps=1, max_cells=max_cells).result
         for max_cells in (1, 100)
     ]
     torch.testing.assert_close(results[0], results[1], atol=1e-5, rtol=1e-5)
     assert results[0].abs().max() <= 1.0 and torch.isfinite(results[0]).all()
+
+
+@pytest.mark.parametrize("mode", ["forward", "paper"])
+def test_the_matrix_reverse_loop_reproduces_the_stored_samples(mode: str) -> None:
+    """The matrices sample_matrix drew before it ran on the samplers' one reverse loop, bit for bit."""
+    reference = np.load(Path(__file__).parent / "data" / "reverse_loop_reference.npz")
+    run = sample_matrix(lambda block, t, index: 0.8 * block - 0.01 * t / 60, lambda block, t, index: 0.5 * block + 0.1,
+                        linear_schedule(1e-4, 0.05, 60), (2, 3, 3, 4, 4), generators_from_seeds([5, 6]), steps=9,
+                        weight=0.6, rollback_steps=3, renoise_mode=mode, max_cells=4)
+    assert [state.done for state in run] == list(range(1, 10))
+    assert torch.equal(run.result, torch.from_numpy(reference["matrix_" + mode]))

@@ -47,10 +47,10 @@ def test_per_frame_and_composition_share_the_reference_row(tiny_checkpoint: Path
     synth = synthesizer(tiny_checkpoint, temporal_checkpoint)
     settings = CompositionSettings(steps=4, rollback_steps=2)
     per_frame = synth.synthesize(clip(), ANGLES, "per-frame", settings, seed=5)
-    calls: list[tuple[int, int]] = []
-    composed = synth.synthesize(clip(), ANGLES, "composition", settings, seed=5,
-                                callback=lambda done, total: calls.append((done, total)))
-    assert calls == [(i, 8) for i in range(1, 9)], "one progress bar over the reference and the matrix passes"
+    run = synth.synthesize_steps(clip(), ANGLES, "composition", settings, seed=5)
+    calls = [(state.done, state.total) for state in run]
+    composed = run.result
+    assert calls == [(i, 8) for i in range(1, 9)], "one progress count over the reference and the matrix passes"
     assert per_frame.images.shape == composed.images.shape == (3, 4, TINY_SIZE, TINY_SIZE, 3)
     assert per_frame.images.dtype == np.uint8 and len(per_frame.inputs) == 4
     # Same column noise: the reference D_time sees is exactly frame 0 of the per-frame matrix.

@@ -11,6 +11,18 @@ SAMPLER_NAMES: dict[str, str] = {
     "dpmpp2m": "DPM-Solver++(2M): second-order multistep, good at few steps",
 }
 
+#: each sampler's own options (``SamplingSpec.options``): name -> allowed values, the default first.
+#: DDPM's ``variance`` is σ_t² = β_t (the paper) or the true posterior variance; DPM-Solver++'s
+#: ``spacing`` places its levels uniformly in log-SNR or in time, and ``order`` 1 makes it DDIM.
+SAMPLER_OPTIONS: dict[str, dict[str, tuple[str | int, ...]]] = {
+    "ddim": {},
+    "ddpm": {"variance": ("beta", "posterior")},
+    "dpmpp2m": {"spacing": ("logsnr", "time"), "order": (2, 1)},
+}
+
+#: the samplers that take DDIM's η (stochasticity): any other refuses η != 0 rather than drop it
+ETA_SAMPLERS = ("ddim",)
+
 #: denoising steps of one synthesized view, wherever a view is synthesized (CLI, ROS nodes, Python API)
 DEFAULT_STEPS = 25
 

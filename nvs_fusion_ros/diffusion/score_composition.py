@@ -26,8 +26,9 @@ from collections.abc import Callable, Sequence
 import torch
 
 from . import RENOISE_MODES
-from .samplers import DDIMSampler, StepCallback, gaussian_like
+from .samplers import DDIMSampler, DenoiseStep, gaussian_like, reverse_process
 from .schedules import NoiseSchedule
+from .stepwise import Stepwise
 
 MatrixDenoiser = Callable[[torch.Tensor, int, slice], torch.Tensor]
 Weight = float | Callable[[int], float]
@@ -129,9 +130,9 @@ def sample_matrix(
     max_cells: int = 64,
     clip_denoised: bool = True,
     device: torch.device | str = "cpu",
-    callback: StepCallback | None = None,
-) -> torch.Tensor:
-    """Jointly denoise a (V, F, C, H, W) image matrix from pure noise (Diffusion² Algorithm 1).
+) -> Stepwise[DenoiseStep, torch.Tensor]:
+    """Jointly denoise a (V, F, C, H, W) image matrix from pure noise (Diffusion² Algorithm 1), one DDIM
+    step per level through :func:`reverse_process`; ``result`` is the clean matrix.
 
     Args:
         generators: one per view (column): column v's starting noise and every re-noising draw
@@ -145,8 +146,6 @@ def sample_matrix(
             starting level (:func:`renoise`, ``renoise_mode``), step again (paper: N_r = 5).
         max_cells: the most cells one denoiser call sees (whole rows / columns, at least one).
         clip_denoised: clamp the composite clean prediction to [-1, 1], as the samplers do.
-
-    Returns the clean matrix (V, F, C, H, W).
     """
     if len(shape) != 5:
         raise ValueError(f"shape must be (V, F, C, H, W), got {tuple(shape)}")
@@ -157,25 +156,16 @@ def sample_matrix(
     if time_denoiser is None and weight != 1.0:
         raise ValueError("without a time_denoiser the weight s must be the constant 1.0 (D_view only)")
     ddim = DDIMSampler(schedule, steps=steps, eta=0.0, clip_denoised=False)
-    levels = ddim.timesteps()
-    y = gaussian_like(torch.empty(tuple(shape), device=device), generators)
-    for i, t in enumerate(levels):
-        t_prev = levels[i + 1] if i + 1 < len(levels) else -1
-        g_t, g_prev = ddim.gamma(t), ddim.gamma(t_prev)
-        s = _weight_at(weight, t)
-        repeats = 2 if i < rollback_steps else 1
-        for j in range(repeats):
-            # Composite clean prediction from the rows (D_view) and the columns (D_time).
-            clean = _composite(view_denoiser, time_denoiser, y, t, s, max_cells)
-            if clip_denoised:
-                clean = clean.clamp(-1.0, 1.0)
-            # Euler (= DDIM, η = 0) step from level t to t_prev.
-            y_next = ddim.step(y, eps_from_clean(y, clean, g_t), t, t_prev, generators)
-            if j < repeats - 1:
-                # Variance-reducing rollback: back to level t, then repeat the step.
-                y = renoise(y_next, g_t, g_prev, gaussian_like(y_next, generators), renoise_mode)
-            else:
-                y = y_next
-        if callback is not None:
-            callback(i + 1, len(levels))
-    return y
+
+    def eps_fn(y: torch.Tensor, t: int) -> torch.Tensor:
+        # Composite clean prediction from the rows (D_view) and the columns (D_time), as the ε the DDIM step takes.
+        clean = _composite(view_denoiser, time_denoiser, y, t, _weight_at(weight, t), max_cells)
+        if clip_denoised:
+            clean = clean.clamp(-1.0, 1.0)
+        return eps_from_clean(y, clean, ddim.gamma(t))
+
+    def back_to(y_next: torch.Tensor, t: int, t_prev: int) -> torch.Tensor:
+        return renoise(y_next, ddim.gamma(t), ddim.gamma(t_prev), gaussian_like(y_next, generators), renoise_mode)
+
+    start = gaussian_like(torch.empty(tuple(shape), device=device), generators)
+    return reverse_process(ddim, eps_fn, start, generators, rollback_steps=rollback_steps, resample=back_to)

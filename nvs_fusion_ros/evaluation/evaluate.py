@@ -33,8 +33,8 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +44,9 @@ from tqdm import tqdm
 
 from .. import cameras
 from ..datasets.nmr_dataset import VIEW_COUNT, NMRViews
-from ..diffusion.samplers import Sampler, generators_from_seeds
+from ..diffusion.samplers import DenoiseStep, Sampler, generators_from_seeds
+from ..diffusion.sampling_spec import SamplingSpec
+from ..diffusion.stepwise import Stepwise
 from ..engines.base import Denoiser
 from ..engines.factory import EngineOptions
 from ..model.checkpoint import load_checkpoint
@@ -202,27 +204,37 @@ def target_angle(draw: Draw, relative: bool) -> float:
     return target - cameras.view_azimuth(draw.inputs[-1]) if relative else target
 
 
-def sample_model(
-    runner: ModelRunner, sampler: Sampler, draws: Sequence[Draw], objects: Sequence[np.ndarray],
-    progress: Callable[[], None] | None = None,
-) -> np.ndarray:
-    """The composed reverse process for every draw, many objects per denoising call: (K, H, W, 3) uint8.
+def sample_model(runner: ModelRunner, sampler: Sampler, draws: Sequence[Draw],
+                 objects: Sequence[np.ndarray]) -> Stepwise[DenoiseStep, np.ndarray]:
+    """The composed reverse process for every draw, many objects per denoising call, one step at a time;
+    ``result``: (K, H, W, 3) uint8.
 
     Each draw has its own generator, so its sample does not depend on how draws are packed.
     """
+    return Stepwise(_sample_packs(runner, sampler, draws, objects))
+
+
+def _sample_packs(runner: ModelRunner, sampler: Sampler, draws: Sequence[Draw],
+                  objects: Sequence[np.ndarray]) -> Generator[DenoiseStep, None, np.ndarray]:
     results: list[np.ndarray | None] = [None] * len(draws)
     for pack in pack_draws(draws, runner.max_batch):
         chosen = [draws[i] for i in pack]
-        out = runner.sample(
+        out = yield from runner.denoise(
             Conditioning.of([to_tensor(objects[d.obj][list(d.inputs)]) for d in chosen]),
             [target_angle(d, runner.relative) for d in chosen],
             generators_from_seeds([d.seed for d in chosen]),
             sampler,
-            callback=(lambda done, total: progress()) if progress else None,
         )
         for i, image in zip(pack, to_uint8(out.images), strict=True):
             results[i] = image
     return np.stack(results)  # type: ignore[arg-type]
+
+
+def _counted(run: Stepwise[DenoiseStep, np.ndarray], bar: tqdm) -> np.ndarray:
+    """``run`` to the end, one tick of ``bar`` per denoising step."""
+    for _ in run:
+        bar.update(1)
+    return run.result
 
 
 # --------------------------------------------------------------------------- summaries
@@ -365,28 +377,28 @@ def evaluate(cfg: EvalConfig, show_progress: bool = True) -> Evaluation:
     # With one view the softmax weight is 1 whatever the logits, so the ablation equals the model
     # exactly there: only draws with 2+ views are sampled again with uniform weights.
     multi = [i for i, d in enumerate(draws) if len(d.inputs) > 1]
-    sampler = runner.sampler(cfg.sampler, steps=cfg.steps, eta=cfg.eta)
-    levels = len(sampler.timesteps())
+    sampler = runner.sampler(cfg.sampling)
+    levels = len(sampler.levels())
     k = cfg.num_hypotheses
     hypotheses = hypothesis_draws(draws, k)
     packs = len(pack_draws(hypotheses, cfg.max_batch)) + len(pack_draws([draws[i] for i in multi], cfg.max_batch))
-    one_step = runner.sampler("ddim", steps=1)  # the posterior mean: one DDIM step from the noisiest level
+    one_step = runner.sampler(SamplingSpec(steps=1))  # the posterior mean: one DDIM step from the noisiest level
     predictions: dict[str, np.ndarray] = {}
     total = packs * levels + len(pack_draws(draws, cfg.max_batch))
     with tqdm(total=total, desc="denoising", unit="step", disable=not show_progress) as bar:
         t0 = time.perf_counter()
-        sampled = sample_model(runner, sampler, hypotheses, objects, lambda: bar.update(1))
+        sampled = _counted(sample_model(runner, sampler, hypotheses, objects), bar)
         samples = sampled.reshape(len(draws), k, *sampled.shape[1:])
         predictions["viewfusion"] = samples[:, 0]
         predictions["mean_of_samples"] = np.stack([mean_image(s) for s in samples])
         t1 = time.perf_counter()
         uniform = predictions["viewfusion"].copy()
         if multi:
-            uniform[multi] = sample_model(runner.with_denoiser(UniformWeights(runner.denoiser)), sampler,
-                                          [draws[i] for i in multi], objects, lambda: bar.update(1))
+            uniform[multi] = _counted(sample_model(runner.with_denoiser(UniformWeights(runner.denoiser)), sampler,
+                                                   [draws[i] for i in multi], objects), bar)
         predictions["uniform_weights"] = uniform
         t2 = time.perf_counter()
-        predictions["posterior_mean"] = sample_model(runner, one_step, draws, objects, lambda: bar.update(1))
+        predictions["posterior_mean"] = _counted(sample_model(runner, one_step, draws, objects), bar)
         t3 = time.perf_counter()
     predictions.update(baseline_images(draws, objects))
     scores = score_methods(metrics, samples, predictions, truths, truth_masks)
@@ -398,7 +410,7 @@ def evaluate(cfg: EvalConfig, show_progress: bool = True) -> Evaluation:
         "diffusion_samples": (k + 1) * len(draws) + len(multi), "denoising_calls": total,
     }
     report = {
-        "config": {**asdict(cfg), "model": str(cfg.model), "resolution": size, "objects": count,
+        "config": {**cfg.report(), "model": str(cfg.model), "resolution": size, "objects": count,
                    "object_ids": [dataset.objects[i].object_id for i in range(count)], "denoising_levels": levels,
                    "engine_description": runner.describe(), "schedule": {"kind": checkpoint.schedule.kind,
                                                                            "T": checkpoint.schedule.num_steps},
@@ -567,7 +579,7 @@ def hidden_side_sheet(runner: ModelRunner, sampler: Sampler, objects: Sequence[n
     for obj, views in enumerate(objects[:count]):
         for inputs in ((anchor,), HIDDEN_SIDE_INPUTS):
             draws = [Draw("hidden_side", len(inputs), 0, inputs, hidden, seed + k) for k in range(HIDDEN_SIDE_SAMPLES)]
-            samples = sample_model(runner, sampler, draws, [views])
+            samples = sample_model(runner, sampler, draws, [views]).result
             rows.append((f"{object_ids[obj]}: {len(inputs)} input(s), last = anchor | {HIDDEN_SIDE_SAMPLES} samples of "
                          "the hidden side (180 deg) | truth", [*views[list(inputs)], *samples, views[hidden]]))
     return contact_sheet(rows, tile=64)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..diffusion import SAMPLER_NAMES
-from ..synthesis.cli import add_engine_arguments
+from ..synthesis.cli import add_engine_arguments, add_sampling_arguments, sampling_spec
 from .config import EvalConfig
 
 
@@ -20,12 +19,9 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-views", type=int, default=6, help="largest number of input views (paper: 6; at most 23)")
     parser.add_argument("--view-counts", type=int, nargs="+", default=[],
                         help="numbers of input views of the per-view-count protocol (default: 1..max-views)")
-    parser.add_argument("--steps", type=int, default=EvalConfig.steps, help="denoising steps (the nodes' default)")
     parser.add_argument("--num-hypotheses", type=int, default=EvalConfig.num_hypotheses,
                         help="K samples (occlusion hypotheses) per target: scored one by one, as their mean and as a set")
-    parser.add_argument("--sampler", default="ddim", choices=SAMPLER_NAMES, help="reverse process")
-    parser.add_argument("--eta", type=float, default=0.0,
-                        help="DDIM noise: 0 deterministic, 1 ancestral over the spaced levels (the paper's DDPM, respaced)")
+    add_sampling_arguments(parser, steps_help="denoising steps (the nodes' default)")
     parser.add_argument("--seed", type=int, default=0, help="seeds every draw and every diffusion sample")
     parser.add_argument("--max-batch", type=int, default=64, help="network streams (views) per denoising call")
     parser.add_argument("--lpips-weights", default=None,
@@ -49,9 +45,8 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     cfg = EvalConfig(
         data=args.data, model=str(args.model or asset_path("view")), split=args.split, limit=args.limit,
-        repeats=args.repeats, max_views=args.max_views, view_counts=tuple(args.view_counts), steps=args.steps,
-        num_hypotheses=args.num_hypotheses,
-        sampler=args.sampler, eta=args.eta, seed=args.seed,
+        repeats=args.repeats, max_views=args.max_views, view_counts=tuple(args.view_counts),
+        num_hypotheses=args.num_hypotheses, sampling=sampling_spec(args), seed=args.seed,
         engine=args.engine, device=args.device, max_batch=args.max_batch, lpips_weights=args.lpips_weights,
         examples=args.examples,
     )

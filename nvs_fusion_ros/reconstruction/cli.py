@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..synthesis.cli import add_engine_arguments, progress_bar
+from ..synthesis.cli import add_engine_arguments, add_sampling_arguments, sampling_spec, with_progress_bar
 from ..synthesis.contact_sheet import contact_sheet, write_png
 from .config import DEFAULT_SURFACE_THRESHOLD, DistillConfig
 
@@ -49,7 +49,7 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
                         help="field iterations; the first third fits the orbit, the rest seeks modes")
     parser.add_argument("--no-mode-seeking", action="store_true", help="fit the synthesized orbit only (faster, blurrier)")
     parser.add_argument("--orbit-views", type=int, default=defaults.orbit_views, help="synthesized views around the object")
-    parser.add_argument("--orbit-steps", type=int, default=defaults.orbit_steps, help="DDIM steps per orbit view")
+    add_sampling_arguments(parser, steps_help="denoising steps per orbit view")
     parser.add_argument("--guidance-steps", type=int, default=defaults.guidance_steps,
                         help="most DDIM steps per mode-seeking target")
     parser.add_argument("--grid", type=int, default=defaults.grid_resolution, help="voxel grid resolution per axis")
@@ -64,16 +64,15 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..synthesis.synthesizer import NovelViewSynthesizer
     from ..synthesis.tensors import read_rgb
-    from .pipeline import reconstruct
+    from .pipeline import reconstruct_steps
 
     views = [read_rgb(p) for p in args.views]
     config = DistillConfig(iterations=args.iterations, mode_seeking=not args.no_mode_seeking, orbit_views=args.orbit_views,
-                           orbit_steps=args.orbit_steps, guidance_steps=args.guidance_steps, grid_resolution=args.grid,
-                           seed=args.seed)
+                           orbit_sampling=sampling_spec(args), guidance_steps=args.guidance_steps,
+                           grid_resolution=args.grid, seed=args.seed)
     synth = NovelViewSynthesizer.from_checkpoint(args.model, engine=args.engine, device=args.device)
-    with progress_bar("reconstruct", "step") as bar:
-        result = reconstruct(synth, views, config, args.surface_threshold, args.points, out_dir=args.out,
-                             progress=lambda done, total, _stage: bar(done, total))
+    result = with_progress_bar(reconstruct_steps(synth, views, config, args.surface_threshold, args.points,
+                                                 out_dir=args.out), "reconstruct", "step")
     out = Path(args.out)
     write_png(out / "turntable.png", turntable_sheet(result.distilled))
     summary = {**result.summary(), "engine": synth.runner.describe(), "views": [str(p) for p in args.views],

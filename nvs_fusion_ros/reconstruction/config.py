@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from ..diffusion import DEFAULT_STEPS
+from ..diffusion.sampling_spec import SamplingSpec
 
 DEFAULT_SURFACE_THRESHOLD = 0.1  # the opacity of one voxel at which the surface is drawn
 
@@ -16,7 +16,7 @@ class DistillConfig:
     iterations: int = 300  # total; the first third fits plain predictions when mode_seeking
     mode_seeking: bool = True  # False: every iteration fits the orbit (the paper's mean-seeking baseline)
     orbit_views: int = 12  # synthesized views, evenly spaced in azimuth
-    orbit_steps: int = DEFAULT_STEPS  # DDIM steps per orbit view
+    orbit_sampling: SamplingSpec = field(default_factory=SamplingSpec)  # each orbit view's sampler; its seed is ``seed``
     guidance_steps: int = 8  # most DDIM steps of one mode-seeking denoise (paper: 50 on a GPU)
     min_noise: float = 0.02  # mode-seeking t ~ U[min_noise, max_noise] x T (paper: (0, T])
     max_noise: float = 0.98
@@ -32,13 +32,15 @@ class DistillConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        positive = ("iterations", "orbit_views", "orbit_steps", "guidance_steps", "grid_resolution",
+        positive = ("iterations", "orbit_views", "guidance_steps", "grid_resolution",
                     "samples_per_ray", "rays_per_step", "learning_rate")
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
         if not 0.0 <= self.min_noise <= self.max_noise <= 1.0:
             raise ValueError(f"need 0 <= min_noise <= max_noise <= 1, got {self.min_noise}, {self.max_noise}")
+        if self.orbit_sampling.seed is not None:
+            raise ValueError("the orbit is seeded by DistillConfig.seed, the run's one seed; leave orbit_sampling's unset")
         if not 0.0 < self.final_lr_fraction <= 1.0:
             raise ValueError(f"final_lr_fraction must be in (0, 1], got {self.final_lr_fraction}")
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import asdict, dataclass, field
 
 import kornia
@@ -39,18 +39,19 @@ import torch
 import torch.nn.functional as F
 
 from .. import cameras
-from ..diffusion.samplers import DDIMSampler, StepCallback
+from ..diffusion.samplers import DDIMSampler
+from ..diffusion.stepwise import Progress, Stepwise
 from ..synthesis.preprocess import prepare_views
 from ..synthesis.runner import Conditioning
-from ..synthesis.synthesizer import NovelViewSynthesizer, OrbitResult
+from ..synthesis.synthesizer import OrbitResult
 from ..synthesis.tensors import to_tensor
+from ..synthesis.view_model import ViewModel
 from .config import DistillConfig
 from .field import VoxelField
 from .renderer import camera_rays, render_rays, render_view
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], None]
 DATASET_ELEVATION = math.radians(cameras.DEFAULT_ELEVATION_DEG)  # the only elevation the model has seen
 
 
@@ -144,7 +145,7 @@ class RayPool:
 class ModeSeeker:
     """SparseFusion's multi-step diffusion guidance: a denoised target for a render, and the loss toward it."""
 
-    def __init__(self, synth: NovelViewSynthesizer, inputs: np.ndarray, config: DistillConfig, generator: torch.Generator,
+    def __init__(self, synth: ViewModel, inputs: np.ndarray, config: DistillConfig, generator: torch.Generator,
                  anchor: int = -1):
         self.runner = synth.runner
         self.conditioning = Conditioning.of([to_tensor(inputs)], [anchor])
@@ -190,9 +191,10 @@ class ModeSeeker:
 LossTerms = Callable[[VoxelField, int], dict[str, torch.Tensor]]
 
 
-def optimise(field: VoxelField, loss_terms: LossTerms, iterations: int, config: DistillConfig,
-             progress: Progress | None = None) -> dict[str, float]:
-    """Adam on the field for ``iterations`` steps of ``loss_terms(field, i)`` plus total variation; returns the last terms."""
+def optimise(field: VoxelField, loss_terms: LossTerms, iterations: int,
+             config: DistillConfig) -> Generator[Progress, None, dict[str, float]]:
+    """Adam on the field for ``iterations`` steps of ``loss_terms(field, i)`` plus total variation, one
+    ``Progress`` ("field") per iteration; returns the last terms."""
     optimizer = torch.optim.Adam(field.parameters(), lr=config.learning_rate)
     decay = config.final_lr_fraction ** (1.0 / max(iterations - 1, 1))
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=decay)
@@ -206,47 +208,57 @@ def optimise(field: VoxelField, loss_terms: LossTerms, iterations: int, config: 
         optimizer.step()
         scheduler.step()
         losses = {name: float(value.detach()) for name, value in terms.items()}
-        if progress is not None:
-            progress(i + 1, iterations)
+        yield Progress(i + 1, iterations, "field")
     return losses
 
 
-def fit_views(images: np.ndarray, azimuths: Sequence[float], config: DistillConfig | None = None,
-              progress: Progress | None = None) -> VoxelField:
+def fit_views(images: np.ndarray, azimuths: Sequence[float], config: DistillConfig | None = None) -> VoxelField:
     """A field fitted to known views (N, H, W, 3) uint8 at known azimuths (dataset cameras): no model involved."""
     config = config or DistillConfig()
     pool = RayPool(images, [orbit_camera(a, images.shape[1]) for a in azimuths])
     generator = torch.Generator().manual_seed(config.seed)
     field = VoxelField(config.grid_resolution)
-    optimise(field, lambda f, _: {"views": pool.loss(f, config.rays_per_step, config.samples_per_ray, generator)},
-             config.iterations, config, progress)
+    def loss_terms(f: VoxelField, _: int) -> dict[str, torch.Tensor]:
+        return {"views": pool.loss(f, config.rays_per_step, config.samples_per_ray, generator)}
+
+    for _ in optimise(field, loss_terms, config.iterations, config):
+        pass
     return field
 
 
-def distill(
-    synth: NovelViewSynthesizer,
+def distill(synth: ViewModel, views: Sequence[np.ndarray], config: DistillConfig | None = None,
+            orbit: OrbitResult | None = None, anchor: int = -1) -> DistillResult:
+    """:func:`distill_steps` run to the end."""
+    return distill_steps(synth, views, config, orbit, anchor).result
+
+
+def distill_steps(
+    synth: ViewModel,
     views: Sequence[np.ndarray],
     config: DistillConfig | None = None,
     orbit: OrbitResult | None = None,
-    progress: Progress | None = None,
-    orbit_callback: StepCallback | None = None,
     anchor: int = -1,
-) -> DistillResult:
+) -> Stepwise[Progress, DistillResult]:
     """Reconstruct the object shown in pose-free ``views`` as a field in the model's frame
-    (canonical, or the anchor view's ``views[anchor]`` for a relative-mode model).
+    (canonical, or the anchor view's ``views[anchor]`` for a relative-mode model), one ``Progress``
+    per orbit denoising step ("orbit") and per field iteration ("field").
 
     ``orbit`` reuses an orbit already synthesized from these views (its angles must be
-    evenly spaced from 0); ``progress(done, total)`` is called after every field iteration and
-    ``orbit_callback`` after every denoising step of the orbit. Either may raise to cancel.
+    evenly spaced from 0).
     """
-    config = config or DistillConfig()
+    return Stepwise(_distill(synth, views, config or DistillConfig(), orbit, anchor))
+
+
+def _distill(synth: ViewModel, views: Sequence[np.ndarray], config: DistillConfig, orbit: OrbitResult | None,
+             anchor: int) -> Generator[Progress, None, DistillResult]:
     started = time.perf_counter()
     size = synth.image_size
     inputs = prepare_views(views, size, synth.max_views)
     if orbit is None:
         # A full set leaves no room for generated views: the orbit then conditions on the inputs only.
-        orbit = synth.orbit(inputs, orbit_angles(config.orbit_views), autoregressive=len(inputs) < synth.max_views,
-                            steps=config.orbit_steps, seed=config.seed, callback=orbit_callback, anchor=anchor)
+        orbit = yield from synth.orbit_steps(inputs, orbit_angles(config.orbit_views),
+                                             autoregressive=len(inputs) < synth.max_views,
+                                             sampling=config.orbit_sampling.with_seed(config.seed), anchor=anchor)
     orbit_done = time.perf_counter()
     estimates = estimate_azimuths(inputs, orbit.images, orbit.angles)
     if synth.runner.relative:  # the anchor defines azimuth 0 of the relative frame: known, not estimated
@@ -271,7 +283,7 @@ def distill(
         return terms
 
     field = VoxelField(config.grid_resolution)
-    losses = optimise(field, loss_terms, config.iterations, config, progress)
+    losses = yield from optimise(field, loss_terms, config.iterations, config)
     finished = time.perf_counter()
     stage1_done = stage_times[0] if stage_times else finished
     return DistillResult(

@@ -2,21 +2,22 @@
 
 ``reconstruct`` is what the CLI and the ROS node call: distillation (orbit + field fit + mode
 seeking), marching cubes at the surface threshold, surface points, and optional file writes.
-Progress is reported as one count over the orbit's denoising steps and the field iterations;
-the progress callback may raise to cancel the run between any two of them.
+``reconstruct_steps`` yields one ``Progress`` per orbit denoising step and per field iteration, a
+single count over both, so its caller can report it and cancel between any two.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..synthesis.synthesizer import NovelViewSynthesizer
-from .distill import DistillConfig, DistillResult, distill
+from ..diffusion.stepwise import Progress, Stepwise
+from ..synthesis.view_model import ViewModel
+from .distill import DistillConfig, DistillResult, distill_steps
 from .extract import (
     DEFAULT_SURFACE_THRESHOLD,
     PointCloud,
@@ -27,8 +28,6 @@ from .extract import (
     write_mesh,
     write_point_cloud,
 )
-
-Progress = Callable[[int, int, str], None]
 
 
 @dataclass
@@ -48,41 +47,43 @@ class Reconstruction:
                 "files": [str(f) for f in self.files]}
 
 
-def reconstruct(
-    synth: NovelViewSynthesizer,
+def reconstruct(synth: ViewModel, views: Sequence[np.ndarray], config: DistillConfig | None = None,
+                surface_threshold: float = DEFAULT_SURFACE_THRESHOLD, points: int = 20000,
+                out_dir: str | Path | None = None, anchor: int = -1) -> Reconstruction:
+    """:func:`reconstruct_steps` run to the end."""
+    return reconstruct_steps(synth, views, config, surface_threshold, points, out_dir, anchor).result
+
+
+def reconstruct_steps(
+    synth: ViewModel,
     views: Sequence[np.ndarray],
     config: DistillConfig | None = None,
     surface_threshold: float = DEFAULT_SURFACE_THRESHOLD,
     points: int = 20000,
     out_dir: str | Path | None = None,
-    progress: Progress | None = None,
     anchor: int = -1,
-) -> Reconstruction:
+) -> Stepwise[Progress, Reconstruction]:
     """Distill ``views`` into a field and extract its surface (``EmptySurfaceError`` when there is none).
 
-    ``progress(done, total, stage)`` is called after every orbit denoising step (stage
-    ``"orbit"``) and every field iteration (``"field"``); ``out_dir`` also writes ``points.ply``,
+    Yields ``Progress(done, total, stage)`` after every orbit denoising step (stage ``"orbit"``) and
+    every field iteration (``"field"``), one count over both; ``out_dir`` also writes ``points.ply``,
     ``mesh.ply``, ``mesh.obj`` and, with Open3D, ``mesh.glb``.
     """
     config = config or DistillConfig()
     if points < 1:
         raise ValueError(f"points must be at least 1, got {points}")
-    steps_per_view = len(synth.runner.sampler("ddim", steps=config.orbit_steps).timesteps())
-    orbit_total = config.orbit_views * steps_per_view
-    total = orbit_total + config.iterations
-    orbit_done = 0
+    orbit_total = config.orbit_views * len(synth.runner.sampler(config.orbit_sampling).levels())
+    return Stepwise(_reconstruct(synth, views, config, surface_threshold, points, out_dir, anchor,
+                                 orbit_total, orbit_total + config.iterations))
 
-    def on_orbit_step(_done: int, _total: int) -> None:
-        nonlocal orbit_done
-        orbit_done += 1
-        if progress is not None:
-            progress(orbit_done, total, "orbit")
 
-    def on_iteration(done: int, _total: int) -> None:
-        if progress is not None:
-            progress(orbit_total + done, total, "field")
-
-    distilled = distill(synth, views, config, progress=on_iteration, orbit_callback=on_orbit_step, anchor=anchor)
+def _reconstruct(synth: ViewModel, views: Sequence[np.ndarray], config: DistillConfig,
+                 surface_threshold: float, points: int, out_dir: str | Path | None, anchor: int, orbit_total: int,
+                 total: int) -> Generator[Progress, None, Reconstruction]:
+    distilling = distill_steps(synth, views, config, anchor=anchor)
+    for state in distilling:
+        yield Progress((0 if state.stage == "orbit" else orbit_total) + state.done, total, state.stage)
+    distilled = distilling.result
     started = time.perf_counter()
     mesh = extract_mesh(distilled.field, surface_threshold)
     cloud = sample_surface(mesh, distilled.field, points, seed=config.seed)

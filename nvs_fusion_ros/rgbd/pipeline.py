@@ -1,7 +1,8 @@
 """RGB-D in, metric completion out: segmentation -> placement -> the model's hypotheses -> carving.
 
-The model is asked for K hypotheses at each of A orbit azimuths (``NovelViewSynthesizer.synthesize``
-with ``num_hypotheses = K``), conditioned on the anchor view cropped as :mod:`placement` frames it:
+The model is asked for K hypotheses at each of A orbit azimuths in one batched reverse process
+(``ViewModel.synthesize_steps`` with all A angles and ``num_hypotheses = K``), conditioned on the anchor
+view cropped as :mod:`placement` frames it:
 
 * a **camera-relative** model (``UNetConfig.angle_reference == "relative"``) takes the azimuths
   relative to the anchor (the newest view), so the anchor's model azimuth is 0; its views are
@@ -28,35 +29,39 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .. import cameras
-from ..diffusion import DEFAULT_STEPS
+from ..diffusion.sampling_spec import SamplingSpec
+from ..diffusion.stepwise import Progress, Stepwise
 from .completion import Completion, CompletionConfig, Hypotheses, complete
 from .depth import MAX_GRAZING_DEG, Intrinsics, remove_flying_pixels
 from .geometric import GeometricConfig, geometric_shapes
 from .placement import Placement, fit_placement, model_view
 from .segmentation import Segmentation, SegmentationConfig, segment_object
 
-Progress = Callable[[int, int], None]
+if TYPE_CHECKING:
+    from ..synthesis.view_model import ViewModel
+
 MIN_CONFIDENCE = 0.875  # completed points kept by default: 7/8 of the weighted hypotheses agree (chosen on validation)
 MODES = ("model", "geometric", "hybrid")  # what completes the hidden side (module docstring)
 
 
 @dataclass(frozen=True)
 class CompletionOptions:
-    """How many hypotheses (``num_hypotheses``) at how many azimuths, and the sampler's step count and seed.
+    """How many hypotheses (``num_hypotheses``) at how many azimuths, and how they are sampled (``sampling``: the
+    sampler, its steps and the base seed; hypothesis k at the i-th azimuth asked for uses seed + 1000 i + k).
 
     The defaults are the node's and the tabletop benchmark's: K = 8 and four shapes of weight 2 (the model's side and
     the geometric side weigh the same) give ``MIN_CONFIDENCE`` its meaning."""
 
     num_hypotheses: int = 8
     azimuths: int = 8
-    steps: int = DEFAULT_STEPS
-    seed: int = 0
+    sampling: SamplingSpec = field(default_factory=lambda: SamplingSpec(seed=0))
     max_grazing_deg: float = MAX_GRAZING_DEG  # flying-pixel filter (depth.remove_flying_pixels); 90 keeps every reading
     mode: str = "model"  # the best F@10mm of the three on the measured test scenes (docs/rgbd_completion.md)
     completion: CompletionConfig = field(default_factory=CompletionConfig)
@@ -70,9 +75,11 @@ class CompletionOptions:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
-        for name in ("num_hypotheses", "azimuths", "steps"):
+        for name in ("num_hypotheses", "azimuths"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
+        if self.sampling.seed is None:
+            raise ValueError("a completion is reproducible: its sampling needs a seed")
         if not 0.0 < self.max_grazing_deg <= 90.0:
             raise ValueError(f"max_grazing_deg must be in (0, 90] degrees, got {self.max_grazing_deg!r}")
         if self.azimuths < 2:
@@ -118,43 +125,50 @@ class SceneCompletion:
                 np.concatenate([np.ones(len(seen.points), np.float32), done.confidence[keep]]).astype(np.float32))
 
 
-def angle_reference(synthesizer: object) -> str:
-    """``"relative"`` or ``"canonical"``; checkpoints from before the option are canonical."""
-    return getattr(synthesizer.checkpoint.config, "angle_reference", "canonical")  # type: ignore[attr-defined]
-
-
-def sample_hypotheses(synthesizer: object, views: list[np.ndarray], angles: list[float], options: CompletionOptions,
-                      progress: Progress | None = None, callback: Progress | None = None) -> np.ndarray:
+def sample_hypotheses(synthesizer: ViewModel, views: list[np.ndarray], angles: list[float],
+                      options: CompletionOptions) -> Stepwise[Progress, np.ndarray]:
     """(K, A, S, S, 3) images: K samples at each of the ``angles`` (the synthesizer's own angle convention),
-    conditioned on ``views`` (the anchor last).
-
-    ``progress(done, total)`` is called after each angle, ``callback(step, steps)`` after each
-    denoising step (the sampler's own callback: raising there cancels within a step).
+    conditioned on ``views`` (the anchor last), all A x K in one reverse process (``max_batch`` streams per engine
+    call), one ``Progress`` ("sample") per denoising step. Each sample is the one a call for its angle alone draws.
     """
-    per_angle = []
-    for i, angle in enumerate(angles):
-        result = synthesizer.synthesize(views, angle, num_hypotheses=options.num_hypotheses, steps=options.steps,  # type: ignore[attr-defined]
-                                        seed=options.seed + 1000 * i, callback=callback)
-        per_angle.append(result.images)
-        if progress is not None:
-            progress(i + 1, len(angles))
-    return np.stack(per_angle, axis=1)
+    run = synthesizer.synthesize_steps(views, angles, options.num_hypotheses, options.sampling)
+    return Stepwise(_stacked(run))
 
 
-def complete_scene(colour: np.ndarray, depth: np.ndarray, intrinsics: Intrinsics, synthesizer: object | None,
-                   options: CompletionOptions | None = None, progress: Progress | None = None,
-                   roi: tuple[int, int, int, int] | None = None, callback: Progress | None = None,
+def _stacked(run: Stepwise) -> Generator[Progress, None, np.ndarray]:
+    for state in run:
+        yield Progress(state.done, state.total, "sample")
+    return np.stack([result.images for result in run.result], axis=1)
+
+
+def complete_scene(colour: np.ndarray, depth: np.ndarray, intrinsics: Intrinsics, synthesizer: ViewModel | None,
+                   options: CompletionOptions | None = None, roi: tuple[int, int, int, int] | None = None,
                    key_views: Sequence[np.ndarray] = (), images: np.ndarray | None = None,
                    prepared: SegmentedFrame | None = None) -> SceneCompletion:
+    """:func:`complete_scene_steps` run to the end."""
+    return complete_scene_steps(colour, depth, intrinsics, synthesizer, options, roi, key_views, images, prepared).result
+
+
+def complete_scene_steps(colour: np.ndarray, depth: np.ndarray, intrinsics: Intrinsics, synthesizer: ViewModel | None,
+                         options: CompletionOptions | None = None, roi: tuple[int, int, int, int] | None = None,
+                         key_views: Sequence[np.ndarray] = (),
+                         images: np.ndarray | None = None,
+                         prepared: SegmentedFrame | None = None) -> Stepwise[Progress, SceneCompletion]:
     """Drop flying pixels, segment (within ``roi`` when given), place, sample hypotheses conditioned on ``key_views``
     and the anchor (unless ``options.mode`` is geometric), fit the geometric shapes (unless it is model), and carve;
-    raises NothingAbovePlaneError / CompletionError. ``progress`` and ``callback`` as in :func:`sample_hypotheses`.
+    one ``Progress`` ("sample") per denoising step of the hypotheses. Raises NothingAbovePlaneError / CompletionError.
     ``images`` (K, A, S, S, 3) are hypotheses sampled before for the same frame and options: a benchmark that sweeps
     the carving's settings passes them instead of sampling again. ``prepared``: this frame's ``segment_frame`` with
     these options and ``roi``, done before (the node's mask did it), used instead of segmenting again."""
     options = options or CompletionOptions()
     if options.needs_model and synthesizer is None:
         raise ValueError(f"the {options.mode!r} completion needs a model")
+    return Stepwise(_complete(colour, depth, intrinsics, synthesizer, options, roi, key_views, images, prepared))
+
+
+def _complete(colour: np.ndarray, depth: np.ndarray, intrinsics: Intrinsics, synthesizer: ViewModel | None,
+              options: CompletionOptions, roi: tuple[int, int, int, int] | None, key_views: Sequence[np.ndarray],
+              images: np.ndarray | None, prepared: SegmentedFrame | None) -> Generator[Progress, None, SceneCompletion]:
     started = time.perf_counter()
     prepared = prepared or segment_frame(colour, depth, intrinsics, options, roi)
     depth, segmentation = prepared.depth, prepared.segmentation
@@ -162,8 +176,9 @@ def complete_scene(colour: np.ndarray, depth: np.ndarray, intrinsics: Intrinsics
     segmented = time.perf_counter()
     view, hypotheses, reference = None, None, None
     if options.needs_model:
-        view, hypotheses, placement, reference = _model_hypotheses(colour, segmentation, placement, intrinsics, synthesizer,
-                                                                   options, progress, callback, key_views, images)
+        assert synthesizer is not None
+        view, hypotheses, placement, reference = yield from _model_hypotheses(
+            colour, segmentation, placement, intrinsics, synthesizer, options, key_views, images)
     sampled = time.perf_counter()
     shapes = [] if options.mode == "model" else geometric_shapes(segmentation, fit_placement(segmentation), depth,
                                                                  intrinsics, options.geometric)
@@ -176,22 +191,22 @@ def complete_scene(colour: np.ndarray, depth: np.ndarray, intrinsics: Intrinsics
 
 
 def _model_hypotheses(colour: np.ndarray, segmentation: Segmentation, placement: Placement, intrinsics: Intrinsics,
-                      synthesizer: object, options: CompletionOptions, progress: Progress | None,
-                      callback: Progress | None, key_views: Sequence[np.ndarray],
-                      images: np.ndarray | None) -> tuple[np.ndarray, Hypotheses, Placement, str]:
+                      synthesizer: ViewModel, options: CompletionOptions, key_views: Sequence[np.ndarray],
+                      images: np.ndarray | None) -> Generator[Progress, None, tuple[np.ndarray, Hypotheses, Placement,
+                                                                                    str]]:
     """The anchor view, the model's hypotheses (sampled, or ``images`` given), the placement (a canonical model's
     anchor azimuth estimated) and the model's angle convention."""
     from ..reconstruction.distill import estimate_azimuths  # torch-heavy: imported on use
 
-    size = int(synthesizer.image_size)  # type: ignore[attr-defined]
+    size = synthesizer.image_size
     view = model_view(colour, segmentation.mask, placement.view_box(intrinsics), size)
     views = [*key_views, view]
-    reference = angle_reference(synthesizer)
+    reference = synthesizer.angle_reference
     step = 2.0 * math.pi / options.azimuths
     first = 1 if reference == "relative" else 0  # a relative model is not asked for the anchor's own view
     angles = [step * j for j in range(first, options.azimuths)]
     if images is None:
-        images = sample_hypotheses(synthesizer, views, angles, options, progress, callback)
+        images = yield from sample_hypotheses(synthesizer, views, angles, options)
     if reference == "relative":
         relative, elevation = angles, placement.anchor_elevation
     else:

@@ -1,8 +1,9 @@
 """``novel_view``'s jobs: what each request kind runs on the worker thread, and how its result is published.
 
 Each job gets the views, the ``Request`` snapshot and the header that were fixed when the
-request arrived, and its ``JobControl``: the samplers' step callback and the reconstruction's
-progress callback are ``control.check``, so a reset or a shutdown cancels the job at the next
+request arrived, and its ``JobControl``: a job drives the library's step-by-step calls
+(``synthesize_steps``, ``orbit_steps``, ``reconstruct_steps``, the video's ``synthesize_steps``) and
+calls ``control.check`` between steps, so a reset or a shutdown cancels the job at the next
 denoising step or field iteration, and every publish happens inside ``control.delivering()``,
 so nothing from before a reset is published after it (``synthesis.worker``).
 """
@@ -19,7 +20,7 @@ from sensor_msgs.msg import Image, PointCloud2
 from std_msgs.msg import Header
 from visualization_msgs.msg import Marker
 
-from ..reconstruction.pipeline import reconstruct, write_files
+from ..reconstruction.pipeline import reconstruct_steps, write_files
 from ..synthesis.synthesizer import NovelViewSynthesizer
 from ..synthesis.worker import JobControl
 from .cloud_messages import point_cloud2, triangle_marker
@@ -57,8 +58,10 @@ class NovelViewJobs:
 
     def synthesize(self, control: JobControl, views: Sequence[np.ndarray], angle: float, request: Request,
                    header: Header, received: float) -> None:
-        result = self.synthesizer.synthesize(views, angle, num_hypotheses=request.num_hypotheses, callback=control.check,
-                                             **request.sampling())
+        run = self.synthesizer.synthesize_steps(views, [angle], request.num_hypotheses, request.spec())
+        for state in run:
+            control.check(state.done, state.total)
+        [result] = run.result
         messages = [("image", numpy_to_image(result.images[0], "rgb8", header)),
                     ("mean", numpy_to_image(result.mean, "rgb8", header)),
                     ("hypotheses", numpy_to_image(tile(result.images), "rgb8", header)),
@@ -73,8 +76,10 @@ class NovelViewJobs:
               received: float) -> None:
         # A full set leaves no room for generated views, so the orbit then conditions on the user views only.
         autoregressive = len(views) < self.synthesizer.max_views
-        result = self.synthesizer.orbit(views, request.target_angles, autoregressive=autoregressive,
-                                        callback=control.check, **request.sampling())
+        run = self.synthesizer.orbit_steps(views, request.target_angles, autoregressive, request.spec())
+        for state in run:
+            control.check(state.done, state.total)
+        result = run.result
         messages = [numpy_to_image(image, "rgb8", header) for image in result.images]
         with control.delivering():
             for msg in messages:
@@ -83,17 +88,16 @@ class NovelViewJobs:
 
     def reconstruct(self, control: JobControl, views: Sequence[np.ndarray], request: Request, header: Header,
                     received: float) -> None:
-        def progress(done: int, total: int, stage: str) -> None:
-            control.check()
-            self.reconstruction = (DiagnosticStatus.OK, f"reconstruction: {done}/{total} ({stage})")
-
         folder = None
         if request.output_dir:
             folder = Path(request.output_dir) / f"reconstruction_{header.stamp.sec}_{header.stamp.nanosec:09d}"
         self.reconstruction = (DiagnosticStatus.OK, "reconstruction: starting")
         # EmptySurfaceError: reported by the node's on_error, nothing is published
-        result = reconstruct(self.synthesizer, views, request.distill, request.surface_threshold, request.points,
-                             progress=progress)
+        run = reconstruct_steps(self.synthesizer, views, request.distill, request.surface_threshold, request.points)
+        for state in run:
+            control.check(state.done, state.total)
+            self.reconstruction = (DiagnosticStatus.OK, f"reconstruction: {state.done}/{state.total} ({state.stage})")
+        result = run.result
         cloud_msg = point_cloud2(result.cloud.points, result.cloud.colors, header)
         mesh_msg = triangle_marker(result.mesh.vertices, result.mesh.faces, result.mesh.colors, header)
         with control.delivering():  # the files too: nothing from before a reset is written after it

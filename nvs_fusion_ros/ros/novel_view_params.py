@@ -16,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..diffusion import DEFAULT_STEPS, SAMPLER_NAMES
+from ..diffusion import DEFAULT_STEPS, ETA_SAMPLERS, SAMPLER_NAMES
+from ..diffusion.sampling_spec import SamplingSpec, describe_options, options_problem
 from ..engines.factory import ENGINES
 from ..engines.options import device_problem
 from ..reconstruction.distill import DistillConfig
@@ -51,6 +52,11 @@ PARAMETERS = (
     ParamSpec("steps", DEFAULT_STEPS, "Denoising steps (ddim, dpmpp2m); ddpm always runs the full schedule.",
               int_range=(1, 2000)),
     ParamSpec("sampler", "ddim", "Reverse-process sampler.", choices=tuple(SAMPLER_NAMES)),
+    ParamSpec("eta", 0.0, f"DDIM's eta: 0 deterministic, 1 as stochastic as DDPM (only {', '.join(ETA_SAMPLERS)} takes "
+              "it: eta != 0 with another sampler is refused, never dropped).", float_range=(0.0, 1.0)),
+    ParamSpec("sampler_options", "", "The sampler's own options, comma-separated key=value ('' = its defaults; the "
+              "first value is the default): " + describe_options() + ". An option the chosen sampler does "
+              "not have is refused, never dropped.", check=options_problem),
     ParamSpec("seed", RANDOM_SEED, "Base seed (hypothesis k uses seed + k); -1 = random per request.",
               int_range=(RANDOM_SEED, 2**31 - 1)),
     ParamSpec("max_views", 6, "Most views composed per step; must equal view_buffer's max_views.", read_only=True,
@@ -89,8 +95,8 @@ def request_seed(seed: int) -> int:
 class Request:
     """The parameters a request runs with, read when it arrived (see the module docstring)."""
 
-    steps: int
-    sampler: str
+    sampling: SamplingSpec | None  # None with the reason in sampling_problem
+    sampling_problem: str
     seed: int
     num_hypotheses: int
     target_angles: tuple[float, ...]
@@ -104,17 +110,25 @@ class Request:
     def snapshot(cls, value: Callable[[str], Any]) -> Request:
         """Read every job parameter now, through ``value(name)`` (the node's current parameter value)."""
         seed = request_seed(value("seed"))
+        try:
+            sampling, sampling_problem = SamplingSpec.build(value("sampler"), value("steps"), value("eta"), seed,
+                                                            value("sampler_options")), ""
+        except ValueError as exc:  # e.g. eta with a sampler that has none: refused when the job runs
+            sampling, sampling_problem = None, str(exc)
         return cls(
-            steps=value("steps"), sampler=value("sampler"), seed=seed, num_hypotheses=value("num_hypotheses"),
+            sampling=sampling, sampling_problem=sampling_problem, seed=seed, num_hypotheses=value("num_hypotheses"),
             target_angles=tuple(value("target_angles")),
             distill=DistillConfig(iterations=value("reconstruction_iterations"),
                                   mode_seeking=value("reconstruction_mode_seeking"),
                                   grid_resolution=value("reconstruction_grid"),
-                                  orbit_views=value("reconstruction_orbit_views"), orbit_steps=value("steps"), seed=seed),
+                                  orbit_views=value("reconstruction_orbit_views"), seed=seed,
+                                  orbit_sampling=SamplingSpec(steps=value("steps"))),
             surface_threshold=value("reconstruction_surface_threshold"), points=value("reconstruction_points"),
             frame_id=value("reconstruction_frame_id"), output_dir=value("reconstruction_output_dir"),
         )
 
-    def sampling(self) -> dict[str, Any]:
-        """Keyword arguments of ``NovelViewSynthesizer.synthesize`` / ``orbit``."""
-        return {"steps": self.steps, "sampler": self.sampler, "seed": self.seed}
+    def spec(self) -> SamplingSpec:
+        """The request's ``SamplingSpec``; a ``ValueError`` with the reason when its parameters do not make one."""
+        if self.sampling is None:
+            raise ValueError(f"the sampling parameters do not fit together: {self.sampling_problem}")
+        return self.sampling

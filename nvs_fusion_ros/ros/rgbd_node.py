@@ -40,11 +40,12 @@ from std_msgs.msg import Empty, Header
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker
 
+from ..diffusion.sampling_spec import SamplingSpec
 from ..model.assets import asset_path
 from ..rgbd.completion import CompletionConfig
 from ..rgbd.depth import check_depth
 from ..rgbd.frame_state import FrameState, PairedFrame
-from ..rgbd.pipeline import CompletionOptions, complete_scene
+from ..rgbd.pipeline import CompletionOptions, complete_scene_steps
 from ..rgbd.placement import clipped_roi, fit_placement
 from ..rgbd.segmentation import mask_image
 from ..synthesis.synthesizer import NovelViewSynthesizer
@@ -67,8 +68,9 @@ class RgbdCompletionNode(NodeBase):
     def __init__(self, **node_options: object):
         super().__init__(NODE_NAME, PARAMETERS, CAUSES, **node_options)
         value = self.value
-        options = {n: value(n) for n in ("num_hypotheses", "azimuths", "steps", "seed", "max_grazing_deg")}
-        self.options = CompletionOptions(**options, mode=value("completion_mode"),
+        options = {n: value(n) for n in ("num_hypotheses", "azimuths", "max_grazing_deg")}
+        sampling = SamplingSpec.build(*map(value, ("sampler", "steps", "eta", "seed", "sampler_options")))
+        self.options = CompletionOptions(**options, sampling=sampling, mode=value("completion_mode"),
                                          completion=CompletionConfig(resolution=value("resolution")))
         self.synthesizer: NovelViewSynthesizer | None = None
         if self.options.needs_model:
@@ -220,15 +222,13 @@ class RgbdCompletionNode(NodeBase):
     def _complete(self, control: JobControl, frame: PairedFrame[Header], roi: tuple[int, int, int, int] | None,
                   others: list[np.ndarray]) -> None:
         header, colour, depth, intrinsics = frame.meta, frame.colour, frame.depth, frame.intrinsics
-
-        def progress(done: int, total: int) -> None:
-            control.check()
-            self._state = (DiagnosticStatus.OK, f"sampling hypotheses: azimuth {done}/{total}")
-
         try:
-            result = complete_scene(colour, depth, intrinsics, self.synthesizer, self.options, progress, roi,
-                                    callback=lambda _step, _steps: control.check(), key_views=others,
-                                    prepared=frame.segmented(roi))
+            run = complete_scene_steps(colour, depth, intrinsics, self.synthesizer, self.options, roi, key_views=others,
+                                       prepared=frame.segmented(roi))
+            for state in run:
+                control.check(state.done, state.total)
+                self._state = (DiagnosticStatus.OK, f"sampling hypotheses: step {state.done}/{state.total}")
+            result = run.result
         except ValueError as exc:  # NothingAbovePlaneError, CompletionError, or a placement that cannot be fitted
             return self._finish(DiagnosticStatus.ERROR, f"refused: {exc}")
         points, colors, confidence = result.cloud(self.min_confidence)

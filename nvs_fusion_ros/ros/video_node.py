@@ -122,8 +122,11 @@ class VideoSynthesisNode(NodeBase):
                     received: float) -> None:
         assert request.video_settings is not None
         angles = request.target_angles
-        result = self.video.synthesize([[frame.image] for frame in frames], angles, request.video_method,
-                                       request.video_settings, seed=request.seed, callback=control.check)
+        run = self.video.synthesize_steps([[frame.image] for frame in frames], angles, request.video_method,
+                                          request.video_settings, seed=request.seed)
+        for state in run:
+            control.check(state.done, state.total)
+        result = run.result
         messages = [numpy_to_image(result.images[v, f], "rgb8",
                                    Header(stamp=frame.meta.stamp, frame_id=VIDEO_FRAME_ID.format(v)))
                     for f, frame in enumerate(frames) for v in range(len(angles))]

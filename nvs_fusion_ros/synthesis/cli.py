@@ -9,12 +9,15 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from ..diffusion import DEFAULT_STEPS, SAMPLER_NAMES
+from ..diffusion.sampling_spec import SamplingSpec, describe_options
+from ..diffusion.stepwise import Stepwise
 from ..engines.options import ENGINES
+
+R = TypeVar("R")
 
 EXAMPLES = """\
 examples:
@@ -23,18 +26,40 @@ examples:
 """
 
 
-@contextmanager
-def progress_bar(desc: str, unit: str) -> Iterator[Callable[[int, int], None]]:
-    """A tqdm bar driven by ``callback(done, total)``, the progress signature of samplers and distillation."""
+class Counted(Protocol):
+    """A step of a long computation: ``done`` of ``total`` (``DenoiseStep``, ``Progress``)."""
+
+    done: int
+    total: int
+
+
+def with_progress_bar(run: Stepwise[Counted, R], desc: str, unit: str) -> R:
+    """Drive ``run`` to the end under a tqdm bar; its result."""
     from tqdm import tqdm
 
     with tqdm(desc=desc, unit=unit) as bar:
-        def update(done: int, total: int) -> None:
-            bar.total = total
-            bar.n = done
+        for state in run:
+            bar.total, bar.n = state.total, state.done
             bar.refresh()
+    return run.result
 
-        yield update
+
+def add_sampling_arguments(parser: argparse.ArgumentParser, steps_help: str = "denoising steps per sample",
+                           seed_help: str | None = None) -> None:
+    """--sampler, --steps, --eta, --sampler-option (and --seed when ``seed_help`` is given): a ``SamplingSpec``."""
+    parser.add_argument("--sampler", default="ddim", choices=SAMPLER_NAMES, help="reverse-process sampler")
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=steps_help)
+    parser.add_argument("--eta", type=float, default=0.0,
+                        help="DDIM's eta: 0 deterministic, 1 as stochastic as DDPM (ddim only)")
+    parser.add_argument("--sampler-option", action="append", default=[], metavar="KEY=VALUE",
+                        help=f"a sampler's own option, repeatable (the first value is the default): {describe_options()}")
+    if seed_help is not None:
+        parser.add_argument("--seed", type=int, default=None, help=seed_help)
+
+
+def sampling_spec(args: argparse.Namespace, seed: int | None = None) -> SamplingSpec:
+    """The ``SamplingSpec`` of :func:`add_sampling_arguments`' options, with ``seed``."""
+    return SamplingSpec.build(args.sampler, args.steps, args.eta, seed, args.sampler_option)
 
 
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,10 +84,7 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
                         help="index of the anchor view among the inputs (-1: the last one)")
     parser.add_argument("--num-hypotheses", type=int, default=1,
                         help="how many samples K of the target view (occlusion hypotheses); K > 1 adds an uncertainty map")
-    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="denoising steps per sample")
-    parser.add_argument("--sampler", default="ddim", choices=SAMPLER_NAMES, help="diffusion sampler")
-    parser.add_argument("--seed", type=int, default=None, help="seed of the first hypothesis (the k-th uses seed + k); "
-                                                              "default: random")
+    add_sampling_arguments(parser, seed_help="seed of the first hypothesis (the k-th uses seed + k); default: random")
     parser.add_argument("--out", default="out/synthesize", help="output folder")
     add_engine_arguments(parser)
     parser.set_defaults(func=run)
@@ -74,11 +96,10 @@ def run(args: argparse.Namespace) -> int:
     from .tensors import read_rgb
 
     views = [read_rgb(p) for p in args.views]
+    sampling = sampling_spec(args, args.seed)  # refused before the model loads
     synth = NovelViewSynthesizer.from_checkpoint(args.model, engine=args.engine, device=args.device)
-    with progress_bar("denoising", "step") as progress:
-        result = synth.synthesize(views, math.radians(args.angle), num_hypotheses=args.num_hypotheses, steps=args.steps,
-                                  sampler=args.sampler, seed=args.seed, callback=progress,
-                                  anchor=args.anchor)
+    [result] = with_progress_bar(synth.synthesize_steps(views, [math.radians(args.angle)], args.num_hypotheses,
+                                                        sampling, args.anchor), "denoising", "step")
     out = Path(args.out)
     for k, image in enumerate(result.images):
         write_png(out / f"sample_{k:02d}.png", image)

@@ -15,15 +15,17 @@ view (relative mode, the robot's camera). In relative mode each stream's conditi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 
 import torch
 
 from ..diffusion.composition import compose_noise, expand_to_streams
-from ..diffusion.samplers import Sampler, StepCallback, gaussian_like, make_sampler
+from ..diffusion.samplers import DenoiseStep, Sampler, gaussian_like, make_sampler, reverse_process
+from ..diffusion.sampling_spec import SamplingSpec
 from ..diffusion.schedules import NoiseSchedule, prediction_to_eps
 from ..diffusion.score_composition import clean_from_eps
+from ..diffusion.stepwise import Stepwise
 from ..diffusion.streams import stream_conditions
 from ..engines.base import Denoiser
 from ..engines.factory import EngineOptions, create_denoiser
@@ -123,9 +125,9 @@ class ModelRunner:
     def describe(self) -> str:
         return f"{self.denoiser.describe()}, {self.config.image_size}px, {self.config.angle_reference} angles"
 
-    def sampler(self, name: str = "ddim", steps: int = 50, eta: float = 0.0) -> Sampler:
-        """A sampler from the registry on this model's schedule."""
-        return make_sampler(name, self.schedule, steps=steps, eta=eta)
+    def sampler(self, spec: SamplingSpec) -> Sampler:
+        """The sampler ``spec`` names (the registry's), on this model's schedule."""
+        return make_sampler(spec, self.schedule)
 
     def stream_conditions(self, conditioning: Conditioning) -> torch.Tensor:
         """Each stream's condition, (M, condition_channels, H, W): the view, ⊕ its item's anchor in relative mode."""
@@ -160,24 +162,39 @@ class ModelRunner:
         eps, _ = self.predict(conditioning, noisy, angles, t, conditions)
         return clean_from_eps(noisy.to(self.device), eps, float(self.schedule.gammas[t]))
 
-    def sample(self, conditioning: Conditioning, angles: torch.Tensor | Sequence[float], generators: Sequence[torch.Generator],
-               sampler: Sampler, callback: StepCallback | None = None) -> Samples:
-        """One target per item from pure noise; item b's noise comes from ``generators[b]`` only."""
-        size = conditioning.views.shape[-1]
-        start = gaussian_like(torch.empty(len(conditioning), 3, size, size, device=self.device), generators)
-        return self._reverse(conditioning, angles, generators, sampler, start, None, callback)
+    def denoise(self, conditioning: Conditioning, angles: torch.Tensor | Sequence[float],
+                generators: Sequence[torch.Generator], sampler: Sampler, noisy: torch.Tensor | None = None,
+                level: int | None = None) -> Stepwise[DenoiseStep, Samples]:
+        """The reverse process of one target per item, step by step (iterate it; check for cancellation
+        between steps), then ``result``: the clean targets and the step-averaged weights.
 
-    def refine(self, conditioning: Conditioning, angles: torch.Tensor | Sequence[float], noisy: torch.Tensor, t: int,
-               generators: Sequence[torch.Generator], sampler: Sampler, callback: StepCallback | None = None) -> Samples:
-        """Denoise given noisy images at level ``t`` (SDEdit-style partial start; SparseFusion's mode seeking)."""
-        return self._reverse(conditioning, angles, generators, sampler, noisy.to(self.device), t, callback)
-
-    def _reverse(self, conditioning: Conditioning, angles: torch.Tensor | Sequence[float],
-                 generators: Sequence[torch.Generator], sampler: Sampler, start: torch.Tensor, start_level: int | None,
-                 callback: StepCallback | None) -> Samples:
+        From pure noise (item b's from ``generators[b]`` only), or from ``noisy`` images at ``level``
+        (SDEdit-style partial start: SparseFusion's mode seeking).
+        """
         angles = torch.as_tensor(angles, dtype=torch.float64)  # float32 would round huge angles before wrapping
         if angles.shape != (len(conditioning),) or not bool(torch.isfinite(angles).all()):
             raise ValueError(f"need one finite angle per item ({len(conditioning)}), got {angles.tolist()}")
+        if (noisy is None) != (level is None):
+            raise ValueError("a partial start needs both the noisy images and their level")
+        if noisy is None:
+            size = conditioning.views.shape[-1]
+            start = gaussian_like(torch.empty(len(conditioning), 3, size, size, device=self.device), generators)
+        else:
+            start = noisy.to(self.device)
+        return Stepwise(self._reverse(conditioning, angles, generators, sampler, start, level))
+
+    def sample(self, conditioning: Conditioning, angles: torch.Tensor | Sequence[float],
+               generators: Sequence[torch.Generator], sampler: Sampler) -> Samples:
+        """:meth:`denoise` from pure noise, run to the end."""
+        return self.denoise(conditioning, angles, generators, sampler).result
+
+    def refine(self, conditioning: Conditioning, angles: torch.Tensor | Sequence[float], noisy: torch.Tensor, t: int,
+               generators: Sequence[torch.Generator], sampler: Sampler) -> Samples:
+        """:meth:`denoise` from ``noisy`` images at level ``t``, run to the end."""
+        return self.denoise(conditioning, angles, generators, sampler, noisy, t).result
+
+    def _reverse(self, conditioning: Conditioning, angles: torch.Tensor, generators: Sequence[torch.Generator],
+                 sampler: Sampler, start: torch.Tensor, level: int | None) -> Generator[DenoiseStep, None, Samples]:
         conditions = self.stream_conditions(conditioning)  # built once, reused at every level
         weight_sum = torch.zeros(len(conditioning), int(conditioning.view_counts.max()), *start.shape[2:],
                                  device=self.device)
@@ -190,5 +207,5 @@ class ModelRunner:
             calls += 1
             return eps
 
-        images = sampler.sample(eps_fn, start, generators, start=start_level, callback=callback)
+        images = yield from reverse_process(sampler, eps_fn, start, generators, start=level)
         return Samples(images=images.clamp(-1.0, 1.0), weights=weight_sum / max(calls, 1))

@@ -11,24 +11,30 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import overload
 
 import numpy as np
 import torch
 
-from ..diffusion import DEFAULT_STEPS
-from ..diffusion.samplers import StepCallback, generators_from_seeds
+from ..diffusion.samplers import DenoiseStep, generators_from_seeds
+from ..diffusion.sampling_spec import SamplingSpec
+from ..diffusion.stepwise import Progress, Stepwise
 from ..engines.factory import EngineOptions
 from ..model.assets import asset_path
 from ..model.checkpoint import Checkpoint, load_checkpoint
 from .preprocess import prepare_views, validate_angle
-from .runner import Conditioning, ModelRunner
+from .runner import Conditioning, ModelRunner, Samples
 from .tensors import to_tensor, to_uint8
 
 log = logging.getLogger(__name__)
 
+#: hypothesis k at the i-th angle of one call uses seed + ANGLE_SEED_STRIDE * i + k: one angle's
+#: hypotheses never share a seed with another's (up to this many hypotheses), and each angle's
+#: samples are those of a call for that angle alone with seed + ANGLE_SEED_STRIDE * i
+ANGLE_SEED_STRIDE = 1000
 @dataclass
 class SynthesisResult:
     """What one request produced.
@@ -101,79 +107,108 @@ class NovelViewSynthesizer:
     def image_size(self) -> int:
         return self.checkpoint.config.image_size
 
-    def synthesize(
+    @property
+    def angle_reference(self) -> str:
+        """What target angles are measured from: ``"relative"`` (the anchor view) or ``"canonical"``."""
+        return self.checkpoint.config.angle_reference
+
+    @overload
+    def synthesize(self, views: Sequence[np.ndarray], target_angle: float, num_hypotheses: int = 1,
+                   sampling: SamplingSpec | None = None, anchor: int = -1) -> SynthesisResult: ...
+
+    @overload
+    def synthesize(self, views: Sequence[np.ndarray], target_angle: Sequence[float], num_hypotheses: int = 1,
+                   sampling: SamplingSpec | None = None, anchor: int = -1) -> list[SynthesisResult]: ...
+
+    def synthesize(self, views, target_angle, num_hypotheses=1, sampling=None, anchor=-1):
+        """:meth:`synthesize_steps` run to the end: one result for one angle, a list for a sequence of angles."""
+        if isinstance(target_angle, Sequence | np.ndarray):
+            return self.synthesize_steps(views, target_angle, num_hypotheses, sampling, anchor).result
+        return self.synthesize_steps(views, [target_angle], num_hypotheses, sampling, anchor).result[0]
+
+    def synthesize_steps(
         self,
         views: Sequence[np.ndarray],
-        target_angle: float,
+        target_angles: Sequence[float],
         num_hypotheses: int = 1,
-        steps: int = DEFAULT_STEPS,
-        sampler: str = "ddim",
-        seed: int | None = None,
-        eta: float = 0.0,
-        callback: StepCallback | None = None,
+        sampling: SamplingSpec | None = None,
         anchor: int = -1,
-    ) -> SynthesisResult:
-        """Synthesize the object seen from ``target_angle`` (radians; any finite value, wrapped).
+    ) -> Stepwise[DenoiseStep, list[SynthesisResult]]:
+        """The object seen from each of ``target_angles`` (radians; any finite value, wrapped), one
+        reverse process for all angles x hypotheses x views streams (``max_batch`` per engine call):
+        iterate it for its denoising steps, then ``result`` holds one :class:`SynthesisResult` per angle.
 
-        The angle is measured from the anchor view ``views[anchor]`` (default: the last, newest
-        view; 0 = the anchor's own viewpoint, π = the side it cannot see) for a relative-mode
-        model, or in the object's canonical frame for a canonical-mode one (``anchor`` unused).
-        ``num_hypotheses`` samples K are drawn (occlusion hypotheses; K > 1 fills ``uncertainty``).
-        Sample k uses seed ``seed + k`` (a random base seed when ``seed`` is None, reported
-        in the result), so each hypothesis is reproducible on its own.
+        An angle is measured from the anchor view ``views[anchor]`` (default: the last, newest view;
+        0 = the anchor's own viewpoint, π = the side it cannot see) for a relative-mode model, or in
+        the object's canonical frame for a canonical-mode one (``anchor`` unused).
+        ``num_hypotheses`` samples K are drawn per angle (occlusion hypotheses; K > 1 fills
+        ``uncertainty``). Sample k at angle i uses seed ``seed + ANGLE_SEED_STRIDE * i + k`` (a random
+        base seed when ``sampling.seed`` is None, reported in the result), so each hypothesis is
+        reproducible on its own and in any batch.
         """
         started = time.perf_counter()
-        angle = validate_angle(target_angle)
+        sampling = sampling or SamplingSpec()
+        angles = [validate_angle(a) for a in target_angles]
+        if not angles:
+            raise ValueError("need at least one target angle")
         if not isinstance(num_hypotheses, (int, np.integer)) or num_hypotheses < 1:
             raise ValueError(f"num_hypotheses must be a positive integer, got {num_hypotheses!r}")
-        chosen_sampler = self.runner.sampler(sampler, steps=steps, eta=eta)
+        if num_hypotheses > ANGLE_SEED_STRIDE:
+            raise ValueError(f"at most {ANGLE_SEED_STRIDE} hypotheses per angle, got {num_hypotheses}")
+        sampler = self.runner.sampler(sampling)
         inputs = prepare_views(views, self.image_size, self.max_views)
         if not -len(inputs) <= anchor < len(inputs):
             raise ValueError(f"anchor {anchor} is not one of the {len(inputs)} views")
-        base_seed = secrets.randbits(31) if seed is None else int(seed)
-        seeds = [base_seed + k for k in range(num_hypotheses)]
-        prepared = time.perf_counter()
+        base_seed = secrets.randbits(31) if sampling.seed is None else int(sampling.seed)
+        seeds = [[base_seed + ANGLE_SEED_STRIDE * i + k for k in range(num_hypotheses)] for i in range(len(angles))]
+        items = len(angles) * num_hypotheses
+        run = self.runner.denoise(Conditioning.repeated(to_tensor(inputs), items, anchor),
+                                  torch.tensor(angles, dtype=torch.float64).repeat_interleave(num_hypotheses),
+                                  generators_from_seeds([s for row in seeds for s in row]), sampler)
+        return Stepwise(self._results(run, len(sampler.levels()), inputs, angles, seeds, started))
 
-        out = self.runner.sample(Conditioning.repeated(to_tensor(inputs), num_hypotheses, anchor),
-                                 torch.full((num_hypotheses,), angle, dtype=torch.float64), generators_from_seeds(seeds),
-                                 chosen_sampler, callback=callback)
-        images = to_uint8(out.images)
-        weights = out.weights.mean(dim=0).cpu().numpy().astype(np.float32)
+    def _results(self, run: Stepwise[DenoiseStep, Samples], levels: int, inputs: np.ndarray, angles: list[float],
+                 seeds: list[list[int]], started: float) -> Generator[DenoiseStep, None, list[SynthesisResult]]:
+        prepared = time.perf_counter()
+        out = yield from run
         done = time.perf_counter()
-        levels = len(chosen_sampler.timesteps())
-        return SynthesisResult(
-            images=images,
-            weights=weights,
-            uncertainty=uncertainty_map(images) if num_hypotheses > 1 else np.zeros(images.shape[1:3], np.float32),
-            mean=mean_image(images),
+        k = len(seeds[0])
+        images = to_uint8(out.images).reshape(len(angles), k, *out.images.shape[2:], 3)
+        weights = out.weights.reshape(len(angles), k, *out.weights.shape[1:]).mean(dim=1).cpu().numpy()
+        timings = {"preprocess_s": prepared - started, "denoise_s": done - prepared, "total_s": done - started,
+                   "denoising_steps": float(levels), "step_s": (done - prepared) / max(levels, 1),
+                   "angles": float(len(angles))}
+        return [SynthesisResult(
+            images=images[i],
+            weights=weights[i].astype(np.float32),
+            uncertainty=uncertainty_map(images[i]) if k > 1 else np.zeros(images.shape[2:4], np.float32),
+            mean=mean_image(images[i]),
             inputs=inputs,
             target_angle=angle,
-            seeds=seeds,
-            timings={
-                "preprocess_s": prepared - started,
-                "denoise_s": done - prepared,
-                "total_s": done - started,
-                "denoising_steps": float(levels),
-                "step_s": (done - prepared) / max(levels, 1),
-            },
-        )
+            seeds=seeds[i],
+            timings=dict(timings),
+        ) for i, angle in enumerate(angles)]
 
-    def orbit(
+    def orbit(self, views: Sequence[np.ndarray], angles: Sequence[float], autoregressive: bool = True,
+              sampling: SamplingSpec | None = None, anchor: int = -1) -> OrbitResult:
+        """:meth:`orbit_steps` run to the end."""
+        return self.orbit_steps(views, angles, autoregressive, sampling, anchor).result
+
+    def orbit_steps(
         self,
         views: Sequence[np.ndarray],
         angles: Sequence[float],
         autoregressive: bool = True,
-        steps: int = DEFAULT_STEPS,
-        sampler: str = "ddim",
-        seed: int | None = None,
-        callback: StepCallback | None = None,
+        sampling: SamplingSpec | None = None,
         anchor: int = -1,
-    ) -> OrbitResult:
-        """Views at ``angles`` in order; with ``autoregressive`` each generated view joins the
-        conditioning set of the next (paper §4.4). When the set would exceed ``max_views``, the
-        user's views are kept and the oldest generated views make room. Angles follow
-        :meth:`synthesize`; the anchor stays the user's view ``views[anchor]`` throughout.
+    ) -> Stepwise[Progress, OrbitResult]:
+        """Views at ``angles`` in order, one denoising step at a time (``Progress`` over all of the orbit's
+        steps); with ``autoregressive`` each generated view joins the conditioning set of the next
+        (paper §4.4). When the set would exceed ``max_views``, the user's views are kept and the oldest
+        generated views make room. Angles and ``sampling`` follow :meth:`synthesize_steps` (view i uses
+        seed ``sampling.seed + i``); the anchor stays the user's view ``views[anchor]`` throughout.
         """
+        sampling = sampling or SamplingSpec()
         if len(angles) == 0:
             raise ValueError("orbit needs at least one target angle")
         checked = [validate_angle(a) for a in angles]
@@ -183,15 +218,25 @@ class NovelViewSynthesizer:
         anchor %= len(user_views)  # generated views are appended after the user's, so the index stays put
         if autoregressive and len(user_views) >= self.max_views:
             raise ValueError(f"{len(user_views)} views leave no room for generated ones under max_views={self.max_views}")
-        base_seed = secrets.randbits(31) if seed is None else int(seed)
+        base_seed = secrets.randbits(31) if sampling.seed is None else int(sampling.seed)
+        total = len(checked) * len(self.runner.sampler(sampling).levels())
+        return Stepwise(self._orbit(user_views, checked, autoregressive, sampling.with_seed(base_seed), anchor, total))
+
+    def _orbit(self, user_views: list[np.ndarray], angles: list[float], autoregressive: bool, sampling: SamplingSpec,
+               anchor: int, total: int) -> Generator[Progress, None, OrbitResult]:
+        assert sampling.seed is not None
         generated: list[np.ndarray] = []
         results = []
-        for i, angle in enumerate(checked):
+        done = 0
+        for i, angle in enumerate(angles):
             room = self.max_views - len(user_views)
             conditioning = user_views + (generated[-room:] if autoregressive and generated else [])
-            result = self.synthesize(conditioning, angle, steps=steps, sampler=sampler, seed=base_seed + i,
-                                     callback=callback, anchor=anchor)
-            results.append(result)
-            generated.append(result.images[0])
-        log.debug("orbit of %d views done", len(checked))
-        return OrbitResult(images=np.stack(generated), angles=checked, steps=results)
+            run = self.synthesize_steps(conditioning, [angle], sampling=sampling.with_seed(sampling.seed + i),
+                                        anchor=anchor)
+            for _ in run:
+                done += 1
+                yield Progress(done, total, "orbit")
+            results.append(run.result[0])
+            generated.append(results[-1].images[0])
+        log.debug("orbit of %d views done", len(angles))
+        return OrbitResult(images=np.stack(generated), angles=angles, steps=results)

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from .cli import add_engine_arguments, progress_bar
+from .cli import add_engine_arguments, with_progress_bar
 from .contact_sheet import contact_sheet, write_png
 from .video_settings import METHODS, CompositionSettings, add_composition_arguments
 
@@ -139,9 +139,8 @@ def run(args: argparse.Namespace) -> int:
         synth = VideoSynthesizer(NovelViewSynthesizer.from_checkpoint(args.model, engine=args.engine, device=args.device))
     else:
         synth = VideoSynthesizer.from_checkpoints(args.model, args.temporal_model, engine=args.engine, device=args.device)
-    with progress_bar("denoising", "step") as progress:
-        result = synth.synthesize([[frame] for frame in frames], [math.radians(a) for a in args.angles], args.method,
-                                  settings, seed=args.seed, callback=progress)
+    result = with_progress_bar(synth.synthesize_steps([[frame] for frame in frames], [math.radians(a) for a in args.angles],
+                                                      args.method, settings, seed=args.seed), "denoising", "step")
     out = Path(args.out)
     for v, angle in enumerate(args.angles):
         for f, image in enumerate(result.images[v]):

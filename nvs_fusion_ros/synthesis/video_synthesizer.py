@@ -19,15 +19,16 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..diffusion.samplers import StepCallback, generators_from_seeds
+from ..diffusion.samplers import generators_from_seeds
 from ..diffusion.score_composition import sample_matrix
+from ..diffusion.stepwise import Progress, Stepwise
 from ..model.assets import asset_path
 from ..model.checkpoint import Checkpoint, load_checkpoint
 from .preprocess import prepare_views, validate_angle
@@ -87,16 +88,21 @@ class VideoSynthesizer:
     def image_size(self) -> int:
         return self.views.image_size
 
-    def synthesize(
+    def synthesize(self, frames: Sequence[Sequence[np.ndarray]], angles: Sequence[float], method: str = "composition",
+                   settings: CompositionSettings | None = None, seed: int | None = None) -> VideoResult:
+        """:meth:`synthesize_steps` run to the end."""
+        return self.synthesize_steps(frames, angles, method, settings, seed).result
+
+    def synthesize_steps(
         self,
         frames: Sequence[Sequence[np.ndarray]],
         angles: Sequence[float],
         method: str = "composition",
         settings: CompositionSettings | None = None,
         seed: int | None = None,
-        callback: StepCallback | None = None,
-    ) -> VideoResult:
-        """The object at every azimuth of ``angles`` (radians) and every frame of ``frames``.
+    ) -> Stepwise[Progress, VideoResult]:
+        """The object at every azimuth of ``angles`` (radians) and every frame of ``frames``, one
+        ``Progress`` per denoising step over both passes of the composition.
 
         ``frames[f]`` holds the views observed at frame f (one per camera; at least one each).
         """
@@ -111,34 +117,37 @@ class VideoSynthesizer:
         checked = [validate_angle(a) for a in angles]
         inputs = [prepare_views(views, self.image_size, self.views.max_views) for views in frames]
         base_seed = secrets.randbits(31) if seed is None else int(seed)
-        seeds = [base_seed + v for v in range(len(checked))]
+        return Stepwise(self._steps(inputs, checked, method, settings, [base_seed + v for v in range(len(checked))],
+                                    started))
+
+    def _steps(self, inputs: list[np.ndarray], checked: list[float], method: str, settings: CompositionSettings,
+               seeds: list[int], started: float) -> Generator[Progress, None, VideoResult]:
         angle_tensor = torch.tensor(checked, dtype=torch.float32)
         runner = self.views.runner
         d_view = view_denoiser(runner, [to_tensor(v) for v in inputs], angle_tensor)
         size = self.image_size
         prepared = time.perf_counter()
-
         passes = 1 if method == "per-frame" else 2  # the composition samples the reference row first
 
-        def run(shape: tuple[int, ...], view, time_, weight: float, rollback: int, done_passes: int) -> torch.Tensor:
-            def progress(done: int, total: int) -> None:  # one bar over both passes
-                if callback is not None:
-                    callback(done_passes * total + done, passes * total)
-
-            return sample_matrix(view, time_, runner.schedule, shape, generators_from_seeds(seeds), steps=settings.steps,
-                                 weight=weight, rollback_steps=rollback, renoise_mode=settings.renoise_mode,
-                                 max_cells=runner.max_batch, device=runner.device, callback=progress)
+        def run(shape: tuple[int, ...], view, time_, weight: float, rollback: int,
+                done_passes: int) -> Generator[Progress, None, torch.Tensor]:
+            matrix = sample_matrix(view, time_, runner.schedule, shape, generators_from_seeds(seeds),
+                                   steps=settings.steps, weight=weight, rollback_steps=rollback,
+                                   renoise_mode=settings.renoise_mode, max_cells=runner.max_batch, device=runner.device)
+            for state in matrix:  # one count over both passes
+                yield Progress(done_passes * state.total + state.done, passes * state.total)
+            return matrix.result
 
         full = (len(checked), len(inputs), 3, size, size)
         if method == "per-frame":
-            images = run(full, d_view, None, 1.0, 0, 0)
+            images = yield from run(full, d_view, None, 1.0, 0, 0)
             reference = images[:, 0]
         else:
             # Frame 0 alone first: the reference row D_time is conditioned on (same noise as frame 0 of the matrix).
-            reference = run((len(checked), 1, 3, size, size), d_view, None, 1.0, 0, 0)[:, 0]
+            reference = (yield from run((len(checked), 1, 3, size, size), d_view, None, 1.0, 0, 0))[:, 0]
             assert self.temporal is not None
             d_time = time_denoiser(self.temporal.model, runner.schedule, reference, angle_tensor)
-            images = run(full, d_view, d_time, settings.weight, settings.rollback_steps, 1)
+            images = yield from run(full, d_view, d_time, settings.weight, settings.rollback_steps, 1)
         done = time.perf_counter()
         return VideoResult(
             images=to_uint8(images.flatten(0, 1)).reshape(len(checked), len(inputs), size, size, 3),

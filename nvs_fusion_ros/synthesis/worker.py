@@ -10,9 +10,9 @@ Cancellation (a reset, a shutdown) must not wait for a whole reconstruction, and
 ends after a reset must not publish results from views the user asked to forget. So:
 
 - ``cancel_all`` forgets the waiting jobs *and* marks the running one cancelled;
-- a running job passes ``control.check`` as the step callback of the sampler (``callback``)
-  and of the field fit (``progress``): it raises ``JobCancelled`` at the next denoising step
-  or field iteration, and the worker counts a clean cancel (not a failure);
+- a running job drives the library's step-by-step calls and calls ``control.check`` between
+  steps: it raises ``JobCancelled`` at the next denoising step or field iteration, and the
+  worker counts a clean cancel (not a failure);
 - a job publishes inside ``with control.delivering():``, which raises ``JobCancelled`` when
   the job was cancelled and holds the worker's lock while it publishes, so a cancel either
   comes first (nothing is published) or waits until the publishing is over (everything was
@@ -54,7 +54,7 @@ class JobControl:
             self._cancelled = True
 
     def check(self, done: int = 0, total: int = 0) -> None:
-        """Raise ``JobCancelled`` once cancelled; shaped as a sampler ``callback`` / distill ``progress``."""
+        """Raise ``JobCancelled`` once cancelled; a job calls it between steps with how far it got."""
         if self._cancelled:
             raise JobCancelled(f"cancelled after {done}/{total} steps" if total else "cancelled")
 

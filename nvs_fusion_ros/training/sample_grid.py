@@ -8,6 +8,7 @@ import torch
 
 from ..datasets.nmr_dataset import NMRViews
 from ..diffusion.samplers import generators_from_seeds
+from ..diffusion.sampling_spec import SamplingSpec
 from ..diffusion.schedules import NoiseSchedule
 from ..engines.torch_engine import TorchDenoiser
 from ..model.unet import ViewFusionUNet
@@ -32,7 +33,7 @@ def write_sample_grid(
     angles = torch.tensor([float(it["target_angle"]) for it in items])
     was_training = model.training
     runner = ModelRunner(TorchDenoiser(model), schedule, model.config)
-    out = runner.sample(conditioning, angles, generators_from_seeds(range(len(items))), runner.sampler("ddim", steps=steps))
+    out = runner.sample(conditioning, angles, generators_from_seeds(range(len(items))), runner.sampler(SamplingSpec(steps=steps)))
     model.train(was_training)
     samples = to_uint8(out.images)
     rows = []
