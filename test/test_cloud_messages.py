@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from message_readers import read_point_cloud2, read_triangle_marker
 from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import PointCloud2, PointField
 from std_msgs.msg import Header
 from visualization_msgs.msg import Marker
 
-from nvs_fusion_ros.ros.cloud_messages import point_cloud2, read_point_cloud2, read_triangle_marker, triangle_marker
+from nvs_fusion_ros.ros.cloud_messages import point_cloud2, triangle_marker
 
 
 def header() -> Header:

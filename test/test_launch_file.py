@@ -15,6 +15,7 @@ from xml.etree import ElementTree
 
 import pytest
 import yaml
+from message_readers import display_topics
 from ros_testing import next_domain
 
 from nvs_fusion_ros.diffusion.samplers import SAMPLERS
@@ -28,7 +29,7 @@ from nvs_fusion_ros.ros.bringup import (
     key_matches,
     load_parameters,
 )
-from nvs_fusion_ros.ros.rviz_config import adapt, display_topics
+from nvs_fusion_ros.ros.rviz_config import adapt
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH_FILE = ROOT / "launch" / "viewfusion.launch.py"

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
+from message_readers import read_triangle_marker
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from ros_testing import next_domain
@@ -25,7 +26,6 @@ from nvs_fusion_ros.datasets import tabletop
 from nvs_fusion_ros.rgbd import pipeline, segmentation
 from nvs_fusion_ros.rgbd.depth import Intrinsics, decode_depth, remove_flying_pixels
 from nvs_fusion_ros.ros import rgbd_node
-from nvs_fusion_ros.ros.cloud_messages import read_triangle_marker
 from nvs_fusion_ros.ros.harness import RosSession, wait_until
 from nvs_fusion_ros.ros.image_conversions import image_to_numpy, numpy_to_image, reset_marker
 from nvs_fusion_ros.ros.node_base import WARN_EVERY_S

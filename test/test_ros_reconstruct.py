@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from message_readers import read_point_cloud2, read_triangle_marker
 from ros_testing import Ros, wait_for
 from sensor_msgs.msg import Image, PointCloud2
 from std_msgs.msg import Float32, Header
@@ -31,7 +32,6 @@ from nvs_fusion_ros.diffusion.stepwise import Stepwise
 from nvs_fusion_ros.reconstruction.distill import orbit_camera
 from nvs_fusion_ros.reconstruction.field import DEFAULT_HALF_EXTENT
 from nvs_fusion_ros.ros import novel_view_jobs
-from nvs_fusion_ros.ros.cloud_messages import read_point_cloud2, read_triangle_marker
 from nvs_fusion_ros.ros.image_conversions import numpy_to_image, stamp_ns
 from nvs_fusion_ros.ros.novel_view_node import NovelViewNode
 from nvs_fusion_ros.ros.qos import latched_qos, output_qos

@@ -4,7 +4,7 @@ The model is asked for K hypotheses at each of A orbit azimuths in one batched r
 (``ViewModel.synthesize_steps`` with all A angles and ``num_hypotheses = K``), conditioned on the anchor
 view cropped as :mod:`placement` frames it:
 
-* a **camera-relative** model (``UNetConfig.angle_reference == "relative"``) takes the azimuths
+* a **camera-relative** model (``UNetConfig.relative``) takes the azimuths
   relative to the anchor (the newest view), so the anchor's model azimuth is 0; its views are
   taken at the anchor's real elevation (it learned to keep the anchor's elevation);
 * a **canonical** model (the paper's, and the shipped blob model) wants azimuths in the object's
@@ -201,13 +201,13 @@ def _model_hypotheses(colour: np.ndarray, segmentation: Segmentation, placement:
     size = synthesizer.image_size
     view = model_view(colour, segmentation.mask, placement.view_box(intrinsics), size)
     views = [*key_views, view]
-    reference = synthesizer.angle_reference
+    reference, is_relative = synthesizer.angle_reference, synthesizer.runner.relative
     step = 2.0 * math.pi / options.azimuths
-    first = 1 if reference == "relative" else 0  # a relative model is not asked for the anchor's own view
+    first = 1 if is_relative else 0  # a relative model is not asked for the anchor's own view
     angles = [step * j for j in range(first, options.azimuths)]
     if images is None:
         images = yield from sample_hypotheses(synthesizer, views, angles, options)
-    if reference == "relative":
+    if is_relative:
         relative, elevation = angles, placement.anchor_elevation
     else:
         mean_views = images.astype(np.float32).mean(axis=0).round().astype(np.uint8)

@@ -86,7 +86,7 @@ class NovelViewNode(NodeBase):
         self.start_diagnostics()
         if value("rate") > 0.0:
             self.create_timer(1.0 / value("rate"), self._on_tick)
-        relative = self.synthesizer.checkpoint.config.angle_reference == "relative"
+        relative = self.synthesizer.runner.relative
         self.get_logger().info(f"engine {self.synthesizer.runner.describe()}, model {self.synthesizer.checkpoint.path}; "
                                + ("target angles from the newest key view" if relative else "canonical target angles"))
 

@@ -23,11 +23,6 @@ def namespaced(topic: str, namespace: str) -> str:
     return f"/{namespace}{topic}" if namespace else topic
 
 
-def display_topics(layout: dict[str, Any]) -> list[str]:
-    """The topic of every display that has one, in display order."""
-    return [d["Topic"]["Value"] for d in layout["Visualization Manager"]["Displays"] if "Topic" in d]
-
-
 def adapt(layout_text: str, namespace: str, fixed_frame: str) -> dict[str, Any]:
     """The layout with every display topic under ``namespace`` and ``fixed_frame`` as the fixed frame."""
     if not fixed_frame:

@@ -120,7 +120,7 @@ class ModelRunner:
     @property
     def relative(self) -> bool:
         """True when target angles are measured from each item's anchor view."""
-        return self.config.angle_reference == "relative"
+        return self.config.relative
 
     def describe(self) -> str:
         return f"{self.denoiser.describe()}, {self.config.image_size}px, {self.config.angle_reference} angles"
