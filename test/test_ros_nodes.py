@@ -219,15 +219,15 @@ def test_parameters_are_validated_at_start_and_at_run_time(ros: Ros) -> None:
     assert not ok and "no sampler has" in reason
     assert not result(node, "eta", 1.5)[0]
     assert result(node, "sampler_options", "variance=posterior")[0]  # ddpm's: a request samples with it
-    assert Request.snapshot(node._value).spec().sampler_options() == {"variance": "posterior"}
+    assert Request.snapshot(node.value).spec().sampler_options() == {"variance": "posterior"}
     assert result(node, "sampler", "dpmpp2m")[0]  # a valid parameter, but the options are ddpm's: refused, not dropped
     with pytest.raises(ValueError, match="has no option 'variance'"):
-        Request.snapshot(node._value).spec()
+        Request.snapshot(node.value).spec()
     assert result(node, "sampler_options", "spacing=time, order=1")[0] and result(node, "eta", 0.5)[0]
     with pytest.raises(ValueError, match="eta applies to"):
-        Request.snapshot(node._value).spec()
+        Request.snapshot(node.value).spec()
     assert result(node, "sampler", "ddim")[0] and result(node, "sampler_options", "")[0]
-    assert Request.snapshot(node._value).spec().eta == 0.5
+    assert Request.snapshot(node.value).spec().eta == 0.5
     assert result(node, "num_hypotheses", 3)[0]
     assert not result(node, "num_hypotheses", 0)[0]
     assert not result(node, "seed", -2)[0]
