@@ -40,8 +40,10 @@ class TrainConfig:
     init_from: str = ""  # a model checkpoint whose weights start this run (fine-tuning); "" = random
     angle_reference: str = ""  # "canonical" | "relative" (target angle from the anchor view); "" = the preset's
     time_budget_s: float = 0.0  # > 0: end by then, with `steps` lowered to what fits (a GPU's fixed minutes)
-    timesteps: str = "uniform"  # training levels: "uniform" (the paper) | "log-normal" (EDM), see recipe.py
-    loss_weighting: str = "none"  # "none" | "min-snr" (Min-SNR-γ with min_snr_gamma)
+    # training levels and loss weights: log-normal levels with Min-SNR-5 won the recipe comparison of models/README.md
+    # (the paper's: "uniform" and "none")
+    timesteps: str = "log-normal"  # "uniform" (the paper) | "log-normal" (EDM), see recipe.py
+    loss_weighting: str = "min-snr"  # "none" | "min-snr" (Min-SNR-γ with min_snr_gamma)
     min_snr_gamma: float = 5.0
     extra_ema_decay: float = 0.0  # > 0: a second EMA at this decay, written to ema_extra.pt beside ema.pt
 

@@ -57,7 +57,7 @@ def add_run_arguments(parser: argparse.ArgumentParser, defaults: TrainConfig, in
     parser.add_argument("--time-budget", dest="time_budget_s", type=float, default=0.0,
                         help="seconds: end by then, with --steps lowered to what fits and the cosine fitted to it (0: none)")
     parser.add_argument("--timesteps", default=defaults.timesteps, choices=list(TIMESTEPS),
-                        help="how training noise levels are drawn: uniform (the paper) or log-normal in sigma (EDM)")
+                        help="how training noise levels are drawn: log-normal in sigma (EDM) or uniform (the paper)")
     parser.add_argument("--loss-weighting", default=defaults.loss_weighting, choices=list(WEIGHTINGS),
                         help="per-level loss weight: none, or min-snr (Min-SNR-gamma, capped at --min-snr-gamma)")
     parser.add_argument("--min-snr-gamma", type=float, default=defaults.min_snr_gamma, help="the Min-SNR cap gamma")
