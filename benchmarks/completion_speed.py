@@ -1,10 +1,11 @@
 """How fast is ``~/complete`` and a ``novel_view`` hidden-side request on this CPU, and what does each speed-up cost?
 
 ``~/complete`` runs ``rgbd.pipeline.complete_scene``: segmentation, placement, K hypotheses at each of A orbit
-azimuths (one batched reverse process), carving. Each setting (``--settings``, the first is the reference: today's node
-defaults unless given) runs it on the tabletop benchmark's scenes (``tabletop_rgbd.benchmark_scenes``: same objects,
-yaws, sizes and cameras) and is scored as ``tabletop_rgbd.py`` scores the published cloud (mode ``model``, confidence
->= ``--min-confidence``): recall@10mm and the precision drop (points) against the object's own depth points.
+azimuths (one batched reverse process), carving. Each setting (``--settings``; the first is the reference; default:
+``completion_settings.REFERENCE``, 25 DDIM steps at K = 8 and A = 8, then the node's defaults) runs it on the tabletop
+benchmark's scenes (``tabletop_rgbd.benchmark_scenes``: same objects, yaws, sizes and cameras) and is scored as
+``tabletop_rgbd.py`` scores the published cloud (mode ``model``, confidence >= ``--min-confidence``): recall@10mm and
+the precision drop (points) against the object's own depth points.
 
 A setting is ``SAMPLER:STEPS:K:A[:R]`` (R: the carving grid's resolution, default the node's). Seconds are the median
 over the scenes sampled in this run (``complete_scene``'s own ``timings``: segmentation, sampling, carving); ratios are
@@ -32,59 +33,24 @@ import logging
 import math
 import os
 import statistics
-import time
 from pathlib import Path
 
 import numpy as np
+from completion_settings import NOVEL_VIEW_K, NOVEL_VIEW_VIEWS, REFERENCE, Setting, node_setting, time_novel_view
 from tabletop_rgbd import benchmark_scenes, hypothesis_key, scene_frame, shown_path
 
 from nvs_fusion_ros.diffusion.sampling_spec import SamplingSpec
 from nvs_fusion_ros.engines.cpu import cpu_isa, cpu_model
 from nvs_fusion_ros.engines.onnx_export import file_sha256
 from nvs_fusion_ros.evaluation import geometry_metrics as metrics
-from nvs_fusion_ros.rgbd.completion import CompletionConfig, CompletionError
+from nvs_fusion_ros.rgbd.completion import CompletionError
 from nvs_fusion_ros.rgbd.depth import backproject, remove_flying_pixels
 from nvs_fusion_ros.rgbd.pipeline import MIN_CONFIDENCE, CompletionOptions, complete_scene, segment_frame
 from nvs_fusion_ros.rgbd.segmentation import NothingAbovePlaneError
 
 log = logging.getLogger("completion_speed")
-NOVEL_VIEW_K, NOVEL_VIEW_VIEWS = 4, 3  # a hidden-side request as the bar states it
 MAX_CACHED_K = 32  # the node's largest num_hypotheses
 BAR_SECONDS, BAR_VIEW_SECONDS, BAR_RECALL_DELTA, BAR_PRECISION_POINTS = 5.0, 2.0, 0.01, 0.5
-
-
-@dataclasses.dataclass(frozen=True)
-class Setting:
-    """One way to run ``~/complete``: the sampler and its steps, K hypotheses, A azimuths, the carving grid."""
-
-    sampler: str
-    steps: int
-    num_hypotheses: int
-    azimuths: int
-    resolution: int = CompletionConfig.resolution
-
-    @classmethod
-    def parse(cls, text: str) -> Setting:
-        parts = text.split(":")
-        if len(parts) not in (4, 5):
-            raise argparse.ArgumentTypeError(f"a setting is SAMPLER:STEPS:K:A[:R], got {text!r}")
-        return cls(parts[0], *map(int, parts[1:]))
-
-    @property
-    def name(self) -> str:
-        return f"{self.sampler} {self.steps}, K {self.num_hypotheses}, A {self.azimuths}, grid {self.resolution}"
-
-    def options(self, seed: int = 0) -> CompletionOptions:
-        return CompletionOptions(num_hypotheses=self.num_hypotheses, azimuths=self.azimuths,
-                                 sampling=SamplingSpec(self.sampler, self.steps, seed=seed), mode="model",
-                                 completion=CompletionConfig(resolution=self.resolution))
-
-
-def node_setting() -> Setting:
-    """``rgbd_completion``'s defaults as a setting."""
-    defaults = CompletionOptions()
-    return Setting(defaults.sampling.sampler, defaults.sampling.steps, defaults.num_hypotheses, defaults.azimuths,
-                   defaults.completion.resolution)
 
 
 def cached(cache: Path | None, key_for_k, k: int) -> np.ndarray | None:  # type: ignore[no-untyped-def]
@@ -183,29 +149,13 @@ def novel_view_views(data: Path, split: str, size: int) -> list[np.ndarray]:
     return [cv2.resize(cv2.imread(str(f))[:, :, ::-1], (size, size), interpolation=cv2.INTER_AREA) for f in picks]
 
 
-def time_novel_view(synthesizer, views: list[np.ndarray], spec: SamplingSpec, repeats: int) -> dict:  # type: ignore[no-untyped-def]
-    """The node's hidden-side call: the first (warm-up) call's seconds and the median of ``repeats`` more."""
-    seconds = []
-    for _ in range(repeats + 1):
-        started = time.perf_counter()
-        run = synthesizer.synthesize_steps(views, [math.pi], NOVEL_VIEW_K, spec)
-        for _step in run:  # as the node's job: step by step, then the result
-            pass
-        if len(run.result[0].images) != NOVEL_VIEW_K:
-            raise RuntimeError(f"asked for {NOVEL_VIEW_K} hypotheses, got {len(run.result[0].images)}")
-        seconds.append(time.perf_counter() - started)
-    return {"first_s": seconds[0], "median_s": float(statistics.median(seconds[1:]))}
-
-
-def time_synthesis(synthesizer, scene: tuple, setting: Setting, seed: int, repeats: int = 1) -> float:  # type: ignore[no-untyped-def]
-    """Median seconds of one completion's sampling of ``scene`` at ``setting`` (after a warm-up call)."""
+def time_synthesis(synthesizer, scene: tuple, setting: Setting, seed: int) -> float:  # type: ignore[no-untyped-def]
+    """Seconds of one completion's sampling of ``scene`` at ``setting``, after a warm-up call at its stream count."""
     _, _, frame, _, _ = scene
     options = setting.options(seed)
     complete_scene(frame.colour, frame.depth, frame.intrinsics, synthesizer,
                    dataclasses.replace(options, sampling=dataclasses.replace(options.sampling, steps=1)))
-    seconds = [complete_scene(frame.colour, frame.depth, frame.intrinsics, synthesizer, options).timings["sample_s"]
-               for _ in range(repeats)]
-    return float(statistics.median(seconds))
+    return complete_scene(frame.colour, frame.depth, frame.intrinsics, synthesizer, options).timings["sample_s"]
 
 
 def build(model: Path, engine: str, threads: int | None = None):  # type: ignore[no-untyped-def]
@@ -281,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
 
     model = args.model or asset_path("completion")
     model_sha = file_sha256(model)
-    settings = args.settings or [node_setting()]
+    settings = args.settings or [REFERENCE, node_setting()]
     thresholds = [args.min_confidence, *args.extra_confidence]
     synthesizer = build(model, args.engine)
     import torch

@@ -4,6 +4,7 @@ and scored, a smaller K is scored from a cached larger set without sampling, and
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +14,18 @@ import numpy as np
 import pytest
 
 from nvs_fusion_ros.datasets import tabletop
+from nvs_fusion_ros.rgbd.completion import CompletionConfig
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "completion_speed.py"
+sys.path.insert(0, str(SCRIPT.parent))
+
+from completion_settings import CARVING_RESOLUTION, Setting  # noqa: E402
+
+
+def test_a_setting_without_a_grid_carves_at_the_nodes_resolution() -> None:
+    assert CARVING_RESOLUTION == CompletionConfig.resolution
+    assert Setting.parse("dpmpp2m:8:6:5").options().completion.resolution == CompletionConfig.resolution
+    assert Setting.parse("ddim:3:2:4:32").angles(relative=True) == pytest.approx([0.5 * math.pi, math.pi, 1.5 * math.pi])
 
 
 def run(args: list[str]) -> subprocess.CompletedProcess:
