@@ -49,7 +49,6 @@ import cv2
 import numpy as np
 
 from nvs_fusion_ros.datasets import tabletop
-from nvs_fusion_ros.diffusion import DEFAULT_STEPS
 from nvs_fusion_ros.diffusion.sampling_spec import SamplingSpec
 from nvs_fusion_ros.engines.cpu import cpu_isa, cpu_model
 from nvs_fusion_ros.engines.onnx_export import file_sha256
@@ -226,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-hypotheses", type=int, default=CompletionOptions.num_hypotheses,
                         help="K hypotheses per azimuth (default: the node's)")
     parser.add_argument("--azimuths", type=int, default=CompletionOptions.azimuths)
-    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS)
+    parser.add_argument("--sampler", default=CompletionOptions().sampling.sampler, help="(default: the node's)")
+    parser.add_argument("--steps", type=int, default=CompletionOptions().sampling.steps, help="(default: the node's)")
     parser.add_argument("--min-confidence", type=float, default=MIN_CONFIDENCE,
                         help="completed points kept in the published clouds (default: the node's)")
     parser.add_argument("--shape-weight", type=float, default=completion.CompletionConfig.shape_weight,
@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         model_name, model_sha = shown_path(model_path), file_sha256(model_path)
         synthesizer = NovelViewSynthesizer.from_checkpoint(model_path, engine=args.engine)
     base = CompletionOptions(num_hypotheses=args.num_hypotheses, azimuths=args.azimuths,
-                             sampling=SamplingSpec(steps=args.steps, seed=args.seed), max_grazing_deg=args.max_grazing,
+                             sampling=SamplingSpec(args.sampler, args.steps, seed=args.seed), max_grazing_deg=args.max_grazing,
                              completion=completion.CompletionConfig(shape_weight=args.shape_weight),
                              geometric=geometric.GeometricConfig(methods=tuple(args.methods)))
     modes = [m for m in MODES_MEASURED if synthesizer is not None or m == "geometric"]
@@ -345,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"model": model_name, "model_sha256": model_sha, "cpu": cpu_model(), "objects": len(results),
                "refused": refused,
                "options": {"split": args.split, "num_hypotheses": args.num_hypotheses, "azimuths": args.azimuths,
-                           "steps": args.steps,
+                           "sampler": args.sampler, "steps": args.steps,
                            "seed": args.seed, "depth_noise": args.depth_noise, "max_grazing_deg": args.max_grazing,
                            "min_confidence": args.min_confidence, "shape_weight": args.shape_weight,
                            "methods": args.methods, "flat_objects": not args.no_flat},
