@@ -11,9 +11,10 @@ A setting is ``SAMPLER:STEPS:K:A[:R]`` (R: the carving grid's resolution, defaul
 over the scenes sampled in this run (``complete_scene``'s own ``timings``: segmentation, sampling, carving); ratios are
 against the reference row. The first ``--timed-scenes`` scenes are always sampled in this run; further scenes read the
 model's hypotheses from ``--cache`` when it holds them (quality only, not timed) and are sampled (and timed) when not.
-A K that a cached sample set with more hypotheses holds is its first K (hypothesis k is seeded alike at any K), so a
-smaller K is scored without sampling again. ``--extra-confidence`` adds rows that keep the completed points at another
-threshold (the same hypotheses, no sampling).
+With ``--reuse reference`` only the reference reads the cache (its seconds from the first scenes, its quality from
+all), every other setting is sampled on every scene. A K that a cached sample set with more hypotheses holds is its
+first K (hypothesis k is seeded alike at any K), so a smaller K is scored without sampling again.
+``--extra-confidence`` adds rows that keep the completed points at another threshold (the same hypotheses).
 
 The ``novel_view`` row times the node's call: ``synthesize_steps(views, [pi], K = 4, spec)`` on three 64x64 views of a
 held-out object, the first call (engine warm-up at this stream count) apart from the median of ``--repeats`` calls.
@@ -69,7 +70,7 @@ def median(values: list[float]) -> float | None:
 
 
 def complete_scenes(synthesizer, scenes: list, setting: Setting, args: argparse.Namespace,  # type: ignore[no-untyped-def]
-                    model_sha: str) -> dict:
+                    model_sha: str, reference: bool) -> dict:
     """One setting over the scenes: per scene the seconds (when sampled here) and the published cloud's scores."""
     options = setting.options(args.seed)
     per_scene = []
@@ -78,7 +79,8 @@ def complete_scenes(synthesizer, scenes: list, setting: Setting, args: argparse.
             return hypothesis_key(args.split, index, setup, False, dataclasses.replace(options, num_hypotheses=k),
                                   model_sha)
 
-        images = None if position < args.timed_scenes else cached(args.cache, key_for, setting.num_hypotheses)
+        reads = position >= args.timed_scenes and (args.reuse == "all" or reference)
+        images = cached(args.cache, key_for, setting.num_hypotheses) if reads else None
         try:
             done = complete_scene(frame.colour, frame.depth, frame.intrinsics, synthesizer, options, images=images)
         except CompletionError as exc:
@@ -220,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--extra-confidence", type=float, nargs="*", default=[],
                         help="also score the cloud at these confidence thresholds")
     parser.add_argument("--cache", type=Path, default=None, help="the model's hypotheses per scene (tabletop_rgbd's)")
+    parser.add_argument("--reuse", choices=("all", "reference"), default="all",
+                        help="which settings read --cache beyond --timed-scenes: all, or only the reference (every other "
+                             "setting is then sampled and timed on every scene)")
     parser.add_argument("--view-settings", nargs="*", default=["ddim:25"], help="SAMPLER:STEPS of novel_view rows")
     parser.add_argument("--repeats", type=int, default=3, help="timed novel_view calls per row")
     parser.add_argument("--engines", nargs="*", default=[], help="time the last setting's synthesis on these engines")
@@ -243,8 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     scenes = load_scenes(args)
     print(f"{len(scenes)} {args.split} scenes: {', '.join(s[1]['object'] for s in scenes)}")
     results = []
-    for setting in settings:
-        result = complete_scenes(synthesizer, scenes, setting, args, model_sha)
+    for position, setting in enumerate(settings):
+        result = complete_scenes(synthesizer, scenes, setting, args, model_sha, reference=position == 0)
         result["summary"] = summarise(result, thresholds)
         results.append(result)
     views = novel_view_views(args.data, args.split, synthesizer.image_size)

@@ -68,3 +68,10 @@ def test_the_benchmark_times_and_scores_each_setting_and_reuses_cached_hypothese
     assert cached_reference["quality"]["0.875"] == reference["quality"]["0.875"]
     assert single["sampled_scenes"] == 0 and single["scenes"] == 1
     assert "not timed" in again.stdout
+
+    # --reuse reference: the reference still reads the cache, every other setting samples (and is timed) again
+    live = run([*common, "--settings", "ddim:3:2:3", "ddim:3:1:3", "--reuse", "reference", "--json",
+                str(tmp_path / "live.json")])
+    assert live.returncode == 0, live.stderr
+    cached_reference, single = (row["summary"] for row in json.loads((tmp_path / "live.json").read_text())["completion"])
+    assert cached_reference["sampled_scenes"] == 0 and single["sampled_scenes"] == 1 and single["total_s"] > 0
