@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .. import cameras
+from ..diffusion import NODE_SAMPLER, NODE_STEPS
 from ..diffusion.sampling_spec import SamplingSpec
 from ..diffusion.stepwise import Progress, Stepwise
 from .completion import Completion, CompletionConfig, Hypotheses, complete
@@ -60,8 +61,8 @@ class CompletionOptions:
     the geometric side weigh the same) give ``MIN_CONFIDENCE`` its meaning."""
 
     num_hypotheses: int = 8
-    azimuths: int = 8
-    sampling: SamplingSpec = field(default_factory=lambda: SamplingSpec(seed=0))
+    azimuths: int = 6  # 6 holds the carving's quality of 8 at 0.7x the streams (docs/benchmarks.md, "Completion speed")
+    sampling: SamplingSpec = field(default_factory=lambda: SamplingSpec(NODE_SAMPLER, NODE_STEPS, seed=0))
     max_grazing_deg: float = MAX_GRAZING_DEG  # flying-pixel filter (depth.remove_flying_pixels); 90 keeps every reading
     mode: str = "model"  # the best F@10mm of the three on the measured test scenes (docs/rgbd_completion.md)
     completion: CompletionConfig = field(default_factory=CompletionConfig)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..diffusion import DEFAULT_STEPS
 from ..model.assets import ASSETS
 from ..rgbd.depth import MAX_GRAZING_DEG
 from ..rgbd.pipeline import MIN_CONFIDENCE, MODES, CompletionOptions
@@ -39,7 +38,8 @@ PARAMETERS = (
               "K occlusion hypotheses per azimuth; confidence is their agreement (K = 8: steps of 1/8).",
               read_only=True, int_range=(1, 32)),
     ParamSpec("azimuths", CompletionOptions.azimuths, "Orbit azimuths of the hidden side.", read_only=True, int_range=(2, 36)),
-    ParamSpec("steps", DEFAULT_STEPS, "Denoising steps per sample.", read_only=True, int_range=(1, 1000)),
+    ParamSpec("steps", CompletionOptions().sampling.steps, "Denoising steps per sample.", read_only=True,
+              int_range=(1, 1000)),
     *(dataclasses.replace(spec, read_only=True) for spec in NOVEL_VIEW_PARAMETERS
       if spec.name in ("sampler", "eta", "sampler_options")),
     ParamSpec("seed", 0, "Base seed of the hypotheses.", read_only=True, int_range=(0, 2**31 - 1)),
