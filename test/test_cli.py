@@ -124,7 +124,7 @@ def test_one_name_for_the_number_of_hypotheses_and_one_default_step_count() -> N
     assert inspect.signature(NovelViewSynthesizer.orbit).parameters["sampling"].default is None
     assert SamplingSpec().steps == DEFAULT_STEPS
     completion = CompletionOptions().sampling
-    assert CompletionOptions().num_hypotheses == 8 and (completion.sampler, completion.steps) == (NODE_SAMPLER, NODE_STEPS)
+    assert CompletionOptions().num_hypotheses == 6 and (completion.sampler, completion.steps) == (NODE_SAMPLER, NODE_STEPS)
     assert CompositionSettings().steps == DistillConfig().orbit_sampling.steps == DEFAULT_STEPS
 
 
