@@ -13,7 +13,11 @@ otherwise. It is sized to finish within 8 minutes on one GPU (not yet run on one
 4. a latency table per engine, one denoising step (engine call + composition) for
    N = 1, 3, 6, 12 views x K = 1, 4 hypotheses;
 5. a few hundred training steps on the GPU (from the sample views): the loss falls, and the
-   checkpoint written loads back into the same network outputs.
+   checkpoint written loads back into the same network outputs;
+6. the completion's speed (``completion_speed.py``'s synthesis, without the CPU-side segmentation and carving):
+   ``rgbd_completion``'s sampling at the reference setting (25 DDIM steps, K = 8 at 8 azimuths) and at the node's
+   defaults, and a ``novel_view`` hidden-side request (3 views, K = 4), with the completion model, on the engine
+   ``auto`` picks on the device.
 
     python benchmarks/gpu_check.py                 # on the GPU machine
     python benchmarks/gpu_check.py --device cpu --train-steps 20 --repeats 2   # smoke run without a GPU
@@ -38,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from completion_settings import NOVEL_VIEW_VIEWS, REFERENCE, time_completion_synthesis, time_novel_view
 from PIL import Image
 
 from nvs_fusion_ros.diffusion.composition import compose_noise
@@ -276,6 +281,32 @@ def check_training(report: Report, steps: int, workdir: Path) -> None:
                  f"EMA network vs reloaded ema.pt: max abs diff {max_diff(before, after):.1e}")
 
 
+def completion_speed(report: Report, device: torch.device, repeats: int, steps: int | None) -> None:
+    """The completion model's sampling on the device at the reference setting and the node's defaults (``steps``: a
+    smoke run's override), and a novel_view hidden-side request: a table, and a check that each ran and is finite."""
+    try:
+        from completion_settings import node_setting
+
+        settings = [REFERENCE, node_setting()]
+    except ImportError as exc:  # the node's defaults live in the RGB-D pipeline, which needs Open3D
+        report.skip("completion speed (node defaults)", f"{exc}; timing the reference only")
+        settings = [REFERENCE]
+    if steps is not None:
+        settings = [dataclasses.replace(s, steps=steps) for s in settings]
+    engine = "auto" if device.type == "cuda" else "torch"  # a CPU smoke run skips the CPU engines' calibration
+    synth = NovelViewSynthesizer.from_checkpoint(asset_path("completion"), engine=engine, device=str(device))
+    views = [np.asarray(Image.fromarray(v).resize((synth.image_size,) * 2)) for v in sample_views()[0]]
+    rows = [(f"~/complete sampling, {s.name}", time_completion_synthesis(synth, views[0], s, repeats)) for s in settings]
+    view = settings[-1]
+    rows.append((f"novel_view hidden side, {NOVEL_VIEW_VIEWS} views, K = 4, {view.sampler} {view.steps}",
+                 time_novel_view(synth, views[:NOVEL_VIEW_VIEWS], view.sampling(), repeats)))
+    print(f"\ncompletion speed on {synth.runner.describe()} ({device})\n\n| call | first s | median s |\n|---|---:|---:|")
+    for name, timing in rows:
+        print(f"| {name} | {timing['first_s']:.3f} | {timing['median_s']:.3f} |")
+    report.check("completion speed", all(np.isfinite(t["median_s"]) for _, t in rows),
+                 ", ".join(f"{t['median_s']:.3f} s" for _, t in rows))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda", help="cuda, cuda:N, or cpu for a smoke run without a GPU")
@@ -284,6 +315,8 @@ def main() -> int:
     parser.add_argument("--train-steps", type=int, default=300, help="0 leaves the training check out")
     parser.add_argument("--views", default=",".join(map(str, VIEWS)), help="N of the latency table")
     parser.add_argument("--hypotheses", default=",".join(map(str, HYPOTHESES)), help="K of the latency table")
+    parser.add_argument("--completion-steps", type=int, default=None,
+                        help="steps of the completion speed rows (default: each setting's own)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     report = Report()
@@ -306,6 +339,7 @@ def main() -> int:
         engines = gpu_engines(report, checkpoint, device)
         latency_table(engines, checkpoint, args.repeats, name, tuple(int(n) for n in args.views.split(",")),
                       tuple(int(k) for k in args.hypotheses.split(",")))
+        completion_speed(report, device, args.repeats, args.completion_steps)
         if args.train_steps:
             check_training(report, args.train_steps, Path(tmp))
         else:

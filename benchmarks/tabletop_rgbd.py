@@ -49,7 +49,6 @@ import cv2
 import numpy as np
 
 from nvs_fusion_ros.datasets import tabletop
-from nvs_fusion_ros.diffusion import DEFAULT_STEPS
 from nvs_fusion_ros.diffusion.sampling_spec import SamplingSpec
 from nvs_fusion_ros.engines.cpu import cpu_isa, cpu_model
 from nvs_fusion_ros.engines.onnx_export import file_sha256
@@ -151,6 +150,42 @@ def interleaved(counts: tuple[int, int]) -> list[int]:
     return out
 
 
+def benchmark_scenes(data: Path, objects: int, split: str = "test", seed: int = 0,
+                     with_flat: bool = True) -> list[tuple[int, tabletop.TabletopObject, dict]]:
+    """The benchmark's scenes of ``split`` as (index, object, set-up), household and flat objects alternating.
+
+    One generator seeded ``seed`` draws every household object's yaw, size and camera, then every flat object's, so a
+    scene is the same in every benchmark that draws it (this one, the grasp and the speed benchmarks)."""
+    rng = np.random.default_rng(seed)
+    setups = [household(path, rng) for path in test_objects(data, objects, split)]
+    flats = [flat(thing, rng) for thing in flat_objects.split_objects(split)] if with_flat else []
+    order = interleaved((len(setups), len(flats)))
+    setups += flats
+    return [(index, *setups[index]) for index in order]
+
+
+def scene_frame(obj: tabletop.TabletopObject, setup: dict, depth_noise: bool = False, seed: int = 0,
+                index: int = 0) -> tabletop.RGBDFrame:
+    """The scene's RGB-D frame; with ``depth_noise`` a D435's noise from its own generator (``seed``, ``index``), so
+    the scenes stay those of the noise-free run."""
+    frame = tabletop.render(obj, _camera(setup))
+    if depth_noise:
+        frame.depth = tabletop.sensor_depth(frame.depth, np.random.default_rng([seed, index]))
+    return frame
+
+
+def hypothesis_key(split: str, index: int, setup: dict, depth_noise: bool, options: CompletionOptions,
+                   model_sha: str | None) -> str:
+    """The name the model's hypotheses of one scene are cached under: everything they depend on (a sampler other than
+    deterministic DDIM adds its spec, so DDIM's keys stay those of before)."""
+    spec = options.sampling
+    sampler = "" if (spec.sampler, spec.eta, spec.options) == ("ddim", 0.0, ()) else \
+        "_" + "_".join(map(str, (spec.sampler, spec.eta, *(f"{k}={v}" for k, v in spec.options))))
+    return f"{split}_{index:03d}_{setup['object'].replace('/', '_')}_{'noisy' if depth_noise else 'clean'}_" \
+           f"K{options.num_hypotheses}A{options.azimuths}S{spec.steps}{sampler}_g{options.max_grazing_deg:g}_" \
+           f"s{spec.seed}_{(model_sha or '')[:12]}"
+
+
 def oracle_points(frame: tabletop.RGBDFrame, depth: np.ndarray, seg: segmentation.Segmentation, azimuths: int) -> np.ndarray:
     """The carving's completion from the true silhouettes at the completion's relative azimuths."""
     place = placement.fit_placement(seg)
@@ -190,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-hypotheses", type=int, default=CompletionOptions.num_hypotheses,
                         help="K hypotheses per azimuth (default: the node's)")
     parser.add_argument("--azimuths", type=int, default=CompletionOptions.azimuths)
-    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS)
+    parser.add_argument("--sampler", default=CompletionOptions().sampling.sampler, help="(default: the node's)")
+    parser.add_argument("--steps", type=int, default=CompletionOptions().sampling.steps, help="(default: the node's)")
     parser.add_argument("--min-confidence", type=float, default=MIN_CONFIDENCE,
                         help="completed points kept in the published clouds (default: the node's)")
     parser.add_argument("--shape-weight", type=float, default=completion.CompletionConfig.shape_weight,
@@ -213,7 +249,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     print(f"CPU: {cpu_model()}; instruction sets: {', '.join(cpu_isa())}")
-    rng = np.random.default_rng(args.seed)
     synthesizer, model_name, model_sha = None, None, None
     if not args.no_model:
         from nvs_fusion_ros.model.assets import asset_path
@@ -223,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         model_name, model_sha = shown_path(model_path), file_sha256(model_path)
         synthesizer = NovelViewSynthesizer.from_checkpoint(model_path, engine=args.engine)
     base = CompletionOptions(num_hypotheses=args.num_hypotheses, azimuths=args.azimuths,
-                             sampling=SamplingSpec(steps=args.steps, seed=args.seed), max_grazing_deg=args.max_grazing,
+                             sampling=SamplingSpec(args.sampler, args.steps, seed=args.seed), max_grazing_deg=args.max_grazing,
                              completion=completion.CompletionConfig(shape_weight=args.shape_weight),
                              geometric=geometric.GeometricConfig(methods=tuple(args.methods)))
     modes = [m for m in MODES_MEASURED if synthesizer is not None or m == "geometric"]
@@ -233,21 +268,15 @@ def main(argv: list[str] | None = None) -> int:
     results, refused, drawn = [], [], []
     best_gain = -np.inf
     pooled: dict[str, tuple[list, list]] = {m: ([], []) for m in modes}
-    setups = [household(path, rng) for path in test_objects(args.data, args.objects, args.split)]
-    flats = [] if args.no_flat else [flat(thing, rng) for thing in flat_objects.split_objects(args.split)]
     shard, shards = (int(n) for n in args.shard.split("/"))
-    order = [i for i in interleaved((len(setups), len(flats))) if i % shards == shard]
-    setups += flats
-    for index in order:
-        obj, setup = setups[index]
+    for index, obj, setup in benchmark_scenes(args.data, args.objects, args.split, args.seed, not args.no_flat):
+        if index % shards != shard:
+            continue
         name = setup["object"]
-        key = f"{args.split}_{index:03d}_{name.replace('/', '_')}_{'noisy' if args.depth_noise else 'clean'}_" \
-              f"K{args.num_hypotheses}A{args.azimuths}S{args.steps}_g{args.max_grazing:g}_s{args.seed}_{(model_sha or '')[:12]}"
+        key = hypothesis_key(args.split, index, setup, args.depth_noise, base, model_sha)
         if synthesizer is not None and args.cached_only and not (args.cache / f"{key}.npy").is_file():
             continue
-        frame = tabletop.render(obj, _camera(setup))
-        if args.depth_noise:  # its own generator: the scenes stay those of the noise-free run
-            frame.depth = tabletop.sensor_depth(frame.depth, np.random.default_rng([args.seed, index]))
+        frame = scene_frame(obj, setup, args.depth_noise, args.seed, index)
         depth = remove_flying_pixels(frame.depth, frame.intrinsics, args.max_grazing)  # as complete_scene does
         truth = frame.surface_points
         try:
@@ -316,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"model": model_name, "model_sha256": model_sha, "cpu": cpu_model(), "objects": len(results),
                "refused": refused,
                "options": {"split": args.split, "num_hypotheses": args.num_hypotheses, "azimuths": args.azimuths,
-                           "steps": args.steps,
+                           "sampler": args.sampler, "steps": args.steps,
                            "seed": args.seed, "depth_noise": args.depth_noise, "max_grazing_deg": args.max_grazing,
                            "min_confidence": args.min_confidence, "shape_weight": args.shape_weight,
                            "methods": args.methods, "flat_objects": not args.no_flat},

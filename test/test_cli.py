@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from nvs_fusion_ros import __version__, cli
-from nvs_fusion_ros.diffusion import DEFAULT_STEPS, SAMPLER_NAMES
+from nvs_fusion_ros.diffusion import DEFAULT_STEPS, NODE_SAMPLER, NODE_STEPS, SAMPLER_NAMES
 
 #: libraries that take seconds to import; printing help must load none of them
 HEAVY = ("torch", "onnx", "onnxruntime", "rclpy", "open3d", "scipy", "skimage", "kornia", "pybullet", "trimesh",
@@ -97,12 +97,14 @@ def test_the_light_sampler_names_are_the_registrys() -> None:
 
 
 def test_one_name_for_the_number_of_hypotheses_and_one_default_step_count() -> None:
-    """CLI, ROS parameters and the Python API call it num_hypotheses; a synthesized view takes DEFAULT_STEPS."""
+    """CLI, ROS parameters and the Python API call it num_hypotheses; a synthesized view takes DEFAULT_STEPS, except in the
+    robot-facing nodes, which take NODE_STEPS of NODE_SAMPLER."""
     from nvs_fusion_ros.diffusion.sampling_spec import SamplingSpec
     from nvs_fusion_ros.reconstruction.config import DistillConfig
     from nvs_fusion_ros.rgbd.pipeline import CompletionOptions
     from nvs_fusion_ros.ros.novel_view_params import PARAMETERS as NOVEL_VIEW
     from nvs_fusion_ros.ros.rgbd_node import PARAMETERS as RGBD
+    from nvs_fusion_ros.ros.video_params import PARAMETERS as VIDEO
     from nvs_fusion_ros.synthesis.synthesizer import NovelViewSynthesizer
     from nvs_fusion_ros.synthesis.video_settings import CompositionSettings
 
@@ -112,15 +114,17 @@ def test_one_name_for_the_number_of_hypotheses_and_one_default_step_count() -> N
         assert "--num-hypotheses" in options and not {"--samples", "--num-samples"} & options
         steps = next(a for a in subparsers[name]._actions if "--steps" in a.option_strings)
         assert steps.default == DEFAULT_STEPS
-    for specs in (NOVEL_VIEW, RGBD):
+    for specs in (NOVEL_VIEW, RGBD):  # the robot-facing nodes sample fast (NODE_SAMPLER, NODE_STEPS)
         by_name = {spec.name: spec for spec in specs}
         assert "num_hypotheses" in by_name and "samples" not in by_name
-        assert by_name["steps"].default == DEFAULT_STEPS
+        assert (by_name["sampler"].default, by_name["steps"].default) == (NODE_SAMPLER, NODE_STEPS)
+    assert {spec.name: spec for spec in VIDEO}["steps"].default == DEFAULT_STEPS
     signature = inspect.signature(NovelViewSynthesizer.synthesize).parameters
     assert "num_hypotheses" in signature and signature["sampling"].default is None  # None: SamplingSpec()
     assert inspect.signature(NovelViewSynthesizer.orbit).parameters["sampling"].default is None
     assert SamplingSpec().steps == DEFAULT_STEPS
-    assert CompletionOptions().num_hypotheses == 8 and CompletionOptions().sampling.steps == DEFAULT_STEPS
+    completion = CompletionOptions().sampling
+    assert CompletionOptions().num_hypotheses == 6 and (completion.sampler, completion.steps) == (NODE_SAMPLER, NODE_STEPS)
     assert CompositionSettings().steps == DistillConfig().orbit_sampling.steps == DEFAULT_STEPS
 
 

@@ -14,7 +14,7 @@ import pytest
 from ros_testing import next_domain
 
 from nvs_fusion_ros.cli import main
-from nvs_fusion_ros.rgbd.pipeline import MIN_CONFIDENCE
+from nvs_fusion_ros.rgbd.pipeline import MIN_CONFIDENCE, CompletionOptions
 
 
 @pytest.mark.ros
@@ -27,11 +27,12 @@ def test_demo_rgbd_writes_cloud_mesh_picture_and_summary(tiny_checkpoint: Path, 
                  "--device", "cpu", "--steps", "2", "--timeout", "120", "--out", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text())
     # no --num-hypotheses: the node's own K, the one its min_confidence default is chosen for (not the RGB demo's 4)
-    assert summary["num_hypotheses"] == 8 and summary["min_confidence"] == MIN_CONFIDENCE
+    k = CompletionOptions.num_hypotheses
+    assert summary["num_hypotheses"] == k and summary["min_confidence"] == MIN_CONFIDENCE
     assert summary["frame_id"] == "camera_color_optical_frame" and summary["stamp"] == "1.200000000"
     # the demo splits the cloud where the node did: its visible count is the one the node logged
     err = capfd.readouterr().err
-    assert f"(model) samples 8 hypotheses at 3 azimuths and publishes the completed points of confidence at least " \
+    assert f"(model) samples {k} hypotheses at 3 azimuths and publishes the completed points of confidence at least " \
            f"{MIN_CONFIDENCE:g}" in err
     logged = re.findall(r"published (\d+) visible \+ (\d+) completed points \((\d+) below min_confidence", err)
     assert logged and summary["visible_points"] > 1000

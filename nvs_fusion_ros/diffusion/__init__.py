@@ -23,8 +23,13 @@ SAMPLER_OPTIONS: dict[str, dict[str, tuple[str | int, ...]]] = {
 #: the samplers that take DDIM's η (stochasticity): any other refuses η != 0 rather than drop it
 ETA_SAMPLERS = ("ddim",)
 
-#: denoising steps of one synthesized view, wherever a view is synthesized (CLI, ROS nodes, Python API)
+#: denoising steps of one synthesized view, wherever a view is synthesized (CLI, Python API, the video node)
 DEFAULT_STEPS = 25
+
+#: what the robot-facing nodes sample with (``novel_view``'s requests, ``rgbd_completion``'s hypotheses): a robot waits
+#: for them, and DPM-Solver++(2M) at 8 steps scores as DDIM at 25 on the tabletop completion and the view evaluation
+#: (docs/benchmarks.md, "Completion speed")
+NODE_SAMPLER, NODE_STEPS = "dpmpp2m", 8
 
 #: how rollback steps of the moving-object composition re-noise: the paper's way or a forward step
 RENOISE_MODES = ("paper", "forward")

@@ -63,7 +63,7 @@ class CompletionConfig:
     margin_m: float = 0.004  # depth noise allowance on top of half a voxel diagonal
     background_threshold: float = 0.12  # a pixel is background when all channels are within this of white (0..1)
     agreement_voxels: float = 2.0
-    shape_weight: float = 2.0  # a geometric shape weighs this many model hypotheses: 4 shapes x 2 = K = 8
+    shape_weight: float = 2.0  # a geometric shape weighs this many model hypotheses: 4 shapes x 2 = K = 8 (chosen at K = 8)
 
 
 @dataclass

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..diffusion import DEFAULT_STEPS, ETA_SAMPLERS, SAMPLER_NAMES
+from ..diffusion import ETA_SAMPLERS, NODE_SAMPLER, NODE_STEPS, SAMPLER_NAMES
 from ..diffusion.sampling_spec import SamplingSpec, describe_options, options_problem
 from ..engines.factory import ENGINES
 from ..engines.options import device_problem
@@ -49,9 +49,9 @@ PARAMETERS = (
     ParamSpec("force_engine_update", False, "Rebuild the ONNX export / TensorRT plan even if cached.", read_only=True),
     ParamSpec("enable_fp16", True, "Build TensorRT plans with FP16 enabled.", read_only=True),
     ParamSpec("num_hypotheses", 4, "Samples K per target-angle request (occlusion hypotheses).", int_range=(1, 32)),
-    ParamSpec("steps", DEFAULT_STEPS, "Denoising steps (ddim, dpmpp2m); ddpm always runs the full schedule.",
+    ParamSpec("steps", NODE_STEPS, "Denoising steps (ddim, dpmpp2m); ddpm always runs the full schedule.",
               int_range=(1, 2000)),
-    ParamSpec("sampler", "ddim", "Reverse-process sampler.", choices=tuple(SAMPLER_NAMES)),
+    ParamSpec("sampler", NODE_SAMPLER, "Reverse-process sampler.", choices=tuple(SAMPLER_NAMES)),
     ParamSpec("eta", 0.0, f"DDIM's eta: 0 deterministic, 1 as stochastic as DDPM (only {', '.join(ETA_SAMPLERS)} takes "
               "it: eta != 0 with another sampler is refused, never dropped).", float_range=(0.0, 1.0)),
     ParamSpec("sampler_options", "", "The sampler's own options, comma-separated key=value ('' = its defaults; the "
@@ -74,7 +74,7 @@ PARAMETERS = (
     ParamSpec("reconstruction_grid", DistillConfig.grid_resolution, "~/reconstruct: voxel grid resolution per axis.",
               int_range=(8, 256)),
     ParamSpec("reconstruction_orbit_views", DistillConfig.orbit_views,
-              "~/reconstruct: synthesized views evenly spaced in azimuth (DDIM, ``steps`` each).", int_range=(2, 72)),
+              "~/reconstruct: synthesized views evenly spaced in azimuth (``sampler``, ``steps`` each).", int_range=(2, 72)),
     ParamSpec("reconstruction_surface_threshold", DEFAULT_SURFACE_THRESHOLD,
               "~/reconstruct: the surface is where a voxel's opacity crosses this.", float_range=(0.001, 0.999)),
     ParamSpec("reconstruction_points", 20000, "~/reconstruct: points sampled on the surface for ~/points.",
@@ -122,7 +122,7 @@ class Request:
                                   mode_seeking=value("reconstruction_mode_seeking"),
                                   grid_resolution=value("reconstruction_grid"),
                                   orbit_views=value("reconstruction_orbit_views"), seed=seed,
-                                  orbit_sampling=SamplingSpec(steps=value("steps"))),
+                                  orbit_sampling=sampling.with_seed(None) if sampling else SamplingSpec(steps=value("steps"))),
             surface_threshold=value("reconstruction_surface_threshold"), points=value("reconstruction_points"),
             frame_id=value("reconstruction_frame_id"), output_dir=value("reconstruction_output_dir"),
         )

@@ -3,7 +3,7 @@ the ``rgbd_completion`` node; ``~/complete`` is called and what arrives is writt
 
 ``ros/demo.py`` adds these arguments to ``nvs-fusion demo`` and hands ``--rgbd`` runs to ``run_rgbd``;
 ROS, Open3D and OpenCV are imported only there, so the CLI stays quick to start. The demo's ``--model``,
-``--engine``, ``--steps``, ``--num-hypotheses`` (the node's K, 8, when not given), ``--timeout`` and ``--out``
+``--engine``, ``--steps``, ``--num-hypotheses`` (the node's K when not given), ``--timeout`` and ``--out``
 apply.
 
 Writes ``cloud.ply`` (x y z, colour, confidence), ``mesh.ply`` (the TRIANGLE_LIST marker's mesh),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..diffusion import DEFAULT_STEPS
 from ..model.assets import ASSETS
 from ..rgbd.depth import MAX_GRAZING_DEG
 from ..rgbd.pipeline import MIN_CONFIDENCE, MODES, CompletionOptions
@@ -36,16 +35,17 @@ PARAMETERS = (
     ParamSpec("model_file_path", "", f"Checkpoint (.pt); '' = {ASSETS['completion'].relative} (camera-relative household "
               "model).", read_only=True),
     ParamSpec("num_hypotheses", CompletionOptions.num_hypotheses,
-              "K occlusion hypotheses per azimuth; confidence is their agreement (K = 8: steps of 1/8).",
+              "K occlusion hypotheses per azimuth; confidence is their agreement (K = 6: steps of 1/6).",
               read_only=True, int_range=(1, 32)),
     ParamSpec("azimuths", CompletionOptions.azimuths, "Orbit azimuths of the hidden side.", read_only=True, int_range=(2, 36)),
-    ParamSpec("steps", DEFAULT_STEPS, "Denoising steps per sample.", read_only=True, int_range=(1, 1000)),
+    ParamSpec("steps", CompletionOptions().sampling.steps, "Denoising steps per sample.", read_only=True,
+              int_range=(1, 1000)),
     *(dataclasses.replace(spec, read_only=True) for spec in NOVEL_VIEW_PARAMETERS
       if spec.name in ("sampler", "eta", "sampler_options")),
     ParamSpec("seed", 0, "Base seed of the hypotheses.", read_only=True, int_range=(0, 2**31 - 1)),
     ParamSpec("min_confidence", MIN_CONFIDENCE, "Completed points less sure than this are left out of ~/object_cloud "
-              "(0.875 = 7 of 8 samples agree, the tabletop benchmark's setting; 0 = every point; the visible points "
-              "always stay).", read_only=True, float_range=(0.0, 1.0)),
+              "(0.875 = all of K = 6 samples agree, 7 of 8 at K = 8: the tabletop benchmark's setting; 0 = every "
+              "point; the visible points always stay).", read_only=True, float_range=(0.0, 1.0)),
     ParamSpec("max_grazing_deg", MAX_GRAZING_DEG, "Depth jumps steeper than a surface seen this far from face-on are "
               "flying pixels, dropped (rgbd.depth); 90 = keep all.", read_only=True, float_range=(1.0, 90.0)),
     ParamSpec("resolution", 64, "Carving grid resolution per axis.", read_only=True, int_range=(16, 160)),

@@ -7,7 +7,7 @@ rest say how the clip is kept and composed. As for ``novel_view``, a job never r
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..diffusion import RENOISE_MODES
@@ -22,7 +22,9 @@ SHARED = ("engine", "device", "model_file_path", "engine_file_path", "force_engi
           "seed", "target_angles", "output_qos_depth")
 
 PARAMETERS = (
-    *(spec for spec in NOVEL_VIEW_PARAMETERS if spec.name in SHARED),
+    # the video keeps DDIM's step count (its composition was measured so); novel_view's own default is the nodes' fast one
+    *(replace(spec, default=CompositionSettings.steps) if spec.name == "steps" else spec
+      for spec in NOVEL_VIEW_PARAMETERS if spec.name in SHARED),
     ParamSpec("temporal_model_file_path", "", "Temporal checkpoint (.pt); '' = the shipped default.", read_only=True),
     ParamSpec("frames_topic", "/camera/image_raw", "Camera image topic of the moving object.", read_only=True,
               check=topic_name("frames_topic")),
