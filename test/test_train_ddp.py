@@ -109,7 +109,7 @@ class GlobalBatchTrainer(Trainer):
 def _config(data: Path, out: Path, batch_size: int) -> TrainConfig:
     return TrainConfig(data=str(data), out=str(out), preset="tiny", steps=STEPS, batch_size=batch_size, lr=LR,
                        warmup_steps=1, warmup_start_lr=LR, checkpoint_every=1000, sample_every=0, precision="fp32",
-                       seed=SEED)
+                       seed=SEED, timesteps="uniform", loss_weighting="none")  # the levels RankNoise draws
 
 
 def _max_difference(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
@@ -129,7 +129,7 @@ def ddp_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, float
         "--batch-size", str(cfg.batch_size), "--lr", str(cfg.lr), "--warmup-steps", str(cfg.warmup_steps),
         "--warmup-start-lr", str(cfg.warmup_start_lr), "--checkpoint-every", str(cfg.checkpoint_every),
         "--sample-every", str(cfg.sample_every), "--precision", cfg.precision, "--seed", str(cfg.seed),
-        "--threads", "1",
+        "--threads", "1", "--timesteps", cfg.timesteps, "--loss-weighting", cfg.loss_weighting,
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     started = time.monotonic()
