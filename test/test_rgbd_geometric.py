@@ -120,9 +120,10 @@ def test_a_knife_lying_on_the_table_keeps_its_visible_points(noisy: bool) -> Non
                    rgba=knife.rgba)
     depth = frame.depth if not noisy else tabletop.sensor_depth(frame.depth, np.random.default_rng(3))
     depth = remove_flying_pixels(depth, frame.intrinsics)
-    fixed = segmentation.SegmentationConfig(min_height=0.010, noise_sigmas=0.0, table_colour_percentile=100.0)
-    with pytest.raises(segmentation.NothingAbovePlaneError):
-        segmentation.segment_object(frame.colour, depth, frame.intrinsics, fixed)
+    if not noisy:  # with noise a reading of the 9 mm handle may pass 10 mm: the fixed threshold is then a lottery
+        fixed = segmentation.SegmentationConfig(min_height=0.010, noise_sigmas=0.0, table_colour_percentile=100.0)
+        with pytest.raises(segmentation.NothingAbovePlaneError):
+            segmentation.segment_object(frame.colour, depth, frame.intrinsics, fixed)
     seg = segmentation.segment_object(frame.colour, depth, frame.intrinsics)
     own = frame.object_mask & np.isfinite(depth)
     assert (seg.mask & own).sum() > 0.95 * own.sum() and (seg.mask & ~own).sum() < 0.05 * own.sum()
@@ -130,3 +131,30 @@ def test_a_knife_lying_on_the_table_keeps_its_visible_points(noisy: bool) -> Non
     kept = metrics.cloud_scores(seg.points, frame.surface_points)
     assert kept["recall_10mm"] >= visible["recall_10mm"] - 0.01
     assert (seg.noise_per_m2 > 1e-3) == noisy  # the D435 model: about 2.1 mm per m² of depth
+
+
+def _boxes(boxes: list[tuple[tuple[float, float, float], tuple[float, float, float]]]) -> tuple[np.ndarray, np.ndarray, float]:
+    """One mesh of axis-aligned boxes (size, centre) in metres, normalised as the datasets are (farthest vertex at
+    0.5), and the radius that gives it back its metric size."""
+    mesh = trimesh.util.concatenate([trimesh.creation.box(size, trimesh.transformations.translation_matrix(centre))
+                                     for size, centre in boxes])
+    vertices = np.asarray(mesh.vertices) - mesh.bounds.mean(axis=0)
+    radius = float(np.linalg.norm(vertices, axis=1).max())
+    return vertices * (0.5 / radius), np.asarray(mesh.faces), radius
+
+
+STOOL = [((0.09, 0.09, 0.012), (0.0, 0.0, 0.094))] + [((0.0025, 0.0025, 0.088), (x, y, 0.044))
+                                                     for x in (-0.04, 0.04) for y in (-0.04, 0.04)]
+
+
+def test_a_stools_thin_legs_stay_with_the_object() -> None:
+    """2.5 mm legs seen from 0.9 m are two pixels wide: the 5x5 median of the heights puts them into the table beside
+    them, so their raw readings decide (the legs' points recall the stool's lower half)."""
+    vertices, faces, radius = _boxes(STOOL)
+    frame = render(vertices, faces, radius, yaw_deg=25.0, distance=0.9, elevation_deg=40.0)
+    depth = remove_flying_pixels(frame.depth, frame.intrinsics)
+    seg = segmentation.segment_object(frame.colour, depth, frame.intrinsics)
+    own = frame.object_mask & np.isfinite(depth)
+    assert (seg.mask & own).sum() > 0.97 * own.sum() and (seg.mask & ~own).sum() < 0.02 * own.sum()
+    visible = metrics.cloud_scores(backproject(depth, frame.intrinsics)[own], frame.surface_points)
+    assert metrics.cloud_scores(seg.points, frame.surface_points)["recall_10mm"] >= visible["recall_10mm"] - 0.005

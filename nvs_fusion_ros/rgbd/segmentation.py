@@ -1,27 +1,28 @@
 """Finding the object in a depth image: the support plane, then the cluster above it nearest the image centre.
 
-The plane is fitted with Open3D's RANSAC (``segment_plane``) on a seeded subsample of the valid
-depth points and oriented so its normal points to the camera's side (the camera is above the
-table). **How high is above** is measured, not fixed: the heights are median-filtered (5x5, so a
-pixel's noise averages with its neighbours'), the table's own filtered heights give the plane
-noise, modelled as a stereo sensor's ``sigma · z²`` (robust: 1.4826 x the median absolute
-height over z², on the pixels within ``plane_distance`` of the plane), and a pixel is above the
-plane when its filtered height exceeds ``noise_sigmas`` of that noise at its depth, and at least
-``min_height`` (a floor for noise-free depth). A 3 mm knife blade on noise-free depth, a 9 mm pen
-at 0.9 m from a D435, both stand above it; a fixed 10 mm cut them away.
+The plane is fitted with Open3D's RANSAC (``segment_plane``) on a seeded subsample of the valid depth points
+and oriented so its normal points to the camera's side (the camera is above the table). **How high is above**
+is measured, not fixed: the heights are median-filtered (5x5, so a pixel's noise averages with its
+neighbours'), the table's own filtered heights give the plane noise, modelled as a stereo sensor's ``sigma ·
+z²`` (robust: 1.4826 x the median absolute height over z², on the pixels within ``plane_distance`` of the
+plane), and a pixel is above the plane when its filtered height exceeds ``noise_sigmas`` of that noise at its
+depth, and at least ``min_height`` (a floor for noise-free depth), or when its raw height exceeds that many of
+the raw noise (the filter drops a silhouette's outer pixels and a two-pixel chair leg into the table). A 3 mm
+knife blade on noise-free depth, a 9 mm pen at 0.9 m from a D435, both stand above it; a fixed 10 mm cut them
+away.
 
-Points above the plane are voxel-downsampled and clustered with Open3D's DBSCAN; the cluster
-whose pixel centroid is nearest the image centre is the object (a camera aims at what it looks
-at), and every above-plane pixel within ``cluster_eps`` of one of its points joins the mask.
-What is still lost is the part of a flat object that depth cannot tell from the table (a blade,
-a plate's floor): those pixels join when they differ in colour from the table by more than the
-table's own ``table_colour_percentile`` spread and connect in the image to the mask through such
-pixels, away from depth edges (where a reading may be the table behind the object's silhouette). A part
-the object hides its own link to (a hammer's handle behind its head, a plant's pot below its
-leaves) is a cluster of its own: another cluster joins when it touches the mask in the image and
-its colour is nearer the object's than half the object's distance from the table's colour; the
-joins repeat up to ``MAX_GROWTH_ROUNDS`` times. Two touching objects of one colour are then one
-(an ROI separates them). The mask is what the key-view buffer paints the background of white with, so a cluttered
+Points above the plane are voxel-downsampled and clustered with Open3D's DBSCAN; the cluster whose pixel
+centroid is nearest the image centre is the object (a camera aims at what it looks at), and every above-plane
+pixel within ``cluster_eps`` of one of its points joins the mask. What is still lost is the part of a flat
+object that depth cannot tell from the table (a blade, a plate's floor): those pixels join when they differ in
+colour from the table by more than the table's own ``table_colour_percentile`` spread (measured away from the
+object, so a crate's floor is not the table) and connect in the image to the mask through such pixels, away
+from depth edges (where a reading may be the table behind the object's silhouette). A part the object hides
+its own link to (a hammer's handle behind its head, a plant's pot below its leaves) is a cluster of its own:
+another region standing above the plane joins when it touches the mask in the image and its colour is nearer the object's than half
+the object's distance from the table's colour, in RGB or in chromaticity (a face in shadow keeps its hue); the
+joins repeat up to ``MAX_GROWTH_ROUNDS`` times. Two touching objects of one colour are then one (an ROI
+separates them). The mask is what the key-view buffer paints the background of white with, so a cluttered
 image needs no other segmenter.
 """
 
@@ -144,15 +145,35 @@ def table_colour(colour: np.ndarray, table: np.ndarray, percentile: float) -> tu
     return reference, distance > np.percentile(distance[table], percentile)
 
 
-def _same_object_parts(mask: np.ndarray, parts: list[np.ndarray], colour: np.ndarray, table_rgb: np.ndarray) -> np.ndarray:
-    """The other above-plane clusters (pixel masks) that touch ``mask`` in the image and whose median colour is nearer
-    the mask's than half the mask's distance from the table's colour, joined to it."""
+def _around(mask: np.ndarray) -> np.ndarray:
+    """The mask's bounding box grown by half its size each way: where the object's own low parts may lie (a crate's
+    floor, a plate's), which must not count as the table when the table's colour is measured."""
+    rows, cols = np.nonzero(mask)
+    out = np.zeros_like(mask)
+    grow_r, grow_c = (rows.max() - rows.min()) // 2 + 1, (cols.max() - cols.min()) // 2 + 1
+    out[max(rows.min() - grow_r, 0) : rows.max() + grow_r + 1, max(cols.min() - grow_c, 0) : cols.max() + grow_c + 1] = True
+    return out
+
+
+def _chromaticity(rgb: np.ndarray) -> np.ndarray:
+    """Colour with its brightness divided out (r, g, b over their sum, x 255): a face in shadow keeps its object's."""
+    return 255.0 * rgb / np.maximum(rgb.sum(axis=-1, keepdims=True), 1.0)
+
+
+def _same_object_parts(mask: np.ndarray, above: np.ndarray, colour: np.ndarray, table_rgb: np.ndarray) -> np.ndarray:
+    """The other parts that stand above the plane (image regions of ``above`` outside ``mask``: another cluster, a
+    chair's leg too thin to be one) that touch ``mask`` in the image and whose median colour is nearer the mask's than
+    half the mask's distance from the table's colour, joined to it; in RGB (a black part of a black object on a white
+    table) or in chromaticity (a shaded or a lit face of a white object on a brown table)."""
     own = np.median(colour[mask].astype(np.float32), axis=0)
-    limit = 0.5 * float(np.linalg.norm(own - table_rgb))
     touching = ndimage.binary_dilation(mask, structure=np.ones((3, 3), bool))
+    parts, _ = ndimage.label(above & ~mask, structure=np.ones((3, 3), bool))
     out = mask.copy()
-    for part in parts:
-        if (touching & part).any() and np.linalg.norm(np.median(colour[part].astype(np.float32), axis=0) - own) < limit:
+    for label in np.unique(parts[touching & (parts > 0)]):
+        part = parts == label
+        theirs = np.median(colour[part].astype(np.float32), axis=0)
+        if any(np.linalg.norm(f(theirs) - f(own)) < 0.5 * np.linalg.norm(f(own) - f(table_rgb))
+               for f in (np.asarray, _chromaticity)):
             out |= part
     return out
 
@@ -174,8 +195,10 @@ def segment_object(colour: np.ndarray, depth: np.ndarray, intrinsics: Intrinsics
         noise_raw = raw_noise * np.square(depth)
         edges = depth_edges(depth, config.cluster_eps + 2.0 * config.noise_sigmas * noise_raw)
         low = raw <= np.maximum(config.min_height, config.noise_sigmas * noise_raw)
-        # the filter lifts the table beside a tall silhouette: there a low reading is the table behind, not the object
-        above = valid & (smooth > threshold) & (raw < config.max_height) & ~(low & edges)
+        # the filter lifts the table beside a tall silhouette: there a low reading is the table behind, not the object;
+        # and it drops a silhouette's outer two pixels and a thin upright part (a chair's leg) into the table beside
+        # it: there the raw reading, above its own noise, decides
+        above = valid & ((smooth > threshold) | ~low) & (raw < config.max_height) & ~(low & edges)
     centre = np.array([intrinsics.cx, intrinsics.cy])
     if roi is not None and roi[2] > 0 and roi[3] > 0:
         x, y, w, h = roi
@@ -208,22 +231,16 @@ def segment_object(colour: np.ndarray, depth: np.ndarray, intrinsics: Intrinsics
     keep = np.isfinite(nearest)
     mask = np.zeros(depth.shape, bool)
     mask[rows[keep], cols[keep]] = True
-    table_rgb, unlike_table = table_colour(colour, table & ~mask, config.table_colour_percentile)
+    table_rgb, unlike_table = table_colour(colour, table & ~_around(mask), config.table_colour_percentile)
     flat = table & unlike_table & ~edges
     if roi is not None and roi[2] > 0 and roi[3] > 0:
         flat &= inside
-    owner = labels[cKDTree(down).query(above_points)[1]]
-    parts = []
-    for label in range(labels.max() + 1):
-        if label != best and (labels == label).sum() >= config.min_cluster_points:
-            parts.append(np.zeros(depth.shape, bool))
-            parts[-1][rows[owner == label], cols[owner == label]] = True
     for _ in range(MAX_GROWTH_ROUNDS):  # a flat part may join two parts that stand above it (a spoon's bowl and handle)
         components, _ = ndimage.label(mask | flat, structure=np.ones((3, 3), bool))
         grown = mask | (flat & np.isin(components, np.unique(components[mask])))
         nearest, _ = cKDTree(points[grown]).query(above_points, distance_upper_bound=config.cluster_eps)
         grown[rows[np.isfinite(nearest)], cols[np.isfinite(nearest)]] = True
-        grown = _same_object_parts(grown, parts, colour, table_rgb)
+        grown = _same_object_parts(grown, above, colour, table_rgb)
         if (grown == mask).all():
             break
         mask = grown
