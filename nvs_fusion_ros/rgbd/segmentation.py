@@ -19,11 +19,11 @@ colour from the table by more than the table's own ``table_colour_percentile`` s
 object, so a crate's floor is not the table) and connect in the image to the mask through such pixels, away
 from depth edges (where a reading may be the table behind the object's silhouette). A part the object hides
 its own link to (a hammer's handle behind its head, a plant's pot below its leaves) is a cluster of its own:
-another region standing above the plane joins when it touches the mask in the image and its colour is nearer the object's than half
-the object's distance from the table's colour, in RGB or in chromaticity (a face in shadow keeps its hue); the
-joins repeat up to ``MAX_GROWTH_ROUNDS`` times. Two touching objects of one colour are then one (an ROI
-separates them). The mask is what the key-view buffer paints the background of white with, so a cluttered
-image needs no other segmenter.
+another region standing above the plane joins when it touches the mask in the image and its colour is nearer
+the object's than half the object's distance from the table's colour, in RGB or in chromaticity (a face in
+shadow keeps its hue); the joins repeat up to ``MAX_GROWTH_ROUNDS`` times. Two touching objects of one colour
+are then one (an ROI separates them). The mask is what the key-view buffer paints the background of white
+with, so a cluttered image needs no other segmenter.
 """
 
 from __future__ import annotations
