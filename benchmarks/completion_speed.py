@@ -75,14 +75,17 @@ def complete_scenes(synthesizer, scenes: list, setting: Setting, args: argparse.
     options = setting.options(args.seed)
     per_scene = []
     for position, (index, setup, frame, truth, visible) in enumerate(scenes):
-        def key_for(k: int, index: int = index, setup: dict = setup) -> str:
+        prepared = segment_frame(frame.colour, frame.depth, frame.intrinsics, options)
+
+        def key_for(k: int, index: int = index, setup: dict = setup, mask: np.ndarray = prepared.segmentation.mask) -> str:
             return hypothesis_key(args.split, index, setup, False, dataclasses.replace(options, num_hypotheses=k),
-                                  model_sha)
+                                  model_sha, mask)
 
         reads = position >= args.timed_scenes and (args.reuse == "all" or reference)
         images = cached(args.cache, key_for, setting.num_hypotheses) if reads else None
         try:
-            done = complete_scene(frame.colour, frame.depth, frame.intrinsics, synthesizer, options, images=images)
+            done = complete_scene(frame.colour, frame.depth, frame.intrinsics, synthesizer, options, images=images,
+                                  prepared=None if images is None else prepared)
         except CompletionError as exc:
             log.info("%s: %s: %s", setting.name, setup["object"], exc)
             per_scene.append({"object": setup["object"], "error": str(exc)})

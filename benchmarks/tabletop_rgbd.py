@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import logging
 import math
@@ -175,15 +176,15 @@ def scene_frame(obj: tabletop.TabletopObject, setup: dict, depth_noise: bool = F
 
 
 def hypothesis_key(split: str, index: int, setup: dict, depth_noise: bool, options: CompletionOptions,
-                   model_sha: str | None) -> str:
-    """The name the model's hypotheses of one scene are cached under: everything they depend on (a sampler other than
-    deterministic DDIM adds its spec, so DDIM's keys stay those of before)."""
+                   model_sha: str | None, mask: np.ndarray) -> str:
+    """The name the model's hypotheses of one scene are cached under: everything they depend on, the segmentation's
+    ``mask`` too (it crops the model's view), as a hash (a sampler other than deterministic DDIM adds its spec)."""
     spec = options.sampling
     sampler = "" if (spec.sampler, spec.eta, spec.options) == ("ddim", 0.0, ()) else \
         "_" + "_".join(map(str, (spec.sampler, spec.eta, *(f"{k}={v}" for k, v in spec.options))))
     return f"{split}_{index:03d}_{setup['object'].replace('/', '_')}_{'noisy' if depth_noise else 'clean'}_" \
            f"K{options.num_hypotheses}A{options.azimuths}S{spec.steps}{sampler}_g{options.max_grazing_deg:g}_" \
-           f"s{spec.seed}_{(model_sha or '')[:12]}"
+           f"s{spec.seed}_{(model_sha or '')[:12]}_m{hashlib.sha256(np.packbits(mask).tobytes()).hexdigest()[:8]}"
 
 
 def oracle_points(frame: tabletop.RGBDFrame, depth: np.ndarray, seg: segmentation.Segmentation, azimuths: int) -> np.ndarray:
@@ -273,9 +274,6 @@ def main(argv: list[str] | None = None) -> int:
         if index % shards != shard:
             continue
         name = setup["object"]
-        key = hypothesis_key(args.split, index, setup, args.depth_noise, base, model_sha)
-        if synthesizer is not None and args.cached_only and not (args.cache / f"{key}.npy").is_file():
-            continue
         frame = scene_frame(obj, setup, args.depth_noise, args.seed, index)
         depth = remove_flying_pixels(frame.depth, frame.intrinsics, args.max_grazing)  # as complete_scene does
         truth = frame.surface_points
@@ -284,6 +282,9 @@ def main(argv: list[str] | None = None) -> int:
         except segmentation.NothingAbovePlaneError as exc:
             refused.append({**setup, "reason": str(exc)})
             log.info("%s: refused (%s)", name, exc)
+            continue
+        key = hypothesis_key(args.split, index, setup, args.depth_noise, base, model_sha, seg.mask)
+        if synthesizer is not None and args.cached_only and not (args.cache / f"{key}.npy").is_file():
             continue
         sample = lambda frame=frame: complete_scene(  # noqa: E731
             frame.colour, frame.depth, frame.intrinsics, synthesizer, dataclasses.replace(base, mode="model")).hypotheses.images
