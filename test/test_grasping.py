@@ -107,6 +107,9 @@ def test_the_benchmark_runs_a_household_and_a_flat_object_end_to_end_without_a_m
     ceiling = stored["sources"]["true_surface"]
     assert ceiling["success_rate"] == 0.5 and ceiling["no_feasible_grasp"] == 1
     assert stored["bar"]["evaluated"] is False
+    kinds = stored["by_kind"]  # the household and the flat objects' rates apart
+    assert {k: v["objects"] for k, v in kinds.items()} == {"household": 1, "flat": 1}
+    assert kinds["household"]["success_rate"]["true_surface"] == 1.0 and kinds["flat"]["success_rate"]["true_surface"] == 0.0
     assert "| true_surface | 2 | 50.0 % |" in done.stdout
     # the same run split over two processes and merged gives the same scenes, grasps and outcomes
     run([*common, "--end", "1", "--out", str(tmp_path / "a")])
