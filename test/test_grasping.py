@@ -104,6 +104,8 @@ def test_the_benchmark_runs_a_household_and_a_flat_object_end_to_end_without_a_m
     assert rows["boxes/tall"]["true_surface"]["success"] and rows["boxes/tall"]["true_surface"]["grasps"][0]["reason"] == "held"
     fork = rows["flat/fork"]["true_surface"]  # 2-4 mm thin: the fingertips would reach into the table around it
     assert not fork["grasps"] and fork["rejected"]["table"] > 0 and fork["candidates"] == fork["rejected"]["table"]
+    decomposed = {r["object"]: "decomposition_s" in r for r in stored["per_object"]}
+    assert decomposed == {"boxes/tall": True, "flat/fork": False}  # V-HACD only where a cloud offered a grasp to run
     ceiling = stored["sources"]["true_surface"]
     assert ceiling["success_rate"] == 0.5 and ceiling["no_feasible_grasp"] == 1
     assert stored["bar"]["evaluated"] is False
