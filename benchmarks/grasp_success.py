@@ -410,10 +410,8 @@ def merge(paths: list[Path]) -> dict:
         for part in parts:
             for row in part[key]:
                 rows.setdefault(row["index"], row)
-        return [rows[i] for i in sorted(rows, key=position)]
+        return list(rows.values())
 
-    order = [row["index"] for part in parts for row in part["per_object"] + part["refused"]]
-    position = order.index
     return summarise(run, first_of_each("per_object"), first_of_each("refused"))
 
 
