@@ -91,22 +91,31 @@ def run(args: list[str]) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_the_benchmark_runs_two_objects_end_to_end_without_a_model(tmp_path: Path) -> None:
+def test_the_benchmark_runs_a_household_and_a_flat_object_end_to_end_without_a_model(tmp_path: Path) -> None:
     data = dataset(tmp_path, {"tall": (0.04, 0.06, 0.20), "slab": (0.30, 0.30, 0.03)})
     results = tmp_path / "results.json"
-    done = run(["--data", str(data), "--objects", "2", "--no-model", "--out", str(tmp_path / "out"), "--results", str(results)])
+    # the first two scenes of the test scenes with two household objects: a household object, then the first flat one
+    common = ["--data", str(data), "--objects", "2", "--no-model"]
+    done = run([*common, "--end", "2", "--out", str(tmp_path / "out"), "--results", str(results)])
     stored = json.loads(results.read_text())["test"]
     assert stored["objects"] == 2 and set(stored["sources"]) == {"visible", "geometric", "true_surface"}  # no model needed
-    rows = {r["object"].split("/")[-1]: r["sources"] for r in stored["per_object"]}
-    assert rows["tall"]["true_surface"]["success"] and rows["tall"]["true_surface"]["grasps"][0]["reason"] == "held"
-    assert not rows["slab"]["true_surface"]["grasps"]  # no side of it fits between 8 cm fingers: wider, or too thin to reach
+    assert [r["object"] for r in stored["per_object"]] == ["boxes/tall", "flat/fork"]
+    rows = {r["object"]: r["sources"] for r in stored["per_object"]}
+    assert rows["boxes/tall"]["true_surface"]["success"] and rows["boxes/tall"]["true_surface"]["grasps"][0]["reason"] == "held"
+    fork = rows["flat/fork"]["true_surface"]  # 2-4 mm thin: the fingertips would reach into the table around it
+    assert not fork["grasps"] and fork["rejected"]["table"] > 0 and fork["candidates"] == fork["rejected"]["table"]
+    decomposed = {r["object"]: "decomposition_s" in r for r in stored["per_object"]}
+    assert decomposed == {"boxes/tall": True, "flat/fork": False}  # V-HACD only where a cloud offered a grasp to run
     ceiling = stored["sources"]["true_surface"]
     assert ceiling["success_rate"] == 0.5 and ceiling["no_feasible_grasp"] == 1
     assert stored["bar"]["evaluated"] is False
+    kinds = stored["by_kind"]  # the household and the flat objects' rates apart
+    assert {k: v["objects"] for k, v in kinds.items()} == {"household": 1, "flat": 1}
+    assert kinds["household"]["success_rate"]["true_surface"] == 1.0 and kinds["flat"]["success_rate"]["true_surface"] == 0.0
     assert "| true_surface | 2 | 50.0 % |" in done.stdout
     # the same run split over two processes and merged gives the same scenes, grasps and outcomes
-    run(["--data", str(data), "--objects", "1", "--no-model", "--out", str(tmp_path / "a")])
-    run(["--data", str(data), "--objects", "2", "--start", "1", "--no-model", "--out", str(tmp_path / "b")])
+    run([*common, "--end", "1", "--out", str(tmp_path / "a")])
+    run([*common, "--start", "1", "--end", "2", "--out", str(tmp_path / "b")])
     run(["--merge", *(str(tmp_path / d / "summary.json") for d in "ab"), "--out", str(tmp_path / "merged")])
     merged = json.loads((tmp_path / "merged" / "summary.json").read_text())
 
@@ -115,16 +124,38 @@ def test_the_benchmark_runs_two_objects_end_to_end_without_a_model(tmp_path: Pat
                 for r in summary["per_object"] for s in r["sources"]]
 
     assert merged["objects"] == 2 and outcomes(merged) == outcomes(stored) and merged["sources"] == stored["sources"]
+    # with --no-flat the same two household objects are the scenes, drawn as in the tabletop benchmark
+    run([*common, "--no-flat", "--out", str(tmp_path / "household")])
+    household = json.loads((tmp_path / "household" / "summary.json").read_text())
+    assert [r["object"] for r in household["per_object"]] == ["boxes/tall", "boxes/slab"]
 
 
 @pytest.mark.slow
-def test_the_benchmark_runs_the_model_sources_on_one_object(tmp_path: Path, tiny_checkpoint: Path) -> None:
+def test_the_benchmark_runs_every_mode_from_one_sampling_and_shares_the_hypotheses_cache(tmp_path: Path,
+                                                                                          tiny_checkpoint: Path) -> None:
     data = dataset(tmp_path, {"tall": (0.04, 0.06, 0.20)})
-    run(["--data", str(data), "--objects", "1", "--model", str(tiny_checkpoint), "--engine", "torch", "--num-hypotheses", "2",
-         "--azimuths", "3", "--steps", "2", "--out", str(tmp_path / "out")])
+    cache = tmp_path / "hyp"
+    common = ["--data", str(data), "--objects", "1", "--no-flat", "--model", str(tiny_checkpoint), "--engine", "torch",
+              "--num-hypotheses", "2", "--azimuths", "3", "--steps", "2", "--cache", str(cache)]
+    run([*common, "--out", str(tmp_path / "out")])
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert list(summary["sources"]) == ["visible", "node_default", "completed_all", "geometric", "true_surface"]
+    assert list(summary["sources"]) == ["visible", "model", "node_default", "geometric", "hybrid", "completed_all",
+                                        "true_surface"]
+    assert summary["sources"]["node_default"] == summary["sources"]["model"] | {"same_as": "model"}
     row = summary["per_object"][0]["sources"]
-    assert row["visible"]["points"] <= row["node_default"]["points"] <= row["completed_all"]["points"]
+    assert row["visible"]["points"] <= row["model"]["points"] <= row["completed_all"]["points"]
     assert row["visible"]["points"] <= row["geometric"]["points"]  # the shapes add to what the camera sees
-    assert summary["bar"]["evaluated"] and "gain_over_visible_points" in summary["bar"]
+    assert summary["bar"]["evaluated"] and set(summary["bar"]["other_completions"]) == {"geometric", "hybrid", "completed_all"}
+    # one sampling, stored under the tabletop benchmark's name for this scene and these options
+    (stored,) = cache.glob("*.npy")
+    assert stored.name.startswith("test_000_boxes_tall_clean_K2A3S2_dpmpp2m_") and np.load(stored).shape[0] == 2
+    assert summary["per_object"][0]["hypotheses"] == "sampled"
+    # a rerun reads those hypotheses: the same clouds, grasps and outcomes without sampling
+    run([*common, "--out", str(tmp_path / "again")])
+    again = json.loads((tmp_path / "again" / "summary.json").read_text())
+    assert again["per_object"][0]["hypotheses"] == "cached"
+
+    def outcomes(sources: dict) -> dict:  # timings aside
+        return {name: {k: v for k, v in r.items() if not k.endswith("_s")} for name, r in sources.items()}
+
+    assert outcomes(again["per_object"][0]["sources"]) == outcomes(row)

@@ -1,8 +1,8 @@
 """Executing a planned grasp in pybullet on the true object: approach, close, lift 10 cm, hold 2 s.
 
 The object is its true mesh where the camera saw it (world frame, z up, table top at z = 0), made a
-dynamic body from V-HACD's convex decomposition (pybullet's ``vhacd``, once per object; a single convex
-hull would fill a mug's opening and a bowl's hollow). The hand is :class:`planner.Gripper` built as a
+dynamic body from V-HACD's convex decomposition (pybullet's ``vhacd``, once per object, on its first grasp; a
+single convex hull would fill a mug's opening and a bowl's hollow). The hand is :class:`planner.Gripper` built as a
 floating base (palm) with two prismatic fingers: a fixed constraint drives the base along the path and
 position motors close the fingers with the hand's force. Each grasp runs in a fresh world, so a result
 never depends on the grasps tried before it:
@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -87,17 +88,23 @@ class Outcome:
 
 
 class GraspSimulator:
-    """One object's physics: its convex decomposition is made once; :meth:`execute` runs a grasp in a fresh world."""
+    """One object's physics: its convex decomposition is made once, for the first grasp (an object no cloud offers a
+    grasp on never pays for it: V-HACD takes up to minutes on a dish); :meth:`execute` runs a grasp in a fresh world."""
 
     def __init__(self, vertices: np.ndarray, faces: np.ndarray, gripper: Gripper | None = None,
                  config: SimulationConfig | None = None) -> None:
         """``vertices`` (V, 3) in the world (metres, z up, standing on z = 0) and ``faces`` (F, 3)."""
         self.gripper, self.config = gripper or Gripper(), config or SimulationConfig()
-        mesh = trimesh.Trimesh(np.asarray(vertices, np.float64), np.asarray(faces), process=True)
-        self.centre_of_mass = mesh.center_mass if mesh.is_volume else mesh.centroid
+        self._mesh = trimesh.Trimesh(np.asarray(vertices, np.float64), np.asarray(faces), process=True)
+        self.centre_of_mass = self._mesh.center_mass if self._mesh.is_volume else self._mesh.centroid
         self._dir = tempfile.TemporaryDirectory(prefix="grasp_sim_")
-        source, self.decomposed = Path(self._dir.name) / "object.obj", Path(self._dir.name) / "object_vhacd.obj"
-        mesh.export(source)
+        self.decomposed = Path(self._dir.name) / "object_vhacd.obj"
+        self.decomposition_s: float | None = None  # how long V-HACD took; None until a grasp needed it
+
+    def _decompose(self) -> None:
+        started = time.perf_counter()
+        source = Path(self._dir.name) / "object.obj"
+        self._mesh.export(source)
         p = _pybullet()
         client = p.connect(p.DIRECT)
         try:
@@ -107,7 +114,8 @@ class GraspSimulator:
         finally:
             p.disconnect(client)
         if not self.decomposed.is_file():
-            raise RuntimeError(f"V-HACD made no decomposition of the object ({len(mesh.faces)} faces)")
+            raise RuntimeError(f"V-HACD made no decomposition of the object ({len(self._mesh.faces)} faces)")
+        self.decomposition_s = time.perf_counter() - started
 
     def close(self) -> None:
         self._dir.cleanup()
@@ -120,6 +128,8 @@ class GraspSimulator:
 
     def execute(self, pose: np.ndarray) -> Outcome:
         """Run the grasp whose gripper frame is ``pose`` (4x4, world) and judge it (module docstring)."""
+        if self.decomposition_s is None:
+            self._decompose()
         p, cfg = _pybullet(), self.config
         client = p.connect(p.DIRECT)
         try:
