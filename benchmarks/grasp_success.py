@@ -322,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
             refused.append({**setup, "index": index, "reason": str(exc)})
             log.info("%s: refused (%s)", setup["object"], exc)
             continue
-        key = hypothesis_key(args.split, index, setup, args.depth_noise, options, model_sha)
+        key = hypothesis_key(args.split, index, setup, args.depth_noise, options, model_sha, prepared.segmentation.mask)
         scene = Scene(frame, prepared, options, synthesizer, args.cache, key)
         config = PlannerConfig(seed=args.seed * 100_003 + index)
         row: dict = {**setup, "index": index, "sources": {}}
