@@ -15,10 +15,10 @@ points sampled on the object's surface, in the camera's optical frame. Rows:
   segmented   the depth points of the pipeline's segmentation (what every completion starts from);
   mirror, revolution, hull, rays
               segmented + one geometric completion (``rgbd.geometric``), every point;
-  geometric   the ``geometric`` mode's published cloud (the shapes voting, no model), confidence >= --min-confidence;
+  geometric   the ``geometric`` mode's published cloud (the shapes agreeing, no model), confidence >= --min-confidence;
   model       the ``model`` mode's published cloud (the model's K hypotheses, A azimuths), same threshold;
-  hybrid      the ``hybrid`` mode's published cloud, same threshold (the node publishes the ``model`` mode's
-              by default: ``PUBLISHED``);
+  hybrid      the ``hybrid`` mode's published cloud (the surer of the two), same threshold: what the node
+              publishes by default (``PUBLISHED``);
   hybrid>=c   the hybrid cloud at each ``--confident`` c;
   oracle      segmented + carving with the *true* silhouettes at the model's azimuths (the carving's ceiling).
 
@@ -27,12 +27,14 @@ objects; the completed points' error by confidence bin (pooled over objects); pe
 with the best F@10mm among the completions; the bar: recall@10mm >= 0.85 with precision@10mm at
 most 4 points below the visible row's, F@10mm above every geometric row's, and on every object a
 published recall@10mm at least the visible one's. ``--cache DIR`` keeps the model's sampled
-hypotheses per scene, so the carving's settings (``--shape-weight``, ``--min-confidence``) can be
-swept on the validation split without sampling again.
+hypotheses per scene (under the scene, the options, the model's hash and the segmentation's mask), so
+the carving's settings (``--min-confidence``, ``--confident``) can be swept on the validation split without
+sampling again.
 
     .venv/bin/python benchmarks/tabletop_rgbd.py --data data/household --split val --objects 24 --cache out/hyp
-    .venv/bin/python benchmarks/tabletop_rgbd.py --data data/household --objects 24 --no-model   # rows that need no model
-    .venv/bin/python benchmarks/tabletop_rgbd.py --data data/household --objects 24 --depth-noise --cache out/hyp
+    .venv/bin/python benchmarks/tabletop_rgbd.py --data data/household --objects 32 --cache out/hyp
+    .venv/bin/python benchmarks/tabletop_rgbd.py --data data/household --objects 32 --depth-noise --cache out/hyp
+    .venv/bin/python benchmarks/tabletop_rgbd.py --data data/household --objects 32 --no-model   # rows that need no model
 """
 
 from __future__ import annotations
@@ -230,8 +232,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=CompletionOptions().sampling.steps, help="(default: the node's)")
     parser.add_argument("--min-confidence", type=float, default=MIN_CONFIDENCE,
                         help="completed points kept in the published clouds (default: the node's)")
-    parser.add_argument("--shape-weight", type=float, default=completion.CompletionConfig.shape_weight,
-                        help="a geometric shape's weight in the agreement, in model hypotheses (default: the node's)")
     parser.add_argument("--methods", nargs="*", default=list(geometric.GeometricConfig.methods),
                         help="the geometric shapes the geometric and hybrid modes use")
     parser.add_argument("--confident", type=float, nargs="*", default=[0.75, 1.0],
@@ -260,7 +260,6 @@ def main(argv: list[str] | None = None) -> int:
         synthesizer = NovelViewSynthesizer.from_checkpoint(model_path, engine=args.engine)
     base = CompletionOptions(num_hypotheses=args.num_hypotheses, azimuths=args.azimuths,
                              sampling=SamplingSpec(args.sampler, args.steps, seed=args.seed), max_grazing_deg=args.max_grazing,
-                             completion=completion.CompletionConfig(shape_weight=args.shape_weight),
                              geometric=geometric.GeometricConfig(methods=tuple(args.methods)))
     modes = [m for m in MODES_MEASURED if synthesizer is not None or m == "geometric"]
     rows = ("visible", "segmented", *geometric.METHODS, *modes,
@@ -348,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
                "options": {"split": args.split, "num_hypotheses": args.num_hypotheses, "azimuths": args.azimuths,
                            "sampler": args.sampler, "steps": args.steps,
                            "seed": args.seed, "depth_noise": args.depth_noise, "max_grazing_deg": args.max_grazing,
-                           "min_confidence": args.min_confidence, "shape_weight": args.shape_weight,
+                           "min_confidence": args.min_confidence,
                            "methods": args.methods, "flat_objects": not args.no_flat},
                "mean": {k: mean_row([r[k] for r in results]) for k in rows if results and k in results[0]},
                "mean_seconds": {m: float(np.mean([r["seconds"][m] for r in results if m in r["seconds"]])) for m in modes},

@@ -3,7 +3,6 @@ objects lying on the table: segmented from the measured plane noise, their visib
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import numpy as np
@@ -88,14 +87,19 @@ def test_geometric_shapes_vote_alone_or_with_model_hypotheses(box: tabletop.RGBD
     assert len(alone.mesh_faces) > 0 and len(alone.mesh_colors) == len(alone.mesh_vertices)
     sure = alone.confidence == 1.0
     assert metrics.cloud_scores(alone.points[sure], box.surface_points)["precision_10mm"] > 0.98
-    # the true silhouettes as one model hypothesis and a blank one: shape votes weigh ``shape_weight`` each
+    # two model hypotheses, both the true silhouettes: each witness keeps its own certainty in the hybrid
     azimuths = [2 * math.pi * j / 8 for j in range(1, 8)]
     cams = [place.orbit_camera(a, 64, place.anchor_elevation) for a in azimuths]
     exact = tabletop.oracle_silhouettes(place.to_model(box.surface_points), cams)
-    hyp = completion.Hypotheses(exact[None], azimuths, place.anchor_elevation)
-    config = dataclasses.replace(completion.CompletionConfig(), shape_weight=2.0)
-    both = completion.complete(hyp, place, seg.plane, box.depth, box.intrinsics, config, shapes=list(shapes.values()))
-    assert set(np.round(np.unique(both.confidence) * 9, 6)) <= {float(k) for k in range(1, 10)}  # 1 + 4 x 2
+    hyp = completion.Hypotheses(np.stack([exact, exact]), azimuths, place.anchor_elevation)
+    both = completion.complete(hyp, place, seg.plane, box.depth, box.intrinsics, shapes=list(shapes.values()))
+    from_model = len(both.points) - len(alone.points)
+    assert from_model > 0 and (both.confidence[:from_model] == 1.0).all()  # both hypotheses agree on their hull
+    np.testing.assert_array_equal(both.points[from_model:], alone.points)  # the shapes' points, in order
+    assert (both.confidence[from_model:] >= alone.confidence).all()  # never less sure than the shapes alone
+    assert (both.confidence[from_model:] > alone.confidence).any()  # surer where the model's hull passes
+    model = completion.complete(hyp, place, seg.plane, box.depth, box.intrinsics)
+    assert len(model.points) == from_model and (model.confidence == 1.0).all()
     with pytest.raises(ValueError, match="nothing to complete from"):
         completion.complete(None, place, seg.plane, box.depth, box.intrinsics)
 

@@ -17,20 +17,25 @@ voxels that the anchor depth does *not* already show (not within ``margin`` of a
 are the completed points.
 
 **Geometric shapes** (:mod:`geometric`: mirror, revolution, hull, rays; already carved by the
-depth) join as further hypotheses, each weighing ``shape_weight`` model hypotheses: their points
-are completed points too (at their own positions, not snapped to the grid), their voxels are their
-surface, and their solid is what their surface and the seen surface enclose above the table. With
-no model hypotheses the shapes alone vote (the geometric mode).
+depth) are the other kind of evidence: their points are completed points too (at their own
+positions, not snapped to the grid), their voxels are their surface, and their solid is what their
+surface and the seen surface enclose above the table.
 
-**Confidence** of a completed point = the weighted fraction of the hypotheses whose surface passes
-within ``agreement_voxels`` voxels of it (Euclidean distance transform of each surface). A point
-every hypothesis puts a surface at scores 1; one only a single model hypothesis invents scores
-1/(K + G w). The visible depth points carry confidence 1. With a single hypothesis every completed
-point scores 1, so use at least two for a meaningful score.
+**Confidence** of a completed point is the surer of two independent witnesses: the share of the
+model's K hypotheses whose surface passes within ``agreement_voxels`` voxels of it (Euclidean
+distance transform of each surface), and the share of the geometric shapes whose surface does. A
+point all K hypotheses put a surface at scores 1, and so does one every symmetry of the object
+agrees on (all four shapes); one only a single model hypothesis invents, and no shape, scores 1/K.
+Taking the surer witness, not a vote of both, is what makes the two together better than either:
+the model completes what no symmetry explains (a handle, a back unlike the front), the shapes
+complete what the model is unsure of (a box's hidden corner), and each keeps its own precision
+(docs/rgbd_completion.md). With one kind alone the confidence is that kind's share. The visible
+depth points carry confidence 1. With a single hypothesis every completed point scores 1, so use
+at least two for a meaningful score.
 
-The mesh is marching cubes on the weighted mean occupancy of the hypotheses' solids at 0.5 (where
-at least half of the weight puts matter), so it covers the visible and the hidden side in one closed
-surface.
+The mesh is marching cubes at 0.5 on the larger of the two kinds' mean occupancy of their solids
+(where at least half of either kind puts matter), so it covers the visible and the hidden side in
+one closed surface.
 """
 
 from __future__ import annotations
@@ -63,7 +68,6 @@ class CompletionConfig:
     margin_m: float = 0.004  # depth noise allowance on top of half a voxel diagonal
     background_threshold: float = 0.12  # a pixel is background when all channels are within this of white (0..1)
     agreement_voxels: float = 2.0
-    shape_weight: float = 2.0  # a geometric shape weighs this many model hypotheses: 4 shapes x 2 = K = 8 (chosen at K = 8)
 
 
 @dataclass
@@ -139,8 +143,8 @@ def _voxels(model_points: np.ndarray, config: CompletionConfig) -> np.ndarray:
 
 def complete(hypotheses: Hypotheses | None, placement: Placement, plane: Plane, depth: np.ndarray, intrinsics: Intrinsics,
              config: CompletionConfig | None = None, shapes: Sequence[Shape] = ()) -> Completion:
-    """Carve one hull per model hypothesis, add the geometric ``shapes`` as further hypotheses (each weighing
-    ``config.shape_weight`` model hypotheses), and score the hidden surface by their agreement (module docstring)."""
+    """Carve one hull per model hypothesis, take the geometric ``shapes`` as the other witness, and score the hidden
+    surface by the surer of the two kinds' agreement (module docstring)."""
     config = config or CompletionConfig()
     if (hypotheses is None or not len(hypotheses.images)) and not shapes:
         raise ValueError("nothing to complete from: neither model hypotheses nor geometric shapes")
@@ -154,7 +158,7 @@ def complete(hypotheses: Hypotheses | None, placement: Placement, plane: Plane, 
     free = seen & (centres_cam[:, 2] < reading - margin)
     on_seen_surface = seen & (np.abs(centres_cam[:, 2] - reading) <= margin)
     shared = ~free & (plane.height(centres_cam) > -margin)
-    solids, surfaces, weights = [], [], []
+    model_solids: list[np.ndarray] = []
     if hypotheses is not None:
         size = hypotheses.images.shape[2]
         orbit = [placement.orbit_camera(a, size, hypotheses.elevation) for a in hypotheses.relative_azimuths]
@@ -162,30 +166,27 @@ def complete(hypotheses: Hypotheses | None, placement: Placement, plane: Plane, 
             keep = shared.copy()
             for image, camera in zip(views, orbit, strict=True):
                 keep[keep] = _silhouette_keep(centres[keep], image, camera, config.background_threshold)
-            solids.append(keep.reshape(r, r, r))
-            surfaces.append(_surface(solids[-1]))
-            weights.append(1.0)
-    model_union = np.logical_or.reduce(surfaces).reshape(-1) & ~on_seen_surface if surfaces else np.zeros(r**3, bool)
+            model_solids.append(keep.reshape(r, r, r))
+    model_surfaces = [_surface(solid) for solid in model_solids]
+    model_union = np.logical_or.reduce(model_surfaces).reshape(-1) & ~on_seen_surface if model_surfaces \
+        else np.zeros(r**3, bool)
     above = (plane.height(centres_cam) > 0.5 * voxel_m).reshape(r, r, r)
     seen_grid = on_seen_surface.reshape(r, r, r)
-    shape_index = []
+    shape_solids, shape_surfaces, shape_index = [], [], []
     for shape in shapes:
         index = _voxels(placement.to_model(shape.points), config)
         marked = np.zeros(r**3, bool)
         marked[index] = True
         marked = marked.reshape(r, r, r)
-        solids.append(ndimage.binary_fill_holes(ndimage.binary_closing(marked | seen_grid)) & above)
-        surfaces.append(marked)
-        weights.append(config.shape_weight)
+        shape_solids.append(ndimage.binary_fill_holes(ndimage.binary_closing(marked | seen_grid)) & above)
+        shape_surfaces.append(marked)
         shape_index.append(index)
     index = np.concatenate([np.flatnonzero(model_union), *shape_index]).astype(int)
     if not len(index):
         raise CompletionError("every hypothesis carved the object away; nothing to complete")
-    agree = np.zeros(len(index), np.float32)
-    for surface, weight in zip(surfaces, weights, strict=True):
-        distance = ndimage.distance_transform_edt(~surface).reshape(-1)
-        agree += weight * (distance[index] <= config.agreement_voxels)
-    occupancy = np.average(np.stack(solids), axis=0, weights=weights).astype(np.float32)
+    confidence = np.maximum(_agreement(model_surfaces, index, config), _agreement(shape_surfaces, index, config))
+    occupancy = np.maximum(*(np.mean(solids, axis=0) if solids else np.zeros((r, r, r))
+                             for solids in (model_solids, shape_solids))).astype(np.float32)
     vertices, faces = _mesh(occupancy, config)
     model_points = centres[model_union]
     points = np.concatenate([placement.to_camera(model_points), *(shape.points for shape in shapes)])
@@ -199,11 +200,19 @@ def complete(hypotheses: Hypotheses | None, placement: Placement, plane: Plane, 
     return Completion(
         points=points.astype(np.float32),
         colors=colors.astype(np.uint8),
-        confidence=agree / float(np.sum(weights)),
+        confidence=confidence.astype(np.float32),
         mesh_vertices=mesh_vertices_cam.astype(np.float32),
         mesh_faces=faces,
         mesh_colors=mesh_colors,
     )
+
+
+def _agreement(surfaces: list[np.ndarray], index: np.ndarray, config: CompletionConfig) -> np.ndarray:
+    """For each voxel ``index``: the share of ``surfaces`` passing within ``agreement_voxels`` of it (0 with none)."""
+    agree = np.zeros(len(index), np.float32)
+    for surface in surfaces:
+        agree += ndimage.distance_transform_edt(~surface).reshape(-1)[index] <= config.agreement_voxels
+    return agree / max(len(surfaces), 1)
 
 
 def _mesh(occupancy: np.ndarray, config: CompletionConfig) -> tuple[np.ndarray, np.ndarray]:

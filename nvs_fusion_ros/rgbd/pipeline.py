@@ -17,12 +17,12 @@ with depth, so the one that places the completion. ``key_views`` (the key-view b
 views; no depth, no pose) condition the model too, one ViewFusion stream each, before the anchor;
 the visible cloud is the anchor's object depth points.
 
-``mode`` chooses what completes the hidden side (``MODES``): ``model`` (the default: the best of the
-three on the measured test scenes, docs/rgbd_completion.md) carves the model's K hypotheses alone;
-``geometric`` needs no model and lets the geometric shapes (:mod:`geometric`: mirror, revolution,
-hull, rays) vote among themselves; ``hybrid`` adds those shapes to
-the model's hypotheses, each weighing ``CompletionConfig.shape_weight`` of them, so a point the
-model and the object's symmetry agree on is sure, and one only a stray sample invents is not.
+``mode`` chooses what completes the hidden side (``MODES``): ``hybrid`` (the default) takes the
+model's K hypotheses and the geometric shapes (:mod:`geometric`: mirror, revolution, hull, rays) as
+two witnesses and keeps a point as sure as the surer of them (:mod:`completion`), which beat each
+alone and every single shape on the tabletop benchmark's scenes (docs/rgbd_completion.md);
+``model`` carves the model's hypotheses alone; ``geometric`` needs no model and lets the shapes
+agree among themselves.
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ from .segmentation import Segmentation, SegmentationConfig, segment_object
 if TYPE_CHECKING:
     from ..synthesis.view_model import ViewModel
 
-#: completed points kept by default: a fraction of the weighted hypotheses that agree, chosen on validation at K = 8
-#: (7 of 8); at the default K = 6 it keeps the points all six agree on
+#: completed points kept by default: all K = 6 of the model's hypotheses, or all four geometric shapes, agree on them
+#: (chosen on the validation scenes: docs/rgbd_completion.md)
 MIN_CONFIDENCE = 0.875
 MODES = ("model", "geometric", "hybrid")  # what completes the hidden side (module docstring)
 
@@ -61,14 +61,13 @@ class CompletionOptions:
 
     The defaults are the node's and the tabletop benchmark's. K = 6 at A = 6 azimuths and DPM-Solver++(2M) at 8 steps
     score as K = 8 at 8 azimuths and DDIM at 25 on the tabletop test scenes in about a tenth of the network work
-    (docs/benchmarks.md, "Completion speed"); ``MIN_CONFIDENCE`` stays a fraction of agreeing hypotheses. The hybrid
-    mode's four shapes of weight 2 were chosen at K = 8, where both sides weigh the same."""
+    (docs/benchmarks.md, "Completion speed"); ``MIN_CONFIDENCE`` is a share of agreeing hypotheses."""
 
     num_hypotheses: int = 6
     azimuths: int = 6
     sampling: SamplingSpec = field(default_factory=lambda: SamplingSpec(NODE_SAMPLER, NODE_STEPS, seed=0))
     max_grazing_deg: float = MAX_GRAZING_DEG  # flying-pixel filter (depth.remove_flying_pixels); 90 keeps every reading
-    mode: str = "model"  # the best F@10mm of the three on the measured test scenes (docs/rgbd_completion.md)
+    mode: str = "hybrid"  # the best F@10mm of the three on the validation scenes (docs/rgbd_completion.md)
     completion: CompletionConfig = field(default_factory=CompletionConfig)
     segmentation: SegmentationConfig = field(default_factory=SegmentationConfig)
     geometric: GeometricConfig = field(default_factory=GeometricConfig)
