@@ -11,10 +11,12 @@ The same planner runs on every cloud a benchmark compares, so only the cloud dec
 3. **Candidates**: each pair is the closing axis of ``approaches`` grasps, the approach direction
    turned about that axis in equal steps; the grasp centre is the pair's midpoint.
 4. **Rejection**, first reason wins: ``table`` (the hand at the grasp or at the pre-grasp
-   ``approach_distance`` back would reach below the support plane); ``closed gripper`` (a point lies
-   in the palm, or where a finger sweeps while closing from fully open to the contacts: the finger
-   would hit it before the contacts); ``approach path`` (a point lies in the volume the open hand sweeps
-   from the pre-grasp to the grasp).
+   ``approach_distance`` back would reach below the support plane, both with the contacts at the pads'
+   middle and as a **fingertip grasp**, the hand drawn back until the contacts lie ``Gripper.min_tip_past``
+   from the fingertips: how a hand picks up a hammer or a plate lying on the table); ``closed gripper`` (a
+   point lies in the palm, or where a finger sweeps while closing from fully open to the contacts: the
+   finger would hit it before the contacts); ``approach path`` (a point lies in the volume the open hand
+   sweeps from the pre-grasp to the grasp).
 5. **Ranking**: alignment (the smaller |cos| between the closing axis and the two normals) minus
    ``centre_weight`` × the centre's distance from the cloud's centroid in units of the opening (a grasp
    near the middle of what the cloud shows holds with less torque) plus ``from_above_weight`` × how much
@@ -42,7 +44,8 @@ class Gripper:
     a 20 mm wide x 40 mm long x 10 mm thick box; a 200 x 60 x 50 mm palm. Lengths in metres.
 
     Gripper frame: origin at the grasp centre (midway between the contacts), x the closing axis, z the approach
-    (palm towards fingertips), y = z × x across the finger pads; the fingertips reach ``tip_past`` beyond the centre.
+    (palm towards fingertips), y = z × x across the finger pads; the fingertips reach ``tip_past`` beyond the centre,
+    and at least ``min_tip_past`` in a fingertip grasp (the hand drawn back along its approach).
     """
 
     max_opening: float = 0.08
@@ -51,6 +54,7 @@ class Gripper:
     finger_thickness: float = 0.01
     palm: tuple[float, float, float] = (0.20, 0.06, 0.05)
     tip_past: float = 0.015
+    min_tip_past: float = 0.004
     force_n: float = 70.0
 
     def finger_z(self) -> tuple[float, float]:
@@ -198,12 +202,28 @@ def _collisions(local: np.ndarray, width: float, gripper: Gripper, config: Plann
     return closing | palm_now, fingers_path | palm_path
 
 
-def _below_table(frames: np.ndarray, centre: np.ndarray, plane: Plane, gripper: Gripper, config: PlannerConfig) -> np.ndarray:
-    """(K,) True where a corner of the open hand, at the grasp or at the pre-grasp, is below the table's clearance."""
+def _below_table(frames: np.ndarray, origins: np.ndarray, plane: Plane, gripper: Gripper,
+                 config: PlannerConfig) -> np.ndarray:
+    """(K,) True where a corner of the open hand with its frame at ``origins`` (K, 3), at the grasp or at the
+    pre-grasp, is below the table's clearance."""
     corners = np.concatenate([box_corners(low, high) + np.array([0.0, 0.0, shift])
                               for low, high in gripper.boxes(gripper.max_opening) for shift in (0.0, -config.approach_distance)])
-    world = centre + np.einsum("kij,cj->kci", frames, corners)
+    world = origins[:, None, :] + np.einsum("kij,cj->kci", frames, corners)
     return plane.height(world).min(axis=1) < config.table_clearance
+
+
+def hand_origins(frames: np.ndarray, centre: np.ndarray, plane: Plane, gripper: Gripper,
+                 config: PlannerConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Where each candidate's hand frame goes (K, 3) and which candidates the table refuses (K,): at the contacts'
+    centre when the hand clears the table there, else drawn back along the approach into a fingertip grasp."""
+    origins = np.repeat(centre[None], len(frames), axis=0)
+    table = _below_table(frames, origins, plane, gripper, config)
+    if table.any():
+        drawn_back = origins[table] - (gripper.tip_past - gripper.min_tip_past) * frames[table][:, :, 2]
+        still = _below_table(frames[table], drawn_back, plane, gripper, config)
+        origins[np.flatnonzero(table)[~still]] = drawn_back[~still]
+        table[np.flatnonzero(table)[~still]] = False
+    return origins, table
 
 
 def plan_grasps(cloud: np.ndarray, plane: Plane, gripper: Gripper | None = None, config: PlannerConfig | None = None) -> Plan:
@@ -227,10 +247,10 @@ def plan_grasps(cloud: np.ndarray, plane: Plane, gripper: Gripper | None = None,
         centre = (points[i] + points[j]) / 2
         frames = approach_frames(axis / width, config.approaches)
         plan.candidates += len(frames)
-        table = _below_table(frames, centre, plane, gripper, config)
+        origins, table = hand_origins(frames, centre, plane, gripper, config)
         closed, path = np.zeros(len(frames), bool), np.zeros(len(frames), bool)
         if not table.all():  # the table check is cheap: the cloud is checked only where the table leaves room
-            local = np.matmul(obstacles - centre, frames[~table])  # (K, N, 3) in each frame
+            local = np.matmul(obstacles[None] - origins[~table][:, None], frames[~table])  # (K, N, 3) in each frame
             closed[~table], path[~table] = _collisions(local, width, gripper, config)
         plan.rejected["table"] += int(table.sum())
         plan.rejected["closed gripper"] += int((~table & closed).sum())
@@ -239,7 +259,7 @@ def plan_grasps(cloud: np.ndarray, plane: Plane, gripper: Gripper | None = None,
         from_above = np.clip(-(frames[:, :, 2] @ plane.normal), 0.0, 1.0)
         for k in np.flatnonzero(~table & ~closed & ~path):
             pose = np.eye(4)
-            pose[:3, :3], pose[:3, 3] = frames[k], centre
+            pose[:3, :3], pose[:3, 3] = frames[k], origins[k]
             feasible.append(Grasp(pose=pose, width=width, alignment=float(alignment),
                                   score=float(score + config.from_above_weight * from_above[k])))
     feasible.sort(key=lambda g: -g.score)  # stable: ties keep the seeded sampling order
