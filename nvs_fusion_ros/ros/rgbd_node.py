@@ -13,7 +13,8 @@ at most every ``mask_period`` s, segmented on a thread of their own (the newest 
 ``mask_topic`` and ``roi_topic`` at them. ``views`` (view_buffer's key-view set, received like ``novel_view`` does, a
 reset marker clears it): ``~/complete`` composes the model over the current key views (up to ``max_views`` - 1, those
 stamped apart from the anchor) with the latest paired frame as the anchor, the newest view, the only one with depth;
-``completion_mode`` (``rgbd.pipeline.MODES``) chooses the model, the model with geometric shapes, or shapes alone.
+``completion_mode`` (``rgbd.pipeline.MODES``) chooses the model and the geometric shapes together (the default), the
+model alone, or the shapes alone.
 ``~/complete`` (std_srvs/Trigger) refuses (success False, saying why) without a paired frame, when it is more than
 ``max_frame_age`` s older than the newest colour, depth or CameraInfo message received (``rgbd.frame_state``), or when
 no object stands on the plane in it; else it queues the completion and answers with the frame's stamp and age. The job
