@@ -17,7 +17,7 @@ points sampled on the object's surface, in the camera's optical frame. Rows:
               segmented + one geometric completion (``rgbd.geometric``), every point;
   geometric   the ``geometric`` mode's published cloud (the shapes agreeing, no model), confidence >= --min-confidence;
   model       the ``model`` mode's published cloud (the model's K hypotheses, A azimuths), same threshold;
-  hybrid      the ``hybrid`` mode's published cloud (the surer of the two), same threshold: what the node
+  hybrid      the ``hybrid`` mode's published cloud (both kinds of witness), same threshold: what the node
               publishes by default (``PUBLISHED``);
   hybrid>=c   the hybrid cloud at each ``--confident`` c;
   oracle      segmented + carving with the *true* silhouettes at the model's azimuths (the carving's ceiling).

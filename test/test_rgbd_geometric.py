@@ -97,7 +97,7 @@ def test_geometric_shapes_vote_alone_or_with_model_hypotheses(box: tabletop.RGBD
     assert from_model > 0 and (both.confidence[:from_model] == 1.0).all()  # both hypotheses agree on their hull
     np.testing.assert_array_equal(both.points[from_model:], alone.points)  # the shapes' points, in order
     assert (both.confidence[from_model:] >= alone.confidence).all()  # never less sure than the shapes alone
-    assert (both.confidence[from_model:] > alone.confidence).any()  # surer where the model's hull passes
+    assert (both.confidence[from_model:] > alone.confidence).any()  # the model's hull confirms some
     model = completion.complete(hyp, place, seg.plane, box.depth, box.intrinsics)
     assert len(model.points) == from_model and (model.confidence == 1.0).all()
     with pytest.raises(ValueError, match="nothing to complete from"):

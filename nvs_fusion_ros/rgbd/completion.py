@@ -21,17 +21,19 @@ depth) are the other kind of evidence: their points are completed points too (at
 positions, not snapped to the grid), their voxels are their surface, and their solid is what their
 surface and the seen surface enclose above the table.
 
-**Confidence** of a completed point is the surer of two independent witnesses: the share of the
-model's K hypotheses whose surface passes within ``agreement_voxels`` voxels of it (Euclidean
-distance transform of each surface), and the share of the geometric shapes whose surface does. A
-point all K hypotheses put a surface at scores 1, and so does one every symmetry of the object
-agrees on (all four shapes); one only a single model hypothesis invents, and no shape, scores 1/K.
-Taking the surer witness, not a vote of both, is what makes the two together better than either:
-the model completes what no symmetry explains (a handle, a back unlike the front), the shapes
-complete what the model is unsure of (a box's hidden corner), and each keeps its own precision
-(docs/rgbd_completion.md). With one kind alone the confidence is that kind's share. The visible
-depth points carry confidence 1. With a single hypothesis every completed point scores 1, so use
-at least two for a meaningful score.
+**Confidence** of a completed point weighs two kinds of witness: the share of the model's K
+hypotheses whose surface passes within ``agreement_voxels`` voxels of it (Euclidean distance
+transform of each surface), and the share of the geometric shapes whose surface does. It is the
+larger of the share of its **own kind** (the kind that proposed it: a voxel of a model hypothesis's
+surface, or a shape's point) and the **mean of the two kinds' shares**. So a point all K hypotheses
+put a surface at scores 1, and so does a shape's point all four shapes agree on; a point one kind
+proposes and the other confirms scores their mean. A kind does not confirm the other kind's points
+on its own: the model agreeing with a shape's point says no more than the model's own voxel there,
+and where the model's hulls are wrong together, the shapes' dense points would repeat the error
+(measured: docs/rgbd_completion.md). The model completes what no symmetry explains (a handle, a
+back unlike the front), the shapes what the model is unsure of (a box's hidden corner). With one
+kind alone the confidence is that kind's share. The visible depth points carry confidence 1. With a
+single hypothesis every completed point scores 1, so use at least two for a meaningful score.
 
 The mesh is marching cubes at 0.5 on the larger of the two kinds' mean occupancy of their solids
 (where at least half of either kind puts matter), so it covers the visible and the hidden side in
@@ -143,8 +145,8 @@ def _voxels(model_points: np.ndarray, config: CompletionConfig) -> np.ndarray:
 
 def complete(hypotheses: Hypotheses | None, placement: Placement, plane: Plane, depth: np.ndarray, intrinsics: Intrinsics,
              config: CompletionConfig | None = None, shapes: Sequence[Shape] = ()) -> Completion:
-    """Carve one hull per model hypothesis, take the geometric ``shapes`` as the other witness, and score the hidden
-    surface by the surer of the two kinds' agreement (module docstring)."""
+    """Carve one hull per model hypothesis, take the geometric ``shapes`` as the other kind of witness, and score the
+    hidden surface by their agreement (module docstring)."""
     config = config or CompletionConfig()
     if (hypotheses is None or not len(hypotheses.images)) and not shapes:
         raise ValueError("nothing to complete from: neither model hypotheses nor geometric shapes")
@@ -184,7 +186,9 @@ def complete(hypotheses: Hypotheses | None, placement: Placement, plane: Plane, 
     index = np.concatenate([np.flatnonzero(model_union), *shape_index]).astype(int)
     if not len(index):
         raise CompletionError("every hypothesis carved the object away; nothing to complete")
-    confidence = np.maximum(_agreement(model_surfaces, index, config), _agreement(shape_surfaces, index, config))
+    shares = [_agreement(surfaces, index, config) for surfaces in (model_surfaces, shape_surfaces) if surfaces]
+    own = np.where(np.arange(len(index)) < model_union.sum(), shares[0], shares[-1])
+    confidence = np.maximum(own, np.mean(shares, axis=0))
     occupancy = np.maximum(*(np.mean(solids, axis=0) if solids else np.zeros((r, r, r))
                              for solids in (model_solids, shape_solids))).astype(np.float32)
     vertices, faces = _mesh(occupancy, config)
@@ -208,11 +212,11 @@ def complete(hypotheses: Hypotheses | None, placement: Placement, plane: Plane, 
 
 
 def _agreement(surfaces: list[np.ndarray], index: np.ndarray, config: CompletionConfig) -> np.ndarray:
-    """For each voxel ``index``: the share of ``surfaces`` passing within ``agreement_voxels`` of it (0 with none)."""
+    """For each voxel ``index``: the share of ``surfaces`` passing within ``agreement_voxels`` of it."""
     agree = np.zeros(len(index), np.float32)
     for surface in surfaces:
         agree += ndimage.distance_transform_edt(~surface).reshape(-1)[index] <= config.agreement_voxels
-    return agree / max(len(surfaces), 1)
+    return agree / len(surfaces)
 
 
 def _mesh(occupancy: np.ndarray, config: CompletionConfig) -> tuple[np.ndarray, np.ndarray]:

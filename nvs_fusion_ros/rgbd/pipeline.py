@@ -19,7 +19,7 @@ the visible cloud is the anchor's object depth points.
 
 ``mode`` chooses what completes the hidden side (``MODES``): ``hybrid`` (the default) takes the
 model's K hypotheses and the geometric shapes (:mod:`geometric`: mirror, revolution, hull, rays) as
-two witnesses and keeps a point as sure as the surer of them (:mod:`completion`), which beat each
+two kinds of witness, each sure of its own points and confirming the other's (:mod:`completion`), which beat each
 alone and every single shape on the tabletop benchmark's scenes (docs/rgbd_completion.md);
 ``model`` carves the model's hypotheses alone; ``geometric`` needs no model and lets the shapes
 agree among themselves.

@@ -29,10 +29,10 @@ PARAMETERS = (
     ParamSpec("mask_period", 0.2, "Least seconds between published masks (segmentation costs CPU).",
               read_only=True, float_range=(0.0, 60.0)),
     *(spec for spec in NOVEL_VIEW_PARAMETERS if spec.name in ("engine", "device", "max_views")),
-    ParamSpec("completion_mode", CompletionOptions.mode, "What completes the hidden side: 'model' (the model's "
-              "hypotheses alone), 'hybrid' (a point is as sure as the surer of the model's hypotheses and the geometric "
-              "shapes) or 'geometric' (mirror, revolution, hull and view-ray shapes alone: no model is loaded; about "
-              "2-4 s on a CPU).", read_only=True, choices=MODES),
+    ParamSpec("completion_mode", CompletionOptions.mode, "What completes the hidden side: 'hybrid' (the model's "
+              "hypotheses and the geometric shapes, each sure of its own points, confirming each other's), 'model' "
+              "(the model's hypotheses alone) or 'geometric' (mirror, revolution, hull and view-ray shapes alone: no "
+              "model is loaded; about 2-4 s on a CPU).", read_only=True, choices=MODES),
     ParamSpec("model_file_path", "", f"Checkpoint (.pt); '' = {ASSETS['completion'].relative} (camera-relative household "
               "model).", read_only=True),
     ParamSpec("num_hypotheses", CompletionOptions.num_hypotheses,
