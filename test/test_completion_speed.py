@@ -53,11 +53,11 @@ def test_the_benchmark_times_and_scores_each_setting_and_reuses_cached_hypothese
     for summary in (reference, coarse):
         assert summary["scenes"] == 1 and summary["sampled_scenes"] == 1 and not summary["failed"]
         assert 0 < summary["sample_s"] < summary["total_s"]
-        quality = summary["quality"]["0.875"]
+        quality = summary["quality"]["1"]
         assert 0.0 <= quality["recall_10mm"] <= 1.0 and quality["precision_drop_points"] >= 0.0
     assert [row["steps"] for row in result["novel_view"]] == [2, 1]
     assert all(row["median_s"] > 0 and row["first_s"] > 0 for row in result["novel_view"])
-    assert "| ddim 3, K 2, A 3, grid 64 | 0.875 | 1 (1) |" in first.stdout
+    assert "| ddim 3, K 2, A 3, grid 64 | 1 | 1 (1) |" in first.stdout
 
     # K = 1 is the first hypothesis of the cached K = 2 set: scored without sampling, so not timed
     again = run([*common, "--settings", "ddim:3:2:3", "ddim:3:1:3", "--extra-confidence", "0",
@@ -65,7 +65,7 @@ def test_the_benchmark_times_and_scores_each_setting_and_reuses_cached_hypothese
     assert again.returncode == 0, again.stderr
     cached_reference, single = (row["summary"] for row in json.loads((tmp_path / "again.json").read_text())["completion"])
     assert cached_reference["sampled_scenes"] == 0 and cached_reference["total_s"] is None
-    assert cached_reference["quality"]["0.875"] == reference["quality"]["0.875"]
+    assert cached_reference["quality"]["1"] == reference["quality"]["1"]
     assert single["sampled_scenes"] == 0 and single["scenes"] == 1
     assert "not timed" in again.stdout
 

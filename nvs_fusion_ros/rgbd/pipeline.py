@@ -48,9 +48,10 @@ from .segmentation import Segmentation, SegmentationConfig, segment_object
 if TYPE_CHECKING:
     from ..synthesis.view_model import ViewModel
 
-#: completed points kept by default: all K = 6 of the model's hypotheses, or all four geometric shapes, agree on them
-#: (chosen on the validation scenes: docs/rgbd_completion.md)
-MIN_CONFIDENCE = 0.875
+#: completed points kept by default: every witness of the point's own kind agrees on it (all K of the model's hypotheses
+#: for a model voxel, all four geometric shapes for a shape's point); chosen on the validation scenes over 0.875, which
+#: also keeps the points one kind is sure of and the other mostly confirms (docs/rgbd_completion.md)
+MIN_CONFIDENCE = 1.0
 MODES = ("model", "geometric", "hybrid")  # what completes the hidden side (module docstring)
 
 
