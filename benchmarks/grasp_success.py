@@ -423,7 +423,7 @@ def report(summary: dict, out: Path, results: Path | None) -> int:
         stored = json.loads(results.read_text()) if results.is_file() else {}
         stored[summary["split"]] = summary
         with atomic_path(results) as tmp:
-            tmp.write_text(json.dumps(stored, indent=1))
+            tmp.write_text(json.dumps(stored, separators=(",", ":")))  # compact: the file ships
     print(table(summary["sources"]))
     print(json.dumps(summary["by_kind"]))
     print(json.dumps(summary["bar"]))

@@ -170,7 +170,7 @@ def ship(candidate: Path, shipped: Path, table: dict) -> None:
     published = json.loads(docs.read_text())
     published.update(model=str(shipped.relative_to(ROOT)), model_sha256=sha256(shipped))
     published["test_noise_free"] = table
-    docs.write_text(json.dumps(published, indent=1))
+    docs.write_text(json.dumps(published, separators=(",", ":")))  # compact: the file ships
     print(f"shipped {candidate} ({run.metadata.get('training_steps')} steps) as {shipped}; docs/tabletop_rgbd.json updated."
           " Add its row to the training log of models/README.md.")
 
