@@ -117,9 +117,10 @@ def test_metric_cloud_and_meshes_of_a_box_on_a_table(ros: Probe) -> None:
     header = ros.send(frame, sec=10)
     wait_until(lambda: ros.count("mask") and ros.count("roi"), 20, "mask and ROI")
     mask = image_to_numpy(ros.received["mask"][0])
-    expected = segmentation.segment_object(frame.colour, frame.depth, frame.intrinsics)
+    sent = decode_depth(np.nan_to_num(frame.depth * 1000.0).round().astype(np.uint16), "16UC1")  # what send() publishes
+    expected = segmentation.segment_object(frame.colour, remove_flying_pixels(sent, frame.intrinsics), frame.intrinsics)
     assert ros.received["mask"][0].header.stamp == header.stamp and mask.shape == (240, 320)
-    assert ((mask > 0) == expected.mask).mean() > 0.995  # 16UC1 rounding to 1 mm moves a few edge pixels
+    assert ((mask > 0) == expected.mask).mean() > 0.999  # Open3D's multithreaded plane fit can move a pixel or two
     answer = ros.complete()
     assert answer.success and "queued" in answer.message, answer.message
     wait_until(lambda: ros.count("object_cloud") and ros.count("object_mesh") and ros.count("collision_mesh"), 120,
