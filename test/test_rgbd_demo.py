@@ -32,8 +32,8 @@ def test_demo_rgbd_writes_cloud_mesh_picture_and_summary(tiny_checkpoint: Path, 
     assert summary["frame_id"] == "camera_color_optical_frame" and summary["stamp"] == "1.200000000"
     # the demo splits the cloud where the node did: its visible count is the one the node logged
     err = capfd.readouterr().err
-    assert f"({CompletionOptions.mode}) samples {k} hypotheses at 3 azimuths and publishes the completed points of confidence at least " \
-           f"{MIN_CONFIDENCE:g}" in err
+    assert f"({CompletionOptions.mode}) samples {k} hypotheses at 3 azimuths and publishes the completed points of " \
+           f"confidence at least {MIN_CONFIDENCE:g}" in err
     logged = re.findall(r"published (\d+) visible \+ (\d+) completed points \((\d+) below min_confidence", err)
     assert logged and summary["visible_points"] > 1000
     assert [int(n) for n in logged[-1][:2]] == [summary["visible_points"], summary["completed_points"]]
