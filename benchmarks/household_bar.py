@@ -102,6 +102,12 @@ def target_checks(report: dict) -> list[Check]:
 
 BARS = {"ship": ship_checks, "target": target_checks}
 COMPARABLE = ("data", "split", "limit", "object_ids", "steps", "num_hypotheses", "seed", "view_counts", "sampler", "eta")
+def comparable_value(key: str, value: object) -> object:
+    """A config value as the comparison reads it: the dataset by its folder's name (one report may name it relative
+    to the package, another absolute), everything else as it is."""
+    return Path(str(value)).name if key == "data" and value is not None else value
+
+
 ALLOWANCE = {"psnr": 0.05, "ssim": 0.002, "iou": 0.002, "crps": 0.0005}  # differences below these are noise
 
 
@@ -143,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     report = json.loads(args.report.read_text())
     if shipped is not None:
         other = json.loads(args.against.read_text())["config"]
-        differs = [k for k in COMPARABLE if report["config"].get(k) != other.get(k)]
+        differs = [k for k in COMPARABLE if comparable_value(k, report["config"].get(k)) != comparable_value(k, other.get(k))]
         if differs:
             print(f"the two reports were not evaluated the same way ({', '.join(differs)} differ): not comparable")
             return 2
