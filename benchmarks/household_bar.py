@@ -102,13 +102,13 @@ def target_checks(report: dict) -> list[Check]:
 
 BARS = {"ship": ship_checks, "target": target_checks}
 COMPARABLE = ("data", "split", "limit", "object_ids", "steps", "num_hypotheses", "seed", "view_counts", "sampler", "eta")
+ALLOWANCE = {"psnr": 0.05, "ssim": 0.002, "iou": 0.002, "crps": 0.0005}  # differences below these are noise
+
+
 def comparable_value(key: str, value: object) -> object:
     """A config value as the comparison reads it: the dataset by its folder's name (one report may name it relative
     to the package, another absolute), everything else as it is."""
     return Path(str(value)).name if key == "data" and value is not None else value
-
-
-ALLOWANCE = {"psnr": 0.05, "ssim": 0.002, "iou": 0.002, "crps": 0.0005}  # differences below these are noise
 
 
 def allowance(check: Check) -> float:

@@ -45,6 +45,15 @@ def test_a_model_just_over_every_line_meets_the_shipping_bar(tmp_path: Path) -> 
     assert "15 of 15 checks met: the ship bar is MET" in result.stdout
 
 
+def test_reports_naming_one_dataset_relative_and_absolute_compare_and_other_data_does_not(tmp_path: Path) -> None:
+    shipped = tmp_path / "shipped.json"
+    shipped.write_text(json.dumps(report(config={**PROTOCOL, "data": "data/household"})))
+    same = run(tmp_path, report(config={**PROTOCOL, "data": "/work/repo/data/household"}), "--against", str(shipped))
+    assert same.returncode == 1 and "not better" in same.stdout and "not comparable" not in same.stdout, same.stdout
+    other = run(tmp_path, report(config={**PROTOCOL, "data": "data/nmr_canonical"}), "--against", str(shipped))
+    assert other.returncode == 2 and "data differ" in other.stdout, other.stdout
+
+
 @pytest.mark.slow
 def test_each_shipping_line_fails_on_its_own(tmp_path: Path) -> None:
     """A hair on the wrong side of each line fails exactly that check, for all 15."""
