@@ -175,6 +175,17 @@ def test_plane_and_object_mask_of_a_box_on_a_table() -> None:
     assert image.dtype == np.uint8 and set(np.unique(image)) == {0, 255}
 
 
+def test_one_noisy_frame_gives_one_plane_every_time() -> None:
+    """Open3D's RANSAC threads draw differently from call to call even when seeded; the fit must not."""
+    frame = box_scene()
+    noisy = tabletop.sensor_depth(frame.depth, np.random.default_rng(1))
+    points = backproject(noisy, frame.intrinsics).reshape(-1, 3)
+    points = points[np.isfinite(points).all(axis=1)]
+    planes = {(tuple(plane.normal), plane.offset)
+              for plane in (segmentation.fit_plane(points, segmentation.SegmentationConfig()) for _ in range(12))}
+    assert len(planes) == 1, planes
+
+
 def test_the_object_nearest_the_image_centre_is_chosen_among_clutter() -> None:
     frame = box_scene(yaw_deg=10.0)
     other = box_scene(yaw_deg=10.0)  # the same box, shifted sideways in the image by moving its pixels

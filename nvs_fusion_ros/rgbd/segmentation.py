@@ -1,7 +1,8 @@
 """Finding the object in a depth image: the support plane, then the cluster above it nearest the image centre.
 
-The plane is fitted with Open3D's RANSAC (``segment_plane``) on a seeded subsample of the valid depth points
-and oriented so its normal points to the camera's side (the camera is above the table). **How high is above**
+The plane is fitted with Open3D's RANSAC (``segment_plane``) on a seeded subsample of the valid depth points, refitted
+by least squares on its inliers (RANSAC's threads draw differently from run to run; the refit makes one frame give
+one plane), and oriented so its normal points to the camera's side (the camera is above the table). **How high is above**
 is measured, not fixed: the heights are median-filtered (5x5, so a pixel's noise averages with its
 neighbours'), the table's own filtered heights give the plane noise, modelled as a stereo sensor's ``sigma ·
 z²`` (robust: 1.4826 x the median absolute height over z², on the pixels within ``plane_distance`` of the
@@ -93,8 +94,12 @@ class Segmentation:
         return self.noise_per_m2 * np.square(z)
 
 
+PLANE_REFITS = 3  # least-squares refits on the inliers: RANSAC's threads draw differently from run to run
+
+
 def fit_plane(points: np.ndarray, config: SegmentationConfig) -> Plane:
-    """RANSAC plane through (N, 3) finite points, oriented towards the camera at the origin."""
+    """RANSAC plane through (N, 3) finite points, refitted by least squares on its inliers (the same plane whichever
+    sample won), oriented towards the camera at the origin."""
     if len(points) < 3:
         raise DepthError(f"only {len(points)} valid depth points; cannot fit a support plane")
     rng = np.random.default_rng(config.seed)
@@ -105,6 +110,11 @@ def fit_plane(points: np.ndarray, config: SegmentationConfig) -> Plane:
     (a, b, c, d), _ = cloud.segment_plane(config.plane_distance, 3, config.plane_iterations)
     norm = float(np.linalg.norm([a, b, c]))
     normal, offset = np.array([a, b, c]) / norm, d / norm
+    for _ in range(PLANE_REFITS):
+        inliers = points[np.abs(points @ normal + offset) < config.plane_distance]
+        centre = inliers.mean(axis=0)
+        normal = np.linalg.svd(inliers - centre, full_matrices=False)[2][-1]
+        offset = -float(normal @ centre)
     if offset < 0:
         normal, offset = -normal, -offset
     return Plane(normal=normal, offset=float(offset))
