@@ -26,14 +26,18 @@ hypotheses whose surface passes within ``agreement_voxels`` voxels of it (Euclid
 transform of each surface), and the share of the geometric shapes whose surface does. It is the
 larger of the share of its **own kind** (the kind that proposed it: a voxel of a model hypothesis's
 surface, or a shape's point) and the **mean of the two kinds' shares**. So a point all K hypotheses
-put a surface at scores 1, and so does a shape's point all four shapes agree on; a point one kind
+put a surface at scores 1, and so does a shape's point all the shapes agree on; a point one kind
 proposes and the other confirms scores their mean. A kind does not confirm the other kind's points
 on its own: the model agreeing with a shape's point says no more than the model's own voxel there,
-and where the model's hulls are wrong together, the shapes' dense points would repeat the error
-(measured: docs/rgbd_completion.md). The model completes what no symmetry explains (a handle, a
-back unlike the front), the shapes what the model is unsure of (a box's hidden corner). With one
-kind alone the confidence is that kind's share. The visible depth points carry confidence 1. With a
-single hypothesis every completed point scores 1, so use at least two for a meaningful score.
+and where the model's hulls are wrong together, the shapes' dense points would repeat the error.
+A model voxel's own share counts only where some shape's surface passes within ``confirm_voxels``
+of it: the hulls are wrong together in one way, too fat (a silhouette drawn wider than the object
+carves too little), and a hull surface far from every shape is where that happens; there the
+point scores the mean of the two kinds' shares (measured: docs/rgbd_completion.md). The model
+completes what no symmetry explains (a handle, a back unlike the front, within reach of a shape's
+surface), the shapes what the model is unsure of (a box's hidden corner). With one kind alone the
+confidence is that kind's share. The visible depth points carry confidence 1. With a single
+hypothesis every completed point scores 1, so use at least two for a meaningful score.
 
 The mesh is marching cubes at 0.5 on the larger of the two kinds' mean occupancy of their solids
 (where at least half of either kind puts matter), so it covers the visible and the hidden side in
@@ -70,6 +74,7 @@ class CompletionConfig:
     margin_m: float = 0.004  # depth noise allowance on top of half a voxel diagonal
     background_threshold: float = 0.12  # a pixel is background when all channels are within this of white (0..1)
     agreement_voxels: float = 2.0
+    confirm_voxels: float = 4.0  # a model voxel is sure only within this of a geometric shape's surface (hybrid)
 
 
 @dataclass
@@ -187,7 +192,11 @@ def complete(hypotheses: Hypotheses | None, placement: Placement, plane: Plane, 
     if not len(index):
         raise CompletionError("every hypothesis carved the object away; nothing to complete")
     shares = [_agreement(surfaces, index, config) for surfaces in (model_surfaces, shape_surfaces) if surfaces]
-    own = np.where(np.arange(len(index)) < model_union.sum(), shares[0], shares[-1])
+    from_model = np.arange(len(index)) < model_union.sum()
+    own = np.where(from_model, shares[0], shares[-1])
+    if model_surfaces and shape_surfaces:
+        unconfirmed = from_model & (_distance(np.logical_or.reduce(shape_surfaces), index) > config.confirm_voxels)
+        own[unconfirmed] = 0.0
     confidence = np.maximum(own, np.mean(shares, axis=0))
     occupancy = np.maximum(*(np.mean(solids, axis=0) if solids else np.zeros((r, r, r))
                              for solids in (model_solids, shape_solids))).astype(np.float32)
@@ -211,11 +220,16 @@ def complete(hypotheses: Hypotheses | None, placement: Placement, plane: Plane, 
     )
 
 
+def _distance(surface: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Voxels from each voxel ``index`` to the nearest voxel of ``surface`` (Euclidean distance transform)."""
+    return ndimage.distance_transform_edt(~surface).reshape(-1)[index]
+
+
 def _agreement(surfaces: list[np.ndarray], index: np.ndarray, config: CompletionConfig) -> np.ndarray:
     """For each voxel ``index``: the share of ``surfaces`` passing within ``agreement_voxels`` of it."""
     agree = np.zeros(len(index), np.float32)
     for surface in surfaces:
-        agree += ndimage.distance_transform_edt(~surface).reshape(-1)[index] <= config.agreement_voxels
+        agree += _distance(surface, index) <= config.agreement_voxels
     return agree / len(surfaces)
 
 

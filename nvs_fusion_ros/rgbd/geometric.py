@@ -38,13 +38,17 @@ from .placement import Placement
 from .segmentation import Segmentation
 
 METHODS = ("mirror", "revolution", "hull", "rays")
+#: the shapes the ``geometric`` and ``hybrid`` modes take as witnesses: the two that are scored against what the camera
+#: sees (the mirror plane by free space, the profile by the visible points); the hull and the view-ray extrusion only
+#: bound the object and, as witnesses, cost precision on the validation scenes (docs/rgbd_completion.md)
+WITNESSES = ("mirror", "revolution")
 
 
 @dataclass(frozen=True)
 class GeometricConfig:
     """Which shapes, how dense, and the free-space tolerance; lengths in metres."""
 
-    methods: tuple[str, ...] = METHODS
+    methods: tuple[str, ...] = WITNESSES
     spacing_m: float = 0.003  # surface sampling of the revolved and hull meshes
     margin_m: float = 0.004  # free-space tolerance on top of the measured noise
     noise_sigmas: float = 3.0
