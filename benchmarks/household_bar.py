@@ -1,7 +1,7 @@
 """The household model's bars, read off one ``nvs-fusion evaluate`` report: every check with what it needs.
 
-Both bars are on the held-out household test split with the node's defaults (DDIM, 25 steps) and
-K = 4 samples per target, at 3 and at 6 input views, against the better of the two baselines (the
+Both bars are on the held-out household test split with the node's sampler defaults
+(``diffusion.NODE_SAMPLER`` at ``NODE_STEPS``: DPM-Solver++(2M), 8 steps) and K = 4 samples per target, at 3 and at 6 input views, against the better of the two baselines (the
 nearest-view oracle and the mean of the views) or each of them:
 
 ``ship`` (the model may be the default): the mean of the K samples beats both baselines by 1.0 dB
@@ -21,6 +21,8 @@ way (on the validation split while training; reports evaluated otherwise are ref
 better when no check's margin falls by more than its noise allowance (``ALLOWANCE``: 0.05 dB, 0.002
 SSIM or IoU, 0.0005 of CRPS) and at least one rises by more; then the script exits 0.
 
+    nvs-fusion evaluate --data data/household --split test --repeats 1 --view-counts 1 3 6 --sampler dpmpp2m --steps 8 \
+        --out out/eval
     .venv/bin/python benchmarks/household_bar.py out/eval/evaluation.json            # the shipping bar
     .venv/bin/python benchmarks/household_bar.py out/eval/evaluation.json --bar target
     .venv/bin/python benchmarks/household_bar.py runs/eval-val-new/evaluation.json --against runs/eval-val-shipped/evaluation.json
@@ -33,9 +35,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from nvs_fusion_ros.diffusion import NODE_SAMPLER, NODE_STEPS
+
 BASELINES = ("nearest_view", "mean_view")
 VIEWS = (3, 6)
-PROTOCOL = {"split": "test", "sampler": "ddim", "eta": 0.0, "steps": 25, "limit": None, "num_hypotheses": 4}
+PROTOCOL = {"split": "test", "sampler": NODE_SAMPLER, "eta": 0.0, "steps": NODE_STEPS, "limit": None, "num_hypotheses": 4}
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ budget is large: the cosine anneal is the run's, so the run is stopped and start
 ``evaluate`` judges the EMA the way the shipped file was judged, on objects training never saw:
 
 1. ``nvs-fusion evaluate`` on the validation split (the first ``--objects`` objects, K = 4 samples per
-   target, 25 DDIM steps, 1 / 3 / 6 views), for the EMA and, once per shipped file, for the shipped file;
+   target, the node's sampler and steps, 1 / 3 / 6 views), for the EMA and, once per shipped file, for the shipped file;
 2. ``benchmarks/household_bar.py --against``: better when no check of the shipping bar falls by more
    than its noise allowance and one rises by more;
 3. ``benchmarks/tabletop_rgbd.py`` on the test scenes for both files (same scenes, same seeds): the
@@ -37,10 +37,12 @@ import sys
 import time
 from pathlib import Path
 
+from nvs_fusion_ros.diffusion import NODE_SAMPLER, NODE_STEPS
+
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "nvs_fusion_ros.cli"]
 VAL_PROTOCOL = ["--split", "val", "--repeats", "1", "--view-counts", "1", "3", "6", "--num-hypotheses", "4",
-                "--steps", "25", "--examples", "4", "--engine", "torch"]
+                "--sampler", NODE_SAMPLER, "--steps", str(NODE_STEPS), "--examples", "4", "--engine", "torch"]
 TABLETOP = ["--split", "test", "--objects", "32"]  # the published test scenes (docs/tabletop_rgbd.json)
 RECALL_FALL = 0.01  # the published cloud's recall@10mm may fall by this much
 PRECISION_RISE = 0.5  # and its precision drop rise by this many points

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "household_bar.py"
-PROTOCOL = {"split": "test", "sampler": "ddim", "eta": 0.0, "steps": 25, "limit": None, "num_hypotheses": 4, "seed": 0}
+PROTOCOL = {"split": "test", "sampler": "dpmpp2m", "eta": 0.0, "steps": 8, "limit": None, "num_hypotheses": 4, "seed": 0}
 BASELINES = {"nearest_view": {"psnr": 19.0, "ssim": 0.78, "iou": 0.66, "crps": 0.050},
              "mean_view": {"psnr": 19.5, "ssim": 0.75, "iou": 0.60, "crps": 0.040}}
 # Just over every shipping line: +1 dB over the mean view, +0.02 SSIM and +0.03 IoU over the nearest view,
