@@ -18,8 +18,9 @@ views; no depth, no pose) condition the model too, one ViewFusion stream each, b
 the visible cloud is the anchor's object depth points.
 
 ``mode`` chooses what completes the hidden side (``MODES``): ``hybrid`` (the default) takes the
-model's K hypotheses and the geometric shapes (:mod:`geometric`: mirror, revolution, hull, rays) as
-two kinds of witness, each sure of its own points and confirming the other's (:mod:`completion`), which beat each
+model's K hypotheses and the geometric shapes (:mod:`geometric`: ``WITNESSES``, the mirror and the surface of
+revolution) as two kinds of witness, each sure of its own points and confirming the other's, a model point only near
+a shape (:mod:`completion`), which beat each
 alone and every single shape on the tabletop benchmark's scenes (docs/rgbd_completion.md);
 ``model`` carves the model's hypotheses alone; ``geometric`` needs no model and lets the shapes
 agree among themselves.
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
     from ..synthesis.view_model import ViewModel
 
 #: completed points kept by default: every witness of the point's own kind agrees on it (all K of the model's hypotheses
-#: for a model voxel, all four geometric shapes for a shape's point); chosen on the validation scenes over 0.875, which
+#: for a model voxel near a shape's surface, both geometric shapes for a shape's point); chosen on the validation scenes over 0.875, which
 #: also keeps the points one kind is sure of and the other mostly confirms (docs/rgbd_completion.md)
 MIN_CONFIDENCE = 1.0
 MODES = ("model", "geometric", "hybrid")  # what completes the hidden side (module docstring)

@@ -31,8 +31,8 @@ PARAMETERS = (
     *(spec for spec in NOVEL_VIEW_PARAMETERS if spec.name in ("engine", "device", "max_views")),
     ParamSpec("completion_mode", CompletionOptions.mode, "What completes the hidden side: 'hybrid' (the model's "
               "hypotheses and the geometric shapes, each sure of its own points, confirming each other's), 'model' "
-              "(the model's hypotheses alone) or 'geometric' (mirror, revolution, hull and view-ray shapes alone: no "
-              "model is loaded; about 2-4 s on a CPU).", read_only=True, choices=MODES),
+              "(the model's hypotheses alone) or 'geometric' (the mirror and revolution shapes alone: no model is "
+              "loaded; about 2 s on a CPU).", read_only=True, choices=MODES),
     ParamSpec("model_file_path", "", f"Checkpoint (.pt); '' = {ASSETS['completion'].relative} (camera-relative household "
               "model).", read_only=True),
     ParamSpec("num_hypotheses", CompletionOptions.num_hypotheses,
@@ -45,7 +45,7 @@ PARAMETERS = (
       if spec.name in ("sampler", "eta", "sampler_options")),
     ParamSpec("seed", 0, "Base seed of the hypotheses.", read_only=True, int_range=(0, 2**31 - 1)),
     ParamSpec("min_confidence", MIN_CONFIDENCE, "Completed points less sure than this are left out of ~/object_cloud "
-              "(1 = every witness of the point's own kind agrees: all K hypotheses, or all geometric shapes; 0.875 "
+              "(1 = every witness of the point's own kind agrees: all K hypotheses, and a shape near, or both geometric shapes; 0.875 "
               "also keeps what one kind is sure of and the other mostly confirms; 0 = every point; the visible points "
               "always stay).", read_only=True, float_range=(0.0, 1.0)),
     ParamSpec("max_grazing_deg", MAX_GRAZING_DEG, "Depth jumps steeper than a surface seen this far from face-on are "
