@@ -1,8 +1,9 @@
 """Finding the object in a depth image: the support plane, then the cluster above it nearest the image centre.
 
-The plane is fitted with Open3D's RANSAC (``segment_plane``) on a seeded subsample of the valid depth points, refitted
-by least squares on its inliers (RANSAC's threads draw differently from run to run; the refit makes one frame give
-one plane), and oriented so its normal points to the camera's side (the camera is above the table). **How high is above**
+The plane is fitted with Open3D's RANSAC (``segment_plane``) on a seeded subsample of the valid depth points, on one
+thread (its threads draw in whatever order they run, so one frame gave slightly different planes), refitted by least
+squares on its inliers (the plane through all of the table's points, not three of them), and oriented so its
+normal points to the camera's side (the camera is above the table). **How high is above**
 is measured, not fixed: the heights are median-filtered (5x5, so a pixel's noise averages with its
 neighbours'), the table's own filtered heights give the plane noise, modelled as a stereo sensor's ``sigma ·
 z²`` (robust: 1.4826 x the median absolute height over z², on the pixels within ``plane_distance`` of the
@@ -94,12 +95,12 @@ class Segmentation:
         return self.noise_per_m2 * np.square(z)
 
 
-PLANE_REFITS = 3  # least-squares refits on the inliers: RANSAC's threads draw differently from run to run
+PLANE_REFITS = 3  # least-squares refits on the inliers: the table's noise averages out over all of them
 
 
 def fit_plane(points: np.ndarray, config: SegmentationConfig) -> Plane:
-    """RANSAC plane through (N, 3) finite points, refitted by least squares on its inliers (the same plane whichever
-    sample won), oriented towards the camera at the origin."""
+    """RANSAC plane through (N, 3) finite points, refitted by least squares on its inliers, oriented towards the
+    camera at the origin; the same points give the same plane."""
     if len(points) < 3:
         raise DepthError(f"only {len(points)} valid depth points; cannot fit a support plane")
     rng = np.random.default_rng(config.seed)
@@ -107,7 +108,12 @@ def fit_plane(points: np.ndarray, config: SegmentationConfig) -> Plane:
         points = points[rng.choice(len(points), config.plane_samples, replace=False)]
     cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points.astype(np.float64)))
     o3d.utility.random.seed(config.seed)
-    (a, b, c, d), _ = cloud.segment_plane(config.plane_distance, 3, config.plane_iterations)
+    threads = o3d.utility.get_max_threads()
+    o3d.utility.set_max_threads(1)  # its threads draw in whatever order they run: one frame, one plane
+    try:
+        (a, b, c, d), _ = cloud.segment_plane(config.plane_distance, 3, config.plane_iterations)
+    finally:
+        o3d.utility.set_max_threads(threads)
     norm = float(np.linalg.norm([a, b, c]))
     normal, offset = np.array([a, b, c]) / norm, d / norm
     for _ in range(PLANE_REFITS):
