@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..rgbd.figure import frame_axes
+from ..rgbd.figure import frame_axes, save_figure
 from .planner import Grasp, Gripper, box_corners
 
 MAX_POINTS = 4000  # per panel
@@ -48,8 +48,4 @@ def grasp_figure(rows: list[tuple[str, list[tuple[str, np.ndarray, Grasp | None,
                 verdict = "held" if held else "failed"
             frame_axes(ax, low, high, f"{label}: {verdict}" if c else f"{name}\n{label}: {verdict}", elevation=30, azimuth=-70)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, "", dpi=100)
