@@ -1,8 +1,9 @@
 """The household model's bars, read off one ``nvs-fusion evaluate`` report: every check with what it needs.
 
 Both bars are on the held-out household test split with the node's sampler defaults
-(``diffusion.NODE_SAMPLER`` at ``NODE_STEPS``: DPM-Solver++(2M), 8 steps) and K = 4 samples per target, at 3 and at 6 input views, against the better of the two baselines (the
-nearest-view oracle and the mean of the views) or each of them:
+(``diffusion.NODE_SAMPLER`` at ``NODE_STEPS``: DPM-Solver++(2M), 8 steps) and K = 4 samples per target, at 3 and
+at 6 input views, against the better of the two baselines (the nearest-view oracle and the mean of the views) or
+each of them:
 
 ``ship`` (the model may be the default): the mean of the K samples beats both baselines by 1.0 dB
 PSNR and 0.02 SSIM; the samples' fair CRPS is at most 0.85 x the better baseline's mean absolute

@@ -50,8 +50,9 @@ if TYPE_CHECKING:
     from ..synthesis.view_model import ViewModel
 
 #: completed points kept by default: every witness of the point's own kind agrees on it (all K of the model's hypotheses
-#: for a model voxel near a shape's surface, both geometric shapes for a shape's point); chosen on the validation scenes over 0.875, which
-#: also keeps the points one kind is sure of and the other mostly confirms (docs/rgbd_completion.md)
+#: for a model voxel near a shape's surface, both geometric shapes for a shape's point); chosen on the validation
+#: scenes over 0.875, which also keeps the points one kind is sure of and the other mostly confirms
+#: (docs/rgbd_completion.md)
 MIN_CONFIDENCE = 1.0
 MODES = ("model", "geometric", "hybrid")  # what completes the hidden side (module docstring)
 

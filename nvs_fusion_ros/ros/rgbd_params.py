@@ -45,9 +45,9 @@ PARAMETERS = (
       if spec.name in ("sampler", "eta", "sampler_options")),
     ParamSpec("seed", 0, "Base seed of the hypotheses.", read_only=True, int_range=(0, 2**31 - 1)),
     ParamSpec("min_confidence", MIN_CONFIDENCE, "Completed points less sure than this are left out of ~/object_cloud "
-              "(1 = every witness of the point's own kind agrees: all K hypotheses, and a shape near, or both geometric shapes; 0.875 "
-              "also keeps what one kind is sure of and the other mostly confirms; 0 = every point; the visible points "
-              "always stay).", read_only=True, float_range=(0.0, 1.0)),
+              "(1 = every witness of the point's own kind agrees: all K hypotheses with a shape near, or both "
+              "geometric shapes; 0.875 also keeps what one kind is sure of and the other mostly confirms; 0 = every "
+              "point; the visible points always stay).", read_only=True, float_range=(0.0, 1.0)),
     ParamSpec("max_grazing_deg", MAX_GRAZING_DEG, "Depth jumps steeper than a surface seen this far from face-on are "
               "flying pixels, dropped (rgbd.depth); 90 = keep all.", read_only=True, float_range=(1.0, 90.0)),
     ParamSpec("resolution", 64, "Carving grid resolution per axis.", read_only=True, int_range=(16, 160)),
