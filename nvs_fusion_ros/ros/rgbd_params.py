@@ -32,7 +32,7 @@ PARAMETERS = (
     ParamSpec("completion_mode", CompletionOptions.mode, "What completes the hidden side: 'hybrid' (the model's "
               "hypotheses and the geometric shapes, each sure of its own points, confirming each other's), 'model' "
               "(the model's hypotheses alone) or 'geometric' (the mirror and revolution shapes alone: no model is "
-              "loaded; about 2 s on a CPU).", read_only=True, choices=MODES),
+              "loaded; 2-3 s on a 2-core CPU).", read_only=True, choices=MODES),
     ParamSpec("model_file_path", "", f"Checkpoint (.pt); '' = {ASSETS['completion'].relative} (camera-relative household "
               "model).", read_only=True),
     ParamSpec("num_hypotheses", CompletionOptions.num_hypotheses,
