@@ -26,7 +26,7 @@ from nvs_fusion_ros.diffusion.schedules import linear_schedule
 from nvs_fusion_ros.diffusion.streams import stream_conditions
 from nvs_fusion_ros.model.checkpoint import load_checkpoint, save_checkpoint
 from nvs_fusion_ros.model.config import UNetConfig, preset
-from nvs_fusion_ros.model.transfer import lift_weights
+from nvs_fusion_ros.model.transfer import grow_weights, lift_weights
 from nvs_fusion_ros.model.unet import ViewFusionUNet
 from nvs_fusion_ros.synthesis.runner import Conditioning
 from nvs_fusion_ros.synthesis.synthesizer import NovelViewSynthesizer
@@ -157,3 +157,25 @@ def test_lifted_weights_compute_the_source_network_on_downsampled_images() -> No
         torch.testing.assert_close(o, F.interpolate(e, scale_factor=2, mode="nearest"), atol=1e-4, rtol=1e-4)
     with pytest.raises(ValueError, match="differ"):
         lift_weights(randomise_weights(ViewFusionUNet(replace(preset("tiny"), res_blocks=2))), target)
+
+
+def test_a_grown_middle_computes_the_source_network_until_it_trains() -> None:
+    """Two more (attention, res block) pairs in the middle start as the identity: the grown network's output is the
+    source's, and it differs once the new layers are no longer zero."""
+    source = randomise_weights(ViewFusionUNet(replace(preset("tiny"), angle_reference="relative")), 5)
+    target = ViewFusionUNet(replace(preset("tiny"), angle_reference="relative", mid_blocks=3))
+    new = grow_weights(source, target)
+    assert new and all(name.startswith(("mid.3.", "mid.4.", "mid.5.", "mid.6.")) for name in new)
+    target.eval()
+    g = torch.Generator().manual_seed(1)
+    views, noisy = torch.rand(2, 6, 16, 16, generator=g) * 2 - 1, torch.rand(2, 3, 16, 16, generator=g) * 2 - 1
+    angle, level = torch.tensor([0.5, 4.0]), torch.tensor([0.3, 0.9])
+    with torch.no_grad():
+        for e, o in zip(source(views, noisy, angle, level), target(views, noisy, angle, level), strict=True):
+            torch.testing.assert_close(o, e, atol=1e-5, rtol=1e-5)
+        target.mid[4].conv2.weight.normal_(std=0.2, generator=g)
+        assert not torch.allclose(target(views, noisy, angle, level)[0], source(views, noisy, angle, level)[0], atol=1e-3)
+    with pytest.raises(ValueError, match="more mid_blocks"):
+        grow_weights(source, ViewFusionUNet(replace(preset("tiny"), angle_reference="relative", res_blocks=2, mid_blocks=3)))
+    with pytest.raises(ValueError, match="mid_blocks"):
+        UNetConfig(mid_blocks=0)

@@ -13,9 +13,15 @@ trained one computes on the 2x2-averaged images, ignoring the anchor:
 
 Training then learns the anchor's use and the full resolution from a network that already
 denoises objects, instead of from random weights.
+
+:func:`grow_weights` starts a network with a deeper middle (more ``mid_blocks``) from one with fewer: every
+layer the two share is copied, and the new (attention, res block) pairs keep their initialisation, whose
+zeroed output layers make each the identity, so the grown network computes what the trained one does.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import torch
 
@@ -57,3 +63,16 @@ def lift_weights(source: ViewFusionUNet, target: ViewFusionUNet) -> list[str]:
         new_state[name] = source_state[name].repeat_interleave(fold, dim=0)
     target.load_state_dict(new_state)
     return sorted(adapted)
+
+
+def grow_weights(source: ViewFusionUNet, target: ViewFusionUNet) -> list[str]:
+    """Copy ``source`` into ``target``, whose only difference is more ``mid_blocks``; returns the new layers' names.
+
+    Raises ValueError for any other difference."""
+    s_cfg, t_cfg = source.config, target.config
+    if replace(s_cfg, mid_blocks=t_cfg.mid_blocks) != t_cfg or t_cfg.mid_blocks <= s_cfg.mid_blocks:
+        raise ValueError("growing goes to the same network with more mid_blocks")
+    source_state, target_state = source.state_dict(), target.state_dict()
+    new = sorted(k for k in target_state if k not in source_state)
+    target.load_state_dict({**target_state, **source_state})
+    return new

@@ -130,13 +130,12 @@ class ViewFusionUNet(nn.Module):
                 resolution //= 2
                 skip_channels.append(ch)
 
-        self.mid = nn.ModuleList(
-            [
-                ResBlock(ch, ch, c.embedding_dim, c.norm_groups, c.dropout, c.film),
-                SelfAttention(ch, c.attention_heads, c.norm_groups),
-                ResBlock(ch, ch, c.embedding_dim, c.norm_groups, c.dropout, c.film),
-            ]
-        )
+        # res block, then ``mid_blocks`` (attention, res block) pairs: each starts as the identity (zero-initialised
+        # output layers), so a deeper middle grows from a trained network without changing what it computes
+        self.mid = nn.ModuleList([ResBlock(ch, ch, c.embedding_dim, c.norm_groups, c.dropout, c.film)])
+        for _ in range(c.mid_blocks):
+            self.mid.append(SelfAttention(ch, c.attention_heads, c.norm_groups))
+            self.mid.append(ResBlock(ch, ch, c.embedding_dim, c.norm_groups, c.dropout, c.film))
 
         self.up = nn.ModuleList()
         for level, mult in reversed(list(enumerate(c.channel_mults))):
@@ -187,9 +186,8 @@ class ViewFusionUNet(nn.Module):
         for block in self.down:
             h = self._run_block(block, h, emb) if isinstance(block, nn.ModuleList) else block(h)
             skips.append(h)
-        h = self.mid[0](h, emb)
-        h = self.mid[1](h)
-        h = self.mid[2](h, emb)
+        for layer in self.mid:
+            h = layer(h, emb) if isinstance(layer, ResBlock) else layer(h)
         for block in self.up:
             if isinstance(block, nn.ModuleList):
                 h = self._run_block(block, torch.cat([h, skips.pop()], dim=1), emb)

@@ -38,7 +38,7 @@ from ..diffusion.streams import stream_conditions
 from ..engines.torch_engine import cpu_supports_bf16, cuda_supports_bf16
 from ..model.checkpoint import load_checkpoint, model_kind, save_checkpoint
 from ..model.config import UNetConfig, preset
-from ..model.transfer import lift_weights
+from ..model.transfer import grow_weights, lift_weights
 from ..model.unet import ViewFusionUNet
 from .configs import TrainConfig
 from .recipe import Recipe
@@ -440,7 +440,8 @@ class Trainer:
         The prediction kind may differ (e.g. an ε-model fine-tuned into a v-model): the
         layers are the same and the output head re-learns its meaning. A network with the same
         U-Net inside but another stem or head (relative mode, pixel-unshuffle) is lifted by
-        :func:`~nvs_fusion_ros.model.transfer.lift_weights`.
+        :func:`~nvs_fusion_ros.model.transfer.lift_weights`; one with a deeper middle grows by
+        :func:`~nvs_fusion_ros.model.transfer.grow_weights` (computing the same at first).
         """
         source = load_checkpoint(path, kind=model_kind(self.model))
         lifted: list[str] = []
@@ -449,8 +450,9 @@ class Trainer:
         except RuntimeError as exc:
             if not isinstance(self.model, ViewFusionUNet):
                 raise ValueError(f"cannot start from {path}: its network differs from preset {self.cfg.preset}: {exc}") from exc
-            try:  # same U-Net inside, another stem/head (relative mode, pixel-unshuffle): lift the weights
-                lifted = lift_weights(source.model, self.model)  # type: ignore[arg-type]
+            adapt = grow_weights if source.config.mid_blocks < self.model.config.mid_blocks else lift_weights
+            try:  # a deeper middle: grow; the same U-Net inside, another stem/head (relative, pixel-unshuffle): lift
+                lifted = adapt(source.model, self.model)  # type: ignore[arg-type]
             except ValueError as lift_error:
                 raise ValueError(f"cannot start from {path}: {lift_error}") from exc
         self.ema.load_state_dict(self.model.state_dict())
