@@ -118,7 +118,8 @@ def status(args: argparse.Namespace) -> int:
 
 
 def evaluated(model: Path, out: Path, args: argparse.Namespace) -> Path:
-    """The validation report of ``model`` (kept per file content, so a file is evaluated once)."""
+    """The validation report of ``model`` (kept per file content and sampler, so a file is evaluated once per
+    protocol)."""
     report = out / "evaluation.json"
     if not report.is_file():
         subprocess.run([*CLI, "evaluate", "--model", str(model), "--data", str(args.data), "--limit", str(args.objects),
@@ -139,7 +140,7 @@ def evaluate(args: argparse.Namespace) -> int:
     if not candidate.is_file():
         raise SystemExit(f"{candidate} does not exist: start the run first")
     names = {"shipped": sha256(shipped)[:12], "candidate": sha256(candidate)[:12]}
-    reports = {k: evaluated(path, args.run / f"eval-val-{names[k]}", args) for k, path in
+    reports = {k: evaluated(path, args.run / f"eval-val-{names[k]}-{NODE_SAMPLER}{NODE_STEPS}", args) for k, path in
                (("shipped", shipped), ("candidate", candidate))}
     better = subprocess.run([sys.executable, "benchmarks/household_bar.py", str(reports["candidate"]), "--against",
                              str(reports["shipped"])], cwd=ROOT).returncode == 0
