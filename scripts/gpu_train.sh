@@ -6,8 +6,9 @@
 # a pack (`make gpu-pack`: views as WebP grids, ~8 MB), the run starts from the shipped checkpoint, its
 # cosine anneal is fitted to the time it has (`--time-budget`), and the EMA is kept as fp16 (9 MB).
 # Continue a later run by pointing INIT at the last EMA. The evaluation (the household bar's protocol:
-# test split, K = 4 samples per target, 25 DDIM steps) runs on the GPU; it reads a second, lossless pack of the test
-# split with its masks, and a failure there keeps the EMA; benchmarks/household_bar.py prints the verdict.
+# test split, K = 4 samples per target, the nodes' DPM-Solver++(2M) at 8 steps) runs on the GPU; it reads
+# a second, lossless pack of the test split with its masks, and a failure there keeps the EMA;
+# benchmarks/household_bar.py prints the verdict.
 # It needs torch (CUDA), numpy, OpenCV, PyYAML, tqdm, scikit-image and matplotlib. What it writes
 # (at most 8 files): ema_fp16.pt, log.txt and eval/ (evaluation.json, .md, samples.jsonl, three pictures).
 #
@@ -53,7 +54,7 @@ EOF
     if [ -f "$TEST_PACK" ]; then
         python3 -m nvs_fusion_ros.cli unpack-dataset "$TEST_PACK" --out "$work/test"
         python3 -m nvs_fusion_ros.cli evaluate --model "$OUT/ema_fp16.pt" --data "$work/test" --split test --repeats 1 \
-            --steps 25 --num-hypotheses 4 --examples 6 --engine torch --max-batch 256 --out "$OUT/eval" || echo "evaluation failed; the EMA above is kept"
+            --sampler dpmpp2m --steps 8 --num-hypotheses 4 --examples 6 --engine torch --max-batch 256 --out "$OUT/eval" || echo "evaluation failed; the EMA above is kept"
         [ ! -f "$OUT/eval/evaluation.json" ] || python3 benchmarks/household_bar.py "$OUT/eval/evaluation.json" || true
     fi
     return "${trained:-0}"
