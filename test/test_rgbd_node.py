@@ -177,7 +177,9 @@ def test_the_geometric_mode_completes_without_a_model(tmp_path: Path, monkeypatc
         seen = len(segmentation.segment_object(frame.colour, frame.depth, frame.intrinsics).points)
         completed = points[seen:]
         assert len(completed) > 0.3 * seen  # the hidden faces of a box are about as large as the seen ones
-        assert np.median(cKDTree(frame.surface_points).query(completed)[0]) < 0.005  # the hidden faces, in metres
+        # the hidden faces, in metres: the mirror and the surface of revolution agree on a box's to a few millimetres
+        # (the revolution's round profile misses its corners; a box is the hull's case, not a witness's)
+        assert np.median(cKDTree(frame.surface_points).query(completed)[0]) < 0.008
         vertices, faces = read_collision_mesh(probe.received["collision_mesh"][0])
         assert len(faces) > 0 and np.median(cKDTree(frame.surface_points).query(vertices)[0]) < 0.01
     finally:
