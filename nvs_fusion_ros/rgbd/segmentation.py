@@ -30,6 +30,7 @@ with, so a cluttered image needs no other segmenter.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import cv2
@@ -95,6 +96,7 @@ class Segmentation:
         return self.noise_per_m2 * np.square(z)
 
 
+_ONE_THREAD = threading.Lock()
 PLANE_REFITS = 3  # least-squares refits on the inliers: the table's noise averages out over all of them
 
 
@@ -108,12 +110,13 @@ def fit_plane(points: np.ndarray, config: SegmentationConfig) -> Plane:
         points = points[rng.choice(len(points), config.plane_samples, replace=False)]
     cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points.astype(np.float64)))
     o3d.utility.random.seed(config.seed)
-    threads = o3d.utility.get_max_threads()
-    o3d.utility.set_max_threads(1)  # its threads draw in whatever order they run: one frame, one plane
-    try:
-        (a, b, c, d), _ = cloud.segment_plane(config.plane_distance, 3, config.plane_iterations)
-    finally:
-        o3d.utility.set_max_threads(threads)
+    with _ONE_THREAD:  # Open3D's thread count is the process's: two fits at once must not restore each other's 1
+        threads = o3d.utility.get_max_threads()
+        o3d.utility.set_max_threads(1)  # its threads draw in whatever order they run: one frame, one plane
+        try:
+            (a, b, c, d), _ = cloud.segment_plane(config.plane_distance, 3, config.plane_iterations)
+        finally:
+            o3d.utility.set_max_threads(threads)
     norm = float(np.linalg.norm([a, b, c]))
     normal, offset = np.array([a, b, c]) / norm, d / norm
     for _ in range(PLANE_REFITS):
