@@ -8,10 +8,15 @@ is on, and its EMA replaces the shipped file only when it is measurably better.
     python scripts/continuous_training.py evaluate  # the EMA against the shipped file; --ship replaces it when better
 
 ``start`` runs ``nvs-fusion train --resume`` detached, niced, one thread by default (so it runs beside
-other work on a small CPU), with ``train``'s default recipe, logging to ``<run>/train.log``. Its step
-budget is large: the cosine anneal is the run's, so the run is stopped and started, never finished.
+other work on a small CPU), with ``train``'s default recipe, logging to ``<run>/train.log``. The run trains
+at a constant learning rate and is stopped and started, never finished.
 
-``evaluate`` judges the EMA the way the shipped file was judged, on objects training never saw:
+``evaluate`` first anneals a branch of the run: a copy of its ``last.pt`` trains ``--cooldown`` more steps
+(400 by default) while the learning rate falls linearly to 1e-5 (warmup-stable-decay), in
+``<run>/cooldown-<step>``; the run itself goes on unchanged. A model is judged annealed because the shipped
+file was annealed: an EMA taken at a constant rate is noisier and scores below what the same weights reach
+after an anneal. Then it judges the branch's EMA the way the shipped file was judged, on objects training
+never saw:
 
 1. ``nvs-fusion evaluate`` on the validation split (the first ``--objects`` objects, K = 4 samples per
    target, the node's sampler and steps, 1 / 3 / 6 views), for the EMA and, once per shipped file, for the shipped file;
@@ -31,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -44,6 +50,7 @@ CLI = [sys.executable, "-m", "nvs_fusion_ros.cli"]
 VAL_PROTOCOL = ["--split", "val", "--repeats", "1", "--view-counts", "1", "3", "6", "--num-hypotheses", "4",
                 "--sampler", NODE_SAMPLER, "--steps", str(NODE_STEPS), "--examples", "4", "--engine", "torch"]
 TABLETOP = ["--split", "test", "--objects", "32"]  # the published test scenes (docs/tabletop_rgbd.json)
+LR, MIN_LR = 1.5e-4, 1e-5  # the run's constant rate, and where a cooldown ends
 RECALL_FALL = 0.01  # the published cloud's recall@10mm may fall by this much
 PRECISION_RISE = 0.5  # and its precision drop rise by this many points
 
@@ -76,14 +83,8 @@ def start(args: argparse.Namespace) -> int:
         print(f"{args.run} is already training (pid {pid})")
         return 0
     args.run.mkdir(parents=True, exist_ok=True)
-    command = [*CLI, "train", "--data", str(args.data), "--out", str(args.run), "--preset", args.preset,
-               "--angle-reference", "relative", "--steps", str(args.steps), "--lr", "1.5e-4", "--lr-decay", "cosine",
-               "--warmup-steps", "100", "--checkpoint-every", str(args.checkpoint_every), "--seed", str(args.seed),
-               "--batch-size", str(args.batch_size),
-               "--threads", str(args.threads)]
-    if (args.run / "last.pt").is_file():
-        command.append("--resume")
-    elif args.init_from != "none":
+    command = train_command(args, args.run, args.steps)
+    if not (args.run / "last.pt").is_file() and args.init_from != "none":
         command += ["--init-from", args.init_from or str(shipped_model())]
     with open(args.run / "train.log", "a") as log:
         process = subprocess.Popen(["nice", "-n", str(args.nice), *command], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
@@ -91,6 +92,16 @@ def start(args: argparse.Namespace) -> int:
     (args.run / "train.pid").write_text(str(process.pid))
     print(f"training {args.run} in the background (pid {process.pid}); log: {args.run / 'train.log'}")
     return 0
+
+
+def train_command(args: argparse.Namespace, out: Path, steps: int) -> list[str]:
+    """The run's ``nvs-fusion train`` command (the same for the run and its cooldown branches, so a branch
+    resumes the run's state with the run's recipe)."""
+    return [*CLI, "train", "--data", str(args.data), "--out", str(out), "--preset", args.preset,
+            "--angle-reference", "relative", "--steps", str(steps), "--lr", str(LR), "--lr-decay", "constant",
+            "--min-lr", str(MIN_LR), "--warmup-steps", "100", "--checkpoint-every", str(args.checkpoint_every),
+            "--seed", str(args.seed), "--batch-size", str(args.batch_size), "--threads", str(args.threads),
+            "--sample-every", "0", "--resume"]
 
 
 def stop(args: argparse.Namespace) -> int:
@@ -135,10 +146,40 @@ def tabletop(model: Path, out: Path, args: argparse.Namespace) -> dict:
     return json.loads(summary.read_text())
 
 
+def cooled(args: argparse.Namespace) -> Path:
+    """The EMA of the run annealed over ``--cooldown`` steps from its latest checkpoint, in a branch folder
+    (made once per checkpoint: a second ``evaluate`` at the same step reuses it); the run's own EMA with
+    ``--cooldown 0``."""
+    if not (args.run / "last.pt").is_file():
+        raise SystemExit(f"{args.run / 'last.pt'} does not exist: start the run first")
+    if not args.cooldown:
+        return args.run / "ema.pt"
+    import torch
+
+    from nvs_fusion_ros.model.checkpoint import load_checkpoint
+
+    copy = args.run / "branch.pt"  # the run checkpoints atomically while it trains: one copy is one step's state
+    shutil.copyfile(args.run / "last.pt", copy)
+    step = int(torch.load(copy, map_location="cpu", weights_only=True)["step"])
+    branch = args.run / f"cooldown-{step}"
+    if (branch / "ema.pt").is_file() and load_checkpoint(branch / "ema.pt").metadata["training_steps"] >= step + args.cooldown:
+        copy.unlink()
+        return branch / "ema.pt"
+    branch.mkdir(exist_ok=True)
+    if (branch / "last.pt").is_file():  # an interrupted cooldown resumes
+        copy.unlink()
+    else:
+        copy.rename(branch / "last.pt")
+    print(f"annealing a branch of {args.run} at step {step} over {args.cooldown} steps in {branch}", flush=True)
+    with open(branch / "train.log", "a") as log:
+        subprocess.run([*train_command(args, branch, step + args.cooldown), "--cooldown-steps", str(args.cooldown)],
+                       cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, check=True,
+                       env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
+    return branch / "ema.pt"
+
+
 def evaluate(args: argparse.Namespace) -> int:
-    shipped, candidate = shipped_model(), args.run / "ema.pt"
-    if not candidate.is_file():
-        raise SystemExit(f"{candidate} does not exist: start the run first")
+    shipped, candidate = shipped_model(), cooled(args)
     names = {"shipped": sha256(shipped)[:12], "candidate": sha256(candidate)[:12]}
     reports = {k: evaluated(path, args.run / f"eval-val-{names[k]}-{NODE_SAMPLER}{NODE_STEPS}", args) for k, path in
                (("shipped", shipped), ("candidate", candidate))}
@@ -178,14 +219,14 @@ def ship(candidate: Path, shipped: Path, table: dict) -> None:
           " Add its row to the training log of models/README.md.")
 
 
-def main(argv: list[str] | None = None) -> int:
+def arguments() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("action", choices=["start", "status", "stop", "evaluate"])
     parser.add_argument("--run", type=Path, default=ROOT / "runs" / "household", help="run folder")
     parser.add_argument("--data", type=Path, default=ROOT / "data" / "household", help="the rendered household dataset")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of training and evaluation")
     parser.add_argument("--nice", type=int, default=10, help="niceness of the training process")
-    parser.add_argument("--steps", type=int, default=100_000, help="the run's step budget (its cosine anneal ends there)")
+    parser.add_argument("--steps", type=int, default=1_000_000, help="the run's step budget (never reached)")
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--preset", default="cpu-64", help="model preset of a new run")
     parser.add_argument("--init-from", default="", help="a new run starts from this checkpoint (default: the shipped "
@@ -193,8 +234,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=16, help="targets per step")
     parser.add_argument("--checkpoint-every", type=int, default=50, help="steps between checkpoints")
     parser.add_argument("--objects", type=int, default=25, help="validation objects evaluated")
+    parser.add_argument("--cooldown", type=int, default=400, help="evaluate: steps of the annealed branch that is "
+                                                                    "judged (0: judge the run's own EMA)")
     parser.add_argument("--ship", action="store_true", help="evaluate: write a better EMA over the shipped file")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments().parse_args(argv)
     return {"start": start, "status": status, "stop": stop, "evaluate": evaluate}[args.action](args)
 
 
