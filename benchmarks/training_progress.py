@@ -1,17 +1,18 @@
-"""How far is a model in training from its bar? Sample PSNR against training steps, with a forecast.
+"""How far is a model in training from its bar? The bars' PSNR against training steps, with a forecast.
 
 Reads ``nvs-fusion evaluate`` results (``evaluation.json``) of successive checkpoints of one run,
 each given as ``STEPS=PATH``. They must be the same evaluation (dataset, split, objects, seed,
 sampler and steps), or the points are not comparable and the script refuses. For each input view
-count in ``--views`` it plots the samples' and the posterior mean's PSNR against the training
-steps (log scale) beside the shipping bar for that count, the better of the two baselines (nearest
-view, mean of the views) plus ``--margin`` dB, and fits ``PSNR = a + b ln(steps)`` to the last
-``--fit`` points to say at how many steps the samples would reach the bar if that trend held.
+count in ``--views`` it plots the PSNR of the mean of the K samples (the row the bars judge), of one
+sample and of the posterior mean against the training steps (log scale) beside the bar for that count,
+the better of the two baselines (nearest view, mean of the views) plus ``--margin`` dB (2: the training
+target; 1: the shipping bar), and fits ``PSNR = a + b ln(steps)`` to the last ``--fit`` points to say at
+how many steps the mean of the samples would reach the bar if that trend held.
 The trend is an extrapolation, and it says so: diminishing returns or a capacity limit would make
 the real figure larger.
 
-    .venv/bin/python benchmarks/training_progress.py --eval 6000=runs/eval-test-c/evaluation.json \\
-        --eval 10250=runs/eval-test-d/evaluation.json --out docs/household_relative64_training_progress.png
+    .venv/bin/python benchmarks/training_progress.py --eval 18050=runs/eval-val-a/evaluation.json \\
+        --eval 19955=runs/eval-val-b/evaluation.json --out docs/household_relative64_training_progress.png
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 MAX_STEPS = 1e12  # a trend that reaches the bar only beyond this is reported as out of reach, not as a number
+ROW = "mean_of_samples"  # the row the shipping bar and the training target judge
 SAME = ("data", "split", "object_ids", "seed", "sampler", "eta", "steps", "max_views", "repeats")
 
 
@@ -70,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--eval", action="append", required=True, metavar="STEPS=PATH", help="evaluation.json at STEPS")
     parser.add_argument("--views", type=int, nargs="+", default=[3, 6])
-    parser.add_argument("--margin", type=float, default=1.0, help="dB over the better baseline the bar asks for")
+    parser.add_argument("--margin", type=float, default=2.0, help="dB over the better baseline the bar asks for "
+                                                                  "(2: the training target, 1: the shipping bar)")
     parser.add_argument("--fit", type=int, default=3, help="fit the trend to this many latest points (at least 2)")
     parser.add_argument("--out", type=Path, default=Path("out/training_progress.png"))
     args = parser.parse_args(argv)
@@ -90,16 +93,18 @@ def main(argv: list[str] | None = None) -> int:
     for ax, views in zip(axes[0], args.views, strict=True):
         psnr = points(runs, views)
         target = max(psnr["nearest_view"][-1], psnr["mean_view"][-1]) + args.margin
-        fit_steps, fit_psnr = steps[-args.fit:], psnr["viewfusion"][-args.fit:]
+        fit_steps, fit_psnr = steps[-args.fit:], psnr[ROW][-args.fit:]
         per_doubling, intercept, reach = forecast(fit_steps, fit_psnr, target)
-        met = psnr["viewfusion"][-1] >= target
-        outlook = ("the samples are at the bar already" if met else
+        met = psnr[ROW][-1] >= target
+        outlook = ("the mean of the samples is at the bar already" if met else
                    f"the trend reaches the bar at ~{rounded(reach)} steps" if reach else
                    f"no trend that reaches the bar within {MAX_STEPS:.0e} steps")
-        summary["views"][views] = {"samples_psnr": psnr["viewfusion"], "posterior_mean_psnr": psnr["posterior_mean"],
+        summary["views"][views] = {"mean_of_samples_psnr": psnr[ROW], "sample_psnr": psnr["viewfusion"],
+                                   "posterior_mean_psnr": psnr["posterior_mean"],
                                    "bar_psnr": target, "bar_met": met, "db_per_doubling": per_doubling,
                                    "steps_to_bar": None if met else reach}
-        ax.plot(steps, psnr["viewfusion"], "-o", label="samples (bar is on these)")
+        ax.plot(steps, psnr[ROW], "-o", label="mean of the samples (the bar is on it)")
+        ax.plot(steps, psnr["viewfusion"], "-^", alpha=0.6, label="one sample")
         ax.plot(steps, psnr["posterior_mean"], "-s", alpha=0.6, label="posterior mean")
         ax.axhline(target, color="k", ls="--", lw=1, label=f"bar: better baseline + {args.margin:g} dB")
         ax.axhline(psnr["mean_view"][-1], color="grey", ls=":", lw=1, label="mean of the views")
@@ -115,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
                      f"bar at ~{rounded(reach)} steps if the trend held" if reach else "no trend to the bar"))
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
-        print(f"{views} views: samples {psnr['viewfusion'][-1]:.2f} dB at {steps[-1]} steps, bar {target:.2f}; "
+        print(f"{views} views: mean of the samples {psnr[ROW][-1]:.2f} dB at {steps[-1]} steps, bar {target:.2f}; "
               f"{per_doubling:+.2f} dB per doubling over the last {len(fit_steps)} points; {outlook}")
     fig.tight_layout()
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,8 @@ never saw:
    than its noise allowance and one rises by more;
 3. ``benchmarks/tabletop_rgbd.py`` on the test scenes for both files (same scenes, same seeds): the
    published cloud's recall@10mm may fall by at most 0.01 and its precision drop rise by at most 0.5
-   points.
+   points. The sampled hypotheses are kept per model in ``<run>/hypotheses``, so the shipped file's are
+   sampled once.
 
 With ``--ship`` and all three passed, the EMA is written over the shipped file in place (fp16, as
 shipped) and the tabletop report that measured it replaces ``docs/tabletop_rgbd.json``'s test figures;
@@ -51,6 +52,10 @@ VAL_PROTOCOL = ["--split", "val", "--repeats", "1", "--view-counts", "1", "3", "
                 "--sampler", NODE_SAMPLER, "--steps", str(NODE_STEPS), "--examples", "4", "--engine", "torch"]
 TABLETOP = ["--split", "test", "--objects", "32"]  # the published test scenes (docs/tabletop_rgbd.json)
 LR, MIN_LR = 1.5e-4, 1e-5  # the run's constant rate, and where a cooldown ends
+RUN_EMA_DECAY = 0.999
+# A branch's EMA averages about its last 100 steps, where the rate is lowest: at the run's decay two thirds
+# of a 400-step branch's EMA would still be weights from before the anneal.
+COOLDOWN_EMA_DECAY = 0.99
 RECALL_FALL = 0.01  # the published cloud's recall@10mm may fall by this much
 PRECISION_RISE = 0.5  # and its precision drop rise by this many points
 
@@ -94,10 +99,10 @@ def start(args: argparse.Namespace) -> int:
     return 0
 
 
-def train_command(args: argparse.Namespace, out: Path, steps: int) -> list[str]:
+def train_command(args: argparse.Namespace, out: Path, steps: int, ema_decay: float = RUN_EMA_DECAY) -> list[str]:
     """The run's ``nvs-fusion train`` command (the same for the run and its cooldown branches, so a branch
     resumes the run's state with the run's recipe)."""
-    return [*CLI, "train", "--data", str(args.data), "--out", str(out), "--preset", args.preset,
+    return [*CLI, "train", "--data", str(args.data), "--out", str(out), "--preset", args.preset, "--ema-decay", str(ema_decay),
             "--angle-reference", "relative", "--steps", str(steps), "--lr", str(LR), "--lr-decay", "constant",
             "--min-lr", str(MIN_LR), "--warmup-steps", "100", "--checkpoint-every", str(args.checkpoint_every),
             "--seed", str(args.seed), "--batch-size", str(args.batch_size), "--threads", str(args.threads),
@@ -142,7 +147,7 @@ def tabletop(model: Path, out: Path, args: argparse.Namespace) -> dict:
     summary = out / "summary.json"
     if not summary.is_file():
         subprocess.run([sys.executable, "benchmarks/tabletop_rgbd.py", "--model", str(model), "--data", str(args.data),
-                        "--out", str(out), *TABLETOP], cwd=ROOT, check=True)
+                        "--out", str(out), "--cache", str(args.run / "hypotheses"), *TABLETOP], cwd=ROOT, check=True)
     return json.loads(summary.read_text())
 
 
@@ -154,6 +159,10 @@ def cooled(args: argparse.Namespace) -> Path:
         raise SystemExit(f"{args.run / 'last.pt'} does not exist: start the run first")
     if not args.cooldown:
         return args.run / "ema.pt"
+    if args.branch:  # a branch annealed before (an evaluation that was stopped is taken up again)
+        if not (args.branch / "ema.pt").is_file():
+            raise SystemExit(f"{args.branch / 'ema.pt'} does not exist: give a branch folder evaluate made")
+        return args.branch / "ema.pt"
     import torch
 
     from nvs_fusion_ros.model.checkpoint import load_checkpoint
@@ -172,7 +181,8 @@ def cooled(args: argparse.Namespace) -> Path:
         copy.rename(branch / "last.pt")
     print(f"annealing a branch of {args.run} at step {step} over {args.cooldown} steps in {branch}", flush=True)
     with open(branch / "train.log", "a") as log:
-        subprocess.run([*train_command(args, branch, step + args.cooldown), "--cooldown-steps", str(args.cooldown)],
+        subprocess.run([*train_command(args, branch, step + args.cooldown, COOLDOWN_EMA_DECAY),
+                        "--cooldown-steps", str(args.cooldown)],
                        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, check=True,
                        env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
     return branch / "ema.pt"
@@ -236,6 +246,8 @@ def arguments() -> argparse.ArgumentParser:
     parser.add_argument("--objects", type=int, default=25, help="validation objects evaluated")
     parser.add_argument("--cooldown", type=int, default=400, help="evaluate: steps of the annealed branch that is "
                                                                     "judged (0: judge the run's own EMA)")
+    parser.add_argument("--branch", type=Path, default=None, help="evaluate: judge this annealed branch "
+                                                                  "(<run>/cooldown-<step>) instead of annealing a new one")
     parser.add_argument("--ship", action="store_true", help="evaluate: write a better EMA over the shipped file")
     return parser
 

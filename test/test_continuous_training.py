@@ -75,6 +75,7 @@ def test_a_background_run_stops_at_a_checkpoint_and_resumes_from_it(tmp_path: Pa
     branch_ema = script.cooled(script.arguments().parse_args(["evaluate", *settings, "--cooldown", "3"]))
     assert branch_ema == run / f"cooldown-{step}" / "ema.pt"
     assert load_checkpoint(branch_ema).metadata["training_steps"] == step + 3
+    assert load_checkpoint(branch_ema).metadata["ema_decay"] == script.COOLDOWN_EMA_DECAY
     assert _checkpointed_step(run) == step  # the run itself did not move
     state = torch.load(branch_ema.parent / "last.pt", weights_only=True)
     plan = TrainConfig(data="", out="", lr=script.LR, min_lr=script.MIN_LR, steps=step + 3, cooldown_steps=3,
