@@ -11,12 +11,7 @@ is on, and its EMA replaces the shipped file only when it is measurably better.
 other work on a small CPU), with ``train``'s default recipe, logging to ``<run>/train.log``. The run trains
 at a constant learning rate and is stopped and started, never finished.
 
-``evaluate`` first anneals a branch of the run: a copy of its ``last.pt`` trains ``--cooldown`` more steps
-(400 by default) while the learning rate falls linearly to 1e-5 (warmup-stable-decay), in
-``<run>/cooldown-<step>``; the run itself goes on unchanged. A model is judged annealed because the shipped
-file was annealed: an EMA taken at a constant rate is noisier and scores below what the same weights reach
-after an anneal. Then it judges the branch's EMA the way the shipped file was judged, on objects training
-never saw:
+``evaluate`` judges the run's EMA the way the shipped file was judged, on objects training never saw:
 
 1. ``nvs-fusion evaluate`` on the validation split (the first ``--objects`` objects, K = 4 samples per
    target, the node's sampler and steps, 1 / 3 / 6 views), for the EMA and, once per shipped file, for the shipped file;
@@ -37,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -51,11 +45,7 @@ CLI = [sys.executable, "-m", "nvs_fusion_ros.cli"]
 VAL_PROTOCOL = ["--split", "val", "--repeats", "1", "--view-counts", "1", "3", "6", "--num-hypotheses", "4",
                 "--sampler", NODE_SAMPLER, "--steps", str(NODE_STEPS), "--examples", "4", "--engine", "torch"]
 TABLETOP = ["--split", "test", "--objects", "32"]  # the published test scenes (docs/tabletop_rgbd.json)
-LR, MIN_LR = 1.5e-4, 1e-5  # the run's constant rate, and where a cooldown ends
-RUN_EMA_DECAY = 0.999
-# A branch's EMA averages about its last 100 steps, where the rate is lowest: at the run's decay two thirds
-# of a 400-step branch's EMA would still be weights from before the anneal.
-COOLDOWN_EMA_DECAY = 0.99
+LR = 1.5e-4  # the run's constant learning rate
 RECALL_FALL = 0.01  # the published cloud's recall@10mm may fall by this much
 PRECISION_RISE = 0.5  # and its precision drop rise by this many points
 
@@ -88,7 +78,7 @@ def start(args: argparse.Namespace) -> int:
         print(f"{args.run} is already training (pid {pid})")
         return 0
     args.run.mkdir(parents=True, exist_ok=True)
-    command = train_command(args, args.run, args.steps)
+    command = train_command(args)
     if not (args.run / "last.pt").is_file() and args.init_from != "none":
         command += ["--init-from", args.init_from or str(shipped_model())]
     with open(args.run / "train.log", "a") as log:
@@ -99,12 +89,12 @@ def start(args: argparse.Namespace) -> int:
     return 0
 
 
-def train_command(args: argparse.Namespace, out: Path, steps: int, ema_decay: float = RUN_EMA_DECAY) -> list[str]:
-    """The run's ``nvs-fusion train`` command (the same for the run and its cooldown branches, so a branch
-    resumes the run's state with the run's recipe)."""
-    return [*CLI, "train", "--data", str(args.data), "--out", str(out), "--preset", args.preset, "--ema-decay", str(ema_decay),
-            "--angle-reference", "relative", "--steps", str(steps), "--lr", str(LR), "--lr-decay", "constant",
-            "--min-lr", str(MIN_LR), "--warmup-steps", "100", "--checkpoint-every", str(args.checkpoint_every),
+def train_command(args: argparse.Namespace) -> list[str]:
+    """The run's ``nvs-fusion train`` command: ``train``'s recipe and EMA, a constant learning rate (the run has no
+    end to anneal towards)."""
+    return [*CLI, "train", "--data", str(args.data), "--out", str(args.run), "--preset", args.preset,
+            "--angle-reference", "relative", "--steps", str(args.steps), "--lr", str(LR), "--lr-decay", "constant",
+            "--warmup-steps", "100", "--checkpoint-every", str(args.checkpoint_every),
             "--seed", str(args.seed), "--batch-size", str(args.batch_size), "--threads", str(args.threads),
             "--sample-every", "0", "--resume"]
 
@@ -151,45 +141,10 @@ def tabletop(model: Path, out: Path, args: argparse.Namespace) -> dict:
     return json.loads(summary.read_text())
 
 
-def cooled(args: argparse.Namespace) -> Path:
-    """The EMA of the run annealed over ``--cooldown`` steps from its latest checkpoint, in a branch folder
-    (made once per checkpoint: a second ``evaluate`` at the same step reuses it); the run's own EMA with
-    ``--cooldown 0``."""
-    if not (args.run / "last.pt").is_file():
-        raise SystemExit(f"{args.run / 'last.pt'} does not exist: start the run first")
-    if not args.cooldown:
-        return args.run / "ema.pt"
-    if args.branch:  # a branch annealed before (an evaluation that was stopped is taken up again)
-        if not (args.branch / "ema.pt").is_file():
-            raise SystemExit(f"{args.branch / 'ema.pt'} does not exist: give a branch folder evaluate made")
-        return args.branch / "ema.pt"
-    import torch
-
-    from nvs_fusion_ros.model.checkpoint import load_checkpoint
-
-    copy = args.run / "branch.pt"  # the run checkpoints atomically while it trains: one copy is one step's state
-    shutil.copyfile(args.run / "last.pt", copy)
-    step = int(torch.load(copy, map_location="cpu", weights_only=True)["step"])
-    branch = args.run / f"cooldown-{step}"
-    if (branch / "ema.pt").is_file() and load_checkpoint(branch / "ema.pt").metadata["training_steps"] >= step + args.cooldown:
-        copy.unlink()
-        return branch / "ema.pt"
-    branch.mkdir(exist_ok=True)
-    if (branch / "last.pt").is_file():  # an interrupted cooldown resumes
-        copy.unlink()
-    else:
-        copy.rename(branch / "last.pt")
-    print(f"annealing a branch of {args.run} at step {step} over {args.cooldown} steps in {branch}", flush=True)
-    with open(branch / "train.log", "a") as log:
-        subprocess.run([*train_command(args, branch, step + args.cooldown, COOLDOWN_EMA_DECAY),
-                        "--cooldown-steps", str(args.cooldown)],
-                       cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, check=True,
-                       env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
-    return branch / "ema.pt"
-
-
 def evaluate(args: argparse.Namespace) -> int:
-    shipped, candidate = shipped_model(), cooled(args)
+    shipped, candidate = shipped_model(), args.run / "ema.pt"
+    if not candidate.is_file():
+        raise SystemExit(f"{candidate} does not exist: start the run first")
     names = {"shipped": sha256(shipped)[:12], "candidate": sha256(candidate)[:12]}
     reports = {k: evaluated(path, args.run / f"eval-val-{names[k]}-{NODE_SAMPLER}{NODE_STEPS}", args) for k, path in
                (("shipped", shipped), ("candidate", candidate))}
@@ -229,7 +184,7 @@ def ship(candidate: Path, shipped: Path, table: dict) -> None:
           " Add its row to the training log of models/README.md.")
 
 
-def arguments() -> argparse.ArgumentParser:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("action", choices=["start", "status", "stop", "evaluate"])
     parser.add_argument("--run", type=Path, default=ROOT / "runs" / "household", help="run folder")
@@ -244,16 +199,8 @@ def arguments() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=16, help="targets per step")
     parser.add_argument("--checkpoint-every", type=int, default=50, help="steps between checkpoints")
     parser.add_argument("--objects", type=int, default=25, help="validation objects evaluated")
-    parser.add_argument("--cooldown", type=int, default=400, help="evaluate: steps of the annealed branch that is "
-                                                                    "judged (0: judge the run's own EMA)")
-    parser.add_argument("--branch", type=Path, default=None, help="evaluate: judge this annealed branch "
-                                                                  "(<run>/cooldown-<step>) instead of annealing a new one")
     parser.add_argument("--ship", action="store_true", help="evaluate: write a better EMA over the shipped file")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = arguments().parse_args(argv)
+    args = parser.parse_args(argv)
     return {"start": start, "status": status, "stop": stop, "evaluate": evaluate}[args.action](args)
 
 

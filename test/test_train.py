@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import threading
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -69,23 +68,6 @@ def test_cosine_decay_anneals_from_lr_to_min_lr_after_warm_up() -> None:
     with pytest.raises(ValueError, match="min_lr"):
         TrainConfig(data="", out="", lr=1e-4, min_lr=1e-3, lr_decay="cosine")
     assert TrainConfig(data="", out="", lr=1e-6).min_lr > 1e-6  # unused without the anneal, so not refused
-
-
-def test_cooldown_falls_linearly_from_the_schedules_rate_to_min_lr() -> None:
-    constant = TrainConfig(data="", out="", lr=1e-4, min_lr=1e-5, warmup_steps=10, steps=1100, cooldown_steps=100)
-    assert learning_rate(constant, 1000) == pytest.approx(1e-4)  # the stable phase ends where the cooldown begins
-    assert learning_rate(constant, 1050) == pytest.approx(5.5e-5)
-    assert learning_rate(constant, 1100) == learning_rate(constant, 2000) == pytest.approx(1e-5)
-    cosine = replace(constant, lr_decay="cosine", steps=210, warmup_steps=10, cooldown_steps=100)
-    start = learning_rate(replace(cosine, cooldown_steps=0), 110)  # the cosine's rate where the cooldown begins
-    assert learning_rate(cosine, 110) == pytest.approx(start) and start < 1e-4
-    assert learning_rate(cosine, 160) == pytest.approx((start + 1e-5) / 2)
-    rates = [learning_rate(cosine, s) for s in range(10, 211)]
-    assert all(a >= b for a, b in itertools.pairwise(rates))
-    with pytest.raises(ValueError, match="cooldown_steps"):
-        TrainConfig(data="", out="", cooldown_steps=-1)
-    with pytest.raises(ValueError, match="min_lr"):
-        TrainConfig(data="", out="", lr=1e-4, min_lr=1e-3, cooldown_steps=10)
 
 
 @pytest.fixture(scope="module")

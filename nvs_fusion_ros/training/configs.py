@@ -28,9 +28,6 @@ class TrainConfig:
     warmup_start_lr: float = 5e-5
     lr_decay: str = "constant"  # "cosine": anneal from lr to min_lr between the end of warm-up and `steps`
     min_lr: float = 1e-5
-    # > 0: the last cooldown_steps steps before `steps` fall linearly from the schedule's rate to min_lr
-    # (warmup-stable-decay): a run that never ends trains at a constant rate and anneals a branch to judge it
-    cooldown_steps: int = 0
     ema_decay: float = 0.999
     grad_clip: float = 1.0
     schedule: str = "linear"
@@ -55,9 +52,6 @@ class TrainConfig:
             raise ValueError(f"lr_decay must be one of {LR_DECAYS}, got {self.lr_decay!r}")
         if self.lr_decay == "cosine" and not 0.0 <= self.min_lr <= self.lr:
             raise ValueError(f"min_lr must be in [0, lr={self.lr:g}] for a cosine anneal, got {self.min_lr:g}")
-        if self.cooldown_steps < 0 or (self.cooldown_steps and not 0.0 <= self.min_lr <= self.lr):
-            raise ValueError(f"cooldown_steps must be >= 0 and min_lr in [0, lr] for it, got {self.cooldown_steps} "
-                             f"and min_lr {self.min_lr:g}")
         if self.time_budget_s < 0:
             raise ValueError(f"time_budget_s must be >= 0 (0: none), got {self.time_budget_s:g}")
         if not 0.0 <= self.extra_ema_decay < 1.0:

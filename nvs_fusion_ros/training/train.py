@@ -78,15 +78,7 @@ def composed_loss(
 def learning_rate(cfg: TrainConfig, step: int) -> float:
     """Linear warm-up from ``warmup_start_lr`` to ``lr`` (paper B.1), then constant (the paper) or a
     cosine anneal to ``min_lr`` at ``steps``: a run with a fixed budget ends at a lower loss when its
-    step size shrinks at the end, which EMA alone does not replace.
-
-    With ``cooldown_steps`` the last steps before ``steps`` fall linearly from the rate the schedule has
-    where they begin to ``min_lr`` (warmup-stable-decay, Hägele et al. 2024): a run kept at a constant rate
-    can be branched at any step and annealed in a few hundred steps, so it is judged as an annealed model
-    without ending it."""
-    if cfg.cooldown_steps and step > (start := cfg.steps - cfg.cooldown_steps):
-        left = max(0, cfg.steps - step) / cfg.cooldown_steps
-        return cfg.min_lr + (learning_rate(replace(cfg, cooldown_steps=0), start) - cfg.min_lr) * left
+    step size shrinks at the end, which EMA alone does not replace."""
     if step < cfg.warmup_steps:
         return cfg.warmup_start_lr + (cfg.lr - cfg.warmup_start_lr) * step / max(cfg.warmup_steps, 1)
     if cfg.lr_decay == "constant":

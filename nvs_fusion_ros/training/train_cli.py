@@ -22,13 +22,11 @@ INT_HELP = {
     "sample_every": "steps between sample grids of validation objects (0: none)",
     "seed": "seeds the data order, the noise and the levels",
     "workers": "data-loader processes (0: batches made by a thread beside training)",
-    "cooldown_steps": "the last this many steps before --steps fall linearly to --min-lr (0: none); a branch of a "
-                      "constant-rate run (--resume from a copy of its last.pt) anneals this way",
 }
 FLOAT_HELP = {
     "lr": "peak learning rate (Adam)",
     "warmup_start_lr": "learning rate at step 0",
-    "min_lr": "learning rate at the end of a cosine anneal or a cooldown",
+    "min_lr": "learning rate at the end of a cosine anneal",
     "ema_decay": "decay of the exponential moving average of the weights (ema.pt)",
     "grad_clip": "gradient norm clip",
 }
@@ -95,8 +93,7 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     """Register ``train`` and ``train-temporal``."""
     parser = subparsers.add_parser("train", help="train the ViewFusion model on an NMR-layout dataset")
     add_run_arguments(parser, TrainConfig(data="", out=""), ("steps", "batch_size", "max_views", "warmup_steps",
-                                                            "cooldown_steps", "checkpoint_every", "sample_every", "seed",
-                                                            "workers"))
+                                                            "checkpoint_every", "sample_every", "seed", "workers"))
     parser.set_defaults(func=_train)
     parser = subparsers.add_parser("train-temporal", help="train the temporal model (D_time) on a dynamic dataset")
     add_run_arguments(parser, TemporalTrainConfig(data="", out=""),
