@@ -62,6 +62,8 @@ def test_a_met_bar_and_a_plateau_are_said_as_such_not_forecast(tmp_path: Path) -
     assert met.returncode == 0, met.stderr
     assert "the mean of the samples is at the bar already" in met.stdout
     assert json.loads((tmp_path / "progress.json").read_text())["views"]["3"]["steps_to_bar"] is None
+    older = run(tmp_path, [(1000, report(19.5)), (2000, report(20.5))], "--margin", "1", "--row", "viewfusion")
+    assert "one sample 19.00 dB at 2000 steps" in older.stdout  # the one-sample row: 1.5 dB below the mean
     # +0.001 dB per doubling: the crossing would be ~2^4000 steps, which must not overflow or be printed as a number
     plateau = run(tmp_path, [(1000, report(16.0)), (2000, report(16.001))])
     assert plateau.returncode == 0, plateau.stderr
