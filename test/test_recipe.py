@@ -18,6 +18,16 @@ def test_log_normal_levels_leave_the_pure_noise_end_that_uniform_levels_spend_a_
     assert centred["below_-5"] < 0.01 and centred["within_-3_3"] > uniform["within_-3_3"] + 0.08
 
 
+def test_min_snr_for_v_prediction_takes_the_loss_off_the_noisiest_levels() -> None:
+    """Min-SNR's v-weight is about SNR at high noise: the levels that decide an object's layout lose their loss."""
+    schedule = linear_schedule()
+    shares = {(timesteps, weighting): log_snr_fractions(schedule, Recipe(timesteps, weighting))["loss_below_-4"]
+              for timesteps in ("uniform", "log-normal") for weighting in ("none", "min-snr")}
+    assert shares["uniform", "none"] == pytest.approx(0.37, abs=0.01)  # the paper's: a weight of 1 on every draw
+    assert shares["uniform", "min-snr"] < 0.01
+    assert shares["log-normal", "min-snr"] < 0.001 < shares["log-normal", "none"] < 0.01
+
+
 def test_log_normal_levels_follow_sigma() -> None:
     """The median level's σ is exp(P_mean): half the draws are less noisy than σ = e^-1.2."""
     schedule = linear_schedule()
